@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - the software TDX module's own data structures and helpers.
+ * Only src/module/ includes this.
+ */
+#ifndef TDXSIM_MODULE_INTERNAL_H
+#define TDXSIM_MODULE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../engine/seam.h"
+#include "physmem.h"
+#include "tdx_abi.h"
+#include "tdx_module.h"
+
+/* ---------------------------------------------------------------------------
+ * S-EPT entries (our encoding; the architectural one is synthesized for
+ * SEPT.RD and error details by sept_arch_entry()).
+ *
+ *   bits  3:0   state (enum sept_state)
+ *   bits 11:4   zero
+ *   bits 51:12  HPA of the mapped page or of the next-level S-EPT page
+ *   bit  52     entry lock (the module's TDEL bit)
+ *   bit  53     host priority (TDHP): a host call lost the entry lock
+ *   bits 62:54  2M ACCEPT progress counter (4K pages zeroed so far)
+ *   bit  63     zero
+ * A zeroed S-EPT page is 512 FREE entries.
+ */
+enum sept_state {
+	SEPT_FREE = 0,
+	SEPT_REMOVED,
+	SEPT_NL_MAPPED,
+	SEPT_NL_BLOCKED,
+	SEPT_MAPPED,
+	SEPT_BLOCKED,
+	SEPT_PENDING,
+	SEPT_PENDING_BLOCKED,
+	SEPT_NR_STATES
+};
+
+#define SEPTE_STATE_MASK	GENMASK64(3, 0)
+#define SEPTE_HPA_MASK		GENMASK64(51, 12)
+#define SEPTE_LOCK		BIT64(52)
+#define SEPTE_HP		BIT64(53)
+#define SEPTE_ACNT_SHIFT	54
+#define SEPTE_ACNT_MASK		GENMASK64(62, 54)
+
+static_assert((SEPTE_STATE_MASK & SEPTE_HPA_MASK) == 0, "S-EPT fields overlap");
+static_assert(((SEPTE_LOCK | SEPTE_HP) & (SEPTE_HPA_MASK | SEPTE_ACNT_MASK)) == 0,
+	      "S-EPT lock bits overlap");
+static_assert(SEPT_NR_STATES <= 16, "state fits in 4 bits");
+
+static inline enum sept_state septe_state(uint64_t e)
+{
+	return (enum sept_state)(e & SEPTE_STATE_MASK);
+}
+
+static inline uint64_t septe_hpa(uint64_t e)
+{
+	return e & SEPTE_HPA_MASK;
+}
+
+static inline uint64_t septe_make(enum sept_state s, uint64_t hpa)
+{
+	return (uint64_t)s | (hpa & SEPTE_HPA_MASK);
+}
+
+static inline bool sept_state_is_leaf(enum sept_state s)
+{
+	return s >= SEPT_MAPPED;
+}
+
+static inline bool sept_state_is_blocked(enum sept_state s)
+{
+	return s == SEPT_NL_BLOCKED || s == SEPT_BLOCKED || s == SEPT_PENDING_BLOCKED;
+}
+
+/* Operations of the state table (rows). */
+enum sept_op {
+	SOP_PAGE_ADD = 0,
+	SOP_SEPT_ADD,
+	SOP_PAGE_AUG,
+	SOP_RANGE_BLOCK,
+	SOP_RANGE_UNBLOCK,
+	SOP_PAGE_REMOVE,
+	SOP_SEPT_REMOVE,
+	SOP_PAGE_DEMOTE,
+	SOP_PAGE_PROMOTE,
+	SOP_MR_EXTEND,
+	SOP_SEPT_RD,
+	SOP_ACCEPT,
+	SOP_NR
+};
+
+/*
+ * The operation x state table, as const data (see sept.c).
+ * allowed: bitmask of states the operation accepts at the addressed entry.
+ * next[s]: the state it leaves behind (SEPT_NR_STATES: unchanged/n.a.).
+ */
+struct sept_rule {
+	const char *name;
+	uint16_t allowed;
+	uint8_t next[SEPT_NR_STATES];
+};
+extern const struct sept_rule sept_rules[SOP_NR];
+extern const char *const sept_state_names[SEPT_NR_STATES];
+extern const uint8_t sept_public_state[SEPT_NR_STATES];
+
+static inline bool sept_allowed(enum sept_op op, enum sept_state s)
+{
+	return (sept_rules[op].allowed >> s) & 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * TD and vCPU
+ */
+/* A PAMT walk's locks (pamt.c). */
+struct pamt_lock {
+	struct pamt_entry *leaf;	/* entry found and locked in @mode */
+	struct pamt_entry *p1g, *p2m;	/* parents locked shared, or NULL */
+	enum pamt_size size;		/* size at which @leaf was found */
+	enum seam_lock_mode mode;
+	enum seam_lock_class cls;
+};
+
+struct tdx_vcpu {
+	struct tdx_td *td;
+	uint32_t index;			/* in td->vcpus */
+	uint64_t tdvpr;			/* TDVPR page HPA */
+	uint64_t tdcx[TDX_TDVPS_PAGES - 1]; /* TDVPS pages after the TDVPR */
+	uint32_t num_tdcx;
+	bool initialized;		/* VP.INIT done: state READY */
+	bool associated;		/* entered since the last VP.FLUSH */
+	bool in_td;			/* between VP.ENTER and the TD exit */
+	uint64_t epoch;			/* TD epoch at the last VP.ENTER */
+	uint64_t tlb_flushes;		/* VP.ENTERs that flushed this TLB */
+	uint64_t initial_rcx;		/* VP.INIT's RDX */
+	bool interrupt_pending;		/* set by the platform (engine) */
+	/* host-priority busy tracking (module-abi.md section 5) */
+	bool hp_busy;			/* the last guest lock attempt lost to the host */
+	uint64_t hp_busy_since_ns;
+	struct pamt_lock enter_tdvpr;	/* held shared from VP.ENTER to the exit */
+	struct pamt_lock enter_tdr;	/* held shared from VP.ENTER to the exit */
+	struct tdx_regs exit;		/* VP.ENTER output at the last TD exit */
+	struct tdx_ve_info ve;		/* the last #VE */
+};
+
+struct tdx_td {
+	struct tdx_module *m;
+	uint32_t id;			/* PAMT owner id, 1-based */
+	uint64_t tdr;			/* TDR page HPA */
+	/* TDR fields */
+	enum td_lifecycle lifecycle;
+	bool fatal;
+	uint16_t hkid;
+	uint32_t num_tdcx;
+	uint64_t tdcx[TDX_TDCS_PAGES];
+	uint64_t child_count;		/* 4K units of pages owned, TDR excluded */
+	/* TDCS fields (valid once num_tdcx == TDX_TDCS_PAGES) */
+	seam_sharex_t op_state_lock;
+	enum td_op_state op_state;
+	uint64_t attributes;
+	uint64_t xfam;
+	uint64_t config_flags;
+	uint64_t eptp_controls;
+	uint16_t max_vcpus;
+	bool gpaw;			/* shared bit 51 instead of 47 */
+	int root_level;			/* 3 (4-level) or 4 (5-level) */
+	uint64_t root;			/* root S-EPT page: TDCX page 3 */
+	uint32_t num_vcpus;		/* VP.INIT'd vCPUs (their index source) */
+	uint32_t num_assoc_vcpus;	/* vCPUs associated (entered, not flushed) */
+	bool pending_ve_disable;	/* from ATTRIBUTES.SEPT_VE_DISABLE */
+	seam_sharex_t sept_lock;	/* S-EPT tree lock */
+	seam_sharex_t epoch_lock;	/* TLB epoch lock */
+	uint64_t td_epoch;
+	uint64_t refcount[2];		/* vCPUs inside the TD per epoch parity */
+	struct tdx_vcpu **vcpus;
+	uint32_t nvcpus;
+	void *mrtd_ctx;			/* running SHA-384 (EVP_MD_CTX) */
+	uint8_t mrtd[TDX_MRTD_BYTES];
+	bool mrtd_final;
+};
+
+/* Key ownership table (KOT) entry state, per private key id. */
+enum hkid_state {
+	HKID_FREE = 0,		/* may be given to MNG.CREATE */
+	HKID_ASSIGNED,		/* owned by a live TD */
+	HKID_FLUSHED,		/* TD blocked (VPFLUSHDONE); caches may hold lines */
+};
+
+struct tdx_module {
+	struct tdx_module_config cfg;
+	struct physmem pm;
+	struct tdx_td **tds;		/* by id - 1 */
+	uint32_t ntds;
+	uint8_t *hkid_state;		/* per key id 1..nr_hkids, enum hkid_state */
+	uint8_t *hkid_wb_pending;	/* per key id: CACHE.WB still needed */
+	seam_sharex_t kot_lock;		/* key ownership table lock */
+	seam_sharex_t wbt_lock;		/* the (single) package's write-back mutex */
+	uint32_t wb_intr_point;		/* CACHE.WB: sub-blocks done, 0 = none running */
+	uint8_t *wb_selected;		/* CACHE.WB: keys the running write-back covers */
+	bool host_interrupt_pending;	/* makes interruptible leaves stop early */
+};
+
+/* Cache sub-blocks one PHYMEM.CACHE.WB walks (each an interruption point). */
+#define TDX_WB_SUB_BLOCKS 4
+
+/* ---------------------------------------------------------------------------
+ * Handler context: what a SEAMCALL holds, released in reverse at EXIT.
+ */
+
+struct td_ctx {
+	struct tdx_module *m;
+	struct tdx_td *td;
+	struct tdx_vcpu *vcpu;		/* for vCPU leaves */
+	struct pamt_lock tdvpr;		/* TDVPR PAMT lock (vCPU leaves) */
+	bool tdvpr_locked;
+	struct pamt_lock tdr;
+	bool tdr_locked;
+	bool op_locked;
+	enum seam_lock_mode op_mode;
+	bool sept_locked;
+	enum seam_lock_mode sept_mode;
+	uint64_t *entry;		/* S-EPT entry locked by the host, or NULL */
+};
+
+static inline uint64_t err(uint64_t code, uint32_t opnd)
+{
+	return code | opnd;
+}
+
+/* "take no lock" for td_check_state() and sept_lookup_walk() */
+#define LOCK_NONE ((enum seam_lock_mode)0x7f)
+
+/* module.c */
+struct tdx_td *td_lookup(struct tdx_module *m, uint32_t id);
+void td_free(struct tdx_td *td);
+uint64_t hpa_operand_check(struct tdx_module *m, uint64_t hpa, uint64_t align, uint32_t opnd);
+uint64_t td_lock_tdr(struct tdx_module *m, struct td_ctx *c, uint64_t tdr,
+		     enum seam_lock_mode mode, uint32_t opnd);
+uint64_t td_check_state(struct td_ctx *c, unsigned leaf, enum seam_lock_mode op_mode);
+uint64_t td_lock_vcpu(struct tdx_module *m, struct td_ctx *c, uint64_t tdvpr,
+		      enum seam_lock_mode mode, uint32_t opnd);
+uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *out,
+		      unsigned leaf, uint64_t tdr, uint64_t info, int min_level,
+		      int max_level, enum seam_lock_mode tree_mode,
+		      uint64_t *gpa, int *level, uint64_t **entry, uint64_t *cur);
+bool td_tlb_tracking_required(const struct tdx_td *td);
+uint64_t td_lock_sept(struct td_ctx *c, enum seam_lock_mode mode);
+uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry);
+void td_ctx_release(struct td_ctx *c);
+bool op_state_allows(unsigned leaf, enum td_op_state s);
+uint64_t td_gpa_check(const struct tdx_td *td, uint64_t gpa);
+uint64_t gpa_info_check(uint64_t info, int min_level, int max_level);
+bool td_tlb_tracked(struct tdx_td *td, uint64_t bepoch);
+void td_child_add(struct tdx_td *td, int64_t n);
+void out_clear(struct tdx_regs *out);
+
+/* pamt.c */
+uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
+			enum seam_lock_mode mode, enum seam_lock_class cls,
+			struct pamt_lock *pl);
+void pamt_unwalk(struct pamt_lock *pl);
+uint64_t pamt_check_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
+			 enum pamt_type type, enum seam_lock_mode mode,
+			 enum seam_lock_class cls, uint32_t opnd, struct pamt_lock *pl);
+uint64_t pamt_check_lock_free(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
+			      enum seam_lock_class cls, uint32_t opnd, struct pamt_lock *pl);
+void pamt_set(struct pamt_entry *e, enum pamt_type type, uint32_t owner);
+uint64_t pamt_lock_implicit(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
+			    enum seam_lock_mode mode, struct pamt_lock *pl);
+
+/* sept.c */
+uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
+		    uint64_t *copy);
+uint64_t sept_arch_entry(uint64_t e, int level);
+void sept_set_details(struct tdx_regs *out, uint64_t e, int level);
+uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
+			  enum seam_lock_mode tree_mode, struct tdx_regs *out,
+			  uint64_t **entry, uint64_t *copy);
+void sept_entry_write_unlock(uint64_t *entry, uint64_t value);
+
+/* mrtd.c */
+int mrtd_start(struct tdx_td *td);
+void mrtd_extend_block(struct tdx_td *td, const char *name, uint64_t gpa);
+void mrtd_extend_data(struct tdx_td *td, const void *data, size_t len);
+void mrtd_finalize(struct tdx_td *td);
+void mrtd_free(struct tdx_td *td);
+
+/* td_exit.c */
+void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint64_t r8);
+
+#endif /* TDXSIM_MODULE_INTERNAL_H */

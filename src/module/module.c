@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * module.c - module instance, TD lookup and the preconditions common to
+ * host calls (module-abi.md section 4), in the order the real module checks
+ * them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void tdx_module_default_config(struct tdx_module_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->phys_size = 64 * SZ_1G;
+	c->max_pa = 46;
+	c->ept_5level = true;
+	c->nr_hkids = 64;
+	c->hp_timeout_ns = TDX_HP_LOCK_TIMEOUT_NS;
+}
+
+struct tdx_module *tdx_module_create(const struct tdx_module_config *c)
+{
+	if (c->nr_hkids == 0 || c->nr_hkids > 65535) {
+		fprintf(stderr, "tdxsim: nr_hkids %u out of range 1..65535\n", c->nr_hkids);
+		return NULL;
+	}
+	if (c->ntdmr < 0 || c->ntdmr > 16) {
+		fprintf(stderr, "tdxsim: ntdmr %d out of range 0..16\n", c->ntdmr);
+		return NULL;
+	}
+	struct tdx_module *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->cfg = *c;
+	if (!m->cfg.hp_timeout_ns)
+		m->cfg.hp_timeout_ns = TDX_HP_LOCK_TIMEOUT_NS;
+	if (physmem_init(&m->pm, c->phys_size, c->max_pa))
+		goto fail;
+	if (c->ntdmr == 0) {
+		uint64_t top = c->phys_size & ~(SZ_1G - 1);
+		if (top <= SZ_1G) {
+			fprintf(stderr, "tdxsim: need more than 1 GiB of memory for the default TDMR\n");
+			goto fail;
+		}
+		if (physmem_add_tdmr(&m->pm, SZ_1G, top - SZ_1G))
+			goto fail;
+	}
+	for (int i = 0; i < c->ntdmr; i++)
+		if (physmem_add_tdmr(&m->pm, c->tdmr[i].base, c->tdmr[i].size))
+			goto fail;
+	/* key id 0 is the host's (TME) key; private keys are 1..nr_hkids */
+	m->hkid_state = calloc(c->nr_hkids + 1u, 1);
+	m->hkid_wb_pending = calloc(c->nr_hkids + 1u, 1);
+	m->wb_selected = calloc(c->nr_hkids + 1u, 1);
+	if (!m->hkid_state || !m->hkid_wb_pending || !m->wb_selected)
+		goto fail;
+	return m;
+fail:
+	tdx_module_destroy(m);
+	return NULL;
+}
+
+void td_free(struct tdx_td *td)
+{
+	for (uint32_t i = 0; i < td->nvcpus; i++)
+		free(td->vcpus[i]);
+	free(td->vcpus);
+	mrtd_free(td);
+	free(td);
+}
+
+void tdx_module_destroy(struct tdx_module *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i < m->ntds; i++)
+		if (m->tds[i])
+			td_free(m->tds[i]);
+	free(m->tds);
+	free(m->hkid_state);
+	free(m->hkid_wb_pending);
+	free(m->wb_selected);
+	physmem_destroy(&m->pm);
+	free(m);
+}
+
+struct physmem *tdx_module_physmem(struct tdx_module *m)
+{
+	return &m->pm;
+}
+
+struct tdx_td *td_lookup(struct tdx_module *m, uint32_t id)
+{
+	return (id && id <= m->ntds) ? m->tds[id - 1] : NULL;
+}
+
+void out_clear(struct tdx_regs *out)
+{
+	out->rcx = out->rdx = out->r8 = out->r9 = out->r10 = out->r11 = 0;
+}
+
+/*
+ * An explicit HPA operand: aligned to @align and within MAX_PA
+ * (OPERAND_INVALID), inside a TDMR (OPERAND_ADDR_RANGE_ERROR).
+ */
+uint64_t hpa_operand_check(struct tdx_module *m, uint64_t hpa, uint64_t align, uint32_t opnd)
+{
+	if ((hpa & (align - 1)) || (hpa >> m->pm.max_pa))
+		return err(TDX_OPERAND_INVALID, opnd);
+	if (!physmem_valid(&m->pm, hpa) || !physmem_in_tdmr(&m->pm, hpa))
+		return err(TDX_OPERAND_ADDR_RANGE_ERROR, opnd);
+	return TDX_SUCCESS;
+}
+
+/*
+ * Step 1: the TDR operand.  Valid page, PT_TDR, locked in @mode (the real
+ * module's "TDR lock" is the PAMT lock of the TDR page).
+ */
+uint64_t td_lock_tdr(struct tdx_module *m, struct td_ctx *c, uint64_t tdr,
+		     enum seam_lock_mode mode, uint32_t opnd)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	uint64_t st = pamt_check_lock(m, tdr, PAMT_4K, PT_TDR, mode,
+				      SEAM_LOCK_PAMT_TDR, opnd, &c->tdr);
+	if (st)
+		return st;
+	c->tdr_locked = true;
+	c->td = td_lookup(m, c->tdr.leaf->owner);
+	return TDX_SUCCESS;
+}
+
+/* Op states each leaf may run in (include/auto_gen/op_state_lookup.c). */
+#define U (1u << OP_STATE_UNINITIALIZED)
+#define I (1u << OP_STATE_INITIALIZED)
+#define R (1u << OP_STATE_RUNNABLE)
+static const uint8_t op_state_table[TDH_NR_LEAVES] = {
+	[TDH_VP_ENTER] = R,
+	[TDH_MNG_ADDCX] = U,
+	[TDH_MEM_PAGE_ADD] = I,
+	[TDH_MEM_SEPT_ADD] = I | R,
+	[TDH_VP_ADDCX] = I,
+	[TDH_MEM_PAGE_RELOCATE] = I | R,
+	[TDH_MEM_PAGE_AUG] = I | R,
+	[TDH_MEM_RANGE_BLOCK] = I | R,
+	[TDH_VP_CREATE] = I,
+	[TDH_MNG_RD] = I | R,
+	[TDH_MEM_PAGE_DEMOTE] = I | R,
+	[TDH_MR_EXTEND] = I,
+	[TDH_MR_FINALIZE] = I,
+	[TDH_VP_FLUSH] = U | I | R,
+	[TDH_MNG_INIT] = U,
+	[TDH_VP_INIT] = I,
+	[TDH_MEM_PAGE_PROMOTE] = I | R,
+	[TDH_MEM_SEPT_RD] = I | R,
+	[TDH_VP_RD] = I | R,
+	[TDH_MEM_PAGE_REMOVE] = I | R,
+	[TDH_MEM_SEPT_REMOVE] = I | R,
+	[TDH_MEM_TRACK] = I | R,
+	[TDH_MEM_RANGE_UNBLOCK] = I | R,
+};
+#undef U
+#undef I
+#undef R
+
+bool op_state_allows(unsigned leaf, enum td_op_state s)
+{
+	return leaf < TDH_NR_LEAVES && ((op_state_table[leaf] >> s) & 1);
+}
+
+/*
+ * Step 2: TD state.  Not fatal (TD_FATAL), keys configured
+ * (TD_KEYS_NOT_CONFIGURED), TDCS allocated (TDCS_NOT_ALLOCATED), op-state
+ * lock (OPERAND_BUSY|OP_STATE), op state allowed for @leaf
+ * (OP_STATE_INCORRECT).
+ */
+uint64_t td_check_state(struct td_ctx *c, unsigned leaf, enum seam_lock_mode op_mode)
+{
+	struct tdx_td *td = c->td;
+	if (td->fatal)
+		return TDX_TD_FATAL;
+	if (td->lifecycle != TD_KEYS_CONFIGURED)
+		return TDX_TD_KEYS_NOT_CONFIGURED;
+	if (td->num_tdcx < TDX_TDCS_PAGES)
+		return TDX_TDCS_NOT_ALLOCATED;
+	if (op_mode != LOCK_NONE) {
+		if (!seam_sharex_try(&td->op_state_lock, op_mode, SEAM_LOCK_OP_STATE))
+			return err(TDX_OPERAND_BUSY, OPND_OP_STATE);
+		c->op_locked = true;
+		c->op_mode = op_mode;
+	}
+	if (!op_state_allows(leaf, td->op_state))
+		return TDX_OP_STATE_INCORRECT;
+	return TDX_SUCCESS;
+}
+
+/*
+ * A TDVPR operand (@opnd), locked in @mode, then its TD's TDR locked shared
+ * as an implicit operand (OPERAND_BUSY|TDR).
+ */
+uint64_t td_lock_vcpu(struct tdx_module *m, struct td_ctx *c, uint64_t tdvpr,
+		      enum seam_lock_mode mode, uint32_t opnd)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	uint64_t st = pamt_check_lock(m, tdvpr, PAMT_4K, PT_TDVPR, mode,
+				      SEAM_LOCK_PAMT_TDVPR, opnd, &c->tdvpr);
+	if (st)
+		return st;
+	c->tdvpr_locked = true;
+	c->td = td_lookup(m, c->tdvpr.leaf->owner);
+	c->vcpu = c->td->vcpus[c->tdvpr.leaf->vcpu_index];
+	if (pamt_walk_lock(m, c->td->tdr, PAMT_4K, SEAM_SHARED, SEAM_LOCK_PAMT_TDR, &c->tdr))
+		return err(TDX_OPERAND_BUSY, OPND_TDR);
+	c->tdr_locked = true;
+	return TDX_SUCCESS;
+}
+
+/*
+ * The common prologue of the S-EPT leaves (module-abi.md section 4):
+ * TDR (RDX, shared), TD state with the op-state lock shared, GPA+level
+ * operand within [@min_level, @max_level] (-1: the TD's root level), private
+ * GPA, tree lock in @tree_mode, walk to the level, host entry lock.  On
+ * success *entry is locked by the host and *cur is its value.
+ */
+uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *out,
+		      unsigned leaf, uint64_t tdr, uint64_t info, int min_level,
+		      int max_level, enum seam_lock_mode tree_mode,
+		      uint64_t *gpa, int *level, uint64_t **entry, uint64_t *cur)
+{
+	uint64_t st = td_lock_tdr(m, c, tdr, SEAM_SHARED, OPND_RDX);
+	if (st)
+		return st;
+	st = td_check_state(c, leaf, SEAM_SHARED);
+	if (st)
+		return st;
+	st = gpa_info_check(info, min_level, max_level < 0 ? c->td->root_level : max_level);
+	if (st)
+		return st;
+	*gpa = info & GPA_INFO_GPA_MASK;
+	*level = (int)(info & GPA_INFO_LEVEL_MASK);
+	st = td_gpa_check(c->td, *gpa);
+	if (st)
+		return st;
+	st = sept_lookup_walk(c, *gpa, *level, tree_mode, out, entry, cur);
+	if (st)
+		return st;
+	st = td_lock_entry_host(c, *entry);
+	if (st) {
+		sept_set_details(out, *cur, *level);
+		return st;
+	}
+	*cur = seam_load64(*entry) & ~(SEPTE_LOCK | SEPTE_HP);
+	return TDX_SUCCESS;
+}
+
+/* Blocking and tracking are required before removal once the TD runs. */
+bool td_tlb_tracking_required(const struct tdx_td *td)
+{
+	return td->op_state == OP_STATE_RUNNABLE;
+}
+
+/* Step 4: the S-EPT tree lock (OPERAND_BUSY|SEPT_TREE). */
+uint64_t td_lock_sept(struct td_ctx *c, enum seam_lock_mode mode)
+{
+	if (!seam_sharex_try(&c->td->sept_lock, mode, SEAM_LOCK_SEPT_TREE))
+		return err(TDX_OPERAND_BUSY, OPND_SEPT_TREE);
+	c->sept_locked = true;
+	c->sept_mode = mode;
+	return TDX_SUCCESS;
+}
+
+/*
+ * Step 6: the host side of an S-EPT entry lock.  On failure the
+ * host-priority bit is set so that guests back off (OPERAND_BUSY|RCX).
+ * On success the host-priority bit is cleared.
+ */
+uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry)
+{
+	if (!seam_bit_trylock(entry, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
+		seam_fetch_or64(entry, SEPTE_HP);
+		return err(TDX_OPERAND_BUSY, OPND_RCX);
+	}
+	seam_fetch_and64(entry, ~SEPTE_HP);
+	c->entry = entry;
+	return TDX_SUCCESS;
+}
+
+/* Release everything @c holds, in reverse order of acquisition. */
+void td_ctx_release(struct td_ctx *c)
+{
+	if (c->entry) {
+		seam_bit_unlock(c->entry, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
+		c->entry = NULL;
+	}
+	if (c->sept_locked) {
+		seam_sharex_release(&c->td->sept_lock, c->sept_mode, SEAM_LOCK_SEPT_TREE);
+		c->sept_locked = false;
+	}
+	if (c->op_locked) {
+		seam_sharex_release(&c->td->op_state_lock, c->op_mode, SEAM_LOCK_OP_STATE);
+		c->op_locked = false;
+	}
+	if (c->tdr_locked) {
+		pamt_unwalk(&c->tdr);
+		c->tdr_locked = false;
+	}
+	if (c->tdvpr_locked) {
+		pamt_unwalk(&c->tdvpr);
+		c->tdvpr_locked = false;
+	}
+}
+
+uint64_t tdx_td_shared_bit(const struct tdx_td *td)
+{
+	return td->gpaw ? BIT64(51) : BIT64(47);
+}
+
+/*
+ * Step 3 (GPA part): private (shared bit clear) and no bits above the GPA
+ * width (48 with GPAW 0, 52 with GPAW 1).  OPERAND_INVALID|RCX.
+ */
+uint64_t td_gpa_check(const struct tdx_td *td, uint64_t gpa)
+{
+	unsigned width = td->gpaw ? 52 : 48;
+	if (gpa & tdx_td_shared_bit(td))
+		return err(TDX_OPERAND_INVALID, OPND_RCX);
+	if (width < 64 && (gpa >> width))
+		return err(TDX_OPERAND_INVALID, OPND_RCX);
+	return TDX_SUCCESS;
+}
+
+/*
+ * Step 3 (encoding part): reserved bits zero, level within
+ * [@min_level, @max_level], GPA aligned to the level's size.
+ */
+uint64_t gpa_info_check(uint64_t info, int min_level, int max_level)
+{
+	int level = (int)(info & GPA_INFO_LEVEL_MASK);
+	uint64_t gpa = info & GPA_INFO_GPA_MASK;
+	if (info & (GPA_INFO_RSVD0_MASK | GPA_INFO_RSVD1_MASK))
+		return err(TDX_OPERAND_INVALID, OPND_RCX);
+	if (level < min_level || level > max_level)
+		return err(TDX_OPERAND_INVALID, OPND_RCX);
+	if (gpa & (tdx_level_size(level) - 1))
+		return err(TDX_OPERAND_INVALID, OPND_RCX);
+	return TDX_SUCCESS;
+}
+
+/*
+ * Is TLB tracking done for a page blocked in epoch @bepoch?  Yes if two
+ * epochs have passed, or one has and no vCPU is still inside @bepoch.
+ */
+bool td_tlb_tracked(struct tdx_td *td, uint64_t bepoch)
+{
+	uint64_t epoch = seam_load64(&td->td_epoch);
+	if (bepoch + 1 < epoch)
+		return true;
+	if (bepoch + 1 == epoch)
+		return seam_load64(&td->refcount[bepoch & 1]) == 0;
+	return false;
+}
+
+void td_child_add(struct tdx_td *td, int64_t n)
+{
+	seam_fetch_add64(&td->child_count, (uint64_t)n);
+}
+
+/* ---- inspection ---- */
+
+struct tdx_td *tdx_td_by_tdr(struct tdx_module *m, uint64_t tdr)
+{
+	if (tdr & (SZ_4K - 1) || !physmem_valid(&m->pm, tdr) ||
+	    pamt_peek_type(&m->pm, tdr, PAMT_4K) != PT_TDR)
+		return NULL;
+	return td_lookup(m, pamt_entry_of(&m->pm, tdr, PAMT_4K)->owner);
+}
+
+struct tdx_vcpu *tdx_vcpu_by_tdvpr(struct tdx_module *m, uint64_t tdvpr)
+{
+	if (tdvpr & (SZ_4K - 1) || !physmem_valid(&m->pm, tdvpr) ||
+	    pamt_peek_type(&m->pm, tdvpr, PAMT_4K) != PT_TDVPR)
+		return NULL;
+	struct pamt_entry *e = pamt_entry_of(&m->pm, tdvpr, PAMT_4K);
+	struct tdx_td *td = td_lookup(m, e->owner);
+	if (!td || e->vcpu_index >= td->nvcpus)
+		return NULL;
+	return td->vcpus[e->vcpu_index];
+}
+
+bool tdx_td_mrtd(const struct tdx_td *td, uint8_t mrtd[TDX_MRTD_BYTES])
+{
+	if (!td->mrtd_final)
+		return false;
+	memcpy(mrtd, td->mrtd, TDX_MRTD_BYTES);
+	return true;
+}
+
+enum td_op_state tdx_td_op_state(const struct tdx_td *td) { return td->op_state; }
+enum td_lifecycle tdx_td_lifecycle(const struct tdx_td *td) { return td->lifecycle; }
+uint64_t tdx_td_epoch(const struct tdx_td *td) { return td->td_epoch; }
+uint64_t tdx_td_child_count(const struct tdx_td *td) { return td->child_count; }
+int tdx_td_levels(const struct tdx_td *td) { return td->root_level + 1; }
+bool tdx_td_gpaw(const struct tdx_td *td) { return td->gpaw; }
+
+const struct tdx_regs *tdx_vcpu_exit_regs(const struct tdx_vcpu *v) { return &v->exit; }
+const struct tdx_ve_info *tdx_vcpu_ve(const struct tdx_vcpu *v) { return &v->ve; }
+bool tdx_vcpu_in_td(const struct tdx_vcpu *v) { return v->in_td; }
+void tdx_vcpu_set_interrupt_pending(struct tdx_vcpu *v, bool p) { v->interrupt_pending = p; }

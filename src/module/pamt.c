@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pamt.c - PAMT walks and page-operand checks.
+ *
+ * A walk for a page of size S locks the 1G entry shared, stops there if it
+ * is a 1G PT_REG page or S is 1G, else locks the 2M entry shared, stops
+ * there if it is a 2M PT_REG page or S is 2M, else locks the 4K entry.  The
+ * entry where it stops is locked in the requested mode instead of shared.
+ * Holding parents shared is what makes "AUG 2M here" and "ADD 4K inside it"
+ * exclude each other (mirrors pamt_walk() of the TDX module).
+ */
+#include "internal.h"
+
+static bool lock_entry(struct pamt_entry *e, enum seam_lock_mode mode,
+		       enum seam_lock_class cls)
+{
+	return seam_sharex_try(&e->lock, mode, cls);
+}
+
+static void unlock_entry(struct pamt_entry *e, enum seam_lock_mode mode,
+			 enum seam_lock_class cls)
+{
+	seam_sharex_release(&e->lock, mode, cls);
+}
+
+/*
+ * Walk and lock.  Returns TDX_SUCCESS, TDX_OPERAND_BUSY (nothing held) or
+ * TDX_OPERAND_ADDR_RANGE_ERROR (not in a TDMR).  No operand id is added.
+ */
+uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
+			enum seam_lock_mode mode, enum seam_lock_class cls,
+			struct pamt_lock *pl)
+{
+	struct physmem *pm = &m->pm;
+	*pl = (struct pamt_lock){ .mode = mode, .cls = cls };
+	struct pamt_entry *e1g = pamt_entry_of(pm, hpa, PAMT_1G);
+	if (!e1g)
+		return TDX_OPERAND_ADDR_RANGE_ERROR;
+
+	if (e1g->type == PT_REG || want == PAMT_1G) {
+		if (!lock_entry(e1g, mode, cls))
+			return TDX_OPERAND_BUSY;
+		pl->leaf = e1g;
+		pl->size = PAMT_1G;
+		return TDX_SUCCESS;
+	}
+	if (!lock_entry(e1g, SEAM_SHARED, cls))
+		return TDX_OPERAND_BUSY;
+	pl->p1g = e1g;
+
+	struct pamt_entry *e2m = pamt_entry_of(pm, hpa, PAMT_2M);
+	if (e2m->type == PT_REG || want == PAMT_2M) {
+		if (!lock_entry(e2m, mode, cls))
+			goto busy;
+		pl->leaf = e2m;
+		pl->size = PAMT_2M;
+		return TDX_SUCCESS;
+	}
+	if (!lock_entry(e2m, SEAM_SHARED, cls))
+		goto busy;
+	pl->p2m = e2m;
+
+	struct pamt_entry *e4k = pamt_entry_of(pm, hpa, PAMT_4K);
+	if (!lock_entry(e4k, mode, cls))
+		goto busy;
+	pl->leaf = e4k;
+	pl->size = PAMT_4K;
+	return TDX_SUCCESS;
+busy:
+	pamt_unwalk(pl);
+	return TDX_OPERAND_BUSY;
+}
+
+void pamt_unwalk(struct pamt_lock *pl)
+{
+	if (pl->leaf)
+		unlock_entry(pl->leaf, pl->mode, pl->cls);
+	if (pl->p2m)
+		unlock_entry(pl->p2m, SEAM_SHARED, pl->cls);
+	if (pl->p1g)
+		unlock_entry(pl->p1g, SEAM_SHARED, pl->cls);
+	pl->leaf = pl->p2m = pl->p1g = NULL;
+}
+
+static uint64_t size_align(enum pamt_size size)
+{
+	return SZ_4K << (9 * size);
+}
+
+/*
+ * Check an explicit page operand: aligned and below MAX_PA
+ * (OPERAND_INVALID), inside a TDMR (OPERAND_ADDR_RANGE_ERROR), lockable
+ * (OPERAND_BUSY), found at exactly @size with type @type
+ * (PAGE_METADATA_INCORRECT).  All with operand id @opnd.  On success the
+ * page is locked in *pl.
+ */
+uint64_t pamt_check_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
+			 enum pamt_type type, enum seam_lock_mode mode,
+			 enum seam_lock_class cls, uint32_t opnd, struct pamt_lock *pl)
+{
+	uint64_t st = hpa_operand_check(m, hpa, size_align(size), opnd);
+	if (st)
+		return st;
+	st = pamt_walk_lock(m, hpa, size, mode, cls, pl);
+	if (st)
+		return err(st, opnd);
+	if (pl->size != size || pl->leaf->type != type) {
+		pamt_unwalk(pl);
+		return err(TDX_PAGE_METADATA_INCORRECT, opnd);
+	}
+	return TDX_SUCCESS;
+}
+
+/*
+ * A page that is to become a TD page: PT_NDA at @size, and for a 2M page
+ * every 4K PAMT entry inside it PT_NDA too.  Locked exclusive on success.
+ */
+uint64_t pamt_check_lock_free(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
+			      enum seam_lock_class cls, uint32_t opnd, struct pamt_lock *pl)
+{
+	uint64_t st = pamt_check_lock(m, hpa, size, PT_NDA, SEAM_EXCLUSIVE,
+				      cls, opnd, pl);
+	if (st || size == PAMT_4K)
+		return st;
+	for (uint64_t off = 0; off < size_align(size); off += SZ_2M) {
+		if (size == PAMT_1G && pamt_peek_type(&m->pm, hpa + off, PAMT_2M) != PT_NDA)
+			goto not_free;
+		struct phys_2m *c = physmem_chunk2m(&m->pm, hpa + off, false);
+		if (!c)
+			continue;
+		for (int i = 0; i < 512; i++)
+			if (c->pamt4k[i].type != PT_NDA)
+				goto not_free;
+	}
+	return TDX_SUCCESS;
+not_free:
+	pamt_unwalk(pl);
+	return err(TDX_PAGE_METADATA_INCORRECT, opnd);
+}
+
+/*
+ * Implicit page (found through an S-EPT entry, e.g. the page PAGE.REMOVE
+ * removes): walk to @size and lock.  A size mismatch here means the module's
+ * own metadata is inconsistent, which would be a fatal module bug.
+ */
+uint64_t pamt_lock_implicit(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
+			    enum seam_lock_mode mode, struct pamt_lock *pl)
+{
+	uint64_t st = pamt_walk_lock(m, hpa, size, mode, SEAM_LOCK_PAMT_PAGE, pl);
+	if (st)
+		return st;
+	if (pl->size != size) {
+		pamt_unwalk(pl);
+		return TDX_PAGE_METADATA_INCORRECT;
+	}
+	return TDX_SUCCESS;
+}
+
+/* Make a locked PAMT entry describe a page of @type owned by TD @owner. */
+void pamt_set(struct pamt_entry *e, enum pamt_type type, uint32_t owner)
+{
+	e->type = type;
+	e->owner = owner;
+	e->bepoch = 0;
+}

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * physmem.c - sparse host physical memory, page-content tags and PAMT storage.
+ *
+ * Chunk allocation happens with no seam operation inside it, so under the
+ * engine (all tasks on one OS thread) it is atomic with respect to every
+ * other task.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "physmem.h"
+
+#define TAG_SPARSE		1ull
+#define TAG_IDX_SHIFT		1
+#define TAG_IDX_MASK		0x1ffull
+#define TAG_VAL_SHIFT		10
+#define TAG_VAL_MAX		((1ull << 54) - 1)
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n, sz);
+	if (!p) {
+		fprintf(stderr, "tdxsim: out of memory (%zu bytes)\n", n * sz);
+		abort();
+	}
+	return p;
+}
+
+int physmem_init(struct physmem *pm, uint64_t size, unsigned max_pa)
+{
+	memset(pm, 0, sizeof(*pm));
+	if (max_pa < 32 || max_pa > 52) {
+		fprintf(stderr, "tdxsim: MAX_PA %u out of range 32..52\n", max_pa);
+		return -1;
+	}
+	if (size == 0 || (size & (SZ_4K - 1)) || size > (1ull << max_pa)) {
+		fprintf(stderr, "tdxsim: physical memory size %#llx invalid for MAX_PA %u\n",
+			(unsigned long long)size, max_pa);
+		return -1;
+	}
+	pm->size = size;
+	pm->max_pa = max_pa;
+	pm->n1g = (size + SZ_1G - 1) / SZ_1G;
+	pm->c1g = xcalloc(pm->n1g, sizeof(*pm->c1g));
+	return 0;
+}
+
+static void free_chunk2m(struct physmem *pm, struct phys_2m *c)
+{
+	for (int i = 0; i < 512; i++) {
+		uint64_t t = c->content[i];
+		if (t && !(t & TAG_SPARSE)) {
+			free((void *)(uintptr_t)t);
+			pm->n_page_buffers--;
+		}
+	}
+	free(c);
+}
+
+void physmem_destroy(struct physmem *pm)
+{
+	if (!pm->c1g)
+		return;
+	for (uint64_t g = 0; g < pm->n1g; g++) {
+		struct phys_1g *c = pm->c1g[g];
+		if (!c)
+			continue;
+		for (int i = 0; i < 512; i++)
+			if (c->c2m[i])
+				free_chunk2m(pm, c->c2m[i]);
+		free(c);
+	}
+	free(pm->c1g);
+	pm->c1g = NULL;
+}
+
+int physmem_add_tdmr(struct physmem *pm, uint64_t base, uint64_t size)
+{
+	if ((base & (SZ_1G - 1)) || (size & (SZ_1G - 1)) || size == 0) {
+		fprintf(stderr, "tdxsim: TDMR %#llx+%#llx is not 1G aligned\n",
+			(unsigned long long)base, (unsigned long long)size);
+		return -1;
+	}
+	if (base + size < base || base + size > pm->size) {
+		fprintf(stderr, "tdxsim: TDMR %#llx+%#llx is outside physical memory\n",
+			(unsigned long long)base, (unsigned long long)size);
+		return -1;
+	}
+	if (pm->ntdmr == PHYSMEM_MAX_TDMRS) {
+		fprintf(stderr, "tdxsim: too many TDMRs (max %d)\n", PHYSMEM_MAX_TDMRS);
+		return -1;
+	}
+	for (int i = 0; i < pm->ntdmr; i++) {
+		const struct tdmr *t = &pm->tdmr[i];
+		if (base < t->base + t->size && t->base < base + size) {
+			fprintf(stderr, "tdxsim: TDMR %#llx+%#llx overlaps another\n",
+				(unsigned long long)base, (unsigned long long)size);
+			return -1;
+		}
+	}
+	pm->tdmr[pm->ntdmr++] = (struct tdmr){ base, size };
+	return 0;
+}
+
+bool physmem_in_tdmr(const struct physmem *pm, uint64_t hpa)
+{
+	for (int i = 0; i < pm->ntdmr; i++)
+		if (hpa - pm->tdmr[i].base < pm->tdmr[i].size)
+			return true;
+	return false;
+}
+
+struct phys_1g *physmem_chunk1g(struct physmem *pm, uint64_t hpa, bool alloc)
+{
+	uint64_t g = hpa >> 30;
+	struct phys_1g *c = pm->c1g[g];
+	if (!c && alloc) {
+		c = xcalloc(1, sizeof(*c));
+		pm->c1g[g] = c;
+		pm->n_1g_chunks++;
+	}
+	return c;
+}
+
+struct phys_2m *physmem_chunk2m(struct physmem *pm, uint64_t hpa, bool alloc)
+{
+	struct phys_1g *g = physmem_chunk1g(pm, hpa, alloc);
+	if (!g)
+		return NULL;
+	unsigned i = (hpa >> 21) & 511;
+	struct phys_2m *c = g->c2m[i];
+	if (!c && alloc) {
+		c = xcalloc(1, sizeof(*c));
+		g->c2m[i] = c;
+		pm->n_2m_chunks++;
+	}
+	return c;
+}
+
+/* ---- contents ---- */
+
+static inline uint64_t *tag_of(struct physmem *pm, uint64_t hpa, bool alloc)
+{
+	struct phys_2m *c = physmem_chunk2m(pm, hpa, alloc);
+	return c ? &c->content[(hpa >> 12) & 511] : NULL;
+}
+
+static uint64_t *materialize(struct physmem *pm, uint64_t *tag)
+{
+	uint64_t t = *tag;
+	if (t && !(t & TAG_SPARSE))
+		return (uint64_t *)(uintptr_t)t;
+	uint64_t *buf = xcalloc(512, sizeof(uint64_t));
+	if (t & TAG_SPARSE)
+		buf[(t >> TAG_IDX_SHIFT) & TAG_IDX_MASK] = t >> TAG_VAL_SHIFT;
+	*tag = (uint64_t)(uintptr_t)buf;
+	pm->n_page_buffers++;
+	return buf;
+}
+
+static void tag_clear(struct physmem *pm, uint64_t *tag)
+{
+	uint64_t t = *tag;
+	if (t && !(t & TAG_SPARSE)) {
+		free((void *)(uintptr_t)t);
+		pm->n_page_buffers--;
+	}
+	*tag = 0;
+}
+
+uint64_t *physmem_page_words(struct physmem *pm, uint64_t hpa)
+{
+	return materialize(pm, tag_of(pm, hpa, true));
+}
+
+uint64_t physmem_read64(struct physmem *pm, uint64_t hpa)
+{
+	uint64_t *tag = tag_of(pm, hpa, false);
+	if (!tag || !*tag)
+		return 0;
+	uint64_t t = *tag;
+	unsigned idx = (hpa >> 3) & 511;
+	if (t & TAG_SPARSE)
+		return ((t >> TAG_IDX_SHIFT) & TAG_IDX_MASK) == idx ? t >> TAG_VAL_SHIFT : 0;
+	return ((uint64_t *)(uintptr_t)t)[idx];
+}
+
+void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v)
+{
+	uint64_t *tag = tag_of(pm, hpa, v != 0);
+	if (!tag)
+		return;		/* writing 0 to an untouched page: nothing to do */
+	uint64_t t = *tag;
+	unsigned idx = (hpa >> 3) & 511;
+	if (t && !(t & TAG_SPARSE)) {
+		((uint64_t *)(uintptr_t)t)[idx] = v;
+		return;
+	}
+	bool same_word = (t & TAG_SPARSE) &&
+			 ((t >> TAG_IDX_SHIFT) & TAG_IDX_MASK) == idx;
+	if (t && !same_word && v == 0)
+		return;		/* that word already reads as zero */
+	if (t == 0 || same_word) {
+		if (v == 0)
+			*tag = 0;
+		else if (v <= TAG_VAL_MAX)
+			*tag = TAG_SPARSE | ((uint64_t)idx << TAG_IDX_SHIFT) |
+			       (v << TAG_VAL_SHIFT);
+		else
+			materialize(pm, tag)[idx] = v;
+		return;
+	}
+	/* a second nonzero word, or a wide value: a full page copy */
+	materialize(pm, tag)[idx] = v;
+}
+
+void physmem_read(struct physmem *pm, uint64_t hpa, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	while (len) {
+		size_t off = hpa & (SZ_4K - 1);
+		size_t n = SZ_4K - off < len ? SZ_4K - off : len;
+		uint64_t *tag = tag_of(pm, hpa, false);
+		uint64_t t = tag ? *tag : 0;
+		if (!t) {
+			memset(out, 0, n);
+		} else if (t & TAG_SPARSE) {
+			uint64_t w[512] = { 0 };
+			w[(t >> TAG_IDX_SHIFT) & TAG_IDX_MASK] = t >> TAG_VAL_SHIFT;
+			memcpy(out, (uint8_t *)w + off, n);
+		} else {
+			memcpy(out, (uint8_t *)(uintptr_t)t + off, n);
+		}
+		out += n;
+		hpa += n;
+		len -= n;
+	}
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+void physmem_write(struct physmem *pm, uint64_t hpa, const void *buf, size_t len)
+{
+	const uint8_t *in = buf;
+	while (len) {
+		size_t off = hpa & (SZ_4K - 1);
+		size_t n = SZ_4K - off < len ? SZ_4K - off : len;
+		uint64_t *tag = tag_of(pm, hpa, false);
+		if ((!tag || !*tag) && all_zero(in, n)) {
+			/* zero onto zero: stays free */
+		} else {
+			tag = tag_of(pm, hpa, true);
+			memcpy((uint8_t *)materialize(pm, tag) + off, in, n);
+		}
+		in += n;
+		hpa += n;
+		len -= n;
+	}
+}
+
+void physmem_zero_page(struct physmem *pm, uint64_t hpa)
+{
+	uint64_t *tag = tag_of(pm, hpa, false);
+	if (tag)
+		tag_clear(pm, tag);
+}
+
+bool physmem_page_is_zero(struct physmem *pm, uint64_t hpa)
+{
+	uint64_t *tag = tag_of(pm, hpa, false);
+	if (!tag || !*tag)
+		return true;
+	if (*tag & TAG_SPARSE)
+		return false;	/* a sparse tag always holds a nonzero value */
+	return all_zero((const uint8_t *)(uintptr_t)*tag, SZ_4K);
+}
+
+void physmem_copy_page(struct physmem *pm, uint64_t dst, uint64_t src)
+{
+	uint64_t *st = tag_of(pm, src, false);
+	uint64_t t = st ? *st : 0;
+	if (!t || (t & TAG_SPARSE)) {
+		uint64_t *dt = tag_of(pm, dst, t != 0);
+		if (dt) {
+			tag_clear(pm, dt);
+			*dt = t;
+		}
+		return;
+	}
+	uint64_t *dt = tag_of(pm, dst, true);
+	memcpy(materialize(pm, dt), (const void *)(uintptr_t)t, SZ_4K);
+}
+
+/* ---- PAMT ---- */
+
+struct pamt_entry *pamt_entry_of(struct physmem *pm, uint64_t hpa, enum pamt_size size)
+{
+	if (!physmem_valid(pm, hpa) || !physmem_in_tdmr(pm, hpa))
+		return NULL;
+	if (size == PAMT_1G)
+		return &physmem_chunk1g(pm, hpa, true)->pamt1g;
+	if (size == PAMT_2M)
+		return &physmem_chunk1g(pm, hpa, true)->pamt2m[(hpa >> 21) & 511];
+	return &physmem_chunk2m(pm, hpa, true)->pamt4k[(hpa >> 12) & 511];
+}
+
+enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size size)
+{
+	struct phys_1g *g = physmem_chunk1g(pm, hpa, false);
+	if (!g)
+		return PT_NDA;
+	if (size == PAMT_1G)
+		return g->pamt1g.type;
+	if (size == PAMT_2M)
+		return g->pamt2m[(hpa >> 21) & 511].type;
+	struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
+	return c ? (enum pamt_type)c->pamt4k[(hpa >> 12) & 511].type : PT_NDA;
+}
+
+uint64_t physmem_resident_bytes(const struct physmem *pm)
+{
+	return pm->n1g * sizeof(void *) +
+	       pm->n_1g_chunks * sizeof(struct phys_1g) +
+	       pm->n_2m_chunks * sizeof(struct phys_2m) +
+	       pm->n_page_buffers * SZ_4K;
+}

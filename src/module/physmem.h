@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * physmem.h - simulated host physical memory: page contents and the PAMT.
+ *
+ * Memory is sparse.  The address space is cut into 1G chunks (struct
+ * phys_1g, about 8 KiB, allocated when first touched) and each 1G chunk into
+ * 2M chunks (struct phys_2m, 12 KiB, allocated when first touched).  A 4 TiB
+ * TDMR that nobody touches costs one pointer per GiB.
+ *
+ * Page contents are one 64-bit tag per 4K page (see docs/design.md):
+ *   tag == 0               the page is all zero
+ *   tag & 1                the page is zero except one 64-bit word:
+ *                          bits 9:1 word index, bits 63:10 its value (< 2^54)
+ *   otherwise              pointer to a malloc'd 4096-byte copy of the page
+ * so a page that was accepted (zeroed) and then written with one small value
+ * costs 8 bytes, and a firmware image or an S-EPT page costs 4 KiB.
+ *
+ * The PAMT keeps one 16-byte entry per page per size (4K, 2M, 1G), only for
+ * pages inside a TDMR.
+ */
+#ifndef TDXSIM_PHYSMEM_H
+#define TDXSIM_PHYSMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/seam.h"
+#include "tdx_abi.h"
+
+/* One PAMT entry (a page at one size). */
+struct pamt_entry {
+	seam_sharex_t lock;	/* the entry's sharex lock */
+	unsigned type : 8;	/* enum pamt_type */
+	unsigned owner : 24;	/* owning TD id (0: none); a TDR owns itself */
+	union {
+		uint64_t bepoch;	/* PT_REG/PT_EPT: TD epoch at RANGE.BLOCK */
+		uint64_t vcpu_index;	/* PT_TDVPR: index in the TD's vCPU table */
+	};
+};
+static_assert(sizeof(struct pamt_entry) == 16, "PAMT entry is 16 bytes");
+
+#define PAMT_MAX_OWNER ((1u << 24) - 1)
+
+struct phys_2m {
+	struct pamt_entry pamt4k[512];	/* PAMT of the 512 4K pages */
+	uint64_t content[512];		/* content tag of each 4K page */
+};
+
+struct phys_1g {
+	struct pamt_entry pamt1g;	/* PAMT of the 1G page */
+	struct pamt_entry pamt2m[512];	/* PAMT of the 512 2M pages */
+	struct phys_2m *c2m[512];	/* lazily allocated 2M chunks */
+};
+
+struct tdmr {
+	uint64_t base;	/* 1G aligned */
+	uint64_t size;	/* multiple of 1G */
+};
+
+#define PHYSMEM_MAX_TDMRS 64
+
+struct physmem {
+	uint64_t size;			/* bytes of host physical memory */
+	unsigned max_pa;		/* physical address width (bits) */
+	uint64_t n1g;			/* size / 1G, rounded up */
+	struct phys_1g **c1g;		/* n1g lazily allocated 1G chunks */
+	struct tdmr tdmr[PHYSMEM_MAX_TDMRS];
+	int ntdmr;
+	/* statistics (simulator memory, not simulated memory) */
+	uint64_t n_1g_chunks;		/* struct phys_1g allocated */
+	uint64_t n_2m_chunks;		/* struct phys_2m allocated */
+	uint64_t n_page_buffers;	/* materialized 4K content buffers */
+};
+
+#define SZ_4K  0x1000ull
+#define SZ_2M  0x200000ull
+#define SZ_1G  0x40000000ull
+
+/* Returns 0, or -1 with a message on stderr if the arguments are unusable. */
+int physmem_init(struct physmem *pm, uint64_t size, unsigned max_pa);
+void physmem_destroy(struct physmem *pm);
+
+/* Register a TDMR: 1G aligned and sized, inside memory, not overlapping. */
+int physmem_add_tdmr(struct physmem *pm, uint64_t base, uint64_t size);
+bool physmem_in_tdmr(const struct physmem *pm, uint64_t hpa);
+
+static inline bool physmem_valid(const struct physmem *pm, uint64_t hpa)
+{
+	return hpa < pm->size;
+}
+
+/* The 2M chunk holding @hpa; allocated if @alloc, else NULL when untouched. */
+struct phys_2m *physmem_chunk2m(struct physmem *pm, uint64_t hpa, bool alloc);
+struct phys_1g *physmem_chunk1g(struct physmem *pm, uint64_t hpa, bool alloc);
+
+/* ---- contents ---- */
+void physmem_read(struct physmem *pm, uint64_t hpa, void *buf, size_t len);
+void physmem_write(struct physmem *pm, uint64_t hpa, const void *buf, size_t len);
+uint64_t physmem_read64(struct physmem *pm, uint64_t hpa);	/* 8-aligned */
+void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v);
+void physmem_zero_page(struct physmem *pm, uint64_t hpa);	/* 4K */
+/* The 512 words of a 4K page, materialized (stable until zeroed). */
+uint64_t *physmem_page_words(struct physmem *pm, uint64_t hpa);
+/* Is the 4K page at @hpa all zero?  Cheap for untouched/zeroed pages. */
+bool physmem_page_is_zero(struct physmem *pm, uint64_t hpa);
+/* Copy the 4K page at @src to @dst (cheap for zero and one-word pages). */
+void physmem_copy_page(struct physmem *pm, uint64_t dst, uint64_t src);
+
+/* ---- PAMT ---- */
+/*
+ * The PAMT entry of @hpa at @size, or NULL if @hpa is outside every TDMR.
+ * Allocates the chunk if needed (a PAMT entry always exists for TDMR pages).
+ */
+struct pamt_entry *pamt_entry_of(struct physmem *pm, uint64_t hpa, enum pamt_size size);
+/* Read-only peek: the type at @size without allocating (PT_NDA if untouched). */
+enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size size);
+
+/* Simulator bytes used by physmem structures (for sim_bytes_per_4k_page). */
+uint64_t physmem_resident_bytes(const struct physmem *pm);
+
+#endif /* TDXSIM_PHYSMEM_H */

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sept.c - Secure EPT: the operation x state table, the walk, and the
+ * architectural view of entries.
+ */
+#include "internal.h"
+
+#define S(x) (1u << SEPT_##x)
+
+const char *const sept_state_names[SEPT_NR_STATES] = {
+	[SEPT_FREE] = "FREE",
+	[SEPT_REMOVED] = "REMOVED",
+	[SEPT_NL_MAPPED] = "NL_MAPPED",
+	[SEPT_NL_BLOCKED] = "NL_BLOCKED",
+	[SEPT_MAPPED] = "MAPPED",
+	[SEPT_BLOCKED] = "BLOCKED",
+	[SEPT_PENDING] = "PENDING",
+	[SEPT_PENDING_BLOCKED] = "PENDING_BLOCKED",
+};
+
+const uint8_t sept_public_state[SEPT_NR_STATES] = {
+	[SEPT_FREE] = SEPT_PUB_FREE,
+	[SEPT_REMOVED] = SEPT_PUB_REMOVED,
+	[SEPT_NL_MAPPED] = SEPT_PUB_NL_MAPPED,
+	[SEPT_NL_BLOCKED] = SEPT_PUB_NL_BLOCKED,
+	[SEPT_MAPPED] = SEPT_PUB_MAPPED,
+	[SEPT_BLOCKED] = SEPT_PUB_BLOCKED,
+	[SEPT_PENDING] = SEPT_PUB_PENDING,
+	[SEPT_PENDING_BLOCKED] = SEPT_PUB_PENDING_BLOCKED,
+};
+
+/*
+ * Which states each operation accepts at the addressed entry, and where it
+ * leaves the entry (module-abi.md section 3; intel/tdx-module
+ * include/auto_gen/sept_state_lookup.c).  Unlisted next[] entries are N.
+ * RANGE.BLOCK on an already blocked entry is not "allowed": the handler
+ * reports GPA_RANGE_ALREADY_BLOCKED for those, EPT_ENTRY_STATE_INCORRECT
+ * for the rest.
+ */
+/* next-state rows, columns in enum order:
+ *        FREE       REMOVED    NL_MAPPED  NL_BLOCKED MAPPED     BLOCKED    PENDING    PENDING_BLOCKED */
+#define ROW(a, b, c, d, e, f, g, h) { SEPT_##a, SEPT_##b, SEPT_##c, SEPT_##d, SEPT_##e, SEPT_##f, SEPT_##g, SEPT_##h }
+#define SEPT_N SEPT_NR_STATES
+const struct sept_rule sept_rules[SOP_NR] = {
+	[SOP_PAGE_ADD] = { "PAGE.ADD", S(FREE),
+		ROW(MAPPED,    N,         N,         N,         N,         N,         N,         N) },
+	[SOP_SEPT_ADD] = { "SEPT.ADD", S(FREE),
+		ROW(NL_MAPPED, N,         N,         N,         N,         N,         N,         N) },
+	[SOP_PAGE_AUG] = { "PAGE.AUG", S(FREE) | S(REMOVED),
+		ROW(PENDING,   PENDING,   N,         N,         N,         N,         N,         N) },
+	[SOP_RANGE_BLOCK] = { "RANGE.BLOCK", S(NL_MAPPED) | S(MAPPED) | S(PENDING),
+		ROW(N,         N,         NL_BLOCKED, N,        BLOCKED,   N,         PENDING_BLOCKED, N) },
+	[SOP_RANGE_UNBLOCK] = { "RANGE.UNBLOCK", S(NL_BLOCKED) | S(BLOCKED) | S(PENDING_BLOCKED),
+		ROW(N,         N,         N,         NL_MAPPED, N,         MAPPED,    N,         PENDING) },
+	[SOP_PAGE_REMOVE] = { "PAGE.REMOVE", S(MAPPED) | S(BLOCKED) | S(PENDING) | S(PENDING_BLOCKED),
+		ROW(N,         N,         N,         N,         FREE,      FREE,      FREE,      FREE) },
+	[SOP_SEPT_REMOVE] = { "SEPT.REMOVE", S(NL_MAPPED) | S(NL_BLOCKED),
+		ROW(N,         N,         FREE,      FREE,      N,         N,         N,         N) },
+	[SOP_PAGE_DEMOTE] = { "PAGE.DEMOTE", S(MAPPED) | S(BLOCKED) | S(PENDING) | S(PENDING_BLOCKED),
+		ROW(N,         N,         N,         N,         NL_MAPPED, NL_MAPPED, NL_MAPPED, NL_MAPPED) },
+	/* PROMOTE: the entry becomes a copy of child 0, so no fixed next state */
+	[SOP_PAGE_PROMOTE] = { "PAGE.PROMOTE", S(NL_MAPPED) | S(NL_BLOCKED),
+		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
+	[SOP_MR_EXTEND] = { "MR.EXTEND", S(MAPPED),
+		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
+	[SOP_SEPT_RD] = { "SEPT.RD", 0xff,
+		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
+	[SOP_ACCEPT] = { "ACCEPT", S(PENDING),
+		ROW(N,         N,         N,         N,         N,         N,         MAPPED,    N) },
+};
+#undef ROW
+#undef SEPT_N
+
+#undef S
+#undef N
+
+static inline uint64_t *table_entry(struct physmem *pm, uint64_t table, uint64_t gpa, int level)
+{
+	return physmem_page_words(pm, table) + ((gpa >> (12 + 9 * level)) & 511);
+}
+
+/*
+ * Walk the S-EPT of @td toward @gpa, stopping at @level, at a leaf, or at an
+ * entry that cannot be walked through (anything but NL_MAPPED), exactly as
+ * the module's walk does.  Returns the entry where it stopped; *reached is
+ * its level and *copy its value as read.  Takes no lock.
+ */
+uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
+		    uint64_t *copy)
+{
+	struct physmem *pm = &td->m->pm;
+	uint64_t table = td->root;
+	for (int l = td->root_level;; l--) {
+		uint64_t *e = table_entry(pm, table, gpa, l);
+		uint64_t v = seam_load64(e);
+		*reached = l;
+		*copy = v;
+		if (l == level || septe_state(v) != SEPT_NL_MAPPED || l == 0)
+			return e;
+		table = septe_hpa(v);
+	}
+}
+
+/* The architectural EPT entry the real module would report for @e. */
+uint64_t sept_arch_entry(uint64_t e, int level)
+{
+	enum sept_state s = septe_state(e);
+	uint64_t a;
+	switch (s) {
+	case SEPT_FREE:
+		return EPTE_SVE;
+	case SEPT_NL_MAPPED:
+		return septe_hpa(e) | EPTE_R | EPTE_W | EPTE_X;
+	case SEPT_NL_BLOCKED:
+		return septe_hpa(e);
+	case SEPT_MAPPED:
+		a = septe_hpa(e) | EPTE_R | EPTE_W | EPTE_X | EPTE_MT_WB | EPTE_IPAT;
+		break;
+	case SEPT_PENDING:
+	case SEPT_PENDING_BLOCKED:
+		a = septe_hpa(e) | EPTE_MT_WB | EPTE_IPAT | EPTE_SVE;
+		break;
+	default: /* BLOCKED, REMOVED */
+		a = septe_hpa(e) | EPTE_MT_WB | EPTE_IPAT;
+		break;
+	}
+	if (level > 0)
+		a |= EPTE_LEAF;
+	return a;
+}
+
+/* RCX/RDX out of EPT-related errors and SEPT.RD. */
+void sept_set_details(struct tdx_regs *out, uint64_t e, int level)
+{
+	out->rcx = sept_arch_entry(e, level);
+	out->rdx = tdx_sept_info(level, sept_public_state[septe_state(e)]);
+}
+
+/*
+ * Steps 4-5 of the common host preconditions: take the S-EPT tree lock in
+ * @tree_mode (unless it is -1: no tree lock) and walk to exactly @level.
+ * On EPT_WALK_FAILED|RCX the details of where the walk stopped go to *out.
+ * On success *entry / *copy are the addressed entry; the tree lock (if any)
+ * stays held in @c.
+ */
+uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
+			  enum seam_lock_mode tree_mode, struct tdx_regs *out,
+			  uint64_t **entry, uint64_t *copy)
+{
+	uint64_t st;
+	if (tree_mode != LOCK_NONE) {
+		st = td_lock_sept(c, tree_mode);
+		if (st)
+			return st;
+	}
+	int reached;
+	*entry = sept_walk(c->td, gpa, level, &reached, copy);
+	if (reached != level) {
+		sept_set_details(out, *copy, reached);
+		*entry = NULL;
+		return err(TDX_EPT_WALK_FAILED, OPND_RCX);
+	}
+	return TDX_SUCCESS;
+}
+
+/*
+ * Publish @value and drop the entry lock in one atomic write, keeping a
+ * host-priority bit another host call may have set meanwhile.
+ */
+void sept_entry_write_unlock(uint64_t *entry, uint64_t value)
+{
+	value &= ~(SEPTE_LOCK | SEPTE_HP);
+	seam__lock_event(SEAM_LOCK_SEPT_ENTRY, entry, SEAM_EXCLUSIVE, false);
+	uint64_t cur = seam_load64(entry);
+	while (!seam_cas64(entry, &cur, value | (cur & SEPTE_HP)))
+		;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TDG.MEM.PAGE.ACCEPT (TDCALL leaf 6): the guest accepts a PENDING page at
+ * 4K or 2M; the module zeroes it and maps it.  Outcomes (module-abi.md
+ * section 7):
+ *   - walk stops above the level at a MAPPED leaf: PAGE_ALREADY_ACCEPTED +
+ *     the level found;
+ *   - walk stops above the level at anything else: EPT-violation TD exit,
+ *     extended info type ACCEPT with the requested level (the TDCALL runs
+ *     again after the host acts);
+ *   - at the level: guest entry lock (OPERAND_BUSY; host priority wins),
+ *     present non-leaf: PAGE_SIZE_MISMATCH + level, MAPPED:
+ *     PAGE_ALREADY_ACCEPTED + level, PENDING: zero and map, anything else:
+ *     EPT-violation TD exit.
+ * A 2M accept zeroes 512 pages, keeping its progress in the entry; a pending
+ * interrupt stops it between pages (TDG_INTERRUPTED) and the next ACCEPT
+ * resumes where it stopped.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* An EPT-violation TD exit caused by ACCEPT. */
+static void accept_exit(struct tdx_vcpu *v, uint64_t gpa, int req_level, uint64_t found,
+			int found_level)
+{
+	uint64_t eeq = EEQ_TYPE_ACCEPT |
+		       ((uint64_t)req_level << EEQ_ACCEPT_REQ_LEVEL_SHIFT) |
+		       ((uint64_t)found_level << EEQ_ACCEPT_ERR_LEVEL_SHIFT) |
+		       ((uint64_t)sept_public_state[septe_state(found)] << EEQ_ACCEPT_ERR_STATE_SHIFT);
+	td_exit(v, EXIT_REASON_EPT_VIOLATION, EXITQ_WRITE | EXITQ_GPA_VALID, eeq,
+		gpa & ~(SZ_4K - 1));
+}
+
+/*
+ * Host priority: a guest that keeps losing the entry to the host for longer
+ * than the timeout exits with HOST_PRIORITY_BUSY_TIMEOUT.
+ */
+static enum tdg_outcome hp_busy(struct tdx_vcpu *v, uint64_t *status)
+{
+	uint64_t now = seam_now_ns();
+	if (!v->hp_busy) {
+		v->hp_busy = true;
+		v->hp_busy_since_ns = now;
+	} else if (now - v->hp_busy_since_ns >= v->td->m->cfg.hp_timeout_ns) {
+		v->hp_busy = false;
+		td_exit(v, TDX_HOST_PRIORITY_BUSY_TIMEOUT, 0, 0, 0);
+		return TDG_EXIT;
+	}
+	*status = err(TDX_OPERAND_BUSY, OPND_RCX);
+	return TDG_RETURN;
+}
+
+enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t *status)
+{
+	struct tdx_td *td = v->td;
+	struct physmem *pm = &td->m->pm;
+	if (!v->in_td)
+		abort();	/* a caller bug: TDCALL from outside the TD */
+	*status = gpa_info_check(info, TDX_LEVEL_4K, TDX_LEVEL_2M);
+	if (*status)
+		return TDG_RETURN;
+	uint64_t gpa = info & GPA_INFO_GPA_MASK;
+	int level = (int)(info & GPA_INFO_LEVEL_MASK);
+	*status = td_gpa_check(td, gpa);
+	if (*status)
+		return TDG_RETURN;
+
+	int reached;
+	uint64_t cur;
+	uint64_t *e = sept_walk(td, gpa, level, &reached, &cur);
+	if (reached != level) {
+		v->hp_busy = false;
+		if (septe_state(cur) == SEPT_MAPPED) {
+			*status = TDX_PAGE_ALREADY_ACCEPTED | (uint32_t)reached;
+			return TDG_RETURN;
+		}
+		accept_exit(v, gpa, level, cur, reached);
+		return TDG_EXIT;
+	}
+	if (!seam_bit_trylock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
+		return hp_busy(v, status);
+	}
+	cur = seam_load64(e);
+	if (cur & SEPTE_HP) {
+		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
+		return hp_busy(v, status);	/* OPERAND_BUSY_HOST_PRIORITY, seen as BUSY */
+	}
+	v->hp_busy = false;
+	enum sept_state s = septe_state(cur);
+	if (s == SEPT_NL_MAPPED || s == SEPT_NL_BLOCKED) {
+		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
+		*status = TDX_PAGE_SIZE_MISMATCH | (uint32_t)level;
+		return TDG_RETURN;
+	}
+	if (s == SEPT_MAPPED) {
+		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
+		*status = TDX_PAGE_ALREADY_ACCEPTED | (uint32_t)level;
+		return TDG_RETURN;
+	}
+	if (!sept_allowed(SOP_ACCEPT, s)) {
+		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
+		accept_exit(v, gpa, level, cur, level);
+		return TDG_EXIT;
+	}
+	/* PENDING: zero the page(s), then map */
+	uint64_t hpa = septe_hpa(cur);
+	if (level == TDX_LEVEL_4K) {
+		physmem_zero_page(pm, hpa);
+	} else {
+		uint64_t done = (cur & SEPTE_ACNT_MASK) >> SEPTE_ACNT_SHIFT;
+		for (;;) {
+			physmem_zero_page(pm, hpa + done * SZ_4K);
+			if (done == TDX_ENTRIES_PER_PAGE - 1)
+				break;
+			done++;
+			if (v->interrupt_pending) {
+				uint64_t saved = (cur & ~SEPTE_ACNT_MASK) |
+						 (done << SEPTE_ACNT_SHIFT);
+				sept_entry_write_unlock(e, saved);
+				return TDG_INTERRUPTED;
+			}
+		}
+	}
+	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_ACCEPT].next[s], hpa));
+	*status = TDX_SUCCESS;
+	return TDG_RETURN;
+}

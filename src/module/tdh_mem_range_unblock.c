@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TDH.MEM.RANGE.UNBLOCK (leaf 39): undo RANGE.BLOCK.  Once the TD is
+ * runnable, TLB tracking of the block epoch must be complete
+ * (TLB_TRACKING_NOT_DONE|SEPT_TREE: this leaf reports the tree, not RCX).
+ */
+#include "internal.h"
+
+uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
+			       uint64_t tdr)
+{
+	struct td_ctx c = { 0 };
+	uint64_t gpa, cur, *e;
+	int level;
+	out_clear(out);
+	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_RANGE_UNBLOCK, tdr, info, TDX_LEVEL_4K,
+				   -1, SEAM_EXCLUSIVE, &gpa, &level, &e, &cur);
+	if (st)
+		goto out;
+	enum sept_state s = septe_state(cur);
+	if (!sept_allowed(SOP_RANGE_UNBLOCK, s)) {
+		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
+		sept_set_details(out, cur, level);
+		goto out;
+	}
+	uint64_t hpa = septe_hpa(cur);
+	if (td_tlb_tracking_required(c.td)) {
+		enum pamt_size size = sept_state_is_leaf(s) ? (enum pamt_size)level : PAMT_4K;
+		if (!td_tlb_tracked(c.td, pamt_entry_of(&m->pm, hpa, size)->bepoch)) {
+			st = err(TDX_TLB_TRACKING_NOT_DONE, OPND_SEPT_TREE);
+			goto out;
+		}
+	}
+	/* all checks passed */
+	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_RANGE_UNBLOCK].next[s], hpa));
+	c.entry = NULL;
+out:
+	td_ctx_release(&c);
+	return st;
+}

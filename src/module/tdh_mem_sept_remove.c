@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TDH.MEM.SEPT.REMOVE (leaf 30): unhook an empty S-EPT page from the entry
+ * at GPA/level (1..root).  Once the TD is runnable the entry must be
+ * NL_BLOCKED and tracked.  RCX out: the freed S-EPT page.
+ */
+#include "internal.h"
+
+uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
+			     uint64_t tdr)
+{
+	struct td_ctx c = { 0 };
+	struct pamt_lock pl = { 0 };
+	uint64_t gpa, cur, *e;
+	int level;
+	out_clear(out);
+	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_SEPT_REMOVE, tdr, info, TDX_LEVEL_2M,
+				   -1, SEAM_EXCLUSIVE, &gpa, &level, &e, &cur);
+	if (st)
+		goto out;
+	enum sept_state s = septe_state(cur);
+	if (!sept_allowed(SOP_SEPT_REMOVE, s)) {
+		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
+		sept_set_details(out, cur, level);
+		goto out;
+	}
+	uint64_t child = septe_hpa(cur);
+	st = pamt_lock_implicit(m, child, PAMT_4K, SEAM_EXCLUSIVE, &pl);
+	if (st) {
+		st = err(st, OPND_RCX);
+		goto out;
+	}
+	if (td_tlb_tracking_required(c.td)) {
+		if (s != SEPT_NL_BLOCKED) {
+			st = err(TDX_GPA_RANGE_NOT_BLOCKED, OPND_RCX);
+			sept_set_details(out, cur, level);
+			goto out;
+		}
+		if (!td_tlb_tracked(c.td, pl.leaf->bepoch)) {
+			st = err(TDX_TLB_TRACKING_NOT_DONE, OPND_RCX);
+			goto out;
+		}
+	}
+	const uint64_t *kids = physmem_page_words(&m->pm, child);
+	for (int i = 0; i < TDX_ENTRIES_PER_PAGE; i++) {
+		if (septe_state(seam_load64(&kids[i])) != SEPT_FREE) {
+			st = err(TDX_EPT_PAGE_NOT_FREE, OPND_RCX);
+			sept_set_details(out, cur, level);
+			goto out;
+		}
+	}
+	/* all checks passed */
+	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_SEPT_REMOVE].next[s], 0));
+	c.entry = NULL;
+	physmem_zero_page(&m->pm, child);
+	td_child_add(c.td, -1);
+	pamt_set(pl.leaf, PT_NDA, 0);
+	out->rcx = child;
+out:
+	pamt_unwalk(&pl);
+	td_ctx_release(&c);
+	return st;
+}

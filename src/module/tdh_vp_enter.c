@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TDH.VP.ENTER (leaf 0), entry half.  On TDX_SUCCESS the vCPU is inside the
+ * TD: the TDVPR and TDR PAMT locks stay held shared, and the vCPU counts in
+ * refcount[td_epoch & 1], until the TD exit (td_exit.c) releases them and
+ * writes VP.ENTER's output registers into the vCPU's exit record.  The engine
+ * runs the guest program between the two halves.
+ */
+#include "internal.h"
+
+#define ENTER_RCX_RSVD (GENMASK64(11, 0) | GENMASK64(63, 54))
+
+uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
+{
+	struct td_ctx c;
+	out_clear(out);
+	if (rcx & ENTER_RCX_RSVD)
+		return err(TDX_OPERAND_INVALID, OPND_RCX);
+	uint64_t tdvpr = rcx & GENMASK64(51, 12);
+	uint64_t st = td_lock_vcpu(m, &c, tdvpr, SEAM_SHARED, OPND_RCX);
+	if (st)
+		goto fail;
+	st = td_check_state(&c, TDH_VP_ENTER, SEAM_SHARED);
+	if (st)
+		goto fail;
+	struct tdx_vcpu *v = c.vcpu;
+	struct tdx_td *td = c.td;
+	if (1 + v->num_tdcx < TDX_TDVPS_PAGES) {
+		st = TDX_TDCX_NUM_INCORRECT;
+		goto fail;
+	}
+	if (!v->initialized || v->in_td) {
+		st = TDX_VCPU_STATE_INCORRECT;
+		goto fail;
+	}
+	bool new_association = !v->associated;
+	if (new_association) {
+		v->associated = true;
+		td->num_assoc_vcpus++;
+	}
+	/* TLB tracking: count this vCPU in the current epoch */
+	if (!seam_sharex_try(&td->epoch_lock, SEAM_SHARED, SEAM_LOCK_EPOCH)) {
+		st = err(TDX_OPERAND_BUSY, OPND_TD_EPOCH);
+		goto fail;
+	}
+	uint64_t epoch = seam_load64(&td->td_epoch);
+	seam_fetch_add64(&td->refcount[epoch & 1], 1);
+	seam_sharex_release(&td->epoch_lock, SEAM_SHARED, SEAM_LOCK_EPOCH);
+	if (epoch != v->epoch && !new_association)
+		v->tlb_flushes++;
+	v->epoch = epoch;
+
+	/* entered: keep TDVPR and TDR held until the exit */
+	v->in_td = true;
+	v->hp_busy = false;
+	v->enter_tdvpr = c.tdvpr;
+	v->enter_tdr = c.tdr;
+	c.tdvpr_locked = c.tdr_locked = false;
+	td_ctx_release(&c);	/* the op-state lock is not held while running */
+	return TDX_SUCCESS;
+fail:
+	td_ctx_release(&c);
+	return st;
+}

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tdx_module.h - the software TDX module's interface.
+ *
+ * Host side: one typed function per SEAMCALL leaf, named after it
+ * (tdh_mem_page_aug), taking the input registers as typed arguments and
+ * writing the output registers KVM reads into *out.  Each returns the
+ * completion status (RAX).  tdx_seamcall() decodes a raw register file and
+ * dispatches to the same functions.
+ *
+ * Guest side: tdg_* functions run "inside" a vCPU that VP.ENTER entered.
+ * They return a status when the TDCALL returns to the guest, or report that
+ * the vCPU left the TD (a TD exit, whose registers are in the vCPU's exit
+ * record) or took a #VE.
+ *
+ * Nothing here blocks: contention is reported as a BUSY status.
+ */
+#ifndef TDXSIM_TDX_MODULE_H
+#define TDXSIM_TDX_MODULE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tdx_abi.h"
+
+struct tdx_module;
+struct tdx_td;
+struct tdx_vcpu;
+
+/* Register file of a SEAMCALL (in and out). */
+struct tdx_regs {
+	uint64_t rax, rcx, rdx, r8, r9, r10, r11, r12, r13, r14, r15;
+};
+
+struct tdx_module_config {
+	uint64_t phys_size;	/* bytes of host physical memory */
+	unsigned max_pa;	/* host physical address width, 32..52 */
+	bool ept_5level;	/* the platform supports 5-level EPT */
+	unsigned nr_hkids;	/* private key ids available to TDs, 1..65535 */
+	uint64_t hp_timeout_ns;	/* host-priority busy timeout (0: default 1 s) */
+	/* TDMRs; if ntdmr == 0, one TDMR covers [1G, phys_size rounded down to 1G) */
+	int ntdmr;
+	struct { uint64_t base, size; } tdmr[16];
+};
+
+/* A usable default: 64 GiB, MAX_PA 46, 5-level EPT, 64 keys. */
+void tdx_module_default_config(struct tdx_module_config *c);
+
+/* NULL (with a message on stderr) if the configuration is invalid. */
+struct tdx_module *tdx_module_create(const struct tdx_module_config *c);
+void tdx_module_destroy(struct tdx_module *m);
+
+/* Simulated physical memory, for the host and for tests. */
+struct physmem *tdx_module_physmem(struct tdx_module *m);
+
+/* Raw SEAMCALL: leaf in regs->rax bits 15:0, result in regs->rax. */
+void tdx_seamcall(struct tdx_module *m, struct tdx_regs *regs);
+
+/* Name of a leaf ("TDH.MEM.PAGE.AUG") or NULL. */
+const char *tdx_leaf_name(unsigned leaf);
+/* Name of a status code ignoring the operand ("TDX_OPERAND_BUSY"). */
+const char *tdx_status_name(uint64_t status);
+
+/* Every completion status this module can return, ending with {0, NULL}. */
+struct tdx_status_desc {
+	uint64_t code;
+	const char *name;
+};
+extern const struct tdx_status_desc tdx_status_catalog[];
+
+/* Platform event: a host interrupt is pending (stops interruptible leaves). */
+void tdx_module_set_host_interrupt(struct tdx_module *m, bool pending);
+
+/* ---- TD and vCPU lifecycle ---- */
+uint64_t tdh_mng_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr, uint64_t hkid);
+uint64_t tdh_mng_key_config(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
+uint64_t tdh_mng_addcx(struct tdx_module *m, struct tdx_regs *out, uint64_t tdcx, uint64_t tdr);
+uint64_t tdh_mng_init(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr, uint64_t td_params_hpa);
+uint64_t tdh_vp_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr, uint64_t tdr);
+uint64_t tdh_vp_addcx(struct tdx_module *m, struct tdx_regs *out, uint64_t tdcx, uint64_t tdvpr);
+uint64_t tdh_vp_init(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr, uint64_t initial_rcx);
+uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr);
+uint64_t tdh_vp_flush(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr);
+uint64_t tdh_mng_vpflushdone(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
+uint64_t tdh_phymem_cache_wb(struct tdx_module *m, struct tdx_regs *out, uint64_t resume);
+uint64_t tdh_mng_key_freeid(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
+uint64_t tdh_phymem_page_reclaim(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
+uint64_t tdh_phymem_page_wbinvd(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
+
+/* ---- memory ---- */
+uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t td_handle, uint64_t sept_hpa);
+uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mem_page_add(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr, uint64_t hpa, uint64_t source_hpa);
+uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr, uint64_t hpa);
+uint64_t tdh_mem_page_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mem_range_block(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mem_track(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
+uint64_t tdh_mem_sept_rd(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mr_extend(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa, uint64_t tdr);
+uint64_t tdh_mr_finalize(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
+
+/* ---- guest side ---- */
+
+/* What happened to a guest-side operation. */
+enum tdg_outcome {
+	TDG_RETURN = 0,		/* returned to the guest; status/result valid */
+	TDG_EXIT,		/* the vCPU left the TD: see tdx_vcpu_exit_regs() */
+	TDG_VE,			/* a #VE was injected: see tdx_vcpu_ve() */
+	TDG_INTERRUPTED,	/* an interrupt is pending: re-execute the TDCALL */
+};
+
+/* TDG.MEM.PAGE.ACCEPT.  *status is valid when the outcome is TDG_RETURN. */
+enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t gpa_info, uint64_t *status);
+
+/*
+ * A guest load/store/fetch of private @gpa: translates through the S-EPT.
+ * TDG_RETURN with *hpa on success; TDG_EXIT (EPT-violation TD exit) or
+ * TDG_VE (#VE for a PENDING page when PENDING_VE_DISABLE is 0) otherwise.
+ */
+enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned exitq_rwx, uint64_t *hpa);
+
+/*
+ * Leave the TD for a reason the guest or the platform raised (TDVMCALL,
+ * external interrupt, kick).  @exit_reason becomes RAX of VP.ENTER.
+ */
+void tdx_td_exit(struct tdx_vcpu *v, uint64_t exit_reason, uint64_t rcx, uint64_t rdx);
+
+/* #VE information delivered to the guest. */
+struct tdx_ve_info {
+	uint32_t exit_reason;
+	uint64_t exit_qual;
+	uint64_t gpa;
+};
+
+/* The registers VP.ENTER returned at the last TD exit. */
+const struct tdx_regs *tdx_vcpu_exit_regs(const struct tdx_vcpu *v);
+const struct tdx_ve_info *tdx_vcpu_ve(const struct tdx_vcpu *v);
+bool tdx_vcpu_in_td(const struct tdx_vcpu *v);
+void tdx_vcpu_set_interrupt_pending(struct tdx_vcpu *v, bool pending);
+
+/* ---- lookups and inspection (not part of the ABI) ---- */
+struct tdx_td *tdx_td_by_tdr(struct tdx_module *m, uint64_t tdr);
+struct tdx_vcpu *tdx_vcpu_by_tdvpr(struct tdx_module *m, uint64_t tdvpr);
+/* MRTD: true and 48 bytes once MR.FINALIZE has run. */
+bool tdx_td_mrtd(const struct tdx_td *td, uint8_t mrtd[TDX_MRTD_BYTES]);
+enum td_op_state tdx_td_op_state(const struct tdx_td *td);
+enum td_lifecycle tdx_td_lifecycle(const struct tdx_td *td);
+uint64_t tdx_td_epoch(const struct tdx_td *td);
+uint64_t tdx_td_child_count(const struct tdx_td *td);
+int tdx_td_levels(const struct tdx_td *td);
+bool tdx_td_gpaw(const struct tdx_td *td);
+/* GPA shared bit for this TD (bit 47 or 51). */
+uint64_t tdx_td_shared_bit(const struct tdx_td *td);
+
+#endif /* TDXSIM_TDX_MODULE_H */

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testlib.h - fixtures shared by the cmocka tests.
+ *
+ * Conventions: every test case starts with BANNER("what it checks");
+ * randomised tests take their seed from test_seed(), which prints
+ * "seed=N" and honours TDXSIM_SEED from the environment.
+ */
+#ifndef TDXSIM_TESTLIB_H
+#define TDXSIM_TESTLIB_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../src/host/bringup.h"
+#include "../src/module/internal.h"
+
+#define BANNER(s) print_message("  > %s\n", (s))
+
+struct fx {
+	struct tdx_module *m;
+	struct physmem *pm;
+	struct bringup b;
+	struct bringup_opts o;
+	struct tdx_regs out;
+};
+
+/* A module with a TD through MNG.INIT and @o's vCPUs (default opts if NULL). */
+void fx_init(struct fx *f, const struct bringup_opts *o);
+/* ... and MR.FINALIZE: the TD is RUNNABLE. */
+void fx_init_runnable(struct fx *f, const struct bringup_opts *o);
+void fx_fini(struct fx *f);
+
+/* SEPT.ADD the path to @level for @gpa. */
+void fx_path(struct fx *f, uint64_t gpa, int level);
+/* PAGE.AUG a fresh page at @gpa/@level (path included); returns the HPA. */
+uint64_t fx_aug(struct fx *f, uint64_t gpa, int level);
+/* PAGE.ADD a fresh page at @gpa (path included); returns the HPA. */
+uint64_t fx_add(struct fx *f, uint64_t gpa);
+/* VP.ENTER vCPU @i; asserts success. */
+void fx_enter(struct fx *f, int i);
+/* Make vCPU @i leave the TD (a TDVMCALL-like exit) if it is inside. */
+void fx_leave(struct fx *f, int i);
+/* Guest ACCEPT from vCPU @i (entered for the call, left afterwards if still in). */
+uint64_t fx_accept(struct fx *f, int i, uint64_t gpa, int level, enum tdg_outcome *o);
+/* RANGE.BLOCK / MEM.TRACK; assert success. */
+void fx_block(struct fx *f, uint64_t gpa, int level);
+void fx_track(struct fx *f);
+/* SEPT.RD: public state at @gpa/@level (asserts the read succeeded). */
+unsigned fx_pub_state(struct fx *f, uint64_t gpa, int level);
+/* The raw S-EPT entry (white box). */
+uint64_t *fx_entry(struct fx *f, uint64_t gpa, int level);
+
+/* seed for randomised tests */
+uint64_t test_seed(void);
+uint64_t test_rand(uint64_t *state);
+
+/* assert a status, printing names on mismatch */
+#define assert_status(got, want) assert_status_impl((got), (want), __FILE__, __LINE__)
+void assert_status_impl(uint64_t got, uint64_t want, const char *file, int line);
+
+#endif

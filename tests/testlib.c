@@ -6,10 +6,50 @@
 
 #include "testlib.h"
 
+/*
+ * Status codes this test program asserted and saw, appended at exit to the
+ * file named by TDXSIM_STATUS_LOG (scripts/run-tests sets it); the
+ * status-coverage test checks that every code of tdx_status_catalog is
+ * there.
+ */
+#define MAX_SEEN 128
+static uint64_t seen[MAX_SEEN];
+static int nseen;
+static bool log_registered;
+
+static void write_seen(void)
+{
+	const char *path = getenv("TDXSIM_STATUS_LOG");
+	if (!path)
+		return;
+	FILE *fp = fopen(path, "a");
+	if (!fp)
+		return;
+	for (int i = 0; i < nseen; i++)
+		fprintf(fp, "%#" PRIx64 "\n", seen[i]);
+	fclose(fp);
+}
+
+static void record_seen(uint64_t status)
+{
+	uint64_t code = tdx_status_code(status);
+	for (int i = 0; i < nseen; i++)
+		if (seen[i] == code)
+			return;
+	if (nseen < MAX_SEEN)
+		seen[nseen++] = code;
+	if (!log_registered) {
+		log_registered = true;
+		atexit(write_seen);
+	}
+}
+
 void assert_status_impl(uint64_t got, uint64_t want, const char *file, int line)
 {
-	if (got == want)
+	if (got == want) {
+		record_seen(got);
 		return;
+	}
 	print_error("%s:%d: status %#" PRIx64 " (%s|%#x), expected %#" PRIx64 " (%s|%#x)\n",
 		    file, line, got, tdx_status_name(got), tdx_status_operand(got), want,
 		    tdx_status_name(want), tdx_status_operand(want));

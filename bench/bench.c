@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tdxsim benchmarks.  Writes a JSON object {"figure": {"value": N, "unit": U}}
+ * to the file named on the command line (bench/results/latest.json).
+ *
+ *   aug_accept_pair_ns        one 4K PAGE.AUG plus the guest's ACCEPT of it
+ *                             (S-EPT tables pre-built; median of 5 runs)
+ *   block_track_remove_ns     RANGE.BLOCK + MEM.TRACK + PAGE.REMOVE of a 4K page
+ *   module_bytes_per_4k_page  simulator memory the module's structures use
+ *                             per accepted 4K page (PAMT, content tags,
+ *                             S-EPT pages)
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../src/host/bringup.h"
+
+#define NPAGES (256 * 1024)	/* 1 GiB of 4K pages */
+#define RUNS 5
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct run {
+	struct tdx_module *m;
+	struct bringup b;
+	uint64_t *hpa;
+};
+
+static void die(const char *what, uint64_t st)
+{
+	fprintf(stderr, "bench: %s failed: %s\n", what, tdx_status_name(st));
+	exit(1);
+}
+
+static void setup(struct run *r)
+{
+	struct tdx_module_config cfg;
+	struct bringup_opts o;
+	struct tdx_regs out;
+	tdx_module_default_config(&cfg);
+	r->m = tdx_module_create(&cfg);
+	if (!r->m)
+		exit(1);
+	bringup_init(&r->b, r->m);
+	bringup_default_opts(&o);
+	if (bringup_td(&r->b, &o))
+		die(r->b.last_leaf, r->b.last_status);
+	uint64_t st = tdh_mr_finalize(r->m, &out, r->b.tdr);
+	if (st)
+		die("MR.FINALIZE", st);
+	r->hpa = malloc(NPAGES * sizeof(*r->hpa));
+	for (uint64_t i = 0; i < NPAGES; i += 512)
+		if (bringup_sept_path(&r->b, i * SZ_4K, 0))
+			die("SEPT.ADD", r->b.last_status);
+	for (uint64_t i = 0; i < NPAGES; i++)
+		r->hpa[i] = bringup_page(&r->b);
+}
+
+static void teardown(struct run *r)
+{
+	free(r->hpa);
+	tdx_module_destroy(r->m);
+}
+
+/* ns per AUG+ACCEPT pair over NPAGES pages */
+static double bench_aug_accept(struct run *r, uint64_t *resident)
+{
+	struct tdx_regs out;
+	struct tdx_vcpu *v = r->b.vcpu[0];
+	uint64_t st = tdh_vp_enter(r->m, &out, r->b.tdvpr[0]);
+	if (st)
+		die("VP.ENTER", st);
+	uint64_t base_bytes = physmem_resident_bytes(r->b.pm);
+	uint64_t t0 = now_ns();
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		uint64_t info = tdx_gpa_info(i * SZ_4K, 0);
+		st = tdh_mem_page_aug(r->m, &out, info, r->b.tdr, r->hpa[i]);
+		if (st)
+			die("PAGE.AUG", st);
+		if (tdg_mem_page_accept(v, info, &st) != TDG_RETURN || st)
+			die("ACCEPT", st);
+	}
+	uint64_t t1 = now_ns();
+	if (resident)
+		*resident = physmem_resident_bytes(r->b.pm) - base_bytes;
+	tdx_td_exit(v, 0, 0, 0);
+	return (double)(t1 - t0) / NPAGES;
+}
+
+/* ns per BLOCK+TRACK+REMOVE of a 4K page (vCPUs outside) */
+static double bench_remove(struct run *r)
+{
+	struct tdx_regs out;
+	uint64_t t0 = now_ns();
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		uint64_t info = tdx_gpa_info(i * SZ_4K, 0);
+		uint64_t st = tdh_mem_range_block(r->m, &out, info, r->b.tdr);
+		if (!st)
+			st = tdh_mem_track(r->m, &out, r->b.tdr);
+		if (!st)
+			st = tdh_mem_page_remove(r->m, &out, info, r->b.tdr);
+		if (st)
+			die("BLOCK/TRACK/REMOVE", st);
+	}
+	return (double)(now_ns() - t0) / NPAGES;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = argc > 1 ? argv[1] : "bench/results/latest.json";
+	double aug[RUNS], rem[RUNS];
+	uint64_t resident = 0;
+	for (int i = 0; i < RUNS; i++) {
+		struct run r;
+		setup(&r);
+		aug[i] = bench_aug_accept(&r, &resident);
+		rem[i] = bench_remove(&r);
+		teardown(&r);
+	}
+	qsort(aug, RUNS, sizeof(double), cmp_double);
+	qsort(rem, RUNS, sizeof(double), cmp_double);
+	double per_page = (double)resident / NPAGES;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		return 1;
+	}
+	fprintf(f, "{\n");
+	fprintf(f, "  \"aug_accept_pair_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", aug[RUNS / 2]);
+	fprintf(f, "  \"block_track_remove_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", rem[RUNS / 2]);
+	fprintf(f, "  \"module_bytes_per_4k_page\": {\"value\": %.1f, \"unit\": \"bytes\"}\n", per_page);
+	fprintf(f, "}\n");
+	fclose(f);
+	printf("aug_accept_pair_ns        %8.1f ns   (median of %d runs of %d pages; min %.1f max %.1f)\n",
+	       aug[RUNS / 2], RUNS, NPAGES, aug[0], aug[RUNS - 1]);
+	printf("block_track_remove_ns     %8.1f ns   (min %.1f max %.1f)\n", rem[RUNS / 2], rem[0],
+	       rem[RUNS - 1]);
+	printf("module_bytes_per_4k_page  %8.1f bytes\n", per_page);
+	printf("results written to %s\n", path);
+	return 0;
+}

@@ -18,6 +18,12 @@
  * Every operation first announces itself to the hook (if any), THEN performs
  * the access.  That ordering is what lets a scheduler interleave another task
  * between "decided to touch X" and "touched X".
+ *
+ * All simulated CPUs (vCPU and host tasks) run as coroutines on ONE OS
+ * thread, so an operation between two scheduling points is indivisible by
+ * construction: the atomics below are plain loads and stores, not locked
+ * instructions.  Atomicity is a property of the seam, not of the hardware,
+ * and it costs nothing on the hot path.
  */
 #ifndef TDXSIM_SEAM_H
 #define TDXSIM_SEAM_H
@@ -93,50 +99,62 @@ static inline void seam__lock_event(enum seam_lock_class cls, const void *l,
 		seam_active->lock(seam_active->ctx, cls, l, mode, acquire);
 }
 
-/* ---- atomics on 64-bit words ---- */
+/* ---- atomic operations on 64-bit words (indivisible between scheduling points) ---- */
 
 static inline uint64_t seam_load64(const uint64_t *p)
 {
 	seam__point(p);
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	return *p;
 }
 
 static inline void seam_store64(uint64_t *p, uint64_t v)
 {
 	seam__point(p);
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	*p = v;
 }
 
 /* Compare-and-swap; on failure *expected receives the current value. */
 static inline bool seam_cas64(uint64_t *p, uint64_t *expected, uint64_t desired)
 {
 	seam__point(p);
-	return __atomic_compare_exchange_n(p, expected, desired, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	if (*p == *expected) {
+		*p = desired;
+		return true;
+	}
+	*expected = *p;
+	return false;
 }
 
 static inline uint64_t seam_xchg64(uint64_t *p, uint64_t v)
 {
 	seam__point(p);
-	return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL);
+	uint64_t old = *p;
+	*p = v;
+	return old;
 }
 
 static inline uint64_t seam_fetch_add64(uint64_t *p, uint64_t d)
 {
 	seam__point(p);
-	return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL);
+	uint64_t old = *p;
+	*p = old + d;
+	return old;
 }
 
 static inline uint64_t seam_fetch_or64(uint64_t *p, uint64_t bits)
 {
 	seam__point(p);
-	return __atomic_fetch_or(p, bits, __ATOMIC_ACQ_REL);
+	uint64_t old = *p;
+	*p = old | bits;
+	return old;
 }
 
 static inline uint64_t seam_fetch_and64(uint64_t *p, uint64_t mask)
 {
 	seam__point(p);
-	return __atomic_fetch_and(p, mask, __ATOMIC_ACQ_REL);
+	uint64_t old = *p;
+	*p = old & mask;
+	return old;
 }
 
 /*
@@ -147,7 +165,8 @@ static inline bool seam_bit_trylock(uint64_t *p, uint64_t bit,
 				    enum seam_lock_class cls)
 {
 	seam__point(p);
-	bool ok = !(__atomic_fetch_or(p, bit, __ATOMIC_ACQ_REL) & bit);
+	bool ok = !(*p & bit);
+	*p |= bit;
 	if (ok)
 		seam__lock_event(cls, p, SEAM_EXCLUSIVE, true);
 	return ok;
@@ -158,7 +177,7 @@ static inline void seam_bit_unlock(uint64_t *p, uint64_t bit,
 {
 	seam__lock_event(cls, p, SEAM_EXCLUSIVE, false);
 	seam__point(p);
-	__atomic_fetch_and(p, ~bit, __ATOMIC_RELEASE);
+	*p &= ~bit;
 }
 
 /* ---- sharex try-locks ---- */
@@ -167,23 +186,15 @@ static inline bool seam_sharex_try(seam_sharex_t *l, enum seam_lock_mode mode,
 				   enum seam_lock_class cls)
 {
 	seam__point(l);
-	uint32_t cur = __atomic_load_n(&l->v, __ATOMIC_ACQUIRE);
 	bool ok;
 	if (mode == SEAM_EXCLUSIVE) {
-		cur = 0;
-		ok = __atomic_compare_exchange_n(&l->v, &cur, SEAM_SHAREX_EXCL,
-						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_ACQUIRE);
+		ok = l->v == 0;
+		if (ok)
+			l->v = SEAM_SHAREX_EXCL;
 	} else {
-		ok = false;
-		while (!(cur & SEAM_SHAREX_EXCL)) {
-			if (__atomic_compare_exchange_n(&l->v, &cur, cur + 1,
-							false, __ATOMIC_ACQ_REL,
-							__ATOMIC_ACQUIRE)) {
-				ok = true;
-				break;
-			}
-		}
+		ok = !(l->v & SEAM_SHAREX_EXCL);
+		if (ok)
+			l->v++;
 	}
 	if (ok)
 		seam__lock_event(cls, l, mode, true);
@@ -196,15 +207,15 @@ static inline void seam_sharex_release(seam_sharex_t *l, enum seam_lock_mode mod
 	seam__lock_event(cls, l, mode, false);
 	seam__point(l);
 	if (mode == SEAM_EXCLUSIVE)
-		__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+		l->v = 0;
 	else
-		__atomic_fetch_sub(&l->v, 1, __ATOMIC_RELEASE);
+		l->v--;
 }
 
 /* Is the lock held at all (shared or exclusive)?  For assertions only. */
 static inline bool seam_sharex_held(const seam_sharex_t *l)
 {
-	return __atomic_load_n(&l->v, __ATOMIC_ACQUIRE) != 0;
+	return l->v != 0;
 }
 
 /* ---- time and yielding ---- */

@@ -112,30 +112,19 @@ bool physmem_in_tdmr(const struct physmem *pm, uint64_t hpa)
 	return false;
 }
 
-struct phys_1g *physmem_chunk1g(struct physmem *pm, uint64_t hpa, bool alloc)
+struct phys_1g *physmem__alloc1g(struct physmem *pm, uint64_t hpa)
 {
-	uint64_t g = hpa >> 30;
-	struct phys_1g *c = pm->c1g[g];
-	if (!c && alloc) {
-		c = xcalloc(1, sizeof(*c));
-		pm->c1g[g] = c;
-		pm->n_1g_chunks++;
-	}
+	struct phys_1g *c = xcalloc(1, sizeof(*c));
+	pm->c1g[hpa >> 30] = c;
+	pm->n_1g_chunks++;
 	return c;
 }
 
-struct phys_2m *physmem_chunk2m(struct physmem *pm, uint64_t hpa, bool alloc)
+struct phys_2m *physmem__alloc2m(struct physmem *pm, struct phys_1g *g, uint64_t hpa)
 {
-	struct phys_1g *g = physmem_chunk1g(pm, hpa, alloc);
-	if (!g)
-		return NULL;
-	unsigned i = (hpa >> 21) & 511;
-	struct phys_2m *c = g->c2m[i];
-	if (!c && alloc) {
-		c = xcalloc(1, sizeof(*c));
-		g->c2m[i] = c;
-		pm->n_2m_chunks++;
-	}
+	struct phys_2m *c = xcalloc(1, sizeof(*c));
+	g->c2m[(hpa >> 21) & 511] = c;
+	pm->n_2m_chunks++;
 	return c;
 }
 
@@ -147,7 +136,7 @@ static inline uint64_t *tag_of(struct physmem *pm, uint64_t hpa, bool alloc)
 	return c ? &c->content[(hpa >> 12) & 511] : NULL;
 }
 
-static uint64_t *materialize(struct physmem *pm, uint64_t *tag)
+uint64_t *physmem__materialize(struct physmem *pm, uint64_t *tag)
 {
 	uint64_t t = *tag;
 	if (t && !(t & TAG_SPARSE))
@@ -170,10 +159,6 @@ static void tag_clear(struct physmem *pm, uint64_t *tag)
 	*tag = 0;
 }
 
-uint64_t *physmem_page_words(struct physmem *pm, uint64_t hpa)
-{
-	return materialize(pm, tag_of(pm, hpa, true));
-}
 
 uint64_t physmem_read64(struct physmem *pm, uint64_t hpa)
 {
@@ -209,11 +194,11 @@ void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v)
 			*tag = TAG_SPARSE | ((uint64_t)idx << TAG_IDX_SHIFT) |
 			       (v << TAG_VAL_SHIFT);
 		else
-			materialize(pm, tag)[idx] = v;
+			physmem__materialize(pm, tag)[idx] = v;
 		return;
 	}
 	/* a second nonzero word, or a wide value: a full page copy */
-	materialize(pm, tag)[idx] = v;
+	physmem__materialize(pm, tag)[idx] = v;
 }
 
 void physmem_read(struct physmem *pm, uint64_t hpa, void *buf, size_t len)
@@ -258,7 +243,7 @@ void physmem_write(struct physmem *pm, uint64_t hpa, const void *buf, size_t len
 			/* zero onto zero: stays free */
 		} else {
 			tag = tag_of(pm, hpa, true);
-			memcpy((uint8_t *)materialize(pm, tag) + off, in, n);
+			memcpy((uint8_t *)physmem__materialize(pm, tag) + off, in, n);
 		}
 		in += n;
 		hpa += n;
@@ -296,7 +281,7 @@ void physmem_copy_page(struct physmem *pm, uint64_t dst, uint64_t src)
 		return;
 	}
 	uint64_t *dt = tag_of(pm, dst, true);
-	memcpy(materialize(pm, dt), (const void *)(uintptr_t)t, SZ_4K);
+	memcpy(physmem__materialize(pm, dt), (const void *)(uintptr_t)t, SZ_4K);
 }
 
 /* ---- PAMT ---- */

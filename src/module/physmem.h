@@ -90,9 +90,31 @@ static inline bool physmem_valid(const struct physmem *pm, uint64_t hpa)
 	return hpa < pm->size;
 }
 
+/* Slow paths of the lookups below (first touch of a chunk or a page). */
+struct phys_1g *physmem__alloc1g(struct physmem *pm, uint64_t hpa);
+struct phys_2m *physmem__alloc2m(struct physmem *pm, struct phys_1g *g, uint64_t hpa);
+uint64_t *physmem__materialize(struct physmem *pm, uint64_t *tag);
+
+/* The 1G chunk holding @hpa; allocated if @alloc, else NULL when untouched. */
+static inline struct phys_1g *physmem_chunk1g(struct physmem *pm, uint64_t hpa, bool alloc)
+{
+	struct phys_1g *g = pm->c1g[hpa >> 30];
+	if (__builtin_expect(!g, 0) && alloc)
+		g = physmem__alloc1g(pm, hpa);
+	return g;
+}
+
 /* The 2M chunk holding @hpa; allocated if @alloc, else NULL when untouched. */
-struct phys_2m *physmem_chunk2m(struct physmem *pm, uint64_t hpa, bool alloc);
-struct phys_1g *physmem_chunk1g(struct physmem *pm, uint64_t hpa, bool alloc);
+static inline struct phys_2m *physmem_chunk2m(struct physmem *pm, uint64_t hpa, bool alloc)
+{
+	struct phys_1g *g = physmem_chunk1g(pm, hpa, alloc);
+	if (!g)
+		return NULL;
+	struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
+	if (__builtin_expect(!c, 0) && alloc)
+		c = physmem__alloc2m(pm, g, hpa);
+	return c;
+}
 
 /* ---- contents ---- */
 void physmem_read(struct physmem *pm, uint64_t hpa, void *buf, size_t len);
@@ -101,7 +123,13 @@ uint64_t physmem_read64(struct physmem *pm, uint64_t hpa);	/* 8-aligned */
 void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v);
 void physmem_zero_page(struct physmem *pm, uint64_t hpa);	/* 4K */
 /* The 512 words of a 4K page, materialized (stable until zeroed). */
-uint64_t *physmem_page_words(struct physmem *pm, uint64_t hpa);
+static inline uint64_t *physmem_page_words(struct physmem *pm, uint64_t hpa)
+{
+	uint64_t *tag = &physmem_chunk2m(pm, hpa, true)->content[(hpa >> 12) & 511];
+	if (__builtin_expect(*tag && !(*tag & 1), 1))
+		return (uint64_t *)(uintptr_t)*tag;
+	return physmem__materialize(pm, tag);
+}
 /* Is the 4K page at @hpa all zero?  Cheap for untouched/zeroed pages. */
 bool physmem_page_is_zero(struct physmem *pm, uint64_t hpa);
 /* Copy the 4K page at @src to @dst (cheap for zero and one-word pages). */

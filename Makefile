@@ -17,6 +17,11 @@ SANFLAGS :=
 OPT     := -O2 -g
 endif
 
+# a clang build goes to its own directory (CI checks both compilers)
+ifneq ($(findstring clang,$(CC)),)
+BUILD   := $(BUILD)-clang
+endif
+
 WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
            -Wshadow -Wpointer-arith -Wvla -Wno-missing-field-initializers
 CFLAGS  ?=

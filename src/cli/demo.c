@@ -105,7 +105,7 @@ int cmd_demo(int argc, char **argv)
 	if (show("VP.ENTER vcpu 0", tdh_vp_enter(m, &out, b.tdvpr[0])))
 		goto out;
 	enum tdg_outcome r = tdx_guest_access(v, gpa, EXITQ_WRITE, &hpa);
-	printf("  guest writes to %#" PRIx64 " before accepting   -> %s\n", gpa, outcome_name(r));
+	printf("  %-44s -> %s\n", "guest writes to 0x100000 before accepting", outcome_name(r));
 	show_exit(v);
 	bringup_sept_path(&b, gpa, TDX_LEVEL_4K);
 	if (show("PAGE.AUG 4K", tdh_mem_page_aug(m, &out, tdx_gpa_info(gpa, 0), b.tdr,
@@ -116,8 +116,8 @@ int cmd_demo(int argc, char **argv)
 	printf("  %-44s -> %s, %s\n", "guest TDG.MEM.PAGE.ACCEPT 4K", outcome_name(r), tdx_status_name(st));
 	r = tdx_guest_access(v, gpa + 8, EXITQ_WRITE, &hpa);
 	physmem_write64(b.pm, hpa, 0x1234);
-	printf("  guest writes 0x1234 to %#" PRIx64 "            -> %s, HPA %#" PRIx64 "\n",
-	       gpa + 8, outcome_name(r), hpa);
+	printf("  %-44s -> %s, HPA %#" PRIx64 "\n", "guest writes 0x1234 to 0x100008",
+	       outcome_name(r), hpa);
 	r = tdg_mem_page_accept(v, tdx_gpa_info(gpa, 0), &st);
 	printf("  %-44s -> %s, %s (level %u)\n", "guest ACCEPTs it again", outcome_name(r),
 	       tdx_status_name(st), tdx_status_operand(st));

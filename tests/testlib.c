@@ -60,6 +60,8 @@ void fx_init(struct fx *f, const struct bringup_opts *o)
 {
 	struct tdx_module_config cfg;
 	tdx_module_default_config(&cfg);
+	if (o && o->levels == 5)
+		cfg.max_pa = 52;	/* 5-level S-EPT needs MAX_PA >= 49 */
 	f->m = tdx_module_create(&cfg);
 	assert_non_null(f->m);
 	f->pm = tdx_module_physmem(f->m);

@@ -33,8 +33,10 @@ static void accept_exit(struct tdx_vcpu *v, uint64_t gpa, int req_level, uint64_
 }
 
 /*
- * Host priority: a guest that keeps losing the entry to the host for longer
- * than the timeout exits with HOST_PRIORITY_BUSY_TIMEOUT.
+ * Host priority: a guest that keeps losing the entry to the host-priority
+ * bit for longer than the timeout exits with HOST_PRIORITY_BUSY_TIMEOUT.
+ * Any other outcome (including plain lock contention) restarts the timer,
+ * as the module's TDCALL dispatcher does.
  */
 static enum tdg_outcome hp_busy(struct tdx_vcpu *v, uint64_t *status)
 {
@@ -79,7 +81,10 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 		return TDG_EXIT;
 	}
 	if (!seam_bit_trylock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
-		return hp_busy(v, status);
+		/* plain contention: not a host-priority loss, restarts the timer */
+		v->hp_busy = false;
+		*status = err(TDX_OPERAND_BUSY, OPND_RCX);
+		return TDG_RETURN;
 	}
 	cur = seam_load64(e);
 	if (cur & SEPTE_HP) {

@@ -111,6 +111,24 @@ static void test_two_epochs_is_tracked(void **state)
 	fx_fini(&f);
 }
 
+static void test_sept_remove_not_empty(void **state)
+{
+	(void)state;
+	BANNER("SEPT.REMOVE of a table that still maps a page: EPT_PAGE_NOT_FREE, nothing changes");
+	struct fx f;
+	fx_init(&f, NULL);		/* INITIALIZED: no blocking needed */
+	fx_add(&f, GPA + 511 * SZ_4K);	/* the last entry of the table */
+	assert_status(tdh_mem_sept_remove(f.m, &f.out, tdx_gpa_info(GPA, 1), f.b.tdr),
+		      TDX_EPT_PAGE_NOT_FREE | OPND_RCX);
+	assert_int_equal(f.out.rdx, tdx_sept_info(1, SEPT_PUB_NL_MAPPED));
+	assert_int_equal(fx_pub_state(&f, GPA, 1), SEPT_PUB_NL_MAPPED);
+	assert_status(tdh_mem_page_remove(f.m, &f.out, tdx_gpa_info(GPA + 511 * SZ_4K, 0), f.b.tdr),
+		      TDX_SUCCESS);
+	assert_status(tdh_mem_sept_remove(f.m, &f.out, tdx_gpa_info(GPA, 1), f.b.tdr), TDX_SUCCESS);
+	assert_int_equal(fx_pub_state(&f, GPA, 1), SEPT_PUB_FREE);
+	fx_fini(&f);
+}
+
 static void test_enter_flushes_on_epoch_change(void **state)
 {
 	(void)state;
@@ -229,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_vcpu_in_old_epoch),
 		cmocka_unit_test(test_previous_epoch_busy),
 		cmocka_unit_test(test_two_epochs_is_tracked),
+		cmocka_unit_test(test_sept_remove_not_empty),
 		cmocka_unit_test(test_enter_flushes_on_epoch_change),
 		cmocka_unit_test(test_random_epochs),
 	};

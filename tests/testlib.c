@@ -123,7 +123,7 @@ void fx_enter(struct fx *f, int i)
 void fx_leave(struct fx *f, int i)
 {
 	if (tdx_vcpu_in_td(f->b.vcpu[i]))
-		tdx_td_exit(f->b.vcpu[i], 0x4d /* TDCALL */, 0, 0);
+		tdx_td_exit(f->b.vcpu[i], EXIT_REASON_TDCALL, 0, 0);
 }
 
 uint64_t fx_accept(struct fx *f, int i, uint64_t gpa, int level, enum tdg_outcome *o)

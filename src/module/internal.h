@@ -140,6 +140,8 @@ struct tdx_vcpu {
 	/* host-priority busy tracking (module-abi.md section 5) */
 	bool hp_busy;			/* the last guest lock attempt lost to the host */
 	uint64_t hp_busy_since_ns;
+	enum { LAST_EXIT_ASYNC_FAULT = 0, LAST_EXIT_ASYNC_TRAP, LAST_EXIT_TDVMCALL }
+		last_exit;		/* kind of the last TD exit */
 	struct pamt_lock enter_tdvpr;	/* held shared from VP.ENTER to the exit */
 	struct pamt_lock enter_tdr;	/* held shared from VP.ENTER to the exit */
 	struct tdx_regs exit;		/* VP.ENTER output at the last TD exit */

@@ -33,6 +33,15 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		st = TDX_VCPU_STATE_INCORRECT;
 		goto fail;
 	}
+	/* RESUME_L1 needs a current L2 VM, which the simulator never has */
+	if ((rcx & VP_ENTER_HOST_RECOVERABILITY_HINT) && v->last_exit != LAST_EXIT_ASYNC_TRAP) {
+		st = err(TDX_OPERAND_INVALID, OPND_RCX);
+		goto fail;
+	}
+	if (rcx & VP_ENTER_RESUME_L1) {
+		st = err(TDX_OPERAND_INVALID, OPND_RCX);
+		goto fail;
+	}
 	bool new_association = !v->associated;
 	if (new_association) {
 		v->associated = true;

@@ -313,6 +313,11 @@ static_assert(__builtin_offsetof(struct td_params, reserved3) == 448, "RESERVED3
  * TD exits (VP.ENTER RAX out and the registers KVM reads)
  */
 #define EXIT_REASON_EPT_VIOLATION	48	/* RAX 0x30 */
+#define EXIT_REASON_TDCALL		77	/* TDG.VP.VMCALL to the host */
+
+/* VP.ENTER RCX flags (bits 51:12 are the TDVPR) */
+#define VP_ENTER_HOST_RECOVERABILITY_HINT	BIT64(52)
+#define VP_ENTER_RESUME_L1			BIT64(53)
 
 /* Extended exit qualification (RDX out), type in bits 3:0. */
 enum tdx_eeq_type {

@@ -28,10 +28,14 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) \
            $(SANFLAGS) -DTDXSIM_VERSION='"$(VERSION)"' -MMD -MP
 LDFLAGS += $(SANFLAGS)
-LDLIBS  := -lcrypto
+LDLIBS  := -lcrypto -linih
 
 # one line per object, kvmtool style
 OBJS += src/engine/seam.o
+OBJS += src/engine/task.o
+OBJS += src/engine/engine.o
+OBJS += src/engine/sched.o
+OBJS += src/engine/vtime.o
 OBJS += src/module/physmem.o
 OBJS += src/module/pamt.o
 OBJS += src/module/sept.o

@@ -36,7 +36,14 @@
  * checker orders acquisitions by class; the direct driver ignores them.
  */
 enum seam_lock_class {
-	SEAM_LOCK_WBT = 0,	/* per-package cache write-back mutex */
+	/* host (KVM-side) blocking locks, always taken before any SEAMCALL */
+	SEAM_LOCK_VM = 0,	/* kvm->lock: VM-wide ioctls (mutex) */
+	SEAM_LOCK_SLOTS,	/* slots_lock: memslot changes (mutex) */
+	SEAM_LOCK_GMEM,		/* guest_memfd invalidate lock (rwlock) */
+	SEAM_LOCK_MMU,		/* mmu_lock (rwlock) */
+	SEAM_LOCK_HOST_MISC,	/* leaf host locks (spinlocks), nothing nests inside */
+	/* module try-locks */
+	SEAM_LOCK_WBT,		/* per-package cache write-back mutex */
 	SEAM_LOCK_PAMT_TDVPR,	/* PAMT lock of a TDVPR page (the vCPU lock) */
 	SEAM_LOCK_PAMT_TDR,	/* PAMT lock of a TDR page (the "TDR lock") */
 	SEAM_LOCK_KOT,		/* key ownership table */
@@ -65,16 +72,42 @@ typedef struct seam_sharex {
 #define SEAM_SHAREX_EXCL 0x80000000u
 
 /*
+ * Virtual-time costs: every kind of operation the cost table prices.  The
+ * first 128 are SEAMCALL leaves by leaf number.
+ */
+enum seam_cost {
+	SEAM_COST_SEAMCALL = 0,		/* + leaf number, 0..127 */
+	SEAM_COST_TDCALL = 128,		/* a TDCALL (guest -> module), e.g. ACCEPT */
+	SEAM_COST_TD_ENTRY,		/* VP.ENTER's world switch into the guest */
+	SEAM_COST_TD_EXIT,		/* the TD exit back to the host */
+	SEAM_COST_EPT_VIOLATION,	/* host EPT-violation handling, excl. SEAMCALLs */
+	SEAM_COST_ZERO_4K,		/* zeroing one 4K page */
+	SEAM_COST_IPI,			/* sending an IPI */
+	SEAM_COST_KICK,			/* kicking a vCPU out of the TD (exit + IPI wait) */
+	SEAM_COST_LOCK_HANDOFF,		/* a blocked lock waiter taking over */
+	SEAM_COST_GUEST_ACCESS,		/* one guest memory access that hits */
+	SEAM_COST_VE,			/* delivering a #VE to the guest */
+	SEAM_COST_NR
+};
+
+/*
  * What the engine installs.  Each pointer may be NULL.
  *   point:  a scheduling point before an access to @addr (may switch task).
- *   lock:   a sharex lock of @cls was taken (@taken) or released.
+ *   lock:   a lock of @cls was taken (@acquire) or released.
  *   now_ns: the current task's clock.
+ *   wait:   block the current task until someone wakes @obj (@what names it
+ *           for deadlock reports); returns after a wake, the caller re-checks.
+ *   wake:   make every task waiting on @obj runnable.
+ *   charge: advance the current task's clock by the cost of @kind, @n times.
  */
 struct seam_hooks {
 	void (*point)(void *ctx, const void *addr);
 	void (*lock)(void *ctx, enum seam_lock_class cls, const void *lock,
 		     enum seam_lock_mode mode, bool acquire);
 	uint64_t (*now_ns)(void *ctx);
+	void (*wait)(void *ctx, const void *obj, const char *what);
+	void (*wake)(void *ctx, const void *obj);
+	void (*charge)(void *ctx, enum seam_cost kind, uint64_t n);
 	void *ctx;
 };
 
@@ -232,5 +265,50 @@ static inline void seam_yield(void)
 {
 	seam__point(0);
 }
+
+/* Charge @n operations of @kind to the current task's virtual clock. */
+static inline void seam_charge(enum seam_cost kind, uint64_t n)
+{
+	if (__builtin_expect(seam_active != 0, 0) && seam_active->charge)
+		seam_active->charge(seam_active->ctx, kind, n);
+}
+
+/* ---- blocking locks for host code (seam.c) ----
+ * Under the engine a contended lock blocks the task (a scheduling point);
+ * under the direct driver (one task) contention is a deadlock and aborts.
+ */
+typedef struct seam_mutex {
+	int held;		/* 0 or 1 */
+	const char *name;	/* for reports */
+	enum seam_lock_class cls;
+} seam_mutex_t;
+
+typedef struct seam_rwlock {
+	int readers;		/* shared holders */
+	int writer;		/* 0 or 1 */
+	const char *name;
+	enum seam_lock_class cls;
+} seam_rwlock_t;
+
+typedef struct seam_completion {
+	int done;
+	const char *name;
+} seam_completion_t;
+
+#define SEAM_MUTEX_INIT(n, c) { 0, (n), (c) }
+#define SEAM_RWLOCK_INIT(n, c) { 0, 0, (n), (c) }
+
+void seam_mutex_lock(seam_mutex_t *m);
+void seam_mutex_unlock(seam_mutex_t *m);
+void seam_read_lock(seam_rwlock_t *l);
+void seam_read_unlock(seam_rwlock_t *l);
+void seam_write_lock(seam_rwlock_t *l);
+void seam_write_unlock(seam_rwlock_t *l);
+/* A spinlock is a mutex whose waiters spin (yield) instead of sleeping. */
+typedef seam_mutex_t seam_spinlock_t;
+void seam_spin_lock(seam_spinlock_t *s);
+void seam_spin_unlock(seam_spinlock_t *s);
+void seam_completion_wait(seam_completion_t *c);
+void seam_complete(seam_completion_t *c);
 
 #endif /* TDXSIM_SEAM_H */

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - runs tasks as coroutines under a scheduler, behind the seam.
+ *
+ * Control flow: the main context (engine_run) resumes the chosen task; a
+ * task runs until a scheduling point picks another task, it blocks, it
+ * finishes, or the run ends; then it switches back to main, which resumes
+ * the next one.  A scheduling point that picks the running task again costs
+ * no switch.
+ *
+ * Lock checking ("lockdep"): every task records the locks it holds.
+ * Blocking (host) locks must be taken in increasing class order
+ * (docs/locking.md), never twice, and never while a module try-lock is held;
+ * releasing a lock that is not held is a failure for every kind.  Module
+ * try-locks may nest out of order and may be taken shared twice by one
+ * task: a failed try returns BUSY, so they cannot deadlock.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+char *schedule_format(const char *sched, uint64_t seed, const uint16_t *c, size_t n);
+
+static struct engine *current_engine;
+
+static const char *const lock_class_names[SEAM_LOCK_NR_CLASSES] = {
+	[SEAM_LOCK_VM] = "vm_lock",
+	[SEAM_LOCK_SLOTS] = "slots_lock",
+	[SEAM_LOCK_GMEM] = "gmem_invalidate_lock",
+	[SEAM_LOCK_MMU] = "mmu_lock",
+	[SEAM_LOCK_HOST_MISC] = "host_spinlock",
+	[SEAM_LOCK_WBT] = "wbt",
+	[SEAM_LOCK_PAMT_TDVPR] = "pamt_tdvpr",
+	[SEAM_LOCK_PAMT_TDR] = "pamt_tdr",
+	[SEAM_LOCK_KOT] = "kot",
+	[SEAM_LOCK_OP_STATE] = "op_state",
+	[SEAM_LOCK_EPOCH] = "td_epoch",
+	[SEAM_LOCK_SEPT_TREE] = "sept_tree",
+	[SEAM_LOCK_SEPT_ENTRY] = "sept_entry",
+	[SEAM_LOCK_PAMT_PAGE] = "pamt_page",
+};
+
+static bool is_blocking_class(enum seam_lock_class c)
+{
+	return c < SEAM_LOCK_WBT;
+}
+
+const char *engine_outcome_name(enum engine_outcome o)
+{
+	static const char *const n[] = { "ok", "failure", "deadlock",
+					 "step bound exceeded: possible livelock",
+					 "replay error" };
+	return o <= ENGINE_REPLAY_ERROR ? n[o] : "?";
+}
+
+static void hash_mix(struct engine *e, uint64_t v)
+{
+	/* FNV-1a over the 8 bytes of v */
+	for (int i = 0; i < 8; i++) {
+		e->hash ^= (v >> (8 * i)) & 0xff;
+		e->hash *= 0x100000001b3ull;
+	}
+}
+
+void engine_end(struct engine *e, enum engine_outcome o, const char *fmt, ...)
+{
+	if (e->stop)
+		return;		/* the first reason wins */
+	e->stop = true;
+	e->outcome = o;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->report, sizeof(e->report), fmt, ap);
+	va_end(ap);
+}
+
+/* Leave the current task for the main context; returns if resumed. */
+static void to_main(struct engine *e)
+{
+	struct etask *t = e->cur;
+	coro_switch(&t->co, &e->main);
+	e->cur = t;
+}
+
+/*
+ * Choose the next task among the runnable ones; NULL when none is.  Records
+ * the choice when there was one to make.
+ */
+static struct etask *choose(struct engine *e)
+{
+	struct etask *r[ENGINE_MAX_TASKS];
+	int n = 0;
+	for (int i = 0; i < e->n; i++)
+		if (e->t[i]->state == T_RUNNABLE)
+			r[n++] = e->t[i];
+	if (n == 0)
+		return NULL;
+	int k = 0;
+	if (n > 1) {
+		k = e->ops->pick(e, r, n);
+		if (k < 0)
+			return NULL;	/* the scheduler ended the run */
+		if (e->nchoices == e->cap) {
+			size_t nc = e->cap ? e->cap * 2 : 1024;
+			uint16_t *c = realloc(e->choices, nc * sizeof(*c));
+			if (!c) {
+				engine_end(e, ENGINE_FAIL, "out of memory recording the schedule");
+				return NULL;
+			}
+			e->choices = c;
+			e->cap = nc;
+		}
+		e->choices[e->nchoices++] = (uint16_t)r[k]->id;
+	} else if (e->ops == sched_ops_table[SCHED_PCT]) {
+		e->ops->pick(e, r, n);	/* PCT counts change points on every step */
+	}
+	return r[k];
+}
+
+static void report_livelock(struct engine *e)
+{
+	char names[1024] = "";
+	size_t len = 0;
+	uint64_t window = e->steps > 1000 ? e->steps - 1000 : 0;
+	for (int i = 0; i < e->n && len < sizeof(names) - 64; i++)
+		if (e->t[i]->last_step >= window && e->t[i]->state != T_DONE)
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%d '%s'",
+						len ? ", " : "", e->t[i]->id, e->t[i]->name);
+	engine_end(e, ENGINE_STEP_BOUND,
+		   "step bound exceeded: possible livelock after %" PRIu64
+		   " steps; tasks that kept running: %s", e->steps, names);
+}
+
+static void report_deadlock(struct engine *e)
+{
+	char *p = e->report;
+	size_t left = sizeof(e->report);
+	int w = snprintf(p, left, "deadlock: no runnable task");
+	for (int i = 0; i < e->n && w > 0 && (size_t)w < left; i++) {
+		struct etask *t = e->t[i];
+		if (t->state != T_BLOCKED)
+			continue;
+		p += w;
+		left -= (size_t)w;
+		w = snprintf(p, left, "\n  task %d '%s' waits for %s", t->id, t->name,
+			     t->wait_what ? t->wait_what : "?");
+		/* who holds it */
+		for (int j = 0; j < e->n && w > 0 && (size_t)w < left; j++)
+			for (int h = 0; h < e->t[j]->nheld; h++)
+				if (e->t[j]->held[h].lock == t->wait_obj) {
+					p += w;
+					left -= (size_t)w;
+					w = snprintf(p, left, " held by task %d '%s'", e->t[j]->id,
+						     e->t[j]->name);
+					break;
+				}
+	}
+	e->stop = true;
+	e->outcome = ENGINE_DEADLOCK;
+}
+
+/*
+ * The current task reached a point where another task may run.  Picks the
+ * next task and, if it is not this one, switches.
+ */
+static void reschedule(struct engine *e)
+{
+	struct etask *t = e->cur;
+	if (e->stop) {
+		to_main(e);
+		return;
+	}
+	e->steps++;
+	if (e->cfg.step_bound && e->steps > e->cfg.step_bound) {
+		report_livelock(e);
+		to_main(e);
+		return;
+	}
+	struct etask *n = choose(e);
+	if (!n) {
+		if (!e->stop)
+			report_deadlock(e);
+		to_main(e);
+		return;
+	}
+	n->last_step = e->steps;
+	n->nsteps++;
+	hash_mix(e, (uint64_t)n->id);
+	if (n != t) {
+		e->next = n;
+		to_main(e);
+	}
+}
+
+/* ---- seam hooks ---- */
+
+static void hook_point(void *ctx, const void *addr)
+{
+	(void)addr;
+	struct engine *e = ctx;
+	if (e->cur)
+		reschedule(e);
+}
+
+static void hook_lock(void *ctx, enum seam_lock_class cls, const void *lock,
+		      enum seam_lock_mode mode, bool acquire)
+{
+	struct engine *e = ctx;
+	struct etask *t = e->cur;
+	if (!t)
+		return;
+	hash_mix(e, ((uint64_t)cls << 8) | ((uint64_t)acquire << 1) | (uint64_t)mode);
+	const char *name = cls < SEAM_LOCK_NR_CLASSES ? lock_class_names[cls] : "?";
+	if (acquire) {
+		if (is_blocking_class(cls)) {
+			for (int i = 0; i < t->nheld; i++) {
+				struct held_lock *h = &t->held[i];
+				if (h->lock == lock)
+					engine_fail("lockdep: acquires %s twice", name);
+				if (h->cls >= cls)
+					engine_fail("lockdep: acquires %s while holding %s "
+						    "(order: %s before %s, docs/locking.md)",
+						    name, lock_class_names[h->cls],
+						    name, lock_class_names[h->cls]);
+			}
+		}
+		if (t->nheld == MAX_HELD)
+			engine_fail("lockdep: holds more than %d locks", MAX_HELD);
+		t->held[t->nheld++] = (struct held_lock){ cls, lock, mode };
+		return;
+	}
+	for (int i = t->nheld - 1; i >= 0; i--) {
+		if (t->held[i].lock == lock && t->held[i].cls == cls && t->held[i].mode == mode) {
+			memmove(&t->held[i], &t->held[i + 1],
+				(size_t)(t->nheld - i - 1) * sizeof(t->held[0]));
+			t->nheld--;
+			return;
+		}
+	}
+	engine_fail("lockdep: releases %s, which it does not hold", name);
+}
+
+static uint64_t hook_now(void *ctx)
+{
+	struct engine *e = ctx;
+	return e->cur ? e->cur->clock : 0;
+}
+
+static void hook_wait(void *ctx, const void *obj, const char *what)
+{
+	struct engine *e = ctx;
+	struct etask *t = e->cur;
+	for (int i = 0; i < t->nheld; i++)
+		if (t->held[i].lock == obj)
+			engine_fail("lockdep: waits for a %s it already holds "
+				    "(acquired twice: self-deadlock)", what);
+	t->state = T_BLOCKED;
+	t->wait_obj = obj;
+	t->wait_what = what;
+	reschedule(e);	/* resumed once a wake made us runnable again */
+}
+
+static void hook_wake(void *ctx, const void *obj)
+{
+	struct engine *e = ctx;
+	uint64_t now = e->cur ? e->cur->clock : 0;
+	for (int i = 0; i < e->n; i++) {
+		struct etask *t = e->t[i];
+		if (t->state == T_BLOCKED && t->wait_obj == obj) {
+			t->state = T_RUNNABLE;
+			t->wait_obj = NULL;
+			/* it cannot go on before the waker released the object */
+			uint64_t ready = now + e->costs.ns[SEAM_COST_LOCK_HANDOFF];
+			if (t->clock < ready)
+				t->clock = ready;
+		}
+	}
+}
+
+static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
+{
+	struct engine *e = ctx;
+	if (e->cur && kind < SEAM_COST_NR) {
+		e->cur->clock += e->costs.ns[kind] * n;
+		/* time moved: a task that is now earlier may have to act first */
+		reschedule(e);
+	}
+}
+
+/* ---- lifecycle ---- */
+
+struct engine *engine_create(const struct engine_config *cfg)
+{
+	if (cfg->sched >= SCHED_NR) {
+		fprintf(stderr, "tdxsim: unknown scheduler %d\n", (int)cfg->sched);
+		return NULL;
+	}
+	if (cfg->sched == SCHED_PCT && (cfg->pct_depth < 1 || cfg->pct_depth > 64)) {
+		fprintf(stderr, "tdxsim: PCT depth %d out of range 1..64\n", cfg->pct_depth);
+		return NULL;
+	}
+	struct engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->cfg = *cfg;
+	if (!e->cfg.step_bound)
+		e->cfg.step_bound = 1000000;
+	e->ops = sched_ops_table[cfg->sched];
+	if (cfg->costs)
+		e->costs = *cfg->costs;
+	else
+		cost_table_default(&e->costs);
+	e->hash = 0xcbf29ce484222325ull;
+	if (cfg->sched == SCHED_REPLAY) {
+		char err[256];
+		uint64_t seed;
+		if (!cfg->replay ||
+		    schedule_parse(cfg->replay, &e->replay, &e->nreplay, &seed, err, sizeof(err))) {
+			fprintf(stderr, "tdxsim: %s\n", cfg->replay ? err : "replay needs a schedule");
+			free(e);
+			return NULL;
+		}
+		e->cfg.seed = seed;	/* program randomness replays too */
+	}
+	e->sched_rng = e->cfg.seed ^ 0x5eed5eed5eed5eedull;
+	e->prog_rng = e->cfg.seed;
+	e->hooks = (struct seam_hooks){
+		.point = hook_point,
+		.lock = hook_lock,
+		.now_ns = hook_now,
+		.wait = hook_wait,
+		.wake = hook_wake,
+		.charge = hook_charge,
+		.ctx = e,
+	};
+	return e;
+}
+
+void engine_destroy(struct engine *e)
+{
+	if (!e)
+		return;
+	for (int i = 0; i < e->n; i++) {
+		coro_destroy(&e->t[i]->co);
+		free(e->t[i]);
+	}
+	free(e->choices);
+	free(e->replay);
+	free(e->schedule);
+	free(e);
+}
+
+static void task_main(void *p)
+{
+	struct etask *t = p;
+	struct engine *e = current_engine;
+	t->fn(t->arg);
+	t->state = T_DONE;
+	/* pick the next task for main to resume (or end the run) */
+	e->steps++;
+	struct etask *n = choose(e);
+	if (n) {
+		n->last_step = e->steps;
+		n->nsteps++;
+		hash_mix(e, (uint64_t)n->id);
+		e->next = n;
+	} else if (!e->stop) {
+		bool all_done = true;
+		for (int i = 0; i < e->n; i++)
+			all_done &= e->t[i]->state == T_DONE;
+		if (!all_done)
+			report_deadlock(e);
+	}
+	coro_exit(&t->co, &e->main);
+}
+
+int engine_spawn(struct engine *e, const char *name, void (*fn)(void *), void *arg)
+{
+	if (e->n == ENGINE_MAX_TASKS || (e->running && e->stop))
+		return -1;
+	struct etask *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	t->id = e->n;
+	snprintf(t->name, sizeof(t->name), "%s", name ? name : "task");
+	t->fn = fn;
+	t->arg = arg;
+	if (coro_init(&t->co, e->cfg.stack_size, task_main, t)) {
+		free(t);
+		return -1;
+	}
+	if (e->cur)	/* spawned by a running task: starts at its parent's time */
+		t->clock = e->cur->clock;
+	e->t[e->n++] = t;
+	return t->id;
+}
+
+enum engine_outcome engine_run(struct engine *e)
+{
+	if (current_engine) {
+		fprintf(stderr, "tdxsim: engine_run is not reentrant\n");
+		return ENGINE_FAIL;
+	}
+	current_engine = e;
+	e->saved_hooks = seam_active;
+	seam_install(&e->hooks);
+	coro_init_main(&e->main);
+	e->running = true;
+	e->ops->start(e);
+	e->next = choose(e);
+	if (e->next) {
+		e->next->last_step = 0;
+		e->next->nsteps++;
+		hash_mix(e, (uint64_t)e->next->id);
+	}
+	while (!e->stop && e->next) {
+		struct etask *t = e->next;
+		e->next = NULL;
+		e->cur = t;
+		coro_switch(&e->main, &t->co);
+		e->cur = NULL;
+	}
+	e->running = false;
+	seam_install(e->saved_hooks);
+	current_engine = NULL;
+	if (!e->stop)
+		e->outcome = ENGINE_OK;
+	return e->outcome;
+}
+
+/* ---- inside a task ---- */
+
+struct engine *engine_current(void)
+{
+	return current_engine;
+}
+
+int engine_task_id(void)
+{
+	return current_engine && current_engine->cur ? current_engine->cur->id : -1;
+}
+
+void engine_fail(const char *fmt, ...)
+{
+	struct engine *e = current_engine;
+	if (!e || !e->cur) {
+		va_list ap;
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+		abort();
+	}
+	if (!e->stop) {
+		e->stop = true;
+		e->outcome = ENGINE_FAIL;
+		va_list ap;
+		va_start(ap, fmt);
+		int n = snprintf(e->report, sizeof(e->report), "task %d '%s': ", e->cur->id,
+				 e->cur->name);
+		vsnprintf(e->report + n, sizeof(e->report) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	for (;;)
+		to_main(e);	/* main never resumes a task of a stopped run */
+}
+
+void engine_trace(uint64_t v)
+{
+	if (current_engine)
+		hash_mix(current_engine, v ^ 0x7472616365ull);
+}
+
+uint64_t engine_rand(void)
+{
+	return current_engine ? engine_rng_next(&current_engine->prog_rng) : 0;
+}
+
+/* ---- results ---- */
+
+const char *engine_report(const struct engine *e)
+{
+	return e->report;
+}
+
+const char *engine_schedule(struct engine *e)
+{
+	free(e->schedule);
+	e->schedule = schedule_format(e->ops->name, e->cfg.seed, e->choices, e->nchoices);
+	return e->schedule ? e->schedule : "";
+}
+
+uint64_t engine_trace_hash(const struct engine *e)
+{
+	return e->hash;
+}
+
+uint64_t engine_steps(const struct engine *e)
+{
+	return e->steps;
+}
+
+int engine_ntasks(const struct engine *e)
+{
+	return e->n;
+}
+
+const char *engine_task_name(const struct engine *e, int id)
+{
+	return id >= 0 && id < e->n ? e->t[id]->name : NULL;
+}
+
+uint64_t engine_task_clock(const struct engine *e, int id)
+{
+	return id >= 0 && id < e->n ? e->t[id]->clock : 0;
+}
+
+uint64_t engine_elapsed_ns(const struct engine *e)
+{
+	uint64_t m = 0;
+	for (int i = 0; i < e->n; i++)
+		if (e->t[i]->clock > m)
+			m = e->t[i]->clock;
+	return m;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - deterministic execution of simulated CPUs.
+ *
+ * Tasks (vCPUs and host threads) are coroutines on one OS thread.  Every
+ * seam operation (src/engine/seam.h) is a scheduling point at which the
+ * scheduler picks the next task among the runnable ones.  A run records its
+ * schedule as a short printable string; replaying that string reproduces the
+ * run exactly (same trace hash).  Each task has a virtual clock advanced by
+ * the cost table.
+ */
+#ifndef TDXSIM_ENGINE_H
+#define TDXSIM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seam.h"
+
+enum engine_outcome {
+	ENGINE_OK = 0,		/* every task finished */
+	ENGINE_FAIL,		/* a task or the lock checker reported a failure */
+	ENGINE_DEADLOCK,	/* no runnable task while some are blocked */
+	ENGINE_STEP_BOUND,	/* step bound exceeded: possible livelock */
+	ENGINE_REPLAY_ERROR,	/* the replayed schedule does not fit this run */
+};
+
+enum sched_kind {
+	SCHED_RR = 0,		/* round robin: switch at every scheduling point */
+	SCHED_RANDOM,		/* uniform among runnable tasks, seeded */
+	SCHED_PCT,		/* probabilistic concurrency testing, depth d */
+	SCHED_REPLAY,		/* strict replay of a schedule string */
+	SCHED_TIMED,		/* the task with the earliest virtual clock */
+	SCHED_NR
+};
+
+/* Virtual-time costs in ns, indexed by enum seam_cost. */
+struct cost_table {
+	uint64_t ns[SEAM_COST_NR];
+};
+
+struct engine_config {
+	enum sched_kind sched;
+	uint64_t seed;		/* random, PCT, and program randomness */
+	int pct_depth;		/* PCT bug depth d (>= 1) */
+	uint64_t pct_steps;	/* PCT: expected steps per run (0: 1000) */
+	const char *replay;	/* SCHED_REPLAY: the schedule string */
+	uint64_t step_bound;	/* 0: 1,000,000 */
+	size_t stack_size;	/* task stacks (0: 256 KiB) */
+	const struct cost_table *costs; /* NULL: built-in defaults */
+};
+
+#define ENGINE_MAX_TASKS 256
+
+struct engine;
+
+struct engine *engine_create(const struct engine_config *cfg);
+void engine_destroy(struct engine *e);
+
+/* Add a task that will run @fn(@arg).  Returns its id (0, 1, ...) or -1. */
+int engine_spawn(struct engine *e, const char *name, void (*fn)(void *), void *arg);
+
+/* Run until every task finished or the run ended otherwise. */
+enum engine_outcome engine_run(struct engine *e);
+
+const char *engine_outcome_name(enum engine_outcome o);
+const char *engine_report(const struct engine *e);	/* why it ended, "" if OK */
+/* The run's schedule: "tdxsim1:<sched>:<seed>:<choices>"; valid after run. */
+const char *engine_schedule(struct engine *e);
+uint64_t engine_trace_hash(const struct engine *e);
+uint64_t engine_steps(const struct engine *e);
+int engine_ntasks(const struct engine *e);
+const char *engine_task_name(const struct engine *e, int id);
+uint64_t engine_task_clock(const struct engine *e, int id);
+uint64_t engine_elapsed_ns(const struct engine *e);	/* latest task clock */
+
+/* ---- inside a task ---- */
+struct engine *engine_current(void);
+int engine_task_id(void);
+/*
+ * Record a failure and end the run now; never returns.  (Not declared
+ * noreturn: AddressSanitizer's no-return hook misreads coroutine stacks.)
+ */
+void engine_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Mix @v into the trace hash (results that must replay identically). */
+void engine_trace(uint64_t v);
+/* Next number of the run's program PRNG (seeded by the config's seed). */
+uint64_t engine_rand(void);
+
+/* ---- schedulers (sched.c) ---- */
+const char *sched_name(enum sched_kind k);
+int sched_parse(const char *name, enum sched_kind *k);
+
+/* ---- costs (vtime.c) ---- */
+void cost_table_default(struct cost_table *t);
+/*
+ * Load a cost file over the current values: an INI file whose [costs]
+ * section has "name = ns" lines; names are those of cost_name(), or a
+ * SEAMCALL leaf name ("TDH.MEM.PAGE.AUG") that @leaf_by_name resolves to
+ * its number (NULL: leaf names are refused).  0, or -1 with a message in
+ * @err.
+ */
+int cost_table_load(struct cost_table *t, const char *path,
+		    int (*leaf_by_name)(const char *name), char *err, size_t errlen);
+const char *cost_name(enum seam_cost k);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* engine_internal.h - the engine's structures, shared by engine.c and sched.c. */
+#ifndef TDXSIM_ENGINE_INTERNAL_H
+#define TDXSIM_ENGINE_INTERNAL_H
+
+#include "engine.h"
+#include "task.h"
+
+enum etask_state { T_RUNNABLE = 0, T_BLOCKED, T_DONE };
+
+struct held_lock {
+	enum seam_lock_class cls;
+	const void *lock;
+	enum seam_lock_mode mode;
+};
+
+#define MAX_HELD 32
+
+struct etask {
+	int id;
+	char name[32];
+	enum etask_state state;
+	struct coro co;
+	void (*fn)(void *);
+	void *arg;
+	const void *wait_obj;		/* what a blocked task waits on */
+	const char *wait_what;
+	uint64_t clock;			/* virtual time, ns */
+	struct held_lock held[MAX_HELD];
+	int nheld;
+	uint64_t prio;			/* PCT priority (higher runs first) */
+	uint64_t last_step;		/* last step it was chosen at */
+	uint64_t nsteps;		/* steps it ran */
+};
+
+struct sched_ops {
+	const char *name;
+	/* a new execution begins (tasks are spawned) */
+	void (*start)(struct engine *e);
+	/* pick among @n runnable tasks (in id order); returns an index */
+	int (*pick)(struct engine *e, struct etask **runnable, int n);
+};
+
+struct engine {
+	struct engine_config cfg;
+	const struct sched_ops *ops;
+	struct cost_table costs;
+	struct etask *t[ENGINE_MAX_TASKS];
+	int n;
+	struct etask *cur;		/* running task, NULL in the main context */
+	struct etask *next;		/* chosen to run next */
+	struct coro main;
+	uint64_t steps;
+	bool running;
+	bool stop;
+	enum engine_outcome outcome;
+	char report[4096];
+	uint64_t hash;
+	uint64_t sched_rng;		/* the scheduler's randomness */
+	uint64_t prog_rng;		/* the program's randomness */
+	/* recorded choices (task ids at decisions with > 1 runnable task) */
+	uint16_t *choices;
+	size_t nchoices, cap;
+	char *schedule;			/* printable form, built on demand */
+	/* replay */
+	uint16_t *replay;
+	size_t nreplay, replay_pos;
+	/* PCT */
+	uint64_t pct_change[64];	/* steps at which to lower the running task */
+	int pct_nchange;
+	struct seam_hooks hooks;
+	const struct seam_hooks *saved_hooks;
+};
+
+extern const struct sched_ops *const sched_ops_table[SCHED_NR];
+uint64_t engine_rng_next(uint64_t *state);
+void engine_end(struct engine *e, enum engine_outcome o, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int schedule_parse(const char *s, uint16_t **out, size_t *n, uint64_t *seed,
+		   char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched.c - the schedulers behind one small interface (start an execution,
+ * pick the next task among the runnable ones), and the schedule string.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* splitmix64 */
+uint64_t engine_rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void start_nothing(struct engine *e)
+{
+	(void)e;
+}
+
+/* Round robin: the first runnable task after the current one, by id. */
+static int pick_rr(struct engine *e, struct etask **r, int n)
+{
+	int cur = e->cur ? e->cur->id : -1;
+	for (int i = 0; i < n; i++)
+		if (r[i]->id > cur)
+			return i;
+	return 0;
+}
+
+static int pick_random(struct engine *e, struct etask **r, int n)
+{
+	(void)r;
+	return (int)(engine_rng_next(&e->sched_rng) % (uint64_t)n);
+}
+
+/*
+ * PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte, ASPLOS 2010): tasks get
+ * distinct random priorities above d; d-1 change points are drawn in
+ * [1, k]; the highest-priority runnable task runs, and when the run reaches
+ * the i-th change point the running task's priority drops to d-i.  A bug of
+ * depth d is found with probability at least 1/(n k^(d-1)).
+ */
+static void start_pct(struct engine *e)
+{
+	int d = e->cfg.pct_depth < 1 ? 1 : e->cfg.pct_depth;
+	uint64_t k = e->cfg.pct_steps ? e->cfg.pct_steps : 1000;
+	if (d - 1 > 64)
+		d = 65;
+	e->pct_nchange = d - 1;
+	for (int i = 0; i < e->pct_nchange; i++)
+		e->pct_change[i] = 1 + engine_rng_next(&e->sched_rng) % k;
+}
+
+static int pick_pct(struct engine *e, struct etask **r, int n)
+{
+	/* tasks spawned since the last pick get a fresh random priority */
+	for (int i = 0; i < n; i++)
+		if (r[i]->prio == 0)
+			r[i]->prio = 1000000 + engine_rng_next(&e->sched_rng) % 1000000000;
+	for (int i = 0; i < e->pct_nchange; i++) {
+		if (e->pct_change[i] == e->steps && e->cur) {
+			/* the i-th change point: d-1-i, below every initial priority */
+			e->cur->prio = (uint64_t)(e->pct_nchange - i);
+		}
+	}
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (r[i]->prio > r[best]->prio)
+			best = i;
+	return best;
+}
+
+/* Timed: the earliest virtual clock; ties go to the lowest id. */
+static int pick_timed(struct engine *e, struct etask **r, int n)
+{
+	(void)e;
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (r[i]->clock < r[best]->clock)
+			best = i;
+	return best;
+}
+
+/* Replay: the recorded choice; not runnable is an error. */
+static int pick_replay(struct engine *e, struct etask **r, int n)
+{
+	if (e->replay_pos >= e->nreplay) {
+		engine_end(e, ENGINE_REPLAY_ERROR,
+			   "replay: the schedule ended after %zu choices but step %llu needs another",
+			   e->nreplay, (unsigned long long)e->steps);
+		return -1;
+	}
+	unsigned want = e->replay[e->replay_pos++];
+	for (int i = 0; i < n; i++)
+		if ((unsigned)r[i]->id == want)
+			return i;
+	char list[512] = "";
+	size_t len = 0;
+	for (int i = 0; i < n && len < sizeof(list) - 16; i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "", r[i]->id);
+	engine_end(e, ENGINE_REPLAY_ERROR,
+		   "replay: choice %zu names task %u, which is not runnable at step %llu (runnable: %s)",
+		   e->replay_pos - 1, want, (unsigned long long)e->steps, list);
+	return -1;
+}
+
+static const struct sched_ops ops_rr = { "rr", start_nothing, pick_rr };
+static const struct sched_ops ops_random = { "random", start_nothing, pick_random };
+static const struct sched_ops ops_pct = { "pct", start_pct, pick_pct };
+static const struct sched_ops ops_replay = { "replay", start_nothing, pick_replay };
+static const struct sched_ops ops_timed = { "timed", start_nothing, pick_timed };
+
+const struct sched_ops *const sched_ops_table[SCHED_NR] = {
+	[SCHED_RR] = &ops_rr,
+	[SCHED_RANDOM] = &ops_random,
+	[SCHED_PCT] = &ops_pct,
+	[SCHED_REPLAY] = &ops_replay,
+	[SCHED_TIMED] = &ops_timed,
+};
+
+const char *sched_name(enum sched_kind k)
+{
+	return k < SCHED_NR ? sched_ops_table[k]->name : "?";
+}
+
+int sched_parse(const char *name, enum sched_kind *k)
+{
+	for (int i = 0; i < SCHED_NR; i++)
+		if (!strcmp(name, sched_ops_table[i]->name)) {
+			*k = (enum sched_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * Schedule strings: "tdxsim1:<sched>:<seed>:<choices>".  Each choice is a
+ * task id as a letter (a-z = 0-25, A-Z = 26-51, or {N} for any id),
+ * followed by a decimal repeat count when it repeats: "a12b3c" is task 0
+ * twelve times, task 1 three times, task 2 once.
+ */
+static int put_char(char **buf, size_t *len, size_t *cap, char c)
+{
+	if (*len + 2 > *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	(*buf)[(*len)++] = c;
+	(*buf)[*len] = 0;
+	return 0;
+}
+
+static int put_str(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	for (; *s; s++)
+		if (put_char(buf, len, cap, *s))
+			return -1;
+	return 0;
+}
+
+char *schedule_format(const char *sched, uint64_t seed, const uint16_t *c, size_t n);
+char *schedule_format(const char *sched, uint64_t seed, const uint16_t *c, size_t n)
+{
+	char *buf = NULL, tmp[64];
+	size_t len = 0, cap = 0;
+	snprintf(tmp, sizeof(tmp), "tdxsim1:%s:%llu:", sched, (unsigned long long)seed);
+	if (put_str(&buf, &len, &cap, tmp))
+		goto oom;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && c[j] == c[i])
+			j++;
+		unsigned id = c[i];
+		if (id < 26)
+			snprintf(tmp, sizeof(tmp), "%c", 'a' + id);
+		else if (id < 52)
+			snprintf(tmp, sizeof(tmp), "%c", 'A' + (id - 26));
+		else
+			snprintf(tmp, sizeof(tmp), "{%u}", id);
+		if (put_str(&buf, &len, &cap, tmp))
+			goto oom;
+		if (j - i > 1) {
+			snprintf(tmp, sizeof(tmp), "%zu", j - i);
+			if (put_str(&buf, &len, &cap, tmp))
+				goto oom;
+		}
+		i = j;
+	}
+	return buf;
+oom:
+	free(buf);
+	return NULL;
+}
+
+int schedule_parse(const char *s, uint16_t **out, size_t *n, uint64_t *seed,
+		   char *err, size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	if (strncmp(s, "tdxsim1:", 8)) {
+		snprintf(err, errlen, "schedule string must start with 'tdxsim1:'");
+		return -1;
+	}
+	const char *p = strchr(s + 8, ':');
+	if (!p) {
+		snprintf(err, errlen, "schedule string has no seed field");
+		return -1;
+	}
+	char *end;
+	*seed = strtoull(p + 1, &end, 10);
+	if (end == p + 1 || *end != ':') {
+		snprintf(err, errlen, "schedule string: bad seed");
+		return -1;
+	}
+	p = end + 1;
+	size_t cap = 0;
+	uint16_t *v = NULL;
+	while (*p) {
+		unsigned id;
+		if (*p >= 'a' && *p <= 'z') {
+			id = (unsigned)(*p++ - 'a');
+		} else if (*p >= 'A' && *p <= 'Z') {
+			id = 26u + (unsigned)(*p++ - 'A');
+		} else if (*p == '{') {
+			unsigned long x = strtoul(p + 1, &end, 10);
+			if (end == p + 1 || *end != '}' || x >= ENGINE_MAX_TASKS)
+				goto bad;
+			id = (unsigned)x;
+			p = end + 1;
+		} else {
+			goto bad;
+		}
+		unsigned long count = 1;
+		if (*p >= '0' && *p <= '9') {
+			count = strtoul(p, &end, 10);
+			if (count < 2 || count > 100000000ul)
+				goto bad;
+			p = end;
+		}
+		if (*n + count > cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			while (nc < *n + count)
+				nc *= 2;
+			uint16_t *nv = realloc(v, nc * sizeof(*nv));
+			if (!nv)
+				goto bad;
+			v = nv;
+			cap = nc;
+		}
+		for (unsigned long i = 0; i < count; i++)
+			v[(*n)++] = (uint16_t)id;
+	}
+	*out = v;
+	return 0;
+bad:
+	snprintf(err, errlen, "schedule string: bad choice at '%.10s'", p);
+	free(v);
+	*n = 0;
+	return -1;
+}

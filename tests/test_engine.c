@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine: determinism, replay, PCT, deadlock and lock-order reports,
+ * the step bound, virtual time.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "../src/engine/engine.h"
+
+static struct engine *mk(enum sched_kind k, uint64_t seed)
+{
+	struct engine_config c = { .sched = k, .seed = seed, .stack_size = 64 * 1024 };
+	struct engine *e = engine_create(&c);
+	assert_non_null(e);
+	return e;
+}
+
+/* ---- a small racy program: three tasks bump shared counters ---- */
+static uint64_t shared[4];
+
+static void bumper(void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	for (int i = 0; i < 20; i++) {
+		uint64_t v = seam_load64(&shared[i % 4]);	/* a scheduling point */
+		seam_store64(&shared[i % 4], v * 31 + me + 1);	/* another */
+		engine_trace(v);
+	}
+}
+
+static uint64_t run_bumpers(struct engine *e)
+{
+	memset(shared, 0, sizeof(shared));
+	for (uintptr_t i = 0; i < 3; i++)
+		assert_true(engine_spawn(e, "bumper", bumper, (void *)i) >= 0);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	return engine_trace_hash(e);
+}
+
+static void test_determinism(void **state)
+{
+	(void)state;
+	BANNER("the same seed gives the same trace hash, over 1000 seeds");
+	uint64_t base = test_seed();
+	int distinct = 0;
+	uint64_t prev = 0;
+	for (uint64_t s = base; s < base + 1000; s++) {
+		struct engine *a = mk(SCHED_RANDOM, s), *b = mk(SCHED_RANDOM, s);
+		uint64_t ha = run_bumpers(a), hb = run_bumpers(b);
+		assert_int_equal(ha, hb);
+		assert_string_equal(engine_schedule(a), engine_schedule(b));
+		distinct += ha != prev;
+		prev = ha;
+		engine_destroy(a);
+		engine_destroy(b);
+	}
+	/* and different seeds do explore different interleavings */
+	assert_true(distinct > 900);
+}
+
+static void test_replay_round_trip(void **state)
+{
+	(void)state;
+	BANNER("a recorded schedule replays to the same trace hash; a bad one is refused");
+	uint64_t seed = test_seed();
+	struct engine *a = mk(SCHED_RANDOM, seed);
+	uint64_t h = run_bumpers(a);
+	char sched[8192];
+	snprintf(sched, sizeof(sched), "%s", engine_schedule(a));
+	print_message("  schedule: %.60s...\n", sched);
+	assert_true(strncmp(sched, "tdxsim1:random:", 15) == 0);
+	struct engine_config c = { .sched = SCHED_REPLAY, .replay = sched, .stack_size = 65536 };
+	struct engine *r = engine_create(&c);
+	assert_non_null(r);
+	assert_int_equal(run_bumpers(r), h);
+	assert_string_equal(engine_schedule(r) + strlen("tdxsim1:replay"),
+			    sched + strlen("tdxsim1:random"));
+	engine_destroy(r);
+	/* a choice that names a task that does not exist / is not runnable */
+	char bad[64];
+	snprintf(bad, sizeof(bad), "tdxsim1:random:%" PRIu64 ":{9}", seed);
+	c.replay = bad;
+	r = engine_create(&c);
+	memset(shared, 0, sizeof(shared));
+	for (uintptr_t i = 0; i < 3; i++)
+		engine_spawn(r, "bumper", bumper, (void *)i);
+	assert_int_equal(engine_run(r), ENGINE_REPLAY_ERROR);
+	assert_non_null(strstr(engine_report(r), "not runnable"));
+	engine_destroy(r);
+	/* a schedule that ends too early */
+	snprintf(bad, sizeof(bad), "tdxsim1:random:%" PRIu64 ":ab", seed);
+	c.replay = bad;
+	r = engine_create(&c);
+	for (uintptr_t i = 0; i < 3; i++)
+		engine_spawn(r, "bumper", bumper, (void *)i);
+	assert_int_equal(engine_run(r), ENGINE_REPLAY_ERROR);
+	assert_non_null(strstr(engine_report(r), "ended"));
+	engine_destroy(r);
+	/* malformed strings are refused at creation */
+	c.replay = "tdxsim1:random:x:ab";
+	assert_null(engine_create(&c));
+	c.replay = "hello";
+	assert_null(engine_create(&c));
+	c.replay = "tdxsim1:random:1:a!";
+	assert_null(engine_create(&c));
+	engine_destroy(a);
+}
+
+/* ---- PCT: a depth-2 ordering bug ---- */
+static uint64_t window_flag;
+
+/* A opens a one-step window deep inside its run ... */
+static void bug_a(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 40; i++)
+		seam_yield();
+	seam_store64(&window_flag, 1);
+	seam_store64(&window_flag, 0);
+	for (int i = 0; i < 40; i++)
+		seam_yield();
+}
+
+/* ... and B fails only if its check lands inside it: a1 < b < a2. */
+static void bug_b(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 10; i++)
+		seam_yield();
+	if (seam_load64(&window_flag))
+		engine_fail("planted bug: B saw the window open");
+	for (int i = 0; i < 10; i++)
+		seam_yield();
+}
+
+static int find_bug(enum sched_kind k, int max_runs, char *sched_out, size_t len)
+{
+	for (int run = 1; run <= max_runs; run++) {
+		struct engine_config c = { .sched = k, .seed = (uint64_t)run, .pct_depth = 2,
+					   .pct_steps = 110, .stack_size = 65536 };
+		struct engine *e = engine_create(&c);
+		window_flag = 0;
+		engine_spawn(e, "A", bug_a, NULL);
+		engine_spawn(e, "B", bug_b, NULL);
+		enum engine_outcome o = engine_run(e);
+		if (o == ENGINE_FAIL) {
+			snprintf(sched_out, len, "%s", engine_schedule(e));
+			engine_destroy(e);
+			return run;
+		}
+		assert_int_equal(o, ENGINE_OK);
+		engine_destroy(e);
+	}
+	return 0;
+}
+
+static void test_pct_finds_depth2(void **state)
+{
+	(void)state;
+	BANNER("PCT(d=2) finds a planted depth-2 bug within n*k^(d-1) runs; the schedule replays it");
+	char sched[4096];
+	/*
+	 * n = 2 tasks, k = 110 steps: PCT finds a depth-2 bug with probability
+	 * at least 1/(n k) per run, so 220 runs are expected; allow 5 times that
+	 * (the seeds are fixed, so the test is deterministic).
+	 */
+	int runs = find_bug(SCHED_PCT, 5 * 2 * 110, sched, sizeof(sched));
+	print_message("  PCT found it in run %d; schedule %s\n", runs, sched);
+	assert_true(runs > 0);
+	struct engine_config c = { .sched = SCHED_REPLAY, .replay = sched, .stack_size = 65536 };
+	struct engine *e = engine_create(&c);
+	window_flag = 0;
+	engine_spawn(e, "A", bug_a, NULL);
+	engine_spawn(e, "B", bug_b, NULL);
+	assert_int_equal(engine_run(e), ENGINE_FAIL);
+	assert_non_null(strstr(engine_report(e), "planted bug"));
+	engine_destroy(e);
+}
+
+/* ---- deadlock and lock checking ---- */
+static seam_mutex_t ma = SEAM_MUTEX_INIT("A", SEAM_LOCK_VM);
+static seam_mutex_t mb = SEAM_MUTEX_INIT("B", SEAM_LOCK_VM);
+
+static void ab(void *arg)
+{
+	(void)arg;
+	seam_mutex_lock(&ma);
+	seam_yield();
+	seam_mutex_lock(&mb);
+	seam_mutex_unlock(&mb);
+	seam_mutex_unlock(&ma);
+}
+
+static void ba(void *arg)
+{
+	(void)arg;
+	seam_mutex_lock(&mb);
+	seam_yield();
+	seam_mutex_lock(&ma);
+	seam_mutex_unlock(&ma);
+	seam_mutex_unlock(&mb);
+}
+
+static void test_deadlock_report(void **state)
+{
+	(void)state;
+	BANNER("ABBA deadlock: every blocked task, what it waits for and who holds it");
+	struct engine *e = mk(SCHED_RR, 1);
+	engine_spawn(e, "ab", ab, NULL);
+	engine_spawn(e, "ba", ba, NULL);
+	assert_int_equal(engine_run(e), ENGINE_DEADLOCK);
+	const char *r = engine_report(e);
+	print_message("  %s\n", r);
+	assert_non_null(strstr(r, "task 0 'ab' waits for mutex held by task 1 'ba'"));
+	assert_non_null(strstr(r, "task 1 'ba' waits for mutex held by task 0 'ab'"));
+	engine_destroy(e);
+	ma.held = mb.held = 0;
+}
+
+static seam_rwlock_t mmu = SEAM_RWLOCK_INIT("mmu_lock", SEAM_LOCK_MMU);
+static seam_mutex_t slots = SEAM_MUTEX_INIT("slots_lock", SEAM_LOCK_SLOTS);
+
+static void wrong_order(void *arg)
+{
+	(void)arg;
+	seam_write_lock(&mmu);
+	seam_mutex_lock(&slots);	/* slots_lock must come before mmu_lock */
+	seam_mutex_unlock(&slots);
+	seam_write_unlock(&mmu);
+}
+
+static void twice(void *arg)
+{
+	(void)arg;
+	seam_mutex_lock(&slots);
+	seam_mutex_lock(&slots);
+}
+
+static void stray_unlock(void *arg)
+{
+	(void)arg;
+	seam_read_unlock(&mmu);
+}
+
+static void host_lock_in_seamcall(void *arg)
+{
+	(void)arg;
+	seam_sharex_t tree = { 0 };
+	assert_true(seam_sharex_try(&tree, SEAM_SHARED, SEAM_LOCK_SEPT_TREE));
+	seam_read_lock(&mmu);	/* a blocking lock inside a module lock */
+}
+
+static void expect_lockdep(void (*fn)(void *), const char *what)
+{
+	struct engine *e = mk(SCHED_RR, 1);
+	engine_spawn(e, "t", fn, NULL);
+	assert_int_equal(engine_run(e), ENGINE_FAIL);
+	print_message("  %s\n", engine_report(e));
+	assert_non_null(strstr(engine_report(e), what));
+	engine_destroy(e);
+	mmu.readers = mmu.writer = 0;
+	slots.held = 0;
+}
+
+static void test_lock_checks(void **state)
+{
+	(void)state;
+	BANNER("lock order, double acquisition, stray release, host lock inside a module lock");
+	expect_lockdep(wrong_order, "acquires slots_lock while holding mmu_lock");
+	expect_lockdep(twice, "acquired twice");
+	expect_lockdep(stray_unlock, "releases mmu_lock, which it does not hold");
+	expect_lockdep(host_lock_in_seamcall, "acquires mmu_lock while holding sept_tree");
+}
+
+static void spinner(void *arg)
+{
+	(void)arg;
+	for (;;)
+		seam_yield();
+}
+
+static void finisher(void *arg)
+{
+	(void)arg;
+	seam_yield();
+}
+
+static void test_step_bound(void **state)
+{
+	(void)state;
+	BANNER("a task that never finishes hits the step bound, a distinct outcome naming it");
+	struct engine_config c = { .sched = SCHED_RANDOM, .seed = 3, .step_bound = 5000,
+				   .stack_size = 65536 };
+	struct engine *e = engine_create(&c);
+	engine_spawn(e, "ok", finisher, NULL);
+	engine_spawn(e, "spinner", spinner, NULL);
+	assert_int_equal(engine_run(e), ENGINE_STEP_BOUND);
+	assert_non_null(strstr(engine_report(e), "possible livelock"));
+	assert_non_null(strstr(engine_report(e), "'spinner'"));
+	assert_null(strstr(engine_report(e), "'ok'"));
+	engine_destroy(e);
+}
+
+/* ---- virtual time ---- */
+static seam_mutex_t vt_lock = SEAM_MUTEX_INIT("vt", SEAM_LOCK_HOST_MISC);
+
+static void vt_holder(void *arg)
+{
+	(void)arg;
+	seam_mutex_lock(&vt_lock);
+	seam_charge(SEAM_COST_ZERO_4K, 4);	/* 4 x 250 = 1000 ns inside the lock */
+	seam_mutex_unlock(&vt_lock);
+	seam_charge(SEAM_COST_IPI, 1);		/* 2000 */
+}
+
+static void vt_waiter(void *arg)
+{
+	(void)arg;
+	seam_charge(SEAM_COST_GUEST_ACCESS, 10);	/* 10 */
+	seam_mutex_lock(&vt_lock);			/* waits until 1000 + handoff 100 */
+	seam_charge(SEAM_COST_TDCALL, 1);		/* 500 */
+	seam_mutex_unlock(&vt_lock);
+}
+
+static void test_virtual_time(void **state)
+{
+	(void)state;
+	BANNER("timed scheduler: clocks advance by the cost table, waiters pay the hand-off");
+	struct engine *e = mk(SCHED_TIMED, 0);
+	engine_spawn(e, "holder", vt_holder, NULL);
+	engine_spawn(e, "waiter", vt_waiter, NULL);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	assert_int_equal(engine_task_clock(e, 0), 1000 + 2000);
+	assert_int_equal(engine_task_clock(e, 1), 1000 + 100 + 500);
+	assert_int_equal(engine_elapsed_ns(e), 3000);
+	engine_destroy(e);
+}
+
+static void test_cost_file(void **state)
+{
+	(void)state;
+	BANNER("cost files: values override defaults; bad names, values and sections are errors");
+	struct cost_table t;
+	char err[256];
+	cost_table_default(&t);
+	const char *path = "/tmp/tdxsim-costs-test.ini";
+	FILE *f = fopen(path, "w");
+	fprintf(f, "; test\n[costs]\ntd_entry = 1234\nzero_4k=7\n");
+	fclose(f);
+	assert_int_equal(cost_table_load(&t, path, NULL, err, sizeof(err)), 0);
+	assert_int_equal(t.ns[SEAM_COST_TD_ENTRY], 1234);
+	assert_int_equal(t.ns[SEAM_COST_ZERO_4K], 7);
+	assert_int_equal(t.ns[SEAM_COST_TD_EXIT], 1500);
+	const char *bad[] = { "[costs]\nwarp = 1\n", "[costs]\ntd_exit = -5\n",
+			      "[costs]\ntd_exit = 12ns\n", "[other]\ntd_exit = 1\n",
+			      "[costs]\nTDH.MEM.PAGE.AUG = 5\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fopen(path, "w");
+		fputs(bad[i], f);
+		fclose(f);
+		assert_int_equal(cost_table_load(&t, path, NULL, err, sizeof(err)), -1);
+		print_message("  refused: %s\n", err);
+	}
+	assert_int_equal(cost_table_load(&t, "/nonexistent/x.ini", NULL, err, sizeof(err)), -1);
+	remove(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_determinism),
+		cmocka_unit_test(test_replay_round_trip),
+		cmocka_unit_test(test_pct_finds_depth2),
+		cmocka_unit_test(test_deadlock_report),
+		cmocka_unit_test(test_lock_checks),
+		cmocka_unit_test(test_step_bound),
+		cmocka_unit_test(test_virtual_time),
+		cmocka_unit_test(test_cost_file),
+	};
+	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}

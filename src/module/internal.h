@@ -248,7 +248,8 @@ uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *o
 		      unsigned leaf, uint64_t tdr, uint64_t info, int min_level,
 		      int max_level, enum seam_lock_mode tree_mode,
 		      uint64_t *gpa, int *level, uint64_t **entry, uint64_t *cur);
-bool td_tlb_tracking_required(const struct tdx_td *td);
+uint64_t td_check_blocked_tracked(struct td_ctx *c, struct tdx_regs *out, uint64_t cur,
+				  int level, uint64_t bepoch, uint32_t tracking_opnd);
 uint64_t td_lock_sept(struct td_ctx *c, enum seam_lock_mode mode);
 uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry);
 void td_ctx_release(struct td_ctx *c);

@@ -256,10 +256,25 @@ uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *o
 	return TDX_SUCCESS;
 }
 
-/* Blocking and tracking are required before removal once the TD runs. */
-bool td_tlb_tracking_required(const struct tdx_td *td)
+/*
+ * Step 8 of the remove-class leaves (PAGE.REMOVE, SEPT.REMOVE, UNBLOCK):
+ * once the TD is runnable, the entry @cur must be blocked
+ * (GPA_RANGE_NOT_BLOCKED|RCX, details in *out) and TLB tracking of its
+ * block epoch @bepoch complete (TLB_TRACKING_NOT_DONE|@tracking_opnd).  In
+ * the INITIALIZED op state no vCPU has run, so neither is required.
+ */
+uint64_t td_check_blocked_tracked(struct td_ctx *c, struct tdx_regs *out, uint64_t cur,
+				  int level, uint64_t bepoch, uint32_t tracking_opnd)
 {
-	return td->op_state == OP_STATE_RUNNABLE;
+	if (c->td->op_state != OP_STATE_RUNNABLE)
+		return TDX_SUCCESS;
+	if (!sept_state_is_blocked(septe_state(cur))) {
+		sept_set_details(out, cur, level);
+		return err(TDX_GPA_RANGE_NOT_BLOCKED, OPND_RCX);
+	}
+	if (!td_tlb_tracked(c->td, bepoch))
+		return err(TDX_TLB_TRACKING_NOT_DONE, tracking_opnd);
+	return TDX_SUCCESS;
 }
 
 /* Step 4: the S-EPT tree lock (OPERAND_BUSY|SEPT_TREE). */

@@ -31,17 +31,9 @@ uint64_t tdh_mem_page_remove(struct tdx_module *m, struct tdx_regs *out, uint64_
 		st = err(st, OPND_RCX);
 		goto out;
 	}
-	if (td_tlb_tracking_required(c.td)) {
-		if (!sept_state_is_blocked(s)) {
-			st = err(TDX_GPA_RANGE_NOT_BLOCKED, OPND_RCX);
-			sept_set_details(out, cur, level);
-			goto out;
-		}
-		if (!td_tlb_tracked(c.td, pl.leaf->bepoch)) {
-			st = err(TDX_TLB_TRACKING_NOT_DONE, OPND_RCX);
-			goto out;
-		}
-	}
+	st = td_check_blocked_tracked(&c, out, cur, level, pl.leaf->bepoch, OPND_RCX);
+	if (st)
+		goto out;
 	/* all checks passed */
 	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_PAGE_REMOVE].next[s], 0));
 	c.entry = NULL;

@@ -24,13 +24,11 @@ uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint6
 		goto out;
 	}
 	uint64_t hpa = septe_hpa(cur);
-	if (td_tlb_tracking_required(c.td)) {
-		enum pamt_size size = sept_state_is_leaf(s) ? (enum pamt_size)level : PAMT_4K;
-		if (!td_tlb_tracked(c.td, pamt_entry_of(&m->pm, hpa, size)->bepoch)) {
-			st = err(TDX_TLB_TRACKING_NOT_DONE, OPND_SEPT_TREE);
-			goto out;
-		}
-	}
+	enum pamt_size size = sept_state_is_leaf(s) ? (enum pamt_size)level : PAMT_4K;
+	st = td_check_blocked_tracked(&c, out, cur, level,
+				      pamt_entry_of(&m->pm, hpa, size)->bepoch, OPND_SEPT_TREE);
+	if (st)
+		goto out;
 	/* all checks passed */
 	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_RANGE_UNBLOCK].next[s], hpa));
 	c.entry = NULL;

@@ -30,17 +30,9 @@ uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_
 		st = err(st, OPND_RCX);
 		goto out;
 	}
-	if (td_tlb_tracking_required(c.td)) {
-		if (s != SEPT_NL_BLOCKED) {
-			st = err(TDX_GPA_RANGE_NOT_BLOCKED, OPND_RCX);
-			sept_set_details(out, cur, level);
-			goto out;
-		}
-		if (!td_tlb_tracked(c.td, pl.leaf->bepoch)) {
-			st = err(TDX_TLB_TRACKING_NOT_DONE, OPND_RCX);
-			goto out;
-		}
-	}
+	st = td_check_blocked_tracked(&c, out, cur, level, pl.leaf->bepoch, OPND_RCX);
+	if (st)
+		goto out;
 	const uint64_t *kids = physmem_page_words(&m->pm, child);
 	for (int i = 0; i < TDX_ENTRIES_PER_PAGE; i++) {
 		if (septe_state(seam_load64(&kids[i])) != SEPT_FREE) {

@@ -71,6 +71,8 @@ OBJS += src/module/tdh_mem_track.o
 OBJS += src/module/tdh_mr_extend.o
 OBJS += src/module/tdh_mr_finalize.o
 OBJS += src/host/bringup.o
+OBJS += src/guest/guest.o
+OBJS += src/host/simple_host.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
 

@@ -115,6 +115,10 @@ static inline bool sept_allowed(enum sept_op op, enum sept_state s)
 /* ---------------------------------------------------------------------------
  * TD and vCPU
  */
+/* Zero-step mitigation: threshold and GPA log size of the 1.5 module. */
+#define ZS_EPF_THRESHOLD 6
+#define ZS_GPA_LIST 32
+
 /* A PAMT walk's locks (pamt.c). */
 struct pamt_lock {
 	struct pamt_entry *leaf;	/* entry found and locked in @mode */
@@ -137,6 +141,14 @@ struct tdx_vcpu {
 	uint64_t tlb_flushes;		/* VP.ENTERs that flushed this TLB */
 	uint64_t initial_rcx;		/* VP.INIT's RDX */
 	bool interrupt_pending;		/* set by the platform (engine) */
+	/* zero-step mitigation (td_exit_stepping.c of the 1.5 module) */
+	uint64_t rip;			/* guest RIP, maintained by the guest layer */
+	uint64_t rip_on_entry;		/* RIP at the last VP.ENTER */
+	uint8_t epf_count;		/* EPT violations at that RIP, up to 6 */
+	uint32_t nepf;			/* GPAs logged after the threshold */
+	uint64_t epf_gpa[ZS_GPA_LIST];
+	uint64_t zs_filter_runs;	/* VP.ENTERs that ran the stepping filter */
+	uint64_t zs_refused;		/* ... and refused to enter */
 	/* host-priority busy tracking (module-abi.md section 5) */
 	bool hp_busy;			/* the last guest lock attempt lost to the host */
 	uint64_t hp_busy_since_ns;
@@ -293,5 +305,7 @@ void mrtd_free(struct tdx_td *td);
 
 /* td_exit.c */
 void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint64_t r8);
+void td_epf_log(struct tdx_vcpu *v, uint64_t gpa);
+bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 
 #endif /* TDXSIM_MODULE_INTERNAL_H */

@@ -405,6 +405,28 @@ struct tdx_vcpu *tdx_vcpu_by_tdvpr(struct tdx_module *m, uint64_t tdvpr)
 	return td->vcpus[e->vcpu_index];
 }
 
+struct tdx_td *tdx_td_by_tdvpr(struct tdx_module *m, uint64_t tdvpr)
+{
+	struct tdx_vcpu *v = tdx_vcpu_by_tdvpr(m, tdvpr);
+	return v ? v->td : NULL;
+}
+
+struct tdx_td *tdx_hpa_owner(struct tdx_module *m, uint64_t hpa)
+{
+	struct phys_1g *g = physmem_valid(&m->pm, hpa) ? physmem_chunk1g(&m->pm, hpa, false) : NULL;
+	if (!g)
+		return NULL;
+	const struct pamt_entry *e = &g->pamt1g;
+	if (e->type != PT_REG) {
+		e = &g->pamt2m[(hpa >> 21) & 511];
+		if (e->type != PT_REG) {
+			struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
+			e = c ? &c->pamt4k[(hpa >> 12) & 511] : NULL;
+		}
+	}
+	return e && e->type == PT_REG ? td_lookup(m, e->owner) : NULL;
+}
+
 bool tdx_td_mrtd(const struct tdx_td *td, uint8_t mrtd[TDX_MRTD_BYTES])
 {
 	if (!td->mrtd_final)
@@ -424,3 +446,13 @@ const struct tdx_regs *tdx_vcpu_exit_regs(const struct tdx_vcpu *v) { return &v-
 const struct tdx_ve_info *tdx_vcpu_ve(const struct tdx_vcpu *v) { return &v->ve; }
 bool tdx_vcpu_in_td(const struct tdx_vcpu *v) { return v->in_td; }
 void tdx_vcpu_set_interrupt_pending(struct tdx_vcpu *v, bool p) { v->interrupt_pending = p; }
+void tdx_vcpu_set_rip(struct tdx_vcpu *v, uint64_t rip) { v->rip = rip; }
+uint64_t tdx_vcpu_tlb_generation(const struct tdx_vcpu *v) { return v->tlb_flushes; }
+
+void tdx_vcpu_zero_step(const struct tdx_vcpu *v, struct tdx_zero_step *zs)
+{
+	zs->epf_count = v->epf_count;
+	zs->logged = v->nepf;
+	zs->filter_runs = v->zs_filter_runs;
+	zs->refused = v->zs_refused;
+}

@@ -30,9 +30,11 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 	uint64_t exitq = (rwx & 7) | EXITQ_GPA_VALID;
 	if (s == SEPT_PENDING && !td->pending_ve_disable) {
 		v->ve = (struct tdx_ve_info){ EXIT_REASON_EPT_VIOLATION, exitq, gpa };
+		seam_charge(SEAM_COST_VE, 1);
 		return TDG_VE;
 	}
 	uint64_t eeq = s == SEPT_PENDING ? EEQ_TYPE_PENDING_EPT_VIOLATION : EEQ_TYPE_NONE;
+	td_epf_log(v, gpa & ~(SZ_4K - 1));
 	td_exit(v, EXIT_REASON_EPT_VIOLATION, exitq, eeq, gpa & ~(SZ_4K - 1));
 	return TDG_EXIT;
 }

@@ -21,6 +21,7 @@ void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint6
 		v->last_exit = LAST_EXIT_ASYNC_FAULT;
 	seam_fetch_add64(&v->td->refcount[v->epoch & 1], (uint64_t)-1);
 	v->in_td = false;
+	seam_charge(SEAM_COST_TD_EXIT, 1);
 	pamt_unwalk(&v->enter_tdr);
 	pamt_unwalk(&v->enter_tdvpr);
 }
@@ -28,4 +29,43 @@ void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint6
 void tdx_td_exit(struct tdx_vcpu *v, uint64_t exit_reason, uint64_t rcx, uint64_t rdx)
 {
 	td_exit(v, exit_reason, rcx, rdx, 0);
+}
+
+/*
+ * Zero-step mitigation, exit side: an EPT violation on a private GPA (not
+ * one caused by ACCEPT).  Forward progress since the last entry resets the
+ * tracking; the first ZS_EPF_THRESHOLD violations at one RIP only count;
+ * from then on each new faulting GPA is logged, and a non-empty log makes
+ * the next VP.ENTER check it (tdh_vp_enter.c).
+ */
+void td_epf_log(struct tdx_vcpu *v, uint64_t gpa)
+{
+	if (v->rip != v->rip_on_entry) {
+		v->nepf = 0;
+		v->epf_count = 0;
+	}
+	if (v->epf_count < ZS_EPF_THRESHOLD) {
+		v->epf_count++;
+		return;
+	}
+	for (uint32_t i = 0; i < v->nepf; i++)
+		if (v->epf_gpa[i] == gpa)
+			return;
+	if (v->nepf < ZS_GPA_LIST)
+		v->epf_gpa[v->nepf++] = gpa;
+}
+
+/*
+ * Would a guest access to private @gpa take an EPT violation to the host?
+ * A mapped page would not, nor a PENDING one whose violation becomes a #VE.
+ */
+bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa)
+{
+	int level;
+	uint64_t cur;
+	sept_walk(td, gpa, TDX_LEVEL_4K, &level, &cur);
+	enum sept_state s = septe_state(cur);
+	if (s == SEPT_MAPPED)
+		return false;
+	return !(s == SEPT_PENDING && !td->pending_ve_disable);
 }

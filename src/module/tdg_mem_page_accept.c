@@ -59,6 +59,7 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 	struct physmem *pm = &td->m->pm;
 	if (!v->in_td)
 		abort();	/* a caller bug: TDCALL from outside the TD */
+	seam_charge(SEAM_COST_TDCALL, 1);
 	*status = gpa_info_check(info, TDX_LEVEL_4K, TDX_LEVEL_2M);
 	if (*status)
 		return TDG_RETURN;
@@ -112,10 +113,12 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 	uint64_t hpa = septe_hpa(cur);
 	if (level == TDX_LEVEL_4K) {
 		physmem_zero_page(pm, hpa);
+		seam_charge(SEAM_COST_ZERO_4K, 1);
 	} else {
 		uint64_t done = (cur & SEPTE_ACNT_MASK) >> SEPTE_ACNT_SHIFT;
 		for (;;) {
 			physmem_zero_page(pm, hpa + done * SZ_4K);
+			seam_charge(SEAM_COST_ZERO_4K, 1);
 			if (done == TDX_ENTRIES_PER_PAGE - 1)
 				break;
 			done++;

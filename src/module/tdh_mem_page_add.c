@@ -29,6 +29,7 @@ uint64_t tdh_mem_page_add(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 	struct pamt_lock pl = { 0 };
 	uint64_t cur, *e;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_PAGE_ADD, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RDX);
 	if (st)
 		goto out;

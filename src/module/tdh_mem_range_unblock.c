@@ -13,6 +13,7 @@ uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint6
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_RANGE_UNBLOCK, 1);
 	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_RANGE_UNBLOCK, tdr, info, TDX_LEVEL_4K,
 				   -1, SEAM_EXCLUSIVE, &gpa, &level, &e, &cur);
 	if (st)

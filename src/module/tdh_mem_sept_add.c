@@ -17,6 +17,7 @@ uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_ADD, 1);
 	if (handle & HANDLE_RSVD)
 		return err(TDX_OPERAND_INVALID, OPND_RDX);
 	bool allow_existing = handle & TDR_HANDLE_ALLOW_EXISTING;

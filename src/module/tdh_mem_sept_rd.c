@@ -14,6 +14,7 @@ uint64_t tdh_mem_sept_rd(struct tdx_module *m, struct tdx_regs *out, uint64_t in
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_RD, 1);
 	uint64_t tdr = handle & ~1ull;
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_SHARED, OPND_RDX);
 	if (st)

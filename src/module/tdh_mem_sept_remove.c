@@ -14,6 +14,7 @@ uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_REMOVE, 1);
 	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_SEPT_REMOVE, tdr, info, TDX_LEVEL_2M,
 				   -1, SEAM_EXCLUSIVE, &gpa, &level, &e, &cur);
 	if (st)

@@ -11,6 +11,7 @@ uint64_t tdh_mem_track(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr)
 	struct td_ctx c;
 	bool epoch_locked = false;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_TRACK, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_SHARED, OPND_RCX);
 	if (st)
 		goto out;

@@ -10,6 +10,7 @@ uint64_t tdh_mng_addcx(struct tdx_module *m, struct tdx_regs *out, uint64_t tdcx
 	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MNG_ADDCX, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RDX);
 	if (st)
 		goto out;

@@ -98,6 +98,7 @@ uint64_t tdh_mng_init(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr, 
 	struct td_ctx c;
 	struct td_params p;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MNG_INIT, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RCX);
 	if (st)
 		goto out;

@@ -9,6 +9,7 @@ uint64_t tdh_mng_key_config(struct tdx_module *m, struct tdx_regs *out, uint64_t
 {
 	struct td_ctx c;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MNG_KEY_CONFIG, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RCX);
 	if (st)
 		goto out;

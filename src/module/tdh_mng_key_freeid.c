@@ -7,6 +7,7 @@ uint64_t tdh_mng_key_freeid(struct tdx_module *m, struct tdx_regs *out, uint64_t
 	struct td_ctx c;
 	bool kot_locked = false;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MNG_KEY_FREEID, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RCX);
 	if (st)
 		goto out;

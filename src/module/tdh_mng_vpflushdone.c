@@ -10,6 +10,7 @@ uint64_t tdh_mng_vpflushdone(struct tdx_module *m, struct tdx_regs *out, uint64_
 	struct td_ctx c;
 	bool kot_locked = false;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MNG_VPFLUSHDONE, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RCX);
 	if (st)
 		goto out;

@@ -11,6 +11,7 @@ uint64_t tdh_mr_extend(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa,
 	struct td_ctx c;
 	uint8_t chunk[256];
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MR_EXTEND, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RDX);
 	if (st)
 		goto out;

@@ -6,6 +6,7 @@ uint64_t tdh_mr_finalize(struct tdx_module *m, struct tdx_regs *out, uint64_t td
 {
 	struct td_ctx c;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_MR_FINALIZE, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_EXCLUSIVE, OPND_RCX);
 	if (st)
 		goto out;

@@ -14,6 +14,7 @@ uint64_t tdh_phymem_cache_wb(struct tdx_module *m, struct tdx_regs *out, uint64_
 	uint64_t st = TDX_SUCCESS;
 	bool kot_locked = false;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_PHYMEM_CACHE_WB, 1);
 	if (cmd > TDX_CACHEWB_RESUME)
 		return err(TDX_OPERAND_INVALID, OPND_RCX);
 	if (!seam_sharex_try(&m->wbt_lock, SEAM_EXCLUSIVE, SEAM_LOCK_WBT))

@@ -11,6 +11,7 @@ uint64_t tdh_phymem_page_reclaim(struct tdx_module *m, struct tdx_regs *out, uin
 	struct pamt_lock pl = { 0 }, owner_lock = { 0 };
 	struct tdx_td *free_td = NULL;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_RECLAIM, 1);
 	uint64_t st = hpa_operand_check(m, hpa, SZ_4K, OPND_RCX);
 	if (st)
 		return st;

@@ -9,6 +9,7 @@ uint64_t tdh_phymem_page_wbinvd(struct tdx_module *m, struct tdx_regs *out, uint
 {
 	struct pamt_lock pl = { 0 };
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_WBINVD, 1);
 	uint64_t st = pamt_check_lock(m, hpa, PAMT_4K, PT_NDA, SEAM_SHARED,
 				      SEAM_LOCK_PAMT_PAGE, OPND_RCX, &pl);
 	if (st)

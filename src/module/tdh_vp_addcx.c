@@ -7,6 +7,7 @@ uint64_t tdh_vp_addcx(struct tdx_module *m, struct tdx_regs *out, uint64_t tdcx,
 	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_VP_ADDCX, 1);
 	uint64_t st = td_lock_vcpu(m, &c, tdvpr, SEAM_EXCLUSIVE, OPND_RDX);
 	if (st)
 		goto out;

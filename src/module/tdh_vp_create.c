@@ -9,6 +9,7 @@ uint64_t tdh_vp_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvp
 	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_VP_CREATE, 1);
 	uint64_t st = td_lock_tdr(m, &c, tdr, SEAM_SHARED, OPND_RDX);
 	if (st)
 		goto out;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TDH.VP.ENTER (leaf 0), entry half.  On TDX_SUCCESS the vCPU is inside the
+ * TDH.VP.ENTER (leaf 0), entry half.  Returns TDX_SUCCESS when the vCPU
+ * entered, EXIT_REASON_EPT_VIOLATION (0x30, success class) when the
+ * zero-step filter refused entry with a synthesized exit, or an error.  On TDX_SUCCESS the vCPU is inside the
  * TD: the TDVPR and TDR PAMT locks stay held shared, and the vCPU counts in
  * refcount[td_epoch & 1], until the TD exit (td_exit.c) releases them and
  * writes VP.ENTER's output registers into the vCPU's exit record.  The engine
@@ -14,6 +16,7 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 {
 	struct td_ctx c;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_VP_ENTER, 1);
 	if (rcx & ENTER_RCX_RSVD)
 		return err(TDX_OPERAND_INVALID, OPND_RCX);
 	uint64_t tdvpr = rcx & GENMASK64(51, 12);
@@ -59,6 +62,39 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		v->tlb_flushes++;
 	v->epoch = epoch;
 
+	/*
+	 * Zero-step filter: if EPT violations at one RIP passed the threshold,
+	 * re-check the logged GPAs under the exclusive tree lock and refuse to
+	 * enter while one would still fault, returning a synthesized EPT
+	 * violation exit instead (RAX 0x30, RCX exit qualification, R8 GPA).
+	 */
+	v->rip_on_entry = v->rip;
+	if (v->nepf) {
+		v->zs_filter_runs++;
+		if (!seam_sharex_try(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE)) {
+			seam_fetch_add64(&td->refcount[epoch & 1], (uint64_t)-1);
+			st = err(TDX_OPERAND_BUSY, OPND_SEPT_TREE);
+			goto fail;
+		}
+		uint64_t faulting = ~0ull;
+		for (uint32_t i = 0; i < v->nepf && faulting == ~0ull; i++)
+			if (td_gpa_would_fault(td, v->epf_gpa[i]))
+				faulting = v->epf_gpa[i];
+		seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
+		if (faulting != ~0ull) {
+			seam_fetch_add64(&td->refcount[epoch & 1], (uint64_t)-1);
+			v->zs_refused++;
+			v->exit = (struct tdx_regs){ .rax = EXIT_REASON_EPT_VIOLATION,
+						     .rcx = EXITQ_WRITE | EXITQ_GPA_VALID,
+						     .r8 = faulting };
+			v->last_exit = LAST_EXIT_ASYNC_FAULT;
+			out->rcx = v->exit.rcx;
+			out->r8 = v->exit.r8;
+			st = EXIT_REASON_EPT_VIOLATION;
+			goto fail;
+		}
+	}
+
 	/* entered: keep TDVPR and TDR held until the exit */
 	v->in_td = true;
 	v->hp_busy = false;
@@ -66,6 +102,7 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	v->enter_tdr = c.tdr;
 	c.tdvpr_locked = c.tdr_locked = false;
 	td_ctx_release(&c);	/* the op-state lock is not held while running */
+	seam_charge(SEAM_COST_TD_ENTRY, 1);
 	return TDX_SUCCESS;
 fail:
 	td_ctx_release(&c);

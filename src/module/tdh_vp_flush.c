@@ -10,6 +10,7 @@ uint64_t tdh_vp_flush(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr
 {
 	struct td_ctx c;
 	out_clear(out);
+	seam_charge(SEAM_COST_SEAMCALL + TDH_VP_FLUSH, 1);
 	uint64_t st = td_lock_vcpu(m, &c, tdvpr, SEAM_EXCLUSIVE, OPND_RCX);
 	if (st)
 		goto out;

@@ -138,10 +138,26 @@ const struct tdx_regs *tdx_vcpu_exit_regs(const struct tdx_vcpu *v);
 const struct tdx_ve_info *tdx_vcpu_ve(const struct tdx_vcpu *v);
 bool tdx_vcpu_in_td(const struct tdx_vcpu *v);
 void tdx_vcpu_set_interrupt_pending(struct tdx_vcpu *v, bool pending);
+/* The guest's instruction pointer (the module reads it at TD exits). */
+void tdx_vcpu_set_rip(struct tdx_vcpu *v, uint64_t rip);
+/* Bumps whenever the vCPU's TLB is flushed (VP.ENTER in a new epoch, VP.FLUSH). */
+uint64_t tdx_vcpu_tlb_generation(const struct tdx_vcpu *v);
+
+/* Zero-step mitigation state of a vCPU (for tests and reports). */
+struct tdx_zero_step {
+	unsigned epf_count;	/* EPT violations counted at the current RIP */
+	unsigned logged;	/* GPAs logged past the threshold */
+	uint64_t filter_runs;	/* VP.ENTERs that ran the stepping filter */
+	uint64_t refused;	/* ... and refused entry */
+};
+void tdx_vcpu_zero_step(const struct tdx_vcpu *v, struct tdx_zero_step *zs);
 
 /* ---- lookups and inspection (not part of the ABI) ---- */
 struct tdx_td *tdx_td_by_tdr(struct tdx_module *m, uint64_t tdr);
 struct tdx_vcpu *tdx_vcpu_by_tdvpr(struct tdx_module *m, uint64_t tdvpr);
+struct tdx_td *tdx_td_by_tdvpr(struct tdx_module *m, uint64_t tdvpr);
+/* The TD that owns the page holding @hpa (as PT_REG at any size), or NULL. */
+struct tdx_td *tdx_hpa_owner(struct tdx_module *m, uint64_t hpa);
 /* MRTD: true and 48 bytes once MR.FINALIZE has run. */
 bool tdx_td_mrtd(const struct tdx_td *td, uint8_t mrtd[TDX_MRTD_BYTES]);
 enum td_op_state tdx_td_op_state(const struct tdx_td *td);

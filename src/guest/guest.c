@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* guest.c - the guest API and the vCPU's enter/exit loop (see guest.h). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/engine.h"
+#include "../module/physmem.h"
+#include "guest.h"
+
+void gvcpu_init(struct gvcpu *g, struct tdx_module *m, uint64_t tdvpr, int index,
+		const struct gvcpu_host *host)
+{
+	memset(g, 0, sizeof(*g));
+	g->m = m;
+	g->tdvpr = tdvpr;
+	g->v = tdx_vcpu_by_tdvpr(m, tdvpr);
+	g->td = g->v ? tdx_td_by_tdvpr(m, tdvpr) : NULL;
+	g->index = index;
+	g->host = host;
+	g->shared_bit = g->td ? tdx_td_shared_bit(g->td) : 0;
+}
+
+void gvcpu_kill(struct gvcpu *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->why, sizeof(g->why), fmt, ap);
+	va_end(ap);
+	g->dead = true;
+	if (tdx_vcpu_in_td(g->v))
+		tdx_td_exit(g->v, EXIT_REASON_TDCALL, 0, 0);	/* leave the TD cleanly */
+	longjmp(g->stop, 1);
+}
+
+/* The host's exit handler declared the VM dead; its reason is in g->why. */
+static void host_killed(struct gvcpu *g)
+{
+	char why[sizeof(g->why)];
+	snprintf(why, sizeof(why), "%s", g->why[0] ? g->why : "by the host");
+	gvcpu_kill(g, "VM killed: %s", why);
+}
+
+/* VP.ENTER until the vCPU is inside the TD. */
+static void enter(struct gvcpu *g)
+{
+	struct tdx_regs out;
+	for (;;) {
+		tdx_vcpu_set_rip(g->v, g->rip);
+		uint64_t st = tdh_vp_enter(g->m, &out, g->tdvpr);
+		if (st == TDX_SUCCESS)
+			return;
+		if (st == EXIT_REASON_EPT_VIOLATION) {
+			/* the zero-step filter refused entry: a synthesized exit */
+			g->st.zero_step_refusals++;
+			g->st.exits++;
+			g->st.ept_exits++;
+			if (g->host->handle_exit(g) < 0)
+				host_killed(g);
+			continue;
+		}
+		if (tdx_status_code(st) == TDX_OPERAND_BUSY) {
+			g->st.enter_busy++;
+			seam_yield();
+			continue;
+		}
+		gvcpu_kill(g, "TDH.VP.ENTER failed: %s (%#" PRIx64 ")", tdx_status_name(st), st);
+	}
+}
+
+/* The vCPU left the TD: the host handles the exit, then we re-enter. */
+static void exited(struct gvcpu *g)
+{
+	g->st.exits++;
+	if (tdx_vcpu_exit_regs(g->v)->rax == EXIT_REASON_EPT_VIOLATION)
+		g->st.ept_exits++;
+	if (g->host->handle_exit(g) < 0)
+		host_killed(g);
+	enter(g);
+}
+
+int gvcpu_run(struct gvcpu *g, void (*prog)(struct gvcpu *g, void *arg), void *arg)
+{
+	if (!g->v) {
+		snprintf(g->why, sizeof(g->why), "no such vCPU");
+		return -1;
+	}
+	if (setjmp(g->stop))
+		return -1;
+	enter(g);
+	prog(g, arg);
+	tdx_td_exit(g->v, EXIT_REASON_TDCALL, 0, 0);	/* the program's last TDVMCALL */
+	return 0;
+}
+
+/* ---- translation ---- */
+
+static bool is_shared(struct gvcpu *g, uint64_t gpa)
+{
+	return (gpa & g->shared_bit) != 0;
+}
+
+/*
+ * A TLB hit must point at a page the TD still owns: a stale translation to
+ * a page the host already removed means the host broke the TLB-tracking
+ * protocol (BLOCK, TRACK, kick before REMOVE).
+ */
+static void check_stale(struct gvcpu *g, uint64_t gpa, uint64_t hpa)
+{
+	if (tdx_hpa_owner(g->m, hpa) != g->td) {
+		char msg[192];
+		snprintf(msg, sizeof(msg),
+			 "vCPU %d used a stale TLB entry: GPA %#" PRIx64 " -> HPA %#" PRIx64
+			 " no longer belongs to the TD (TLB tracking not done)", g->index, gpa, hpa);
+		if (engine_current())
+			engine_fail("%s", msg);
+		fprintf(stderr, "tdxsim: %s\n", msg);
+		abort();
+	}
+}
+
+/* Translate @gpa for an access; returns the HPA.  Handles exits and #VEs. */
+static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
+{
+	if (is_shared(g, gpa)) {
+		uint64_t hpa = g->host->shared_hpa ? g->host->shared_hpa(g, gpa & ~g->shared_bit) : ~0ull;
+		if (hpa == ~0ull)
+			gvcpu_kill(g, "shared GPA %#" PRIx64 " has no backing", gpa);
+		return hpa;
+	}
+	uint64_t gfn = gpa >> 12;
+	unsigned i = gfn % GUEST_TLB_SIZE;
+	uint64_t gen = tdx_vcpu_tlb_generation(g->v) + 1;
+	if (g->tlb[i].gfn == gfn && g->tlb[i].gen == gen) {
+		g->st.tlb_hits++;
+		check_stale(g, gpa, g->tlb[i].hpa);
+		return g->tlb[i].hpa | (gpa & 0xfff);
+	}
+	g->st.tlb_misses++;
+	for (;;) {
+		uint64_t hpa;
+		tdx_vcpu_set_rip(g->v, g->rip);
+		enum tdg_outcome o = tdx_guest_access(g->v, gpa, rwx, &hpa);
+		if (o == TDG_RETURN) {
+			g->tlb[i].gfn = gfn;
+			g->tlb[i].hpa = hpa & ~0xfffull;
+			g->tlb[i].gen = tdx_vcpu_tlb_generation(g->v) + 1;
+			return hpa;
+		}
+		if (o == TDG_VE) {
+			g->st.ves++;
+			if (!g->ve_handler)
+				gvcpu_kill(g, "guest panic: unhandled #VE at GPA %#" PRIx64, gpa);
+			if (g->in_ve)
+				gvcpu_kill(g, "guest panic: #VE at GPA %#" PRIx64 " inside the #VE handler",
+					   gpa);
+			g->in_ve = true;
+			g->ve_handler(g, tdx_vcpu_ve(g->v));
+			g->in_ve = false;
+			continue;	/* the faulting instruction runs again */
+		}
+		exited(g);
+	}
+}
+
+uint64_t guest_read64(struct gvcpu *g, uint64_t gpa)
+{
+	uint64_t hpa = translate(g, gpa, EXITQ_READ);
+	seam_charge(SEAM_COST_GUEST_ACCESS, 1);
+	uint64_t v = physmem_read64(tdx_module_physmem(g->m), hpa & ~7ull);
+	g->rip++;
+	return v;
+}
+
+void guest_write64(struct gvcpu *g, uint64_t gpa, uint64_t val)
+{
+	uint64_t hpa = translate(g, gpa, EXITQ_WRITE);
+	seam_charge(SEAM_COST_GUEST_ACCESS, 1);
+	physmem_write64(tdx_module_physmem(g->m), hpa & ~7ull, val);
+	g->rip++;
+}
+
+void guest_read(struct gvcpu *g, uint64_t gpa, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		size_t n = 4096 - (gpa & 0xfff);
+		if (n > len)
+			n = len;
+		uint64_t hpa = translate(g, gpa, EXITQ_READ);
+		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
+		physmem_read(tdx_module_physmem(g->m), hpa, p, n);
+		p += n;
+		gpa += n;
+		len -= n;
+	}
+	g->rip++;
+}
+
+void guest_write(struct gvcpu *g, uint64_t gpa, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		size_t n = 4096 - (gpa & 0xfff);
+		if (n > len)
+			n = len;
+		uint64_t hpa = translate(g, gpa, EXITQ_WRITE);
+		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
+		physmem_write(tdx_module_physmem(g->m), hpa, p, n);
+		p += n;
+		gpa += n;
+		len -= n;
+	}
+	g->rip++;
+}
+
+uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
+{
+	for (;;) {
+		uint64_t st;
+		tdx_vcpu_set_rip(g->v, g->rip);
+		enum tdg_outcome o = tdg_mem_page_accept(g->v, tdx_gpa_info(gpa, level), &st);
+		if (o == TDG_RETURN) {
+			if (tdx_status_code(st) == TDX_OPERAND_BUSY) {
+				g->st.accept_busy++;
+				seam_yield();
+				continue;
+			}
+			g->st.accepts++;
+			g->rip++;
+			return st;
+		}
+		if (o == TDG_INTERRUPTED) {
+			seam_yield();	/* the interrupt is taken; the TDCALL runs again */
+			continue;
+		}
+		exited(g);	/* the host acts; the TDCALL runs again */
+	}
+}
+
+uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
+{
+	g->st.vmcalls++;
+	g->vmcall_fn = fn;
+	g->vmcall_a0 = a0;
+	g->vmcall_a1 = a1;
+	tdx_td_exit(g->v, EXIT_REASON_TDCALL, fn, a0);
+	uint64_t st = g->host->vmcall ? g->host->vmcall(g, fn, a0, a1)
+				      : TDVMCALL_STATUS_INVALID_OPERAND;
+	g->vmcall_fn = 0;
+	g->st.exits++;
+	enter(g);
+	g->rip++;
+	return st;
+}
+
+uint64_t guest_map_gpa(struct gvcpu *g, uint64_t gpa, uint64_t size, bool shared)
+{
+	return guest_vmcall(g, TDVMCALL_MAP_GPA, shared ? gpa | g->shared_bit : gpa, size);
+}
+
+uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa)
+{
+	return guest_vmcall(g, TDVMCALL_DEMOTE, gpa, 0);
+}
+
+void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h)
+{
+	g->ve_handler = h;
+}
+
+uint64_t guest_shared(struct gvcpu *g, uint64_t gpa)
+{
+	return gpa | g->shared_bit;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest.h - guest programs and the guest API.
+ *
+ * A guest program is a plain C function that runs on a vCPU task.  It reads
+ * and writes guest memory, accepts pages and makes TDVMCALLs through the
+ * functions below; each completed operation advances the vCPU's
+ * instruction pointer.  Private accesses are translated through the S-EPT
+ * with a per-vCPU TLB that is flushed only when the module flushes it (TD
+ * entry in a new TLB epoch, VP.FLUSH), so stale translations behave as on
+ * hardware.  An access the module refuses takes the EPT-violation exit or
+ * the #VE the module chooses; on an exit the vCPU task runs the host's exit
+ * handler and re-enters with VP.ENTER, so epochs, refcounts and zero-step
+ * counting are real.
+ */
+#ifndef TDXSIM_GUEST_H
+#define TDXSIM_GUEST_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../module/tdx_module.h"
+
+struct gvcpu;
+
+/* TDG.VP.VMCALL functions (GHCI) and their statuses. */
+#define TDVMCALL_MAP_GPA		0x10001ull
+#define TDVMCALL_DEMOTE			0x10100ull	/* proposed: explicit demotion (seed 000) */
+#define TDVMCALL_STATUS_SUCCESS		0x0ull
+#define TDVMCALL_STATUS_RETRY		0x1ull
+#define TDVMCALL_STATUS_INVALID_OPERAND	0x8000000000000000ull
+
+/* The host side a vCPU runs against (src/host provides one). */
+struct gvcpu_host {
+	/*
+	 * Handle the TD exit whose registers are in tdx_vcpu_exit_regs(); the
+	 * vCPU is outside the TD.  0: re-enter; -1: the VM is dead (the reason
+	 * goes to gvcpu_kill()).
+	 */
+	int (*handle_exit)(struct gvcpu *g);
+	/* A TDVMCALL (exit reason TDCALL): returns its status, 0 on success. */
+	uint64_t (*vmcall)(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
+	/* The HPA backing shared GPA @gpa (shared bit stripped), ~0 if none. */
+	uint64_t (*shared_hpa)(struct gvcpu *g, uint64_t gpa);
+	void *ctx;
+};
+
+typedef void (*guest_ve_handler_t)(struct gvcpu *g, const struct tdx_ve_info *ve);
+
+#define GUEST_TLB_SIZE 64
+
+struct gvcpu_stats {
+	uint64_t exits;			/* TD exits handled by the host */
+	uint64_t ept_exits;		/* ... EPT violations among them */
+	uint64_t zero_step_refusals;	/* VP.ENTERs refused by the stepping filter */
+	uint64_t enter_busy;		/* VP.ENTER busy retries */
+	uint64_t ves;			/* #VEs delivered */
+	uint64_t accepts;		/* ACCEPT calls that completed */
+	uint64_t accept_busy;		/* ACCEPT BUSY retries */
+	uint64_t vmcalls;
+	uint64_t tlb_hits, tlb_misses;
+};
+
+struct gvcpu {
+	struct tdx_module *m;
+	struct tdx_td *td;
+	struct tdx_vcpu *v;
+	uint64_t tdvpr;
+	int index;			/* vCPU number, for reports */
+	const struct gvcpu_host *host;
+	uint64_t rip;			/* advances on every completed operation */
+	uint64_t shared_bit;
+	struct {
+		uint64_t gfn;		/* GPA >> 12 */
+		uint64_t hpa;		/* HPA of that 4K page */
+		uint64_t gen;		/* TLB generation + 1 when filled (0: empty) */
+	} tlb[GUEST_TLB_SIZE];
+	guest_ve_handler_t ve_handler;
+	bool in_ve;			/* inside the #VE handler */
+	uint64_t vmcall_fn, vmcall_a0, vmcall_a1; /* the TDVMCALL being handled */
+	bool dead;
+	char why[192];			/* why the vCPU stopped */
+	jmp_buf stop;
+	struct gvcpu_stats st;
+};
+
+void gvcpu_init(struct gvcpu *g, struct tdx_module *m, uint64_t tdvpr, int index,
+		const struct gvcpu_host *host);
+/*
+ * Run @prog on the vCPU: VP.ENTER, the program, a final TD exit.  Call it
+ * from the vCPU's task.  0 when the program ran to its end; -1 when the
+ * vCPU stopped (the VM was killed, the guest panicked): see g->why.
+ */
+int gvcpu_run(struct gvcpu *g, void (*prog)(struct gvcpu *g, void *arg), void *arg);
+/* Stop the vCPU (from the guest program or a host handler): never returns. */
+void gvcpu_kill(struct gvcpu *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the guest API (inside a program) ---- */
+uint64_t guest_read64(struct gvcpu *g, uint64_t gpa);
+void guest_write64(struct gvcpu *g, uint64_t gpa, uint64_t val);
+void guest_read(struct gvcpu *g, uint64_t gpa, void *buf, size_t len);
+void guest_write(struct gvcpu *g, uint64_t gpa, const void *buf, size_t len);
+/*
+ * TDG.MEM.PAGE.ACCEPT at @level (0: 4K, 1: 2M).  Exits to the host and
+ * busy/interrupted outcomes are handled inside; returns the final status
+ * (SUCCESS, PAGE_ALREADY_ACCEPTED|level, PAGE_SIZE_MISMATCH|level, ...).
+ */
+uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level);
+/* TDG.VP.VMCALL: returns the host's TDVMCALL status. */
+uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
+/* MapGPA: convert [gpa, gpa+size) to shared (@shared) or private. */
+uint64_t guest_map_gpa(struct gvcpu *g, uint64_t gpa, uint64_t size, bool shared);
+/* The proposed explicit-demotion request for the 2M range holding @gpa. */
+uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa);
+/* Install the #VE handler (used when PENDING_VE_DISABLE is 0). */
+void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h);
+/* The GPA's shared alias (with the TD's shared bit set). */
+uint64_t guest_shared(struct gvcpu *g, uint64_t gpa);
+
+#endif

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest programs on vCPU tasks: virtual time of a 2-vCPU program against a
+ * hand computation, #VE versus EPT-violation exit, zero-step mitigation,
+ * the TLB model.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "../src/engine/engine.h"
+#include "../src/guest/guest.h"
+#include "../src/host/simple_host.h"
+
+struct vcpu_job {
+	struct gvcpu g;
+	void (*prog)(struct gvcpu *g, void *arg);
+	void *arg;
+	int rc;
+};
+
+static void vcpu_task(void *p)
+{
+	struct vcpu_job *j = p;
+	j->rc = gvcpu_run(&j->g, j->prog, j->arg);
+}
+
+static struct engine *engine_for(enum sched_kind k, const struct cost_table *costs)
+{
+	struct engine_config c = { .sched = k, .seed = 1, .stack_size = 256 * 1024, .costs = costs };
+	struct engine *e = engine_create(&c);
+	assert_non_null(e);
+	return e;
+}
+
+/* ---- virtual time ---- */
+
+static void accept_write_read(struct gvcpu *g, void *arg)
+{
+	uint64_t gpa = (uint64_t)(uintptr_t)arg;
+	assert_status(guest_accept(g, gpa, 0), TDX_SUCCESS);
+	guest_write64(g, gpa + 8, 42);
+	assert_int_equal(guest_read64(g, gpa + 8), 42);
+}
+
+static void test_virtual_time_two_vcpus(void **state)
+{
+	(void)state;
+	BANNER("virtual time of a 2-vCPU accept/write/read program equals the hand-computed value");
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.nvcpus = 2;
+	struct fx f;
+	fx_init_runnable(&f, &o);
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	struct cost_table ct;
+	memset(&ct, 0, sizeof(ct));
+	ct.ns[SEAM_COST_TD_ENTRY] = 1000;
+	ct.ns[SEAM_COST_TD_EXIT] = 2000;
+	ct.ns[SEAM_COST_TDCALL] = 300;
+	ct.ns[SEAM_COST_EPT_VIOLATION] = 5000;
+	ct.ns[SEAM_COST_SEAMCALL + TDH_MEM_SEPT_ADD] = 700;
+	ct.ns[SEAM_COST_SEAMCALL + TDH_MEM_PAGE_AUG] = 1100;
+	ct.ns[SEAM_COST_ZERO_4K] = 250;
+	ct.ns[SEAM_COST_GUEST_ACCESS] = 7;
+	struct engine *e = engine_for(SCHED_TIMED, &ct);
+	/* GPAs in different 512 GiB regions: no shared S-EPT entry, no contention */
+	static struct vcpu_job j[2];
+	const uint64_t gpa[2] = { 0x1000, 512ull << 30 };
+	for (int i = 0; i < 2; i++) {
+		gvcpu_init(&j[i].g, f.m, f.b.tdvpr[i], i, &h.ops);
+		j[i].prog = accept_write_read;
+		j[i].arg = (void *)(uintptr_t)gpa[i];
+		engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+	}
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	/*
+	 * Per vCPU: VP.ENTER (1000); ACCEPT TDCALL (300) finds no table: exit
+	 * (2000); host EPT violation (5000), SEPT.ADD at levels 3, 2, 1
+	 * (3 x 700), AUG (1100); VP.ENTER (1000); ACCEPT (300) zeroing 4K (250);
+	 * write and read (2 x 7); the final exit (2000).
+	 */
+	const uint64_t want = 1000 + 300 + 2000 + 5000 + 3 * 700 + 1100 + 1000 + 300 + 250 + 14 + 2000;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(j[i].rc, 0);
+		assert_int_equal(engine_task_clock(e, i), want);
+	}
+	assert_int_equal(engine_elapsed_ns(e), want);
+	print_message("  each vCPU: %" PRIu64 " ns of virtual time (parallel, so elapsed is the same)\n",
+		      want);
+	engine_destroy(e);
+	fx_fini(&f);
+}
+
+/* ---- #VE versus EPT-violation exit ---- */
+
+static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve)
+{
+	assert_int_equal(ve->exit_reason, EXIT_REASON_EPT_VIOLATION);
+	assert_status(guest_accept(g, ve->gpa & ~0xfffull, 0), TDX_SUCCESS);
+}
+
+static void touch_first(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_set_ve_handler(g, ve_accept);
+	guest_write64(g, 0x5000, 7);	/* no ACCEPT first */
+	assert_int_equal(guest_read64(g, 0x5000), 7);
+}
+
+static int run_one(struct fx *f, struct simple_host *h, void (*prog)(struct gvcpu *, void *),
+		   struct vcpu_job *j)
+{
+	struct engine *e = engine_for(SCHED_RR, NULL);
+	gvcpu_init(&j->g, f->m, f->b.tdvpr[0], 0, &h->ops);
+	j->prog = prog;
+	j->arg = NULL;
+	engine_spawn(e, "vcpu0", vcpu_task, j);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	engine_destroy(e);
+	return j->rc;
+}
+
+static void test_ve_versus_exit(void **state)
+{
+	(void)state;
+	BANNER("access before ACCEPT: #VE to the guest if PENDING_VE_DISABLE=0, VM killed if 1");
+	static struct vcpu_job j;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	struct fx f;
+	fx_init_runnable(&f, &o);
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	assert_int_equal(run_one(&f, &h, touch_first, &j), 0);
+	assert_int_equal(j.g.st.ves, 1);	/* the PENDING page raised one #VE */
+	assert_int_equal(j.g.st.ept_exits, 1);	/* the FREE page raised one exit */
+	fx_fini(&f);
+
+	o.sept_ve_disable = true;
+	fx_init_runnable(&f, &o);
+	simple_host_init(&h, &f.b);
+	assert_int_equal(run_one(&f, &h, touch_first, &j), -1);
+	print_message("  %s\n", j.g.why);
+	assert_non_null(strstr(j.g.why, "guest access before accepting"));
+	assert_int_equal(j.g.st.ves, 0);
+	assert_int_equal(tdx_vcpu_exit_regs(j.g.v)->rdx & EEQ_TYPE_MASK,
+			 EEQ_TYPE_PENDING_EPT_VIOLATION);
+	fx_fini(&f);
+}
+
+static void touch_no_handler(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_write64(g, 0x5000, 7);
+}
+
+static void test_unhandled_ve(void **state)
+{
+	(void)state;
+	BANNER("a #VE without a handler is a guest panic");
+	static struct vcpu_job j;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	struct fx f;
+	fx_init_runnable(&f, &o);
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	assert_int_equal(run_one(&f, &h, touch_no_handler, &j), -1);
+	assert_non_null(strstr(j.g.why, "unhandled #VE"));
+	assert_false(tdx_vcpu_in_td(j.g.v));
+	fx_fini(&f);
+}
+
+/* ---- zero-step mitigation ---- */
+
+static struct {
+	struct simple_host *sh;
+	int calls;
+	int map_at;			/* the handler call that finally maps */
+	struct tdx_zero_step zs[32];	/* state seen at each handler call */
+	uint64_t refusals[32];
+} stub;
+
+static int stubborn_exit(struct gvcpu *g)
+{
+	int n = stub.calls++;
+	if (n < 32) {
+		tdx_vcpu_zero_step(g->v, &stub.zs[n]);
+		stub.refusals[n] = g->st.zero_step_refusals;
+	}
+	if (stub.calls >= stub.map_at)
+		return simple_host_handle_exit(g);	/* finally map it */
+	return 0;					/* re-enter without fixing anything */
+}
+
+static void one_access(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_set_ve_handler(g, ve_accept);
+	guest_write64(g, 0x7000, 1);
+	/* forward progress: a fault at a new RIP starts counting afresh */
+	guest_write64(g, 0x9000, 2);
+}
+
+static void test_zero_step(void **state)
+{
+	(void)state;
+	BANNER("zero-step: 6 EPT violations at one RIP are tolerated, the 7th is logged and "
+	       "VP.ENTER refuses entry while it would still fault");
+	static struct vcpu_job j;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;	/* the host's AUG then ends in a #VE, not an exit */
+	struct fx f;
+	fx_init_runnable(&f, &o);
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	struct gvcpu_host ops = h.ops;
+	ops.handle_exit = stubborn_exit;
+	memset(&stub, 0, sizeof(stub));
+	stub.sh = &h;
+	stub.map_at = 8;
+	struct engine *e = engine_for(SCHED_RR, NULL);
+	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
+	j.prog = one_access;
+	engine_spawn(e, "vcpu0", vcpu_task, &j);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	assert_int_equal(j.rc, 0);
+	/* handler calls 1..6: counting, no filter yet */
+	for (int n = 0; n < 6; n++) {
+		assert_int_equal(stub.zs[n].epf_count, n + 1);
+		assert_int_equal(stub.zs[n].logged, 0);
+		assert_int_equal(stub.zs[n].filter_runs, 0);
+	}
+	/* call 7: the 7th violation is logged, still no filter run */
+	assert_int_equal(stub.zs[6].epf_count, 6);
+	assert_int_equal(stub.zs[6].logged, 1);
+	assert_int_equal(stub.zs[6].filter_runs, 0);
+	/* call 8: the next VP.ENTER ran the filter and refused to enter */
+	assert_int_equal(stub.zs[7].filter_runs, 1);
+	assert_int_equal(stub.zs[7].refused, 1);
+	assert_int_equal(stub.refusals[7], 1);
+	/* call 8 also maps: the next filter run passes (the page no longer faults) */
+	struct tdx_zero_step end;
+	tdx_vcpu_zero_step(j.g.v, &end);
+	assert_int_equal(end.refused, 1);
+	assert_int_equal(end.filter_runs, 2);
+	assert_int_equal(j.g.st.zero_step_refusals, 1);
+	/* the second access, at a new RIP, restarted the count (map_at passed: mapped at once) */
+	assert_int_equal(end.epf_count, 1);
+	assert_int_equal(end.logged, 0);
+	engine_destroy(e);
+	fx_fini(&f);
+}
+
+/* ---- the TLB model ---- */
+
+static struct fx *tlb_fx;
+
+/* ACCEPT exits are mapped by the simple host; other EPT violations unblock. */
+static int tlb_exit(struct gvcpu *g)
+{
+	const struct tdx_regs *x = tdx_vcpu_exit_regs(g->v);
+	if (x->rax != EXIT_REASON_EPT_VIOLATION)
+		return 0;
+	if ((x->rdx & EEQ_TYPE_MASK) == EEQ_TYPE_ACCEPT)
+		return simple_host_handle_exit(g);
+	assert_status(tdh_mem_range_unblock(tlb_fx->m, &tlb_fx->out, tdx_gpa_info(x->r8, 0),
+					    tlb_fx->b.tdr), TDX_SUCCESS);
+	return 0;
+}
+
+static void tlb_prog(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	uint64_t gpa = 0x3000;
+	assert_status(guest_accept(g, gpa, 0), TDX_SUCCESS);
+	guest_write64(g, gpa, 1);			/* fills the TLB */
+	/* meanwhile the host blocks the page: the cached translation still works */
+	fx_block(tlb_fx, gpa, 0);
+	guest_write64(g, gpa, 2);
+	assert_int_equal(g->st.ept_exits, 1);		/* only the ACCEPT's */
+	/* the host tracks and the vCPU exits and re-enters: the TLB is flushed */
+	fx_track(tlb_fx);
+	assert_int_equal(guest_vmcall(g, 0x1234, 0, 0), TDVMCALL_STATUS_INVALID_OPERAND);
+	guest_write64(g, gpa, 3);			/* walks: BLOCKED -> exit, unblock, retry */
+	assert_int_equal(g->st.ept_exits, 2);
+	assert_int_equal(guest_read64(g, gpa), 3);
+}
+
+static void test_tlb_model(void **state)
+{
+	(void)state;
+	BANNER("TLB: a blocked page stays usable through the TLB until a new-epoch entry flushes it");
+	static struct vcpu_job j;
+	struct fx f;
+	fx_init_runnable(&f, NULL);
+	tlb_fx = &f;
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	struct gvcpu_host ops = h.ops;
+	ops.handle_exit = tlb_exit;
+	struct engine *e = engine_for(SCHED_RR, NULL);
+	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
+	j.prog = tlb_prog;
+	engine_spawn(e, "vcpu0", vcpu_task, &j);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	assert_int_equal(j.rc, 0);
+	assert_true(j.g.st.tlb_hits >= 2);
+	engine_destroy(e);
+	fx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_virtual_time_two_vcpus),
+		cmocka_unit_test(test_ve_versus_exit),
+		cmocka_unit_test(test_unhandled_ve),
+		cmocka_unit_test(test_zero_step),
+		cmocka_unit_test(test_tlb_model),
+	};
+	return cmocka_run_group_tests_name("guest", tests, NULL, NULL);
+}

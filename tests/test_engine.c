@@ -5,7 +5,10 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testlib.h"
 #include "../src/engine/engine.h"
@@ -368,6 +371,40 @@ static void test_cost_file(void **state)
 	remove(path);
 }
 
+/* ---- guard pages ---- */
+
+static int recurse(int n)
+{
+	volatile char pad[1024];
+	pad[0] = (char)n;
+	return n ? recurse(n - 1) + pad[0] : 0;
+}
+
+static void overflow(void *arg)
+{
+	(void)arg;
+	recurse(1 << 20);
+}
+
+static void test_guard_page(void **state)
+{
+	(void)state;
+	BANNER("a task that overflows its stack hits the guard page (SIGSEGV), not other memory");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct engine_config c = { .sched = SCHED_RR, .stack_size = 64 * 1024 };
+		struct engine *e = engine_create(&c);
+		engine_spawn(e, "deep", overflow, NULL);
+		engine_run(e);
+		_exit(0);	/* not reached */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSEGV);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_step_bound),
 		cmocka_unit_test(test_virtual_time),
 		cmocka_unit_test(test_cost_file),
+		cmocka_unit_test(test_guard_page),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -315,6 +315,123 @@ static void test_tlb_model(void **state)
 	fx_fini(&f);
 }
 
+/* ---- determinism of a TD program ---- */
+
+static void racy_accepts(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	/* both vCPUs accept the same pages, at 2M and at 4K, in different orders */
+	for (int i = 0; i < 4; i++) {
+		uint64_t gpa = 0x40000000ull + (uint64_t)((i + g->index * 2) % 4) * SZ_2M;
+		uint64_t st = guest_accept(g, gpa + (g->index ? SZ_4K : 0), g->index ? 0 : 1);
+		engine_trace(st);
+		/* like Linux: where 2M did not fit, accept the 4K page it uses */
+		uint64_t page = gpa + (g->index ? SZ_4K : 0);
+		st = guest_accept(g, page, 0);
+		assert_true(st == TDX_SUCCESS || tdx_status_code(st) == TDX_PAGE_ALREADY_ACCEPTED);
+		guest_write64(g, page + 64 * (uint64_t)g->index, (uint64_t)i);
+	}
+}
+
+static bool racy_give_up;
+static enum engine_outcome racy_outcome;
+static char racy_report[512];
+static uint64_t racy_accept_busy;	/* the most BUSY retries of one vCPU */
+
+static uint64_t run_racy(uint64_t seed, const char *replay, char *sched, size_t len)
+{
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.nvcpus = 2;
+	struct fx f;
+	fx_init_runnable(&f, &o);
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	h.give_up_on_busy = racy_give_up;
+	struct engine_config c = { .sched = replay ? SCHED_REPLAY : SCHED_RANDOM, .seed = seed,
+				   .replay = replay, .stack_size = 256 * 1024,
+				   .step_bound = racy_give_up ? 200000 : 0 };
+	struct engine *e = engine_create(&c);
+	assert_non_null(e);
+	static struct vcpu_job j[2];
+	for (int i = 0; i < 2; i++) {
+		gvcpu_init(&j[i].g, f.m, f.b.tdvpr[i], i, &h.ops);
+		j[i].prog = racy_accepts;
+		engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+	}
+	enum engine_outcome out = engine_run(e);
+	racy_outcome = out;
+	snprintf(racy_report, sizeof(racy_report), "%s", engine_report(e));
+	racy_accept_busy = j[0].g.st.accept_busy > j[1].g.st.accept_busy ? j[0].g.st.accept_busy
+									     : j[1].g.st.accept_busy;
+	if (racy_give_up) {
+		if (sched)
+			snprintf(sched, len, "%s", engine_schedule(e));
+		engine_destroy(e);
+		fx_fini(&f);
+		return 0;
+	}
+	if (out != ENGINE_OK || j[0].rc || j[1].rc) {
+		engine_print_report(e, stderr);
+		for (int i = 0; i < 2; i++) {
+			const struct tdx_regs *x = tdx_vcpu_exit_regs(j[i].g.v);
+			print_error("vCPU %d: '%s' exits %" PRIu64 " accepts %" PRIu64 " busy %" PRIu64
+				    " last exit rax %#" PRIx64 " rdx %#" PRIx64 " r8 %#" PRIx64 "\n", i,
+				    j[i].g.why, j[i].g.st.exits, j[i].g.st.accepts, j[i].g.st.accept_busy,
+				    x->rax, x->rdx, x->r8);
+		}
+		fail();
+	}
+	uint64_t hash = engine_trace_hash(e);
+	if (sched)
+		snprintf(sched, len, "%s", engine_schedule(e));
+	engine_destroy(e);
+	fx_fini(&f);
+	return hash;
+}
+
+static void test_td_determinism(void **state)
+{
+	(void)state;
+	BANNER("a 2-vCPU TD program racing on ACCEPT: same seed, same trace; the schedule replays");
+	uint64_t base = test_seed();
+	int distinct = 0;
+	uint64_t prev = 0;
+	static char sched[1 << 16];
+	for (uint64_t s = base; s < base + 50; s++) {
+		uint64_t h1 = run_racy(s, NULL, sched, sizeof(sched));
+		assert_int_equal(run_racy(s, NULL, NULL, 0), h1);
+		assert_int_equal(run_racy(0, sched, NULL, 0), h1);
+		distinct += h1 != prev;
+		prev = h1;
+	}
+	assert_true(distinct > 25);
+}
+
+static void test_host_priority_promise(void **state)
+{
+	(void)state;
+	BANNER("a host that does not retry after BUSY can leave an ACCEPT spinning on host priority");
+	static char sched[1 << 16];
+	uint64_t found = 0;
+	racy_give_up = true;
+	for (uint64_t s = 1; s <= 400 && !found; s++) {
+		run_racy(s, NULL, sched, sizeof(sched));
+		if (racy_outcome == ENGINE_STEP_BOUND)
+			found = s;
+		else
+			assert_int_equal(racy_outcome, ENGINE_OK);
+	}
+	racy_give_up = false;
+	print_message("  seed %" PRIu64 ": %s\n", found, racy_report);
+	assert_true(found != 0);
+	assert_non_null(strstr(racy_report, "possible livelock"));
+	assert_true(racy_accept_busy > 10000);	/* it spun on a BUSY ACCEPT */
+	/* the same interleaving of the retrying host completes */
+	run_racy(found, NULL, NULL, 0);
+	assert_int_equal(racy_outcome, ENGINE_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +440,8 @@ int main(void)
 		cmocka_unit_test(test_unhandled_ve),
 		cmocka_unit_test(test_zero_step),
 		cmocka_unit_test(test_tlb_model),
+		cmocka_unit_test(test_td_determinism),
+		cmocka_unit_test(test_host_priority_promise),
 	};
 	return cmocka_run_group_tests_name("guest", tests, NULL, NULL);
 }

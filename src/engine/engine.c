@@ -527,3 +527,18 @@ uint64_t engine_elapsed_ns(const struct engine *e)
 			m = e->t[i]->clock;
 	return m;
 }
+
+void engine_print_report(struct engine *e, FILE *f)
+{
+	fprintf(f, "outcome: %s\n", engine_outcome_name(e->outcome));
+	if (e->report[0])
+		fprintf(f, "  %s\n", e->report);
+	fprintf(f, "steps: %" PRIu64 ", trace hash %016" PRIx64 "\n", e->steps, e->hash);
+	fprintf(f, "schedule: %s\n", engine_schedule(e));
+	fprintf(f, "virtual time: %" PRIu64 " ns elapsed\n", engine_elapsed_ns(e));
+	for (int i = 0; i < e->n; i++)
+		fprintf(f, "  task %d %-16s %12" PRIu64 " ns  %10" PRIu64 " steps  %s\n", i,
+			e->t[i]->name, e->t[i]->clock, e->t[i]->nsteps,
+			e->t[i]->state == T_DONE ? "done" :
+			e->t[i]->state == T_BLOCKED ? "blocked" : "runnable");
+}

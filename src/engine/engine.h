@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "seam.h"
 
@@ -74,6 +75,11 @@ int engine_ntasks(const struct engine *e);
 const char *engine_task_name(const struct engine *e, int id);
 uint64_t engine_task_clock(const struct engine *e, int id);
 uint64_t engine_elapsed_ns(const struct engine *e);	/* latest task clock */
+/*
+ * Print the run's report: outcome (and why), steps, trace hash, the
+ * schedule string, and each task's virtual time and steps.
+ */
+void engine_print_report(struct engine *e, FILE *f);
 
 /* ---- inside a task ---- */
 struct engine *engine_current(void);

@@ -21,6 +21,7 @@
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
 				     size_t *size_old);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 
 #ifdef TDXSIM_ASM_SWITCH
@@ -143,6 +144,14 @@ void coro_init_main(struct coro *c)
 
 void coro_destroy(struct coro *c)
 {
+#ifdef CORO_ASAN
+	/*
+	 * A task abandoned mid-run (the run ended) leaves poisoned frames on its
+	 * stack; clear them so a later mapping at this address starts clean.
+	 */
+	if (c->map)
+		__asan_unpoison_memory_region(c->stack_lo, c->stack_size);
+#endif
 	if (c->map)
 		munmap(c->map, c->map_size);
 	c->map = NULL;

@@ -74,6 +74,7 @@ static void enter(struct gvcpu *g)
 static void exited(struct gvcpu *g)
 {
 	g->st.exits++;
+	engine_trace(tdx_vcpu_exit_regs(g->v)->rax ^ tdx_vcpu_exit_regs(g->v)->r8);
 	if (tdx_vcpu_exit_regs(g->v)->rax == EXIT_REASON_EPT_VIOLATION)
 		g->st.ept_exits++;
 	if (g->host->handle_exit(g) < 0)
@@ -230,6 +231,7 @@ uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
 			}
 			g->st.accepts++;
 			g->rip++;
+			engine_trace(st);
 			return st;
 		}
 		if (o == TDG_INTERRUPTED) {

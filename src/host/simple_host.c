@@ -11,25 +11,40 @@ static struct simple_host *host_of(struct gvcpu *g)
 	return g->host->ctx;
 }
 
-/* Map @gpa at @level: S-EPT path, then PAGE.AUG.  BUSY leaves it to a refault. */
+/*
+ * Map @gpa at @level: S-EPT path, then PAGE.AUG.  A BUSY answer is retried
+ * (after a yield) unless give_up_on_busy is set: a host call that lost an
+ * S-EPT entry set its host-priority bit, which makes every guest ACCEPT
+ * of that entry back off until some host call takes the entry; a host that
+ * never comes back leaves the guest spinning (see tests/test_guest.c).
+ */
 static void map_private(struct simple_host *h, uint64_t gpa, int level)
 {
 	struct bringup *b = h->b;
 	struct tdx_regs out;
 	gpa &= ~(tdx_level_size(level) - 1);
-	if (bringup_sept_path(b, gpa, level)) {
+	while (bringup_sept_path(b, gpa, level)) {
+		if (tdx_status_code(b->last_status) != TDX_OPERAND_BUSY)
+			return;	/* e.g. a huge leaf is there: the guest finds out itself */
 		h->busy++;
-		return;
+		if (h->give_up_on_busy)
+			return;
+		seam_yield();
 	}
 	uint64_t hpa = level ? bringup_page_2m(b) : bringup_page(b);
-	uint64_t st = tdh_mem_page_aug(b->m, &out, tdx_gpa_info(gpa, level), b->tdr, hpa);
-	if (st == TDX_SUCCESS) {
-		h->maps++;
-		return;
-	}
-	if (tdx_status_code(st) == TDX_OPERAND_BUSY)
+	for (;;) {
+		uint64_t st = tdh_mem_page_aug(b->m, &out, tdx_gpa_info(gpa, level), b->tdr, hpa);
+		if (st == TDX_SUCCESS) {
+			h->maps++;
+			return;
+		}
+		if (tdx_status_code(st) != TDX_OPERAND_BUSY)
+			return;	/* EPT_ENTRY_STATE_INCORRECT: another vCPU mapped it first */
 		h->busy++;
-	/* EPT_ENTRY_STATE_INCORRECT: another vCPU mapped it first; fine */
+		if (h->give_up_on_busy)
+			return;
+		seam_yield();
+	}
 }
 
 int simple_host_handle_exit(struct gvcpu *g)

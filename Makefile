@@ -17,6 +17,13 @@ SANFLAGS :=
 OPT     := -O2 -g
 endif
 
+# PORTABLE=1: the ucontext context switch instead of the x86-64 assembly one
+PORTABLE ?= 0
+ifeq ($(PORTABLE),1)
+BUILD   := $(BUILD)-portable
+CFLAGS  += -DTDXSIM_UCONTEXT
+endif
+
 # a clang build goes to its own directory (CI checks both compilers)
 ifneq ($(findstring clang,$(CC)),)
 BUILD   := $(BUILD)-clang

@@ -371,6 +371,70 @@ static void test_cost_file(void **state)
 	remove(path);
 }
 
+/* ---- completions and rwlocks ---- */
+static seam_completion_t ready = { 0, "ready" };
+static seam_rwlock_t rw = SEAM_RWLOCK_INIT("rw", SEAM_LOCK_MMU);
+static int readers_inside, max_readers_inside, writer_saw_readers;
+static uint64_t produced;
+
+static void producer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 10; i++)
+		seam_yield();
+	seam_store64(&produced, 99);
+	seam_complete(&ready);
+}
+
+static void reader(void *arg)
+{
+	(void)arg;
+	seam_completion_wait(&ready);
+	assert_int_equal(seam_load64(&produced), 99);	/* ordered after complete */
+	seam_read_lock(&rw);
+	readers_inside++;
+	if (readers_inside > max_readers_inside)
+		max_readers_inside = readers_inside;
+	for (int i = 0; i < 5; i++)
+		seam_yield();
+	readers_inside--;
+	seam_read_unlock(&rw);
+}
+
+static void writer(void *arg)
+{
+	(void)arg;
+	seam_completion_wait(&ready);
+	seam_write_lock(&rw);
+	writer_saw_readers += readers_inside;
+	seam_yield();
+	writer_saw_readers += readers_inside;
+	seam_write_unlock(&rw);
+}
+
+static void test_completion_and_rwlock(void **state)
+{
+	(void)state;
+	BANNER("completion orders waiters after the producer; rwlock: readers share, writers exclude");
+	uint64_t base = test_seed();
+	bool shared_seen = false;
+	for (uint64_t s = base; s < base + 200; s++) {
+		struct engine *e = mk(SCHED_RANDOM, s);
+		ready.done = 0;
+		produced = 0;
+		readers_inside = max_readers_inside = writer_saw_readers = 0;
+		engine_spawn(e, "reader", reader, NULL);
+		engine_spawn(e, "reader", reader, NULL);
+		engine_spawn(e, "writer", writer, NULL);
+		engine_spawn(e, "producer", producer, NULL);
+		assert_int_equal(engine_run(e), ENGINE_OK);
+		assert_int_equal(writer_saw_readers, 0);
+		shared_seen |= max_readers_inside == 2;
+		engine_destroy(e);
+	}
+	assert_true(shared_seen);	/* two readers did hold it together */
+}
+
 /* ---- guard pages ---- */
 
 static int recurse(int n)
@@ -417,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_virtual_time),
 		cmocka_unit_test(test_cost_file),
 		cmocka_unit_test(test_guard_page),
+		cmocka_unit_test(test_completion_and_rwlock),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -80,6 +80,11 @@ OBJS += src/module/tdh_mr_finalize.o
 OBJS += src/host/bringup.o
 OBJS += src/guest/guest.o
 OBJS += src/host/simple_host.o
+OBJS += src/host/hostmem.o
+OBJS += src/host/gmem.o
+OBJS += src/host/mmu.o
+OBJS += src/host/tdx.o
+OBJS += src/host/vm.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
 

@@ -30,6 +30,7 @@ static struct engine *current_engine;
 static const char *const lock_class_names[SEAM_LOCK_NR_CLASSES] = {
 	[SEAM_LOCK_VM] = "vm_lock",
 	[SEAM_LOCK_SLOTS] = "slots_lock",
+	[SEAM_LOCK_SRCU] = "kvm_srcu",
 	[SEAM_LOCK_GMEM] = "gmem_invalidate_lock",
 	[SEAM_LOCK_MMU] = "mmu_lock",
 	[SEAM_LOCK_HOST_MISC] = "host_spinlock",

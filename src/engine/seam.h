@@ -39,6 +39,7 @@ enum seam_lock_class {
 	/* host (KVM-side) blocking locks, always taken before any SEAMCALL */
 	SEAM_LOCK_VM = 0,	/* kvm->lock: VM-wide ioctls (mutex) */
 	SEAM_LOCK_SLOTS,	/* slots_lock: memslot changes (mutex) */
+	SEAM_LOCK_SRCU,		/* kvm->srcu: readers use memslots, writers synchronize */
 	SEAM_LOCK_GMEM,		/* guest_memfd invalidate lock (rwlock) */
 	SEAM_LOCK_MMU,		/* mmu_lock (rwlock) */
 	SEAM_LOCK_HOST_MISC,	/* leaf host locks (spinlocks), nothing nests inside */

@@ -48,6 +48,8 @@ static void enter(struct gvcpu *g)
 {
 	struct tdx_regs out;
 	for (;;) {
+		if (g->host->before_enter)
+			g->host->before_enter(g);
 		tdx_vcpu_set_rip(g->v, g->rip);
 		uint64_t st = tdh_vp_enter(g->m, &out, g->tdvpr);
 		if (st == TDX_SUCCESS)
@@ -96,6 +98,20 @@ int gvcpu_run(struct gvcpu *g, void (*prog)(struct gvcpu *g, void *arg), void *a
 	return 0;
 }
 
+/*
+ * A kick (the host's IPI): leave the TD with an external-interrupt exit;
+ * the kick counts as answered once the vCPU is out (its epoch released).
+ */
+static void check_kick(struct gvcpu *g)
+{
+	if (g->kick_ack == g->kick_req)
+		return;
+	uint64_t req = g->kick_req;
+	tdx_td_exit(g->v, EXIT_REASON_EXTERNAL_INTERRUPT, 0, 0);
+	g->kick_ack = req;
+	exited(g);
+}
+
 /* ---- translation ---- */
 
 static bool is_shared(struct gvcpu *g, uint64_t gpa)
@@ -125,11 +141,18 @@ static void check_stale(struct gvcpu *g, uint64_t gpa, uint64_t hpa)
 /* Translate @gpa for an access; returns the HPA.  Handles exits and #VEs. */
 static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
 {
+	check_kick(g);
 	if (is_shared(g, gpa)) {
-		uint64_t hpa = g->host->shared_hpa ? g->host->shared_hpa(g, gpa & ~g->shared_bit) : ~0ull;
-		if (hpa == ~0ull)
+		if (!g->host->shared_hpa)
 			gvcpu_kill(g, "shared GPA %#" PRIx64 " has no backing", gpa);
-		return hpa;
+		for (;;) {
+			uint64_t hpa = g->host->shared_hpa(g, gpa & ~g->shared_bit);
+			if (hpa != ~0ull)
+				return hpa;
+			tdx_vcpu_set_rip(g->v, g->rip);
+			tdx_td_exit_shared_ept(g->v, gpa, rwx);
+			exited(g);
+		}
 	}
 	uint64_t gfn = gpa >> 12;
 	unsigned i = gfn % GUEST_TLB_SIZE;
@@ -221,6 +244,7 @@ uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
 {
 	for (;;) {
 		uint64_t st;
+		check_kick(g);
 		tdx_vcpu_set_rip(g->v, g->rip);
 		enum tdg_outcome o = tdg_mem_page_accept(g->v, tdx_gpa_info(gpa, level), &st);
 		if (o == TDG_RETURN) {
@@ -244,6 +268,7 @@ uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
 
 uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 {
+	check_kick(g);
 	g->st.vmcalls++;
 	g->vmcall_fn = fn;
 	g->vmcall_a0 = a0;

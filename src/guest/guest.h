@@ -42,8 +42,11 @@ struct gvcpu_host {
 	int (*handle_exit)(struct gvcpu *g);
 	/* A TDVMCALL (exit reason TDCALL): returns its status, 0 on success. */
 	uint64_t (*vmcall)(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
-	/* The HPA backing shared GPA @gpa (shared bit stripped), ~0 if none. */
+	/* The HPA mapping shared GPA @gpa (shared bit stripped); ~0 if it is not
+	 * mapped, which makes the access an EPT-violation exit. */
 	uint64_t (*shared_hpa)(struct gvcpu *g, uint64_t gpa);
+	/* Optional: called before every VP.ENTER (the host may hold entries off). */
+	void (*before_enter)(struct gvcpu *g);
 	void *ctx;
 };
 
@@ -79,6 +82,8 @@ struct gvcpu {
 	} tlb[GUEST_TLB_SIZE];
 	guest_ve_handler_t ve_handler;
 	bool in_ve;			/* inside the #VE handler */
+	uint64_t kick_req;		/* kicks the host sent (it waits for an exit) */
+	uint64_t kick_ack;		/* kicks answered by a TD exit */
 	uint64_t vmcall_fn, vmcall_a0, vmcall_a1; /* the TDVMCALL being handled */
 	bool dead;
 	char why[192];			/* why the vCPU stopped */

@@ -31,6 +31,12 @@ void tdx_td_exit(struct tdx_vcpu *v, uint64_t exit_reason, uint64_t rcx, uint64_
 	td_exit(v, exit_reason, rcx, rdx, 0);
 }
 
+void tdx_td_exit_shared_ept(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx)
+{
+	td_exit(v, EXIT_REASON_EPT_VIOLATION, (rwx & 7) | EXITQ_GPA_VALID, EEQ_TYPE_NONE,
+		gpa & ~(SZ_4K - 1));
+}
+
 /*
  * Zero-step mitigation, exit side: an EPT violation on a private GPA (not
  * one caused by ACCEPT).  Forward progress since the last entry resets the

@@ -312,6 +312,7 @@ static_assert(__builtin_offsetof(struct td_params, reserved3) == 448, "RESERVED3
 /* ---------------------------------------------------------------------------
  * TD exits (VP.ENTER RAX out and the registers KVM reads)
  */
+#define EXIT_REASON_EXTERNAL_INTERRUPT	1	/* a kick (IPI) */
 #define EXIT_REASON_EPT_VIOLATION	48	/* RAX 0x30 */
 #define EXIT_REASON_TDCALL		77	/* TDG.VP.VMCALL to the host */
 

@@ -125,6 +125,8 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned exi
  * external interrupt, kick).  @exit_reason becomes RAX of VP.ENTER.
  */
 void tdx_td_exit(struct tdx_vcpu *v, uint64_t exit_reason, uint64_t rcx, uint64_t rdx);
+/* An EPT violation on a shared GPA (the host's shared EPT): a TD exit. */
+void tdx_td_exit_shared_ept(struct tdx_vcpu *v, uint64_t gpa, unsigned exitq_rwx);
 
 /* #VE information delivered to the guest. */
 struct tdx_ve_info {

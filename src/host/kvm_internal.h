@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* kvm_internal.h - the host's structures (src/host only). */
+#ifndef TDXSIM_KVM_INTERNAL_H
+#define TDXSIM_KVM_INTERNAL_H
+
+#include "../engine/seam.h"
+#include "../module/physmem.h"
+#include "hostmem.h"
+#include "kvm.h"
+
+struct kvm {
+	struct kvm_platform plat;
+	struct tdx_module *m;
+	struct physmem *pm;
+	struct hostmem hm;
+	uint16_t next_hkid;
+};
+
+/* ---- guest_memfd (gmem.c) ---- */
+struct gmem_chunk {
+	uint64_t huge;		/* HPA of a 2M folio backing this 2M of file, or 0 */
+	uint64_t *small;	/* else: HPA of each 4K folio (0: none), or NULL */
+};
+
+struct gmem {
+	uint64_t npages;	/* file size in 4K pages */
+	uint64_t nchunks;
+	struct gmem_chunk *chunks;
+	bool allow_huge;	/* may allocate 2M folios */
+	seam_rwlock_t invalidate_lock;
+	uint64_t folios_2m, folios_4k;	/* live folios */
+};
+
+int gmem_init(struct gmem *g, uint64_t npages, bool allow_huge);
+/* The HPA backing page @index, allocating a folio if @alloc; 0 if none. */
+uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc, int *order);
+/* Free the folios of [index, index + n); a 2M folio cut in part is split. */
+void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n);
+void gmem_release(struct kvm *k, struct gmem *g);
+uint64_t gmem_resident_bytes(const struct gmem *g);
+
+/* ---- page tables (mmu.c) ---- */
+/*
+ * An SPTE: 0 = not present; FROZEN while a SEAMCALL for it is in flight;
+ * a non-leaf points at its child table (pointer | SPTE_PRESENT); a leaf is
+ * HPA | SPTE_PRESENT | SPTE_LEAF, plus SPTE_PREMAP for a premapped leaf
+ * the module has not been told about yet.
+ */
+#define SPTE_PRESENT	1ull
+#define SPTE_LEAF	2ull
+#define SPTE_PREMAP	4ull
+#define SPTE_FROZEN	0x5a0ull	/* like KVM's FROZEN_SPTE: never present */
+#define SPTE_HPA_MASK	GENMASK64(51, 12)
+
+struct mmu_page {
+	uint64_t spte[512];
+	uint64_t sept_hpa;	/* the matching S-EPT page (mirror only) */
+	int level;		/* level of the entries */
+};
+
+struct mmu {
+	struct mmu_page *root;
+	int root_level;
+	bool mirror;		/* the mirror of the S-EPT (private GPAs) */
+	uint64_t npages;	/* tables allocated */
+};
+
+/* ---- memslots ---- */
+struct kvm_memslot {
+	bool used;
+	bool deleting;		/* invalid: being deleted, faults must retry */
+	uint64_t base_gfn, npages;
+	struct gmem gmem;	/* the slot's guest_memfd, offset = gfn - base_gfn */
+	uint64_t *private_bits;	/* memory attributes: 1 = private, per 4K */
+	uint64_t **shared;	/* shared backing: per 2M chunk, HPA per page */
+	uint64_t nshared;	/* shared pages allocated */
+};
+
+struct kvm_vcpu {
+	struct kvm_vm *vm;
+	int id;
+	bool initialized;	/* KVM_TDX_INIT_VCPU done */
+	bool running;		/* inside kvm_vcpu_run */
+	uint64_t tdvpr;
+	uint64_t tdcx[TDX_TDVPS_PAGES - 1];
+	int ntdcx;
+	struct gvcpu_host ops;	/* the guest layer's view of this host; ctx = us */
+	struct gvcpu g;
+};
+
+enum vm_state { VM_NEW = 0, VM_TD_CREATED, VM_TD_INITIALIZED, VM_FINALIZED };
+
+#define KVM_MAX_VCPUS 64
+
+struct kvm_vm {
+	struct kvm *k;
+	struct tdx_module *m;
+	struct physmem *pm;
+	struct hostmem *hm;
+	struct kvm_policy pol;
+	enum vm_state state;
+	bool dead;
+	char why[160];
+	uint64_t tdr;
+	uint64_t tdcx[TDX_TDCS_PAGES];
+	int ntdcx;
+	uint16_t hkid;
+	struct tdx_td *td;
+	int levels;
+	uint64_t shared_bit;
+	uint16_t max_vcpus;
+	struct kvm_vcpu *vcpus[KVM_MAX_VCPUS];
+	int nvcpus;
+	struct kvm_memslot slots[KVM_MAX_MEMSLOTS];
+	struct mmu mirror, direct;
+	seam_mutex_t lock;		/* kvm->lock */
+	seam_mutex_t slots_lock;
+	seam_rwlock_t srcu;		/* readers: memslot users; writer: synchronize */
+	seam_rwlock_t mmu_lock;
+	uint64_t invalidate_seq;	/* bumped by every zap of attributes/gmem */
+	uint64_t nr_premapped;
+	int no_vcpu_enter;		/* kick-retry: vCPUs must not enter */
+	struct kvm_vmm_ops vmm;
+	struct kvm_vm_stats st;
+};
+
+/* fault results */
+enum { RET_PF_CONTINUE = 0, RET_PF_RETRY, RET_PF_SPURIOUS, RET_PF_MEMFAULT, RET_PF_ERR };
+
+/* vm.c */
+struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn);
+bool vm_gfn_private(struct kvm_memslot *s, uint64_t gfn);
+void vm_kill(struct kvm_vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t vm_alloc_page(struct kvm_vm *vm);
+
+/* mmu.c */
+int mmu_init(struct mmu *mmu, int root_level, bool mirror, uint64_t root_sept_hpa);
+void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim);
+/* Map private @gfn (shared mmu_lock held).  Returns RET_PF_*. */
+int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int max_level, uint64_t hpa,
+		    uint64_t source_hpa, bool premap);
+int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa);
+/* Zap [gfn, gfn + n) (exclusive mmu_lock held); private leaves go through the module. */
+void mmu_zap_private(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
+void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
+uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn);
+int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint);
+
+/* tdx.c */
+uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
+			bool exclusive);
+void tdx_kick_all(struct kvm_vm *vm);
+int tdx_handle_exit(struct gvcpu *g);
+uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
+uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa);
+void tdx_before_enter(struct gvcpu *g);
+
+#endif

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmu.c - the host's two-dimensional paging for a TD: a direct root for
+ * shared GPAs (no SEAMCALLs) and a mirror root, KVM's copy of the S-EPT.
+ *
+ * Every change to a mirror SPTE under the shared mmu_lock follows the
+ * freeze protocol: compare-and-swap the old value to SPTE_FROZEN, issue the
+ * SEAMCALL, then publish the new value or restore the old one.  A fault that
+ * meets a frozen SPTE, or loses the compare-and-swap, retries.  Zaps run
+ * under the exclusive mmu_lock and remove private leaves through the module
+ * (BLOCK, TRACK, kick, REMOVE, write back).  S-EPT tables are only reclaimed
+ * at teardown.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvm_internal.h"
+
+static inline unsigned idx(uint64_t gfn, int level)
+{
+	return (unsigned)((gfn >> (9 * level)) & 511);
+}
+
+static inline struct mmu_page *child_of(uint64_t spte)
+{
+	return (struct mmu_page *)(uintptr_t)(spte & ~0xfull);
+}
+
+static inline bool present(uint64_t spte)
+{
+	return spte != SPTE_FROZEN && (spte & SPTE_PRESENT);
+}
+
+static struct mmu_page *alloc_table(int level)
+{
+	struct mmu_page *p = aligned_alloc(64, (sizeof(struct mmu_page) + 63) & ~63ul);
+	if (!p)
+		abort();
+	memset(p, 0, sizeof(*p));
+	p->level = level;
+	return p;
+}
+
+int mmu_init(struct mmu *mmu, int root_level, bool mirror, uint64_t root_sept_hpa)
+{
+	memset(mmu, 0, sizeof(*mmu));
+	mmu->root = alloc_table(root_level);
+	mmu->root->sept_hpa = root_sept_hpa;
+	mmu->root_level = root_level;
+	mmu->mirror = mirror;
+	mmu->npages = 1;
+	return 0;
+}
+
+static void assert_mmu_lock(struct kvm_vm *vm, bool exclusive)
+{
+	/* lockdep-style assertions at function heads (tdp_mmu.c does the same) */
+	if (exclusive ? !vm->mmu_lock.writer : !(vm->mmu_lock.readers || vm->mmu_lock.writer))
+		abort();
+}
+
+/* ---- SEAMCALL hooks ---- */
+
+struct sept_add_arg {
+	uint64_t gpa;
+	int level;
+	uint64_t page;
+};
+
+static uint64_t do_sept_add(struct kvm_vm *vm, void *p)
+{
+	struct sept_add_arg *a = p;
+	struct tdx_regs out;
+	return tdh_mem_sept_add(vm->m, &out, tdx_gpa_info(a->gpa, a->level), vm->tdr, a->page);
+}
+
+struct leaf_arg {
+	uint64_t gpa;
+	uint64_t hpa;
+	uint64_t source;
+};
+
+static uint64_t do_aug(struct kvm_vm *vm, void *p)
+{
+	struct leaf_arg *a = p;
+	struct tdx_regs out;
+	return tdh_mem_page_aug(vm->m, &out, tdx_gpa_info(a->gpa, 0), vm->tdr, a->hpa);
+}
+
+static uint64_t do_page_add(struct kvm_vm *vm, void *p)
+{
+	struct leaf_arg *a = p;
+	struct tdx_regs out;
+	return tdh_mem_page_add(vm->m, &out, tdx_gpa_info(a->gpa, 0), vm->tdr, a->hpa, a->source);
+}
+
+static bool busy(uint64_t st)
+{
+	return tdx_status_code(st) == TDX_OPERAND_BUSY;
+}
+
+/*
+ * Install a non-leaf or leaf in the mirror with the freeze protocol.
+ * Returns RET_PF_CONTINUE, RET_PF_RETRY (lost a race or BUSY) or
+ * RET_PF_ERR (the VM was killed).
+ */
+static int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uint64_t new,
+			   uint64_t (*op)(struct kvm_vm *, void *), void *arg, const char *what)
+{
+	if (!seam_cas64(sptep, &old, SPTE_FROZEN)) {
+		vm->st.retries++;
+		return RET_PF_RETRY;
+	}
+	uint64_t st = op ? tdx_busy_retry(vm, op, arg, false) : TDX_SUCCESS;
+	if (st != TDX_SUCCESS) {
+		seam_store64(sptep, old);	/* restore: nothing changed in the S-EPT */
+		if (busy(st)) {
+			vm->st.busy++;
+			vm->st.retries++;
+			return RET_PF_RETRY;
+		}
+		vm_kill(vm, "%s failed: %s (%#" PRIx64 ")", what, tdx_status_name(st), st);
+		return RET_PF_ERR;
+	}
+	seam_store64(sptep, new);
+	return RET_PF_CONTINUE;
+}
+
+/* Walk to the table holding level-@target entries for @gfn, adding tables. */
+static int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
+		      uint64_t **leafp)
+{
+	struct mmu_page *pt = mmu->root;
+	for (int level = mmu->root_level; level > target; level--) {
+		uint64_t *sptep = &pt->spte[idx(gfn, level)];
+		uint64_t old = seam_load64(sptep);
+		if (old == SPTE_FROZEN) {
+			vm->st.retries++;
+			return RET_PF_RETRY;
+		}
+		if (!present(old)) {
+			struct mmu_page *c = alloc_table(level - 1);
+			int r;
+			if (mmu->mirror) {
+				c->sept_hpa = vm_alloc_page(vm);
+				struct sept_add_arg a = { (gfn << 12) & ~(tdx_level_size(level) - 1),
+							  level, c->sept_hpa };
+				r = freeze_and_call(vm, sptep, old, (uint64_t)(uintptr_t)c | SPTE_PRESENT,
+						    do_sept_add, &a, "TDH.MEM.SEPT.ADD");
+				if (r == RET_PF_CONTINUE)
+					vm->st.sept_adds++;
+			} else {
+				r = freeze_and_call(vm, sptep, old, (uint64_t)(uintptr_t)c | SPTE_PRESENT,
+						    NULL, NULL, "");
+			}
+			if (r != RET_PF_CONTINUE) {
+				if (c->sept_hpa)
+					hostmem_free_4k(vm->hm, c->sept_hpa);
+				free(c);
+				return r;
+			}
+			mmu->npages++;
+			old = (uint64_t)(uintptr_t)c | SPTE_PRESENT;
+		}
+		if (old & SPTE_LEAF)
+			return RET_PF_SPURIOUS;	/* a huge leaf covers it */
+		pt = child_of(old);
+	}
+	*leafp = &pt->spte[idx(gfn, target)];
+	return RET_PF_CONTINUE;
+}
+
+int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
+		    uint64_t source_hpa, bool premap)
+{
+	assert_mmu_lock(vm, false);
+	uint64_t *sptep;
+	int r = walk_alloc(vm, &vm->mirror, gfn, level, &sptep);
+	if (r != RET_PF_CONTINUE)
+		return r;
+	uint64_t old = seam_load64(sptep);
+	if (old == SPTE_FROZEN) {
+		vm->st.retries++;
+		return RET_PF_RETRY;
+	}
+	if (present(old))
+		return RET_PF_SPURIOUS;		/* another vCPU mapped it */
+	uint64_t new = (hpa & SPTE_HPA_MASK) | SPTE_PRESENT | SPTE_LEAF;
+	struct leaf_arg a = { gfn << 12, hpa, source_hpa };
+	if (premap) {
+		/* seed 004: record the leaf, tell the module at INIT_MEM_REGION */
+		r = freeze_and_call(vm, sptep, old, new | SPTE_PREMAP, NULL, NULL, "");
+		if (r == RET_PF_CONTINUE)
+			seam_fetch_add64(&vm->nr_premapped, 1);
+		return r;
+	}
+	bool runnable = tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE;
+	r = freeze_and_call(vm, sptep, old, new, runnable ? do_aug : do_page_add, &a,
+			    runnable ? "TDH.MEM.PAGE.AUG" : "TDH.MEM.PAGE.ADD");
+	if (r == RET_PF_CONTINUE) {
+		if (runnable)
+			vm->st.private_maps++;
+		else
+			vm->st.page_adds++;
+	}
+	return r;
+}
+
+int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa)
+{
+	assert_mmu_lock(vm, false);
+	uint64_t *sptep;
+	int r = walk_alloc(vm, &vm->direct, gfn, 0, &sptep);
+	if (r != RET_PF_CONTINUE)
+		return r;
+	uint64_t old = seam_load64(sptep);
+	if (present(old))
+		return RET_PF_SPURIOUS;
+	r = freeze_and_call(vm, sptep, old, (hpa & SPTE_HPA_MASK) | SPTE_PRESENT | SPTE_LEAF,
+			    NULL, NULL, "");
+	if (r == RET_PF_CONTINUE)
+		vm->st.shared_maps++;
+	return r;
+}
+
+uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn)
+{
+	struct mmu_page *pt = mmu->root;
+	for (int level = mmu->root_level; level > 0; level--) {
+		uint64_t s = pt->spte[idx(gfn, level)];
+		if (!present(s) || (s & SPTE_LEAF))
+			return NULL;
+		pt = child_of(s);
+	}
+	return &pt->spte[idx(gfn, 0)];
+}
+
+/* ---- zapping (exclusive mmu_lock) ---- */
+
+struct gpa_arg {
+	uint64_t gpa;
+};
+
+static uint64_t do_block(struct kvm_vm *vm, void *p)
+{
+	struct tdx_regs out;
+	uint64_t st = tdh_mem_range_block(vm->m, &out, tdx_gpa_info(((struct gpa_arg *)p)->gpa, 0),
+					  vm->tdr);
+	return st == TDX_GPA_RANGE_ALREADY_BLOCKED ? TDX_SUCCESS : st;
+}
+
+static uint64_t do_track(struct kvm_vm *vm, void *p)
+{
+	(void)p;
+	struct tdx_regs out;
+	return tdh_mem_track(vm->m, &out, vm->tdr);
+}
+
+static uint64_t do_remove(struct kvm_vm *vm, void *p)
+{
+	struct tdx_regs out;
+	return tdh_mem_page_remove(vm->m, &out, tdx_gpa_info(((struct gpa_arg *)p)->gpa, 0), vm->tdr);
+}
+
+/* Remove one private 4K leaf: BLOCK, TRACK, kick, REMOVE, write back. */
+static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
+{
+	uint64_t old = *sptep;
+	if (old & SPTE_PREMAP) {	/* the module never saw it */
+		*sptep = 0;
+		vm->nr_premapped--;
+		return;
+	}
+	if (vm->dead)
+		return;		/* teardown reclaims it once the key is gone */
+	struct gpa_arg a = { gfn << 12 };
+	uint64_t st = tdx_busy_retry(vm, do_block, &a, true);
+	if (st == TDX_SUCCESS)
+		st = tdx_busy_retry(vm, do_track, &a, true);
+	if (st == TDX_SUCCESS) {
+		tdx_kick_all(vm);
+		st = tdx_busy_retry(vm, do_remove, &a, true);
+	}
+	if (st != TDX_SUCCESS) {
+		vm_kill(vm, "removing GPA %#" PRIx64 ": %s (%#" PRIx64 ")", a.gpa,
+			tdx_status_name(st), st);
+		return;		/* still mapped: teardown reclaims it */
+	}
+	struct tdx_regs out;
+	tdh_phymem_page_wbinvd(vm->m, &out, old & SPTE_HPA_MASK);
+	*sptep = 0;
+	vm->st.zapped++;
+}
+
+static void zap_range(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt, uint64_t base,
+		      uint64_t start, uint64_t end)
+{
+	int level = pt->level;
+	uint64_t span = 1ull << (9 * level);
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t lo = base + i * span, hi = lo + span;
+		if (hi <= start || lo >= end)
+			continue;
+		uint64_t s = pt->spte[i];
+		if (!present(s))
+			continue;
+		if (s & SPTE_LEAF) {
+			if (mmu->mirror)
+				zap_private_leaf(vm, &pt->spte[i], lo);
+			else
+				pt->spte[i] = 0;
+			continue;
+		}
+		zap_range(vm, mmu, child_of(s), lo, start, end);
+	}
+}
+
+void mmu_zap_private(struct kvm_vm *vm, uint64_t gfn, uint64_t n)
+{
+	assert_mmu_lock(vm, true);
+	zap_range(vm, &vm->mirror, vm->mirror.root, 0, gfn, gfn + n);
+	vm->invalidate_seq++;
+}
+
+void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n)
+{
+	assert_mmu_lock(vm, true);
+	zap_range(vm, &vm->direct, vm->direct.root, 0, gfn, gfn + n);
+	vm->invalidate_seq++;
+}
+
+/* ---- teardown ---- */
+
+static void free_tables(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt, bool reclaim)
+{
+	if (pt->level > 0)
+		for (unsigned i = 0; i < 512; i++) {
+			uint64_t s = pt->spte[i];
+			if (present(s) && !(s & SPTE_LEAF))
+				free_tables(vm, mmu, child_of(s), reclaim);
+		}
+	if (pt != mmu->root && pt->sept_hpa) {
+		if (reclaim) {
+			struct tdx_regs out;
+			uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, pt->sept_hpa);
+			if (st == TDX_SUCCESS)
+				tdh_phymem_page_wbinvd(vm->m, &out, pt->sept_hpa);
+			else
+				vm_kill(vm, "reclaiming S-EPT page %#" PRIx64 ": %s", pt->sept_hpa,
+					tdx_status_name(st));
+		}
+		hostmem_free_4k(vm->hm, pt->sept_hpa);
+	}
+	free(pt);
+}
+
+void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)
+{
+	if (mmu->root)
+		free_tables(vm, mmu, mmu->root, reclaim);
+	mmu->root = NULL;
+}
+
+/*
+ * The mapping level for a private fault: the smallest of the host's largest
+ * huge page (2M; 1G is not used for private memory), the level hint of the
+ * exit (the guest's ACCEPT level), what the memslot and memory attributes
+ * allow (the whole 2M range inside the slot and all private), the
+ * guest_memfd folio order, and the vendor limit of the policy.  With the
+ * "4k" policy (the only one so far) that is always 4K; the huge-page
+ * variants slot in at the vendor limit.
+ */
+int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint)
+{
+	int level = TDX_LEVEL_2M;
+	if (vm->pol.max_level == MAP_LEVEL_4K)
+		level = TDX_LEVEL_4K;
+	if (hint < level)
+		level = hint;
+	if (level == TDX_LEVEL_2M) {
+		uint64_t first = gfn & ~511ull;
+		if (first < s->base_gfn || first + 512 > s->base_gfn + s->npages)
+			return TDX_LEVEL_4K;
+		for (uint64_t g = first; g < first + 512; g++)
+			if (!vm_gfn_private(s, g))
+				return TDX_LEVEL_4K;
+		int order = 0;
+		gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, &order);
+		if (order < 9)
+			return TDX_LEVEL_4K;
+	}
+	return level;
+}

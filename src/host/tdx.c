@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tdx.c - the TDX side of the host (KVM's vmx/tdx.c): BUSY handling per
+ * policy, kicking vCPUs, TD-exit handling (EPT violations, TDVMCALLs,
+ * host-priority timeouts, kicks), and the vCPU's view of shared memory.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../engine/engine.h"
+#include "kvm_internal.h"
+
+static bool busy_like(uint64_t st)
+{
+	uint64_t c = tdx_status_code(st);
+	return c == TDX_OPERAND_BUSY || c == TDX_PREVIOUS_TLB_EPOCH_BUSY;
+}
+
+/*
+ * Issue @op, handling BUSY by policy.  Under the shared mmu_lock (a fault)
+ * a BUSY is returned so the fault retries, after "retry-n" attempts if that
+ * policy is chosen.  Under the exclusive lock (a zap): "retry-n" retries up
+ * to N times; "kick-retry" stops vCPUs from entering, kicks them out and
+ * retries once, so a second BUSY is a bug and the caller kills the VM.
+ */
+uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
+			bool exclusive)
+{
+	uint64_t st = op(vm, arg);
+	if (!busy_like(st))
+		return st;
+	if (vm->pol.busy == BUSY_RETRY_N) {
+		for (int i = 1; i < vm->pol.retry_n && busy_like(st); i++) {
+			vm->st.busy++;
+			seam_yield();
+			st = op(vm, arg);
+		}
+		return st;
+	}
+	if (!exclusive)
+		return st;
+	vm->st.busy++;
+	vm->no_vcpu_enter++;
+	tdx_kick_all(vm);
+	st = op(vm, arg);
+	vm->no_vcpu_enter--;
+	return st;
+}
+
+/*
+ * Make every vCPU that is inside the TD exit, and wait until it has (KVM's
+ * kvm_make_all_cpus_request with KVM_REQ_OUTSIDE_GUEST_MODE).
+ */
+void tdx_kick_all(struct kvm_vm *vm)
+{
+	bool any = false;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct gvcpu *g = &vm->vcpus[i]->g;
+		if (g->v && tdx_vcpu_in_td(g->v)) {
+			g->kick_req++;
+			any = true;
+			seam_charge(SEAM_COST_IPI, 1);
+		}
+	}
+	if (!any)
+		return;
+	vm->st.kicks++;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct gvcpu *g = &vm->vcpus[i]->g;
+		while (g->v && tdx_vcpu_in_td(g->v) && g->kick_ack < g->kick_req) {
+			if (!engine_current()) {
+				fprintf(stderr, "tdxsim: kicking vCPU %d, which runs in no task\n", i);
+				abort();
+			}
+			seam_yield();
+		}
+	}
+}
+
+static struct kvm_vcpu *vcpu_of(struct gvcpu *g)
+{
+	return g->host->ctx;
+}
+
+/* The shared backing page of @gfn, allocated on first use. */
+static uint64_t shared_backing(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
+{
+	uint64_t i = gfn - s->base_gfn;
+	uint64_t **chunk = &s->shared[i / 512];
+	if (!*chunk) {
+		*chunk = calloc(512, sizeof(uint64_t));
+		if (!*chunk)
+			abort();
+	}
+	uint64_t *p = &(*chunk)[i % 512];
+	if (!*p) {
+		*p = vm_alloc_page(vm);
+		s->nshared++;
+	}
+	return *p;
+}
+
+/* One attempt at resolving a fault (srcu read held).  RET_PF_*. */
+static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint)
+{
+	uint64_t seq = seam_load64(&vm->invalidate_seq);
+	struct kvm_memslot *s = vm_slot_of(vm, gfn);
+	if (!s)
+		return RET_PF_MEMFAULT;		/* no memslot: userspace decides */
+	if (s->deleting)
+		return RET_PF_RETRY;		/* KVM_MEMSLOT_INVALID */
+	if (vm_gfn_private(s, gfn) != private)
+		return RET_PF_MEMFAULT;		/* attributes disagree: convert */
+	int r;
+	if (private) {
+		int level = mmu_max_level(vm, s, gfn, hint);
+		uint64_t first = gfn & ~((1ull << (9 * level)) - 1);
+		seam_read_lock(&s->gmem.invalidate_lock);
+		uint64_t hpa = gmem_get_pfn(vm->k, &s->gmem, first - s->base_gfn, true, NULL);
+		if (!hpa) {
+			seam_read_unlock(&s->gmem.invalidate_lock);
+			vm_kill(vm, "out of host memory for GPA %#" PRIx64, gfn << 12);
+			return RET_PF_ERR;
+		}
+		seam_read_lock(&vm->mmu_lock);
+		if (seq != seam_load64(&vm->invalidate_seq)) {
+			vm->st.retries++;
+			r = RET_PF_RETRY;	/* an invalidation ran meanwhile */
+		} else {
+			r = mmu_map_private(vm, first, level, hpa, 0, false);
+		}
+		seam_read_unlock(&vm->mmu_lock);
+		seam_read_unlock(&s->gmem.invalidate_lock);
+	} else {
+		uint64_t hpa = shared_backing(vm, s, gfn);
+		seam_read_lock(&vm->mmu_lock);
+		if (seq != seam_load64(&vm->invalidate_seq)) {
+			vm->st.retries++;
+			r = RET_PF_RETRY;
+		} else {
+			r = mmu_map_shared(vm, gfn, hpa);
+		}
+		seam_read_unlock(&vm->mmu_lock);
+	}
+	return r == RET_PF_SPURIOUS ? RET_PF_CONTINUE : r;
+}
+
+/* Is @gfn in a memslot that is being deleted? */
+static bool gfn_in_deleting_slot(struct kvm_vm *vm, uint64_t gfn)
+{
+	struct kvm_memslot *s = vm_slot_of(vm, gfn);
+	return s && s->deleting;
+}
+
+static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct tdx_regs *x)
+{
+	uint64_t gpa = x->r8;
+	bool private = !(gpa & vm->shared_bit);
+	uint64_t gfn = (gpa & ~vm->shared_bit) >> 12;
+	uint64_t type = x->rdx & EEQ_TYPE_MASK;
+	vm->st.faults++;
+	seam_charge(SEAM_COST_EPT_VIOLATION, 1);
+	if (private && type == EEQ_TYPE_PENDING_EPT_VIOLATION) {
+		vm_kill(vm, "guest access before accepting (GPA %#" PRIx64 ")", gpa);
+		return -1;
+	}
+	/* the guest's ACCEPT level is the most it wants; no information: huge allowed */
+	int hint = type == EEQ_TYPE_ACCEPT ? (int)((x->rdx >> EEQ_ACCEPT_REQ_LEVEL_SHIFT) & 7)
+					   : TDX_LEVEL_2M;
+	int r;
+	seam_read_lock(&vm->srcu);
+	for (;;) {
+		r = page_fault(vm, gfn, private, hint);
+		if (r != RET_PF_RETRY || !vm->pol.local_retry || vm->dead)
+			break;
+		/* local retry: do not re-enter the guest (zero-step), but give up
+		 * for a memslot being deleted, or deletion waits for us forever */
+		if (vm->pol.local_retry_slot_break && gfn_in_deleting_slot(vm, gfn))
+			break;
+		vm->st.local_retries++;
+		seam_yield();
+	}
+	seam_read_unlock(&vm->srcu);
+	if (r == RET_PF_MEMFAULT) {
+		vm->st.memory_faults++;
+		if (vm->vmm.memory_fault(vm, (gfn << 12), SZ_4K, private, vm->vmm.ctx)) {
+			if (!vm->dead)
+				vm_kill(vm, "userspace gave up on a memory fault at GPA %#" PRIx64, gpa);
+			return -1;
+		}
+	}
+	(void)g;
+	return vm->dead ? -1 : 0;
+}
+
+int tdx_handle_exit(struct gvcpu *g)
+{
+	struct kvm_vm *vm = vcpu_of(g)->vm;
+	const struct tdx_regs *x = tdx_vcpu_exit_regs(g->v);
+	int r = 0;
+	/* TDVMCALLs are answered by tdx_vmcall; HOST_PRIORITY_BUSY_TIMEOUT,
+	 * kicks and other exits just re-enter */
+	if (!vm->dead && x->rax == EXIT_REASON_EPT_VIOLATION)
+		r = handle_ept_violation(vm, g, x);
+	if (vm->dead) {
+		snprintf(g->why, sizeof(g->why), "%s", vm->why);
+		return -1;
+	}
+	return r;
+}
+
+uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
+{
+	struct kvm_vm *vm = vcpu_of(g)->vm;
+	if (fn == TDVMCALL_MAP_GPA) {
+		bool shared = (a0 & vm->shared_bit) != 0;
+		uint64_t gpa = a0 & ~vm->shared_bit;
+		if ((gpa | a1) & (SZ_4K - 1) || a1 == 0 || gpa + a1 < gpa)
+			return TDVMCALL_STATUS_INVALID_OPERAND;
+		return vm->vmm.map_gpa(vm, gpa, a1, shared, vm->vmm.ctx);
+	}
+	if (fn == TDVMCALL_DEMOTE) {
+		/* with 4K mappings there is nothing to demote */
+		return vm->pol.max_level == MAP_LEVEL_4K ? TDVMCALL_STATUS_SUCCESS
+							 : TDVMCALL_STATUS_INVALID_OPERAND;
+	}
+	return TDVMCALL_STATUS_INVALID_OPERAND;
+}
+
+uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa)
+{
+	struct kvm_vm *vm = vcpu_of(g)->vm;
+	uint64_t *leaf = mmu_leaf(&vm->direct, gpa >> 12);
+	uint64_t s = leaf ? seam_load64(leaf) : 0;
+	if (s == SPTE_FROZEN || !(s & SPTE_PRESENT))
+		return ~0ull;	/* not mapped: an EPT violation on the shared GPA */
+	return (s & SPTE_HPA_MASK) | (gpa & 0xfff);
+}
+
+void tdx_before_enter(struct gvcpu *g)
+{
+	struct kvm_vm *vm = vcpu_of(g)->vm;
+	while (vm->no_vcpu_enter && !vm->dead)
+		seam_yield();
+}

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../src/host/bringup.h"
+#include "../src/engine/engine.h"
 #include "../src/module/internal.h"
 
 #define BANNER(s) print_message("  > %s\n", (s))
@@ -53,6 +54,24 @@ void fx_track(struct fx *f);
 unsigned fx_pub_state(struct fx *f, uint64_t gpa, int level);
 /* The raw S-EPT entry (white box). */
 uint64_t *fx_entry(struct fx *f, uint64_t gpa, int level);
+
+/*
+ * Checks inside engine tasks (guest programs, host tasks): a failure ends
+ * the run through engine_fail() instead of unwinding the coroutine with
+ * cmocka's longjmp, and the test then sees ENGINE_FAIL with the message.
+ */
+#define task_check(cond)                                                          \
+	do {                                                                      \
+		if (!(cond))                                                      \
+			engine_fail("check failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
+	} while (0)
+#define task_check_eq(a, b)                                                        \
+	do {                                                                      \
+		uint64_t a__ = (uint64_t)(a), b__ = (uint64_t)(b);                \
+		if (a__ != b__)                                                   \
+			engine_fail("check failed: %s == %s (%#llx != %#llx) (%s:%d)", #a, #b, \
+				    (unsigned long long)a__, (unsigned long long)b__, __FILE__, __LINE__); \
+	} while (0)
 
 /* seed for randomised tests */
 uint64_t test_seed(void);

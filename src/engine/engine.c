@@ -535,7 +535,13 @@ void engine_print_report(struct engine *e, FILE *f)
 	if (e->report[0])
 		fprintf(f, "  %s\n", e->report);
 	fprintf(f, "steps: %" PRIu64 ", trace hash %016" PRIx64 "\n", e->steps, e->hash);
-	fprintf(f, "schedule: %s\n", engine_schedule(e));
+	const char *sched = engine_schedule(e);
+	size_t len = strlen(sched);
+	if (len > 160)
+		fprintf(f, "schedule: %.160s... (%zu characters; engine_schedule() has it all)\n",
+			sched, len);
+	else
+		fprintf(f, "schedule: %s\n", sched);
 	fprintf(f, "virtual time: %" PRIu64 " ns elapsed\n", engine_elapsed_ns(e));
 	for (int i = 0; i < e->n; i++)
 		fprintf(f, "  task %d %-16s %12" PRIu64 " ns  %10" PRIu64 " steps  %s\n", i,

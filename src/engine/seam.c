@@ -70,7 +70,7 @@ void seam_spin_unlock(seam_spinlock_t *s)
 void seam_read_lock(seam_rwlock_t *l)
 {
 	seam__point(l);
-	while (l->writer)
+	while (l->writer || l->writers_waiting)
 		wait_on(l, "rwlock (shared)", l->name);
 	l->readers++;
 	seam__lock_event(l->cls, l, SEAM_SHARED, true);
@@ -88,8 +88,12 @@ void seam_read_unlock(seam_rwlock_t *l)
 void seam_write_lock(seam_rwlock_t *l)
 {
 	seam__point(l);
-	while (l->writer || l->readers)
-		wait_on(l, "rwlock (exclusive)", l->name);
+	if (l->writer || l->readers) {
+		l->writers_waiting++;
+		while (l->writer || l->readers)
+			wait_on(l, "rwlock (exclusive)", l->name);
+		l->writers_waiting--;
+	}
 	l->writer = 1;
 	seam__lock_event(l->cls, l, SEAM_EXCLUSIVE, true);
 }

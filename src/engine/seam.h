@@ -284,11 +284,16 @@ typedef struct seam_mutex {
 	enum seam_lock_class cls;
 } seam_mutex_t;
 
+/*
+ * Writer-preferring, like the kernel's queued rwlock: once a writer waits,
+ * new readers wait behind it, so a stream of readers cannot starve it.
+ */
 typedef struct seam_rwlock {
 	int readers;		/* shared holders */
 	int writer;		/* 0 or 1 */
 	const char *name;
 	enum seam_lock_class cls;
+	int writers_waiting;
 } seam_rwlock_t;
 
 typedef struct seam_completion {
@@ -297,7 +302,7 @@ typedef struct seam_completion {
 } seam_completion_t;
 
 #define SEAM_MUTEX_INIT(n, c) { 0, (n), (c) }
-#define SEAM_RWLOCK_INIT(n, c) { 0, 0, (n), (c) }
+#define SEAM_RWLOCK_INIT(n, c) { 0, 0, (n), (c), 0 }
 
 void seam_mutex_lock(seam_mutex_t *m);
 void seam_mutex_unlock(seam_mutex_t *m);

@@ -79,6 +79,12 @@ int kvm_tdx_capabilities(struct kvm *k, struct kvm_tdx_capabilities *caps);
 struct kvm_vm *kvm_create_vm(struct kvm *k, const struct kvm_policy *pol);
 /* Tear down in KVM's order (remove leaves, flush, free key, reclaim); frees @vm. */
 int kvm_destroy_vm(struct kvm_vm *vm);
+/*
+ * After a run that was abandoned with vCPUs still inside the TD (a
+ * deadlock or livelock outcome), the TD cannot be torn down: free only the
+ * host's own memory, then destroy the whole struct kvm.
+ */
+void kvm_vm_free_abandoned(struct kvm_vm *vm);
 
 /* KVM_TDX_INIT_VM */
 struct kvm_cpuid_entry {

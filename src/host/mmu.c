@@ -116,7 +116,6 @@ static int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uin
 	if (st != TDX_SUCCESS) {
 		seam_store64(sptep, old);	/* restore: nothing changed in the S-EPT */
 		if (busy(st)) {
-			vm->st.busy++;
 			vm->st.retries++;
 			return RET_PF_RETRY;
 		}

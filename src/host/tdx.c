@@ -30,20 +30,21 @@ uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void 
 	uint64_t st = op(vm, arg);
 	if (!busy_like(st))
 		return st;
+	vm->st.busy++;		/* every BUSY answer is counted once */
 	if (vm->pol.busy == BUSY_RETRY_N) {
 		for (int i = 1; i < vm->pol.retry_n && busy_like(st); i++) {
-			vm->st.busy++;
 			seam_yield();
 			st = op(vm, arg);
+			vm->st.busy += busy_like(st);
 		}
 		return st;
 	}
 	if (!exclusive)
 		return st;
-	vm->st.busy++;
 	vm->no_vcpu_enter++;
 	tdx_kick_all(vm);
 	st = op(vm, arg);
+	vm->st.busy += busy_like(st);
 	vm->no_vcpu_enter--;
 	return st;
 }
@@ -169,7 +170,6 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 	int hint = type == EEQ_TYPE_ACCEPT ? (int)((x->rdx >> EEQ_ACCEPT_REQ_LEVEL_SHIFT) & 7)
 					   : TDX_LEVEL_2M;
 	int r;
-	seam_read_lock(&vm->srcu);
 	for (;;) {
 		r = page_fault(vm, gfn, private, hint);
 		if (r != RET_PF_RETRY || !vm->pol.local_retry || vm->dead)
@@ -181,10 +181,13 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 		vm->st.local_retries++;
 		seam_yield();
 	}
-	seam_read_unlock(&vm->srcu);
 	if (r == RET_PF_MEMFAULT) {
+		/* userspace runs outside the SRCU read side, as after a KVM_RUN return */
+		seam_read_unlock(&vm->srcu);
 		vm->st.memory_faults++;
-		if (vm->vmm.memory_fault(vm, (gfn << 12), SZ_4K, private, vm->vmm.ctx)) {
+		int bad = vm->vmm.memory_fault(vm, (gfn << 12), SZ_4K, private, vm->vmm.ctx);
+		seam_read_lock(&vm->srcu);
+		if (bad) {
 			if (!vm->dead)
 				vm_kill(vm, "userspace gave up on a memory fault at GPA %#" PRIx64, gpa);
 			return -1;
@@ -201,8 +204,12 @@ int tdx_handle_exit(struct gvcpu *g)
 	int r = 0;
 	/* TDVMCALLs are answered by tdx_vmcall; HOST_PRIORITY_BUSY_TIMEOUT,
 	 * kicks and other exits just re-enter */
+	/* the exit is handled inside the SRCU read side (vcpu_run holds it
+	 * everywhere but in the guest) */
+	seam_read_lock(&vm->srcu);
 	if (!vm->dead && x->rax == EXIT_REASON_EPT_VIOLATION)
 		r = handle_ept_violation(vm, g, x);
+	seam_read_unlock(&vm->srcu);
 	if (vm->dead) {
 		snprintf(g->why, sizeof(g->why), "%s", vm->why);
 		return -1;

@@ -313,7 +313,7 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, struct kvm_tdx_init_vm *init)
 	}
 
 	/* TDH.MNG.CREATE, KEY.CONFIG, ADDCX x6, MNG.INIT */
-	uint64_t st;
+	uint64_t st = TDX_HKID_NOT_FREE;
 	vm->tdr = vm_alloc_page(vm);
 	uint16_t hkid = 0;
 	for (unsigned tries = 0; tries < vm->k->plat.nr_hkids; tries++) {
@@ -947,4 +947,17 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 	int r = vm->dead && had_td && strstr(vm->why, "reclaim") ? -EIO : 0;
 	free(vm);
 	return r;
+}
+
+void kvm_vm_free_abandoned(struct kvm_vm *vm)
+{
+	vm->dead = true;
+	mmu_free_tables(vm, &vm->mirror, false);
+	mmu_free_tables(vm, &vm->direct, false);
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
+		if (vm->slots[i].used)
+			slot_release(vm, &vm->slots[i]);
+	for (int i = 0; i < vm->nvcpus; i++)
+		free(vm->vcpus[i]);
+	free(vm);
 }

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM-style host under the engine: conversion round trips, hole punch
+ * while vCPUs run, memslot deletion during faults, BUSY handling per
+ * policy, and teardown after concurrent runs.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "testlib.h"
+#include "../src/engine/engine.h"
+#include "../src/host/hostmem.h"
+#include "../src/host/kvm.h"
+
+#define SLOT_BASE 0x100000ull	/* slot 0: [1 MiB, 65 MiB) */
+#define SLOT_SIZE (64ull << 20)
+
+struct world {
+	struct kvm *k;
+	struct kvm_vm *vm;
+	int nvcpus;
+};
+
+static void world_init(struct world *w, const struct kvm_policy *pol, int nvcpus, bool ve)
+{
+	struct kvm_platform p;
+	kvm_platform_default(&p);
+	p.mem_bytes = 4 * SZ_1G;
+	w->k = kvm_create(&p);
+	assert_non_null(w->k);
+	w->vm = kvm_create_vm(w->k, pol);
+	assert_non_null(w->vm);
+	struct kvm_tdx_init_vm init;
+	kvm_tdx_init_vm_default(&init, 48);
+	if (ve)
+		init.attributes = 0;	/* SEPT_VE_DISABLE clear: pending pages raise #VE */
+	assert_int_equal(kvm_tdx_init_vm(w->vm, &init), 0);
+	assert_int_equal(kvm_set_memory_region(w->vm, 0, SLOT_BASE, SLOT_SIZE), 0);
+	for (int i = 0; i < nvcpus; i++) {
+		assert_int_equal(kvm_create_vcpu(w->vm), i);
+		assert_int_equal(kvm_tdx_init_vcpu(w->vm, i), 0);
+	}
+	w->nvcpus = nvcpus;
+	assert_int_equal(kvm_tdx_finalize_vm(w->vm), 0);
+}
+
+/* Count PAMT entries that are not PT_NDA anywhere in the module. */
+static uint64_t pamt_in_use(struct tdx_module *m)
+{
+	struct physmem *pm = tdx_module_physmem(m);
+	uint64_t n = 0;
+	for (uint64_t g = 0; g < pm->n1g; g++) {
+		struct phys_1g *c = pm->c1g[g];
+		if (!c)
+			continue;
+		n += c->pamt1g.type != PT_NDA;
+		for (int i = 0; i < 512; i++) {
+			n += c->pamt2m[i].type != PT_NDA;
+			if (c->c2m[i])
+				for (int j = 0; j < 512; j++)
+					n += c->c2m[i]->pamt4k[j].type != PT_NDA;
+		}
+	}
+	return n;
+}
+
+static void world_fini(struct world *w)
+{
+	assert_int_equal(kvm_destroy_vm(w->vm), 0);
+	assert_int_equal(kvm_hostmem(w->k)->allocated, 0);
+	assert_int_equal(pamt_in_use(kvm_module(w->k)), 0);
+	kvm_destroy(w->k);
+}
+
+struct vjob {
+	struct world *w;
+	int id;
+	void (*prog)(struct gvcpu *g, void *arg);
+	void *arg;
+	int rc;
+};
+
+static void vcpu_task(void *p)
+{
+	struct vjob *j = p;
+	j->rc = kvm_vcpu_run(j->w->vm, j->id, j->prog, j->arg);
+}
+
+static struct engine *engine_seeded(uint64_t seed, uint64_t bound)
+{
+	struct engine_config c = { .sched = SCHED_RANDOM, .seed = seed, .step_bound = bound,
+				   .stack_size = 256 * 1024 };
+	struct engine *e = engine_create(&c);
+	assert_non_null(e);
+	return e;
+}
+
+static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve)
+{
+	uint64_t st = guest_accept(g, ve->gpa & ~0xfffull, 0);
+	task_check(st == TDX_SUCCESS || tdx_status_code(st) == TDX_PAGE_ALREADY_ACCEPTED);
+}
+
+/* ---- conversion round trips ---- */
+
+#define PAGES_PER_VCPU 8
+
+static uint64_t vcpu_base(int id)
+{
+	return SLOT_BASE + (uint64_t)id * PAGES_PER_VCPU * SZ_4K;
+}
+
+static uint64_t handoff;	/* vCPU 0 -> vCPU 1 through shared memory */
+static uint64_t handoff_ack;	/* vCPU 1 read it: vCPU 0 may convert back */
+
+static void convert_prog(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	uint64_t base = vcpu_base(g->index), len = PAGES_PER_VCPU * SZ_4K;
+	for (uint64_t p = 0; p < PAGES_PER_VCPU; p++) {
+		task_check_eq(guest_accept(g, base + p * SZ_4K, 0), TDX_SUCCESS);
+		guest_write64(g, base + p * SZ_4K, 0x1000 + p);
+	}
+	/* private -> shared: private contents are gone, shared memory is separate */
+	task_check_eq(guest_map_gpa(g, base, len, true), TDVMCALL_STATUS_SUCCESS);
+	for (uint64_t p = 0; p < PAGES_PER_VCPU; p++)
+		guest_write64(g, guest_shared(g, base + p * SZ_4K) + 8, 0x5000 + p + 100 * (uint64_t)g->index);
+	for (uint64_t p = 0; p < PAGES_PER_VCPU; p++)
+		task_check_eq(guest_read64(g, guest_shared(g, base + p * SZ_4K) + 8),
+				 0x5000 + p + 100 * (uint64_t)g->index);
+	/* vCPU 0 tells vCPU 1 where its shared data is; vCPU 1 reads it */
+	if (g->index == 0) {
+		seam_store64(&handoff, guest_shared(g, base) + 8);
+		while (!seam_load64(&handoff_ack))
+			guest_read64(g, guest_shared(g, base) + 8);	/* spin in the guest */
+	} else {
+		while (!seam_load64(&handoff))
+			guest_read64(g, guest_shared(g, base) + 8);
+		task_check_eq(guest_read64(g, seam_load64(&handoff)), 0x5000);
+		seam_store64(&handoff_ack, 1);
+	}
+	/* shared -> private: accept again, the page reads zero, data survives writes */
+	task_check_eq(guest_map_gpa(g, base, len, false), TDVMCALL_STATUS_SUCCESS);
+	for (uint64_t p = 0; p < PAGES_PER_VCPU; p++) {
+		task_check_eq(guest_accept(g, base + p * SZ_4K, 0), TDX_SUCCESS);
+		task_check_eq(guest_read64(g, base + p * SZ_4K), 0);
+		guest_write64(g, base + p * SZ_4K, 0x9000 + p);
+	}
+	for (uint64_t p = 0; p < PAGES_PER_VCPU; p++)
+		task_check_eq(guest_read64(g, base + p * SZ_4K), 0x9000 + p);
+}
+
+static void test_conversion_round_trip(void **state)
+{
+	(void)state;
+	BANNER("private -> shared -> private with data checks on 2 vCPUs, random interleavings");
+	uint64_t base = test_seed();
+	for (uint64_t s = base; s < base + 20; s++) {
+		struct world w;
+		world_init(&w, NULL, 2, false);
+		handoff = handoff_ack = 0;
+		struct engine *e = engine_seeded(s, 0);
+		static struct vjob j[2];
+		for (int i = 0; i < 2; i++) {
+			j[i] = (struct vjob){ &w, i, convert_prog, NULL, 0 };
+			engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+		}
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK || j[0].rc || j[1].rc) {
+			engine_print_report(e, stderr);
+			for (int i = 0; i < 2; i++) {
+				struct gvcpu *g = kvm_vcpu_guest(w.vm, i);
+				const struct tdx_regs *x = tdx_vcpu_exit_regs(g->v);
+				print_error("vcpu%d: '%s' rip %" PRIu64 " exits %" PRIu64 " ept %" PRIu64
+					    " accept_busy %" PRIu64 " enter_busy %" PRIu64
+					    " zs %" PRIu64 " last exit %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64 "\n",
+					    i, g->why, g->rip, g->st.exits, g->st.ept_exits,
+					    g->st.accept_busy, g->st.enter_busy, g->st.zero_step_refusals,
+					    x->rax, x->rdx, x->r8);
+			}
+			const struct kvm_vm_stats *vs = kvm_vm_stats(w.vm);
+			print_error("vm: faults %" PRIu64 " retries %" PRIu64 " local %" PRIu64
+				    " busy %" PRIu64 " memfaults %" PRIu64 " zapped %" PRIu64 "\n",
+				    vs->faults, vs->retries, vs->local_retries, vs->busy,
+				    vs->memory_faults, vs->zapped);
+			fail();
+		}
+		/* the VMM sees what the guest wrote to shared memory */
+		uint64_t v;
+		assert_int_equal(kvm_vm_read_shared(w.vm, vcpu_base(1) + 8, &v, 8), 0);
+		assert_int_equal(v, 0x5000 + 100);
+		const struct kvm_vm_stats *st = kvm_vm_stats(w.vm);
+		assert_true(st->zapped >= 2 * PAGES_PER_VCPU);	/* to shared removed them */
+		assert_true(st->conversions >= 4);
+		assert_int_equal(st->memory_faults, 0);	/* the guest converted explicitly */
+		engine_destroy(e);
+		world_fini(&w);
+	}
+}
+
+/* ---- hole punch while vCPUs run ---- */
+
+#define PUNCH_PAGES 16
+static uint64_t punch_phase;	/* 0: touching, 1: punch now, 2: punched */
+
+static void punch_toucher(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_set_ve_handler(g, ve_accept);
+	uint64_t base = SLOT_BASE + SZ_2M;
+	for (uint64_t p = 0; p < PUNCH_PAGES; p++)
+		guest_write64(g, base + p * SZ_4K, 0xabc0 + p);	/* #VE accepts each */
+	seam_store64(&punch_phase, 1);
+	while (seam_load64(&punch_phase) != 2)	/* keep running inside the TD, */
+		guest_read64(g, base + (PUNCH_PAGES - 1) * SZ_4K);	/* off the hole */
+	/* the punched pages come back empty: fault, AUG, #VE, accept */
+	for (uint64_t p = 0; p < PUNCH_PAGES; p++) {
+		uint64_t v = guest_read64(g, base + p * SZ_4K);
+		task_check_eq(v, p < PUNCH_PAGES / 2 ? 0 : 0xabc0 + p);
+	}
+}
+
+static struct world *punch_world;
+
+static void puncher(void *arg)
+{
+	(void)arg;
+	while (!seam_load64(&punch_phase))
+		seam_yield();
+	uint64_t before = kvm_hostmem(punch_world->k)->allocated;
+	/* the first half of the range, by guest_memfd offset */
+	task_check_eq(kvm_gmem_punch_hole(punch_world->vm, 0, SZ_2M, PUNCH_PAGES / 2 * SZ_4K), 0);
+	task_check(kvm_hostmem(punch_world->k)->allocated <= before - PUNCH_PAGES / 2);
+	for (uint64_t p = 0; p < PUNCH_PAGES; p++)
+		task_check_eq(kvm_vm_private_mapped(punch_world->vm, SLOT_BASE + SZ_2M + p * SZ_4K),
+				 p >= PUNCH_PAGES / 2);
+	seam_store64(&punch_phase, 2);
+}
+
+static void test_hole_punch_while_running(void **state)
+{
+	(void)state;
+	BANNER("punching a hole zaps the private pages first (BLOCK, TRACK, kick, REMOVE), then frees");
+	uint64_t base = test_seed();
+	for (uint64_t s = base; s < base + 20; s++) {
+		struct world w;
+		world_init(&w, NULL, 1, true);
+		punch_world = &w;
+		punch_phase = 0;
+		struct engine *e = engine_seeded(s, 0);
+		static struct vjob j;
+		j = (struct vjob){ &w, 0, punch_toucher, NULL, 0 };
+		engine_spawn(e, "vcpu0", vcpu_task, &j);
+		engine_spawn(e, "vmm", puncher, NULL);
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK || j.rc) {
+			engine_print_report(e, stderr);
+			print_error("vcpu: %s\n", kvm_vcpu_guest(w.vm, 0)->why);
+			fail();
+		}
+		assert_true(kvm_vm_stats(w.vm)->kicks >= 1);	/* the vCPU was inside */
+		assert_true(kvm_vm_stats(w.vm)->zapped >= PUNCH_PAGES / 2);
+		engine_destroy(e);
+		world_fini(&w);
+	}
+}
+
+/* ---- memslot deletion during faults ---- */
+
+#define SLOT1_BASE (SZ_1G)
+static struct world *del_world;
+
+/* Both vCPUs fault on the same pages: the loser of each race retries. */
+static void slot1_toucher(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (uint64_t p = 0;; p++)
+		guest_accept(g, SLOT1_BASE + (p % 1024) * SZ_4K, 0);
+}
+
+/* Delete slot 1 while a fault on it is being retried. */
+static void slot_deleter(void *arg)
+{
+	(void)arg;
+	while (!kvm_vm_stats(del_world->vm)->local_retries &&
+	       kvm_vm_stats(del_world->vm)->faults < 64)
+		seam_yield();
+	task_check_eq(kvm_set_memory_region(del_world->vm, 1, 0, 0), 0);
+}
+
+static enum engine_outcome run_delete(uint64_t seed, const struct kvm_policy *pol, int nvcpus,
+				      char *why, size_t len)
+{
+	struct world w;
+	world_init(&w, pol, nvcpus, false);
+	/* a second slot, deleted while the vCPUs fault on it */
+	assert_int_equal(kvm_set_memory_region(w.vm, 1, SLOT1_BASE, 4 * SZ_2M), 0);
+	del_world = &w;
+	struct engine *e = engine_seeded(seed, 300000);
+	static struct vjob j[2];
+	for (int i = 0; i < nvcpus; i++) {
+		j[i] = (struct vjob){ &w, i, slot1_toucher, NULL, 0 };
+		engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+	}
+	engine_spawn(e, "vmm", slot_deleter, NULL);
+	enum engine_outcome o = engine_run(e);
+	snprintf(why, len, "%s", o == ENGINE_OK ? kvm_vcpu_guest(w.vm, 0)->why : engine_report(e));
+	engine_destroy(e);
+	if (o == ENGINE_OK)
+		world_fini(&w);
+	else {
+		kvm_vm_free_abandoned(w.vm);	/* the stuck vCPUs never stopped */
+		kvm_destroy(w.k);
+	}
+	return o;
+}
+
+static void test_memslot_deletion_during_faults(void **state)
+{
+	(void)state;
+	BANNER("memslot deletion during faults: local retry breaks out; without the break it livelocks");
+	struct kvm_policy pol;
+	kvm_policy_default(&pol);
+	char why[512];
+	uint64_t base = test_seed();
+	for (uint64_t s = base; s < base + 10; s++) {
+		/* with the 6.18 break: deletion completes, the vCPUs meet "no memslot" */
+		enum engine_outcome o = run_delete(s, &pol, 2, why, sizeof(why));
+		if (o != ENGINE_OK)
+			print_error("seed %" PRIu64 ": %s\n", s, why);
+		assert_int_equal(o, ENGINE_OK);
+		assert_non_null(strstr(why, "no memslot"));
+	}
+	/* without it, a fault retrying on the invalid slot holds SRCU forever */
+	pol.local_retry_slot_break = false;
+	int stuck = 0;
+	for (uint64_t s = base; s < base + 10; s++)
+		if (run_delete(s, &pol, 2, why, sizeof(why)) == ENGINE_STEP_BOUND)
+			stuck++;
+	print_message("  without the break: %d of 10 runs livelocked\n", stuck);
+	assert_true(stuck > 0);
+	/*
+	 * No local retry at all: the vCPU goes back to the guest, leaving the
+	 * SRCU read side, and deletion completes.  (One vCPU: with two, a
+	 * BUSY AUG that is not retried leaves the other's ACCEPT spinning on
+	 * host priority, see test_guest.c.)
+	 */
+	pol.local_retry = false;
+	for (uint64_t s = base; s < base + 5; s++) {
+		enum engine_outcome o = run_delete(s, &pol, 1, why, sizeof(why));
+		if (o != ENGINE_OK)
+			print_error("no local retry, seed %" PRIu64 ": %s\n", s, why);
+		assert_int_equal(o, ENGINE_OK);
+	}
+}
+
+/* ---- BUSY handling per policy ---- */
+
+#define CONTENDED 8
+
+static void contend_acceptor(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_set_ve_handler(g, ve_accept);
+	for (int round = 0; round < 6; round++)
+		for (uint64_t p = 0; p < CONTENDED; p++) {
+			uint64_t st = guest_accept(g, SLOT_BASE + p * SZ_4K, 0);
+			(void)st;	/* SUCCESS or ALREADY_ACCEPTED */
+			guest_write64(g, SLOT_BASE + p * SZ_4K, (uint64_t)round);
+		}
+}
+
+static void contend_converter(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (int round = 0; round < 6; round++) {
+		guest_map_gpa(g, SLOT_BASE, CONTENDED * SZ_4K, true);
+		guest_map_gpa(g, SLOT_BASE, CONTENDED * SZ_4K, false);
+	}
+}
+
+struct busy_result {
+	int dead;
+	uint64_t busy;
+};
+
+static struct busy_result run_contention(const struct kvm_policy *pol, uint64_t seeds)
+{
+	struct busy_result r = { 0, 0 };
+	for (uint64_t s = 1; s <= seeds; s++) {
+		struct world w;
+		world_init(&w, pol, 2, true);
+		struct engine *e = engine_seeded(s, 0);
+		static struct vjob j[2];
+		j[0] = (struct vjob){ &w, 0, contend_acceptor, NULL, 0 };
+		j[1] = (struct vjob){ &w, 1, contend_converter, NULL, 0 };
+		engine_spawn(e, "acceptor", vcpu_task, &j[0]);
+		engine_spawn(e, "converter", vcpu_task, &j[1]);
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK) {
+			engine_print_report(e, stderr);
+			fail();
+		}
+		r.dead += kvm_vm_dead(w.vm, NULL);
+		r.busy += kvm_vm_stats(w.vm)->busy;
+		engine_destroy(e);
+		world_fini(&w);
+	}
+	return r;
+}
+
+static void test_busy_policies(void **state)
+{
+	(void)state;
+	BANNER("BUSY from the module under contention: kick-retry and retry-n(64) cope, retry-n(1) kills");
+	struct kvm_policy pol;
+	kvm_policy_default(&pol);
+	struct busy_result kr = run_contention(&pol, 30);
+	print_message("  kick-retry: %" PRIu64 " BUSY answers, %d VMs killed\n", kr.busy, kr.dead);
+	assert_true(kr.busy > 0);
+	assert_int_equal(kr.dead, 0);
+	kvm_policy_set(&pol, "busy", "retry-n");
+	kvm_policy_set(&pol, "retry_n", "64");
+	struct busy_result r64 = run_contention(&pol, 30);
+	print_message("  retry-n(64): %" PRIu64 " BUSY answers, %d VMs killed\n", r64.busy, r64.dead);
+	assert_int_equal(r64.dead, 0);
+	kvm_policy_set(&pol, "retry_n", "1");
+	struct busy_result r1 = run_contention(&pol, 30);
+	print_message("  retry-n(1): %" PRIu64 " BUSY answers, %d VMs killed\n", r1.busy, r1.dead);
+	assert_true(r1.dead > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conversion_round_trip),
+		cmocka_unit_test(test_hole_punch_while_running),
+		cmocka_unit_test(test_memslot_deletion_during_faults),
+		cmocka_unit_test(test_busy_policies),
+	};
+	return cmocka_run_group_tests_name("host under the engine", tests, NULL, NULL);
+}

@@ -32,6 +32,7 @@ void gvcpu_kill(struct gvcpu *g, const char *fmt, ...)
 	g->dead = true;
 	if (tdx_vcpu_in_td(g->v))
 		tdx_td_exit(g->v, EXIT_REASON_TDCALL, 0, 0);	/* leave the TD cleanly */
+	g->in_guest_mode = false;
 	longjmp(g->stop, 1);
 }
 
@@ -48,12 +49,15 @@ static void enter(struct gvcpu *g)
 {
 	struct tdx_regs out;
 	for (;;) {
+		/* like KVM: mode = IN_GUEST_MODE first, then check for reasons not to enter */
+		g->in_guest_mode = true;
 		if (g->host->before_enter)
 			g->host->before_enter(g);
 		tdx_vcpu_set_rip(g->v, g->rip);
 		uint64_t st = tdh_vp_enter(g->m, &out, g->tdvpr);
 		if (st == TDX_SUCCESS)
 			return;
+		g->in_guest_mode = false;
 		if (st == EXIT_REASON_EPT_VIOLATION) {
 			/* the zero-step filter refused entry: a synthesized exit */
 			g->st.zero_step_refusals++;
@@ -75,6 +79,7 @@ static void enter(struct gvcpu *g)
 /* The vCPU left the TD: the host handles the exit, then we re-enter. */
 static void exited(struct gvcpu *g)
 {
+	g->in_guest_mode = false;
 	g->st.exits++;
 	engine_trace(tdx_vcpu_exit_regs(g->v)->rax ^ tdx_vcpu_exit_regs(g->v)->r8);
 	if (tdx_vcpu_exit_regs(g->v)->rax == EXIT_REASON_EPT_VIOLATION)
@@ -95,6 +100,7 @@ int gvcpu_run(struct gvcpu *g, void (*prog)(struct gvcpu *g, void *arg), void *a
 	enter(g);
 	prog(g, arg);
 	tdx_td_exit(g->v, EXIT_REASON_TDCALL, 0, 0);	/* the program's last TDVMCALL */
+	g->in_guest_mode = false;
 	return 0;
 }
 
@@ -108,6 +114,7 @@ static void check_kick(struct gvcpu *g)
 		return;
 	uint64_t req = g->kick_req;
 	tdx_td_exit(g->v, EXIT_REASON_EXTERNAL_INTERRUPT, 0, 0);
+	g->in_guest_mode = false;
 	g->kick_ack = req;
 	exited(g);
 }
@@ -274,6 +281,7 @@ uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 	g->vmcall_a0 = a0;
 	g->vmcall_a1 = a1;
 	tdx_td_exit(g->v, EXIT_REASON_TDCALL, fn, a0);
+	g->in_guest_mode = false;
 	uint64_t st = g->host->vmcall ? g->host->vmcall(g, fn, a0, a1)
 				      : TDVMCALL_STATUS_INVALID_OPERAND;
 	g->vmcall_fn = 0;

@@ -82,6 +82,7 @@ struct gvcpu {
 	} tlb[GUEST_TLB_SIZE];
 	guest_ve_handler_t ve_handler;
 	bool in_ve;			/* inside the #VE handler */
+	bool in_guest_mode;		/* KVM's IN_GUEST_MODE: entering or inside the TD */
 	uint64_t kick_req;		/* kicks the host sent (it waits for an exit) */
 	uint64_t kick_ack;		/* kicks answered by a TD exit */
 	uint64_t vmcall_fn, vmcall_a0, vmcall_a1; /* the TDVMCALL being handled */

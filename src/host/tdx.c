@@ -58,7 +58,7 @@ void tdx_kick_all(struct kvm_vm *vm)
 	bool any = false;
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct gvcpu *g = &vm->vcpus[i]->g;
-		if (g->v && tdx_vcpu_in_td(g->v)) {
+		if (g->v && g->in_guest_mode) {
 			g->kick_req++;
 			any = true;
 			seam_charge(SEAM_COST_IPI, 1);
@@ -67,9 +67,10 @@ void tdx_kick_all(struct kvm_vm *vm)
 	if (!any)
 		return;
 	vm->st.kicks++;
+	/* wait until each kicked vCPU is out of guest mode: entering counts as in */
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct gvcpu *g = &vm->vcpus[i]->g;
-		while (g->v && tdx_vcpu_in_td(g->v) && g->kick_ack < g->kick_req) {
+		while (g->v && g->in_guest_mode && g->kick_ack < g->kick_req) {
 			if (!engine_current()) {
 				fprintf(stderr, "tdxsim: kicking vCPU %d, which runs in no task\n", i);
 				abort();
@@ -248,6 +249,9 @@ uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa)
 void tdx_before_enter(struct gvcpu *g)
 {
 	struct kvm_vm *vm = vcpu_of(g)->vm;
-	while (vm->no_vcpu_enter && !vm->dead)
+	while (vm->no_vcpu_enter && !vm->dead) {
+		g->in_guest_mode = false;	/* tdx_vcpu_pre_run: not now */
 		seam_yield();
+		g->in_guest_mode = true;
+	}
 }

@@ -186,6 +186,19 @@ struct tdx_td {
 	uint32_t num_assoc_vcpus;	/* vCPUs associated (entered, not flushed) */
 	bool pending_ve_disable;	/* from ATTRIBUTES.SEPT_VE_DISABLE */
 	seam_sharex_t sept_lock;	/* S-EPT tree lock */
+	/*
+	 * Walk cache (a paging-structure cache for the simulator's own speed):
+	 * the 4K-level table of a 2M region, valid while sept_gen is unchanged.
+	 * sept_gen bumps whenever a non-leaf entry stops pointing at a table
+	 * it pointed at (BLOCK/UNBLOCK/REMOVE of a non-leaf); adding tables
+	 * cannot make a cached path wrong.
+	 */
+	uint64_t sept_gen;
+	struct {
+		uint64_t tag;		/* GPA >> 21, plus 1 (0: empty) */
+		uint64_t gen;
+		uint64_t *table;	/* the level-0 S-EPT table's entries */
+	} wc[64];
 	seam_sharex_t epoch_lock;	/* TLB epoch lock */
 	uint64_t td_epoch;
 	uint64_t refcount[2];		/* vCPUs inside the TD per epoch parity */

@@ -33,9 +33,10 @@ uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
 {
 	struct physmem *pm = &m->pm;
 	*pl = (struct pamt_lock){ .mode = mode, .cls = cls };
-	struct pamt_entry *e1g = pamt_entry_of(pm, hpa, PAMT_1G);
-	if (!e1g)
+	if (!physmem_valid(pm, hpa) || !physmem_in_tdmr(pm, hpa))
 		return TDX_OPERAND_ADDR_RANGE_ERROR;
+	struct phys_1g *g = physmem_chunk1g(pm, hpa, true);
+	struct pamt_entry *e1g = &g->pamt1g;
 
 	if (e1g->type == PT_REG || want == PAMT_1G) {
 		if (!lock_entry(e1g, mode, cls))
@@ -48,7 +49,7 @@ uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
 		return TDX_OPERAND_BUSY;
 	pl->p1g = e1g;
 
-	struct pamt_entry *e2m = pamt_entry_of(pm, hpa, PAMT_2M);
+	struct pamt_entry *e2m = &g->pamt2m[(hpa >> 21) & 511];
 	if (e2m->type == PT_REG || want == PAMT_2M) {
 		if (!lock_entry(e2m, mode, cls))
 			goto busy;
@@ -60,7 +61,7 @@ uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
 		goto busy;
 	pl->p2m = e2m;
 
-	struct pamt_entry *e4k = pamt_entry_of(pm, hpa, PAMT_4K);
+	struct pamt_entry *e4k = &physmem_chunk2m(pm, hpa, true)->pamt4k[(hpa >> 12) & 511];
 	if (!lock_entry(e4k, mode, cls))
 		goto busy;
 	pl->leaf = e4k;
@@ -98,10 +99,10 @@ uint64_t pamt_check_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size size
 			 enum pamt_type type, enum seam_lock_mode mode,
 			 enum seam_lock_class cls, uint32_t opnd, struct pamt_lock *pl)
 {
-	uint64_t st = hpa_operand_check(m, hpa, size_align(size), opnd);
-	if (st)
-		return st;
-	st = pamt_walk_lock(m, hpa, size, mode, cls, pl);
+	if ((hpa & (size_align(size) - 1)) || (hpa >> m->pm.max_pa))
+		return err(TDX_OPERAND_INVALID, opnd);
+	/* the walk answers OPERAND_ADDR_RANGE_ERROR outside every TDMR */
+	uint64_t st = pamt_walk_lock(m, hpa, size, mode, cls, pl);
 	if (st)
 		return err(st, opnd);
 	if (pl->size != size || pl->leaf->type != type) {

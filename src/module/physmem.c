@@ -44,6 +44,7 @@ int physmem_init(struct physmem *pm, uint64_t size, unsigned max_pa)
 	pm->max_pa = max_pa;
 	pm->n1g = (size + SZ_1G - 1) / SZ_1G;
 	pm->c1g = xcalloc(pm->n1g, sizeof(*pm->c1g));
+	pm->in_tdmr = xcalloc(pm->n1g, 1);
 	return 0;
 }
 
@@ -74,6 +75,8 @@ void physmem_destroy(struct physmem *pm)
 	}
 	free(pm->c1g);
 	pm->c1g = NULL;
+	free(pm->in_tdmr);
+	pm->in_tdmr = NULL;
 }
 
 int physmem_add_tdmr(struct physmem *pm, uint64_t base, uint64_t size)
@@ -101,15 +104,9 @@ int physmem_add_tdmr(struct physmem *pm, uint64_t base, uint64_t size)
 		}
 	}
 	pm->tdmr[pm->ntdmr++] = (struct tdmr){ base, size };
+	for (uint64_t g = base >> 30; g < (base + size) >> 30; g++)
+		pm->in_tdmr[g] = 1;
 	return 0;
-}
-
-bool physmem_in_tdmr(const struct physmem *pm, uint64_t hpa)
-{
-	for (int i = 0; i < pm->ntdmr; i++)
-		if (hpa - pm->tdmr[i].base < pm->tdmr[i].size)
-			return true;
-	return false;
 }
 
 struct phys_1g *physmem__alloc1g(struct physmem *pm, uint64_t hpa)

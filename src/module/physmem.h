@@ -67,6 +67,7 @@ struct physmem {
 	struct phys_1g **c1g;		/* n1g lazily allocated 1G chunks */
 	struct tdmr tdmr[PHYSMEM_MAX_TDMRS];
 	int ntdmr;
+	uint8_t *in_tdmr;		/* per GiB: inside a TDMR (TDMRs are 1G aligned) */
 	/* statistics (simulator memory, not simulated memory) */
 	uint64_t n_1g_chunks;		/* struct phys_1g allocated */
 	uint64_t n_2m_chunks;		/* struct phys_2m allocated */
@@ -83,7 +84,10 @@ void physmem_destroy(struct physmem *pm);
 
 /* Register a TDMR: 1G aligned and sized, inside memory, not overlapping. */
 int physmem_add_tdmr(struct physmem *pm, uint64_t base, uint64_t size);
-bool physmem_in_tdmr(const struct physmem *pm, uint64_t hpa);
+static inline bool physmem_in_tdmr(const struct physmem *pm, uint64_t hpa)
+{
+	return hpa < pm->size && pm->in_tdmr[hpa >> 30];
+}
 
 static inline bool physmem_valid(const struct physmem *pm, uint64_t hpa)
 {

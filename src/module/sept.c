@@ -89,6 +89,15 @@ uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
 		    uint64_t *copy)
 {
 	struct physmem *pm = &td->m->pm;
+	unsigned wi = (gpa >> 21) & 63;
+	uint64_t tag = (gpa >> 21) + 1;
+	if (level == 0 && td->wc[wi].tag == tag && td->wc[wi].gen == td->sept_gen) {
+		/* every entry above is NL_MAPPED and unchanged: go straight down */
+		uint64_t *e = td->wc[wi].table + ((gpa >> 12) & 511);
+		*reached = 0;
+		*copy = seam_load64(e);
+		return e;
+	}
 	uint64_t table = td->root;
 	for (int l = td->root_level;; l--) {
 		uint64_t *e = table_entry(pm, table, gpa, l);
@@ -98,6 +107,11 @@ uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
 		if (l == level || septe_state(v) != SEPT_NL_MAPPED || l == 0)
 			return e;
 		table = septe_hpa(v);
+		if (l == 1) {
+			td->wc[wi].tag = tag;
+			td->wc[wi].gen = td->sept_gen;
+			td->wc[wi].table = physmem_page_words(pm, table);
+		}
 	}
 }
 

@@ -31,6 +31,8 @@ uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint6
 	if (st)
 		goto out;
 	/* all checks passed */
+	if (!sept_state_is_leaf(s))
+		c.td->sept_gen++;
 	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_RANGE_UNBLOCK].next[s], hpa));
 	c.entry = NULL;
 out:

@@ -43,6 +43,7 @@ uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_
 		}
 	}
 	/* all checks passed */
+	c.td->sept_gen++;	/* the table goes away */
 	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_SEPT_REMOVE].next[s], 0));
 	c.entry = NULL;
 	physmem_zero_page(&m->pm, child);

@@ -501,7 +501,7 @@ int kvm_set_memory_region(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t si
 		goto out;
 	}
 	if (s->used) {
-		r = -EEXIST;	/* moving or resizing a slot is not supported */
+		r = -EINVAL;	/* a guest_memfd slot cannot be moved or resized, only deleted */
 		goto out;
 	}
 	if (vm->levels && ((gpa + size - 1) >> (vm->levels == 5 ? 52 : 48))) {
@@ -582,7 +582,8 @@ int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bo
 
 int kvm_gmem_punch_hole(struct kvm_vm *vm, int slot, uint64_t offset, uint64_t len)
 {
-	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS || (offset | len) & (SZ_4K - 1) || len == 0)
+	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS || (offset | len) & (SZ_4K - 1) || len == 0 ||
+	    offset + len < offset || (int64_t)offset < 0)
 		return -EINVAL;
 	struct kvm_memslot *s = &vm->slots[slot];
 	if (!s->used)
@@ -676,15 +677,26 @@ static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool 
 int kvm_tdx_init_mem_region(struct kvm_vm *vm, uint64_t gpa, const void *src,
 			    uint64_t nr_pages, bool measure)
 {
-	if (!src || nr_pages == 0 || (gpa & (SZ_4K - 1)) || nr_pages > (1ull << 40) ||
+	if (nr_pages == 0 || (gpa & (SZ_4K - 1)) || nr_pages > (1ull << 40) ||
 	    gpa + nr_pages * SZ_4K < gpa)
 		return -EINVAL;
+	if (!src)
+		return -EFAULT;		/* the user page cannot be pinned */
 	int r = 0;
 	seam_mutex_lock(&vm->lock);
 	seam_mutex_lock(&vm->slots_lock);
-	if (vm->state != VM_TD_INITIALIZED || (gpa & vm->shared_bit)) {
+	uint64_t last = gpa + nr_pages * SZ_4K - 1;
+	/* the whole range is checked before anything is added */
+	if (vm->state != VM_TD_INITIALIZED || ((gpa | last) & vm->shared_bit)) {
 		r = -EINVAL;
 		goto out;
+	}
+	for (uint64_t gfn = gpa >> 12; gfn <= last >> 12; gfn++) {
+		struct kvm_memslot *s = vm_slot_of(vm, gfn);
+		if (!s || s->deleting || !vm_gfn_private(s, gfn)) {
+			r = -EINVAL;
+			goto out;
+		}
 	}
 	uint64_t source = vm_alloc_page(vm);	/* a shared page: the user buffer */
 	for (uint64_t i = 0; i < nr_pages && !r; i++) {
@@ -778,6 +790,8 @@ int kvm_pre_fault_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
 
 int kvm_vcpu_run(struct kvm_vm *vm, int id, void (*prog)(struct gvcpu *g, void *arg), void *arg)
 {
+	if (!prog)
+		return -EINVAL;
 	if (id < 0 || id >= vm->nvcpus || !vm->vcpus[id]->initialized)
 		return -EINVAL;
 	if (vm->state != VM_FINALIZED)

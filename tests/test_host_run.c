@@ -432,6 +432,109 @@ static void test_busy_policies(void **state)
 	assert_true(r1.dead > 0);
 }
 
+/* ---- single-vCPU runs without the engine ---- */
+
+static void touch_2m(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (uint64_t p = 0; p < 512; p++) {
+		task_check_eq(guest_accept(g, SLOT_BASE + SZ_2M + p * SZ_4K, 0), TDX_SUCCESS);
+		guest_write64(g, SLOT_BASE + SZ_2M + p * SZ_4K, p);
+	}
+}
+
+static void world_init_frag(struct world *w, double frag)
+{
+	struct kvm_platform p;
+	kvm_platform_default(&p);
+	p.mem_bytes = 4 * SZ_1G;
+	p.fragmentation = frag;
+	w->k = kvm_create(&p);
+	assert_non_null(w->k);
+	w->vm = kvm_create_vm(w->k, NULL);
+	struct kvm_tdx_init_vm init;
+	kvm_tdx_init_vm_default(&init, 48);
+	assert_int_equal(kvm_tdx_init_vm(w->vm, &init), 0);
+	assert_int_equal(kvm_set_memory_region(w->vm, 0, SLOT_BASE, SLOT_SIZE), 0);
+	assert_int_equal(kvm_create_vcpu(w->vm), 0);
+	assert_int_equal(kvm_tdx_init_vcpu(w->vm, 0), 0);
+	assert_int_equal(kvm_tdx_finalize_vm(w->vm), 0);
+	w->nvcpus = 1;
+}
+
+static void test_fragmentation(void **state)
+{
+	(void)state;
+	BANNER("fragmentation decides whether guest_memfd gets 2M folios");
+	struct world w;
+	uint64_t n2m, n4k;
+	world_init_frag(&w, 0.0);
+	assert_int_equal(kvm_vcpu_run(w.vm, 0, touch_2m, NULL), 0);
+	assert_int_equal(kvm_vm_gmem_folios(w.vm, 0, &n2m, &n4k), 0);
+	assert_int_equal(n2m, 1);	/* one 2M folio backs the 2M the guest used */
+	assert_int_equal(n4k, 0);
+	world_fini(&w);
+	world_init_frag(&w, 1.0);	/* every 2M block has a pinned page */
+	assert_int_equal(hostmem_free_2m_blocks(kvm_hostmem(w.k)), 0);
+	assert_int_equal(kvm_vcpu_run(w.vm, 0, touch_2m, NULL), 0);
+	assert_int_equal(kvm_vm_gmem_folios(w.vm, 0, &n2m, &n4k), 0);
+	assert_int_equal(n2m, 0);
+	assert_int_equal(n4k, 512);
+	world_fini(&w);
+}
+
+static void touch_unaccepted(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_write64(g, SLOT_BASE, 1);	/* no ACCEPT first */
+}
+
+static int converted;
+
+static int count_and_convert(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private,
+			     void *ctx)
+{
+	(void)ctx;
+	converted++;
+	return kvm_set_memory_attributes(vm, gpa, size, private);
+}
+
+static void shared_then_private(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	/* a shared access to private memory: the VMM converts it (implicit conversion) */
+	guest_write64(g, guest_shared(g, SLOT_BASE + 0x10000), 0x5eed);
+	task_check_eq(guest_read64(g, guest_shared(g, SLOT_BASE + 0x10000)), 0x5eed);
+	/* and back: a private ACCEPT of it converts it back to private */
+	task_check_eq(guest_accept(g, SLOT_BASE + 0x10000, 0), TDX_SUCCESS);
+	task_check_eq(guest_read64(g, SLOT_BASE + 0x10000), 0);
+}
+
+static void test_exits(void **state)
+{
+	(void)state;
+	BANNER("exits: access before ACCEPT kills the VM; attribute mismatches go to the VMM");
+	struct world w;
+	world_init(&w, NULL, 1, false);
+	assert_int_equal(kvm_vcpu_run(w.vm, 0, touch_unaccepted, NULL), -EIO);
+	const char *why;
+	assert_true(kvm_vm_dead(w.vm, &why));
+	assert_non_null(strstr(why, "guest access before accepting"));
+	world_fini(&w);
+
+	world_init(&w, NULL, 1, false);
+	struct kvm_vmm_ops ops = { .memory_fault = count_and_convert };
+	kvm_set_vmm_ops(w.vm, &ops);
+	converted = 0;
+	assert_int_equal(kvm_vcpu_run(w.vm, 0, shared_then_private, NULL), 0);
+	assert_int_equal(converted, 2);
+	assert_int_equal(kvm_vm_stats(w.vm)->memory_faults, 2);
+	uint64_t v;
+	assert_int_equal(kvm_vm_read_shared(w.vm, SLOT_BASE + 0x10000, &v, 8), 0);
+	assert_int_equal(v, 0x5eed);	/* shared backing outlives the conversion */
+	world_fini(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +542,8 @@ int main(void)
 		cmocka_unit_test(test_hole_punch_while_running),
 		cmocka_unit_test(test_memslot_deletion_during_faults),
 		cmocka_unit_test(test_busy_policies),
+		cmocka_unit_test(test_fragmentation),
+		cmocka_unit_test(test_exits),
 	};
 	return cmocka_run_group_tests_name("host under the engine", tests, NULL, NULL);
 }

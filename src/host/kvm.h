@@ -171,6 +171,8 @@ bool kvm_vm_dead(const struct kvm_vm *vm, const char **why);
 bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa);
 /* Read/write the shared backing of @gpa (shared bit ignored), as the VMM can. */
 int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len);
+/* Live guest_memfd folios of memslot @slot (2M and 4K); -EINVAL for an unused slot. */
+int kvm_vm_gmem_folios(const struct kvm_vm *vm, int slot, uint64_t *n2m, uint64_t *n4k);
 /* Simulator bytes the host's structures use (mirror, gmem, attributes, backing maps). */
 uint64_t kvm_vm_resident_bytes(const struct kvm_vm *vm);
 

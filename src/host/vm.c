@@ -854,6 +854,15 @@ int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len)
 	return 0;
 }
 
+int kvm_vm_gmem_folios(const struct kvm_vm *vm, int slot, uint64_t *n2m, uint64_t *n4k)
+{
+	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS || !vm->slots[slot].used)
+		return -EINVAL;
+	*n2m = vm->slots[slot].gmem.folios_2m;
+	*n4k = vm->slots[slot].gmem.folios_4k;
+	return 0;
+}
+
 uint64_t kvm_vm_resident_bytes(const struct kvm_vm *vm)
 {
 	uint64_t n = sizeof(*vm);

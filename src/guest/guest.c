@@ -213,38 +213,35 @@ void guest_write64(struct gvcpu *g, uint64_t gpa, uint64_t val)
 	g->rip++;
 }
 
-void guest_read(struct gvcpu *g, uint64_t gpa, void *buf, size_t len)
+/* A byte range, page by page: each page translated for the access. */
+static void guest_copy(struct gvcpu *g, uint64_t gpa, uint8_t *buf, size_t len, bool write)
 {
-	uint8_t *p = buf;
+	struct physmem *pm = tdx_module_physmem(g->m);
 	while (len) {
 		size_t n = 4096 - (gpa & 0xfff);
 		if (n > len)
 			n = len;
-		uint64_t hpa = translate(g, gpa, EXITQ_READ);
+		uint64_t hpa = translate(g, gpa, write ? EXITQ_WRITE : EXITQ_READ);
 		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
-		physmem_read(tdx_module_physmem(g->m), hpa, p, n);
-		p += n;
+		if (write)
+			physmem_write(pm, hpa, buf, n);
+		else
+			physmem_read(pm, hpa, buf, n);
+		buf += n;
 		gpa += n;
 		len -= n;
 	}
 	g->rip++;
 }
 
+void guest_read(struct gvcpu *g, uint64_t gpa, void *buf, size_t len)
+{
+	guest_copy(g, gpa, buf, len, false);
+}
+
 void guest_write(struct gvcpu *g, uint64_t gpa, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	while (len) {
-		size_t n = 4096 - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		uint64_t hpa = translate(g, gpa, EXITQ_WRITE);
-		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
-		physmem_write(tdx_module_physmem(g->m), hpa, p, n);
-		p += n;
-		gpa += n;
-		len -= n;
-	}
-	g->rip++;
+	guest_copy(g, gpa, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)

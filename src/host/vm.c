@@ -271,6 +271,24 @@ static int seamcall_err(struct kvm_vm *vm, const char *leaf, uint64_t st)
 	return tdx_status_code(st) == TDX_OPERAND_BUSY ? -EBUSY : -EIO;
 }
 
+/* Add @n control pages to @owner with @addcx (MNG.ADDCX or VP.ADDCX). */
+static int add_cx_pages(struct kvm_vm *vm,
+			uint64_t (*addcx)(struct tdx_module *, struct tdx_regs *, uint64_t, uint64_t),
+			uint64_t owner, uint64_t *pages, int n, int *added, const char *leaf)
+{
+	struct tdx_regs out;
+	for (int i = 0; i < n; i++) {
+		pages[i] = vm_alloc_page(vm);
+		uint64_t st = addcx(vm->m, &out, pages[i], owner);
+		if (st) {
+			hostmem_free_4k(vm->hm, pages[i]);
+			return seamcall_err(vm, leaf, st);
+		}
+		(*added)++;
+	}
+	return 0;
+}
+
 int kvm_tdx_init_vm(struct kvm_vm *vm, struct kvm_tdx_init_vm *init)
 {
 	struct tdx_regs out;
@@ -336,16 +354,10 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, struct kvm_tdx_init_vm *init)
 		r = seamcall_err(vm, "TDH.MNG.KEY.CONFIG", st);
 		goto out;
 	}
-	for (int i = 0; i < TDX_TDCS_PAGES; i++) {
-		vm->tdcx[i] = vm_alloc_page(vm);
-		st = tdh_mng_addcx(vm->m, &out, vm->tdcx[i], vm->tdr);
-		if (st) {
-			hostmem_free_4k(vm->hm, vm->tdcx[i]);
-			r = seamcall_err(vm, "TDH.MNG.ADDCX", st);
-			goto out;
-		}
-		vm->ntdcx++;
-	}
+	r = add_cx_pages(vm, tdh_mng_addcx, vm->tdr, vm->tdcx, TDX_TDCS_PAGES, &vm->ntdcx,
+			 "TDH.MNG.ADDCX");
+	if (r)
+		goto out;
 	struct td_params p;
 	memset(&p, 0, sizeof(p));
 	p.attributes = init->attributes;
@@ -422,16 +434,10 @@ int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id)
 		r = seamcall_err(vm, "TDH.VP.CREATE", st);
 		goto out;
 	}
-	for (int i = 0; i < TDX_TDVPS_PAGES - 1; i++) {
-		v->tdcx[i] = vm_alloc_page(vm);
-		st = tdh_vp_addcx(vm->m, &out, v->tdcx[i], v->tdvpr);
-		if (st) {
-			hostmem_free_4k(vm->hm, v->tdcx[i]);
-			r = seamcall_err(vm, "TDH.VP.ADDCX", st);
-			goto out;
-		}
-		v->ntdcx++;
-	}
+	r = add_cx_pages(vm, tdh_vp_addcx, v->tdvpr, v->tdcx, TDX_TDVPS_PAGES - 1, &v->ntdcx,
+			 "TDH.VP.ADDCX");
+	if (r)
+		goto out;
 	st = tdh_vp_init(vm->m, &out, v->tdvpr, 0);
 	if (st) {
 		r = seamcall_err(vm, "TDH.VP.INIT", st);

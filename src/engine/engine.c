@@ -89,7 +89,7 @@ static void to_main(struct engine *e)
 
 /*
  * Choose the next task among the runnable ones; NULL when none is.  Records
- * the choice when there was one to make.
+ * the choice when there was one to make, and accounts the step to the task.
  */
 static struct etask *choose(struct engine *e)
 {
@@ -100,6 +100,8 @@ static struct etask *choose(struct engine *e)
 			r[n++] = e->t[i];
 	if (n == 0)
 		return NULL;
+	if (e->ops->step)
+		e->ops->step(e, r, n);
 	int k = 0;
 	if (n > 1) {
 		k = e->ops->pick(e, r, n);
@@ -116,9 +118,10 @@ static struct etask *choose(struct engine *e)
 			e->cap = nc;
 		}
 		e->choices[e->nchoices++] = (uint16_t)r[k]->id;
-	} else if (e->ops == sched_ops_table[SCHED_PCT]) {
-		e->ops->pick(e, r, n);	/* PCT counts change points on every step */
 	}
+	r[k]->last_step = e->steps;
+	r[k]->nsteps++;
+	hash_mix(e, (uint64_t)r[k]->id);
 	return r[k];
 }
 
@@ -188,9 +191,6 @@ static void reschedule(struct engine *e)
 		to_main(e);
 		return;
 	}
-	n->last_step = e->steps;
-	n->nsteps++;
-	hash_mix(e, (uint64_t)n->id);
 	if (n != t) {
 		e->next = n;
 		to_main(e);
@@ -365,9 +365,6 @@ static void task_main(void *p)
 	e->steps++;
 	struct etask *n = choose(e);
 	if (n) {
-		n->last_step = e->steps;
-		n->nsteps++;
-		hash_mix(e, (uint64_t)n->id);
 		e->next = n;
 	} else if (!e->stop) {
 		bool all_done = true;
@@ -413,11 +410,6 @@ enum engine_outcome engine_run(struct engine *e)
 	e->running = true;
 	e->ops->start(e);
 	e->next = choose(e);
-	if (e->next) {
-		e->next->last_step = 0;
-		e->next->nsteps++;
-		hash_mix(e, (uint64_t)e->next->id);
-	}
 	while (!e->stop && e->next) {
 		struct etask *t = e->next;
 		e->next = NULL;

@@ -37,7 +37,9 @@ struct sched_ops {
 	const char *name;
 	/* a new execution begins (tasks are spawned) */
 	void (*start)(struct engine *e);
-	/* pick among @n runnable tasks (in id order); returns an index */
+	/* optional: every step, before any pick (even with one runnable task) */
+	void (*step)(struct engine *e, struct etask **runnable, int n);
+	/* pick among @n > 1 runnable tasks (in id order); returns an index */
 	int (*pick)(struct engine *e, struct etask **runnable, int n);
 };
 

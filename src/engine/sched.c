@@ -57,9 +57,10 @@ static void start_pct(struct engine *e)
 		e->pct_change[i] = 1 + engine_rng_next(&e->sched_rng) % k;
 }
 
-static int pick_pct(struct engine *e, struct etask **r, int n)
+/* Every step: priorities for new tasks, and the change points. */
+static void step_pct(struct engine *e, struct etask **r, int n)
 {
-	/* tasks spawned since the last pick get a fresh random priority */
+	/* tasks spawned since the last step get a fresh random priority */
 	for (int i = 0; i < n; i++)
 		if (r[i]->prio == 0)
 			r[i]->prio = 1000000 + engine_rng_next(&e->sched_rng) % 1000000000;
@@ -69,6 +70,11 @@ static int pick_pct(struct engine *e, struct etask **r, int n)
 			e->cur->prio = (uint64_t)(e->pct_nchange - i);
 		}
 	}
+}
+
+static int pick_pct(struct engine *e, struct etask **r, int n)
+{
+	(void)e;
 	int best = 0;
 	for (int i = 1; i < n; i++)
 		if (r[i]->prio > r[best]->prio)
@@ -110,11 +116,11 @@ static int pick_replay(struct engine *e, struct etask **r, int n)
 	return -1;
 }
 
-static const struct sched_ops ops_rr = { "rr", start_nothing, pick_rr };
-static const struct sched_ops ops_random = { "random", start_nothing, pick_random };
-static const struct sched_ops ops_pct = { "pct", start_pct, pick_pct };
-static const struct sched_ops ops_replay = { "replay", start_nothing, pick_replay };
-static const struct sched_ops ops_timed = { "timed", start_nothing, pick_timed };
+static const struct sched_ops ops_rr = { "rr", start_nothing, NULL, pick_rr };
+static const struct sched_ops ops_random = { "random", start_nothing, NULL, pick_random };
+static const struct sched_ops ops_pct = { "pct", start_pct, step_pct, pick_pct };
+static const struct sched_ops ops_replay = { "replay", start_nothing, NULL, pick_replay };
+static const struct sched_ops ops_timed = { "timed", start_nothing, NULL, pick_timed };
 
 const struct sched_ops *const sched_ops_table[SCHED_NR] = {
 	[SCHED_RR] = &ops_rr,

@@ -19,6 +19,42 @@ void seam_install(const struct seam_hooks *h)
 	seam_active = h;
 }
 
+/* Hooked halves of the lock operations in seam.h: point, access, event. */
+bool seam__bit_trylock_hooked(uint64_t *p, uint64_t bit, enum seam_lock_class cls)
+{
+	seam__point(p);
+	bool ok = !(*p & bit);
+	*p |= bit;
+	if (ok)
+		seam__lock_event(cls, p, SEAM_EXCLUSIVE, true);
+	return ok;
+}
+
+void seam__bit_unlock_hooked(uint64_t *p, uint64_t bit, enum seam_lock_class cls)
+{
+	seam__lock_event(cls, p, SEAM_EXCLUSIVE, false);
+	seam__point(p);
+	*p &= ~bit;
+}
+
+bool seam__sharex_try_hooked(seam_sharex_t *l, enum seam_lock_mode mode,
+			     enum seam_lock_class cls)
+{
+	seam__point(l);
+	bool ok = seam__sharex_try_plain(l, mode);
+	if (ok)
+		seam__lock_event(cls, l, mode, true);
+	return ok;
+}
+
+void seam__sharex_release_hooked(seam_sharex_t *l, enum seam_lock_mode mode,
+				 enum seam_lock_class cls)
+{
+	seam__lock_event(cls, l, mode, false);
+	seam__point(l);
+	seam__sharex_release_plain(l, mode);
+}
+
 static void wait_on(const void *obj, const char *what, const char *name)
 {
 	if (seam_active && seam_active->wait) {

@@ -192,58 +192,81 @@ static inline uint64_t seam_fetch_and64(uint64_t *p, uint64_t mask)
 }
 
 /*
+ * The lock operations test for hooks once: without them (the direct driver)
+ * they are a load, a test and a store; with them the out-of-line versions in
+ * seam.c announce the access, perform it and report the lock event.
+ */
+bool seam__bit_trylock_hooked(uint64_t *p, uint64_t bit, enum seam_lock_class cls);
+void seam__bit_unlock_hooked(uint64_t *p, uint64_t bit, enum seam_lock_class cls);
+bool seam__sharex_try_hooked(seam_sharex_t *l, enum seam_lock_mode mode,
+			     enum seam_lock_class cls);
+void seam__sharex_release_hooked(seam_sharex_t *l, enum seam_lock_mode mode,
+				 enum seam_lock_class cls);
+
+/*
  * Bit try-lock inside a 64-bit word (the S-EPT entry lock).  Mirrors the
  * module's "lock bts": returns true if the bit was clear and is now set.
  */
 static inline bool seam_bit_trylock(uint64_t *p, uint64_t bit,
 				    enum seam_lock_class cls)
 {
-	seam__point(p);
+	if (__builtin_expect(seam_active != 0, 0))
+		return seam__bit_trylock_hooked(p, bit, cls);
 	bool ok = !(*p & bit);
 	*p |= bit;
-	if (ok)
-		seam__lock_event(cls, p, SEAM_EXCLUSIVE, true);
 	return ok;
 }
 
 static inline void seam_bit_unlock(uint64_t *p, uint64_t bit,
 				   enum seam_lock_class cls)
 {
-	seam__lock_event(cls, p, SEAM_EXCLUSIVE, false);
-	seam__point(p);
+	if (__builtin_expect(seam_active != 0, 0)) {
+		seam__bit_unlock_hooked(p, bit, cls);
+		return;
+	}
 	*p &= ~bit;
 }
 
 /* ---- sharex try-locks ---- */
 
+static inline bool seam__sharex_try_plain(seam_sharex_t *l, enum seam_lock_mode mode)
+{
+	if (mode == SEAM_EXCLUSIVE) {
+		if (l->v)
+			return false;
+		l->v = SEAM_SHAREX_EXCL;
+		return true;
+	}
+	if (l->v & SEAM_SHAREX_EXCL)
+		return false;
+	l->v++;
+	return true;
+}
+
+static inline void seam__sharex_release_plain(seam_sharex_t *l, enum seam_lock_mode mode)
+{
+	if (mode == SEAM_EXCLUSIVE)
+		l->v = 0;
+	else
+		l->v--;
+}
+
 static inline bool seam_sharex_try(seam_sharex_t *l, enum seam_lock_mode mode,
 				   enum seam_lock_class cls)
 {
-	seam__point(l);
-	bool ok;
-	if (mode == SEAM_EXCLUSIVE) {
-		ok = l->v == 0;
-		if (ok)
-			l->v = SEAM_SHAREX_EXCL;
-	} else {
-		ok = !(l->v & SEAM_SHAREX_EXCL);
-		if (ok)
-			l->v++;
-	}
-	if (ok)
-		seam__lock_event(cls, l, mode, true);
-	return ok;
+	if (__builtin_expect(seam_active != 0, 0))
+		return seam__sharex_try_hooked(l, mode, cls);
+	return seam__sharex_try_plain(l, mode);
 }
 
 static inline void seam_sharex_release(seam_sharex_t *l, enum seam_lock_mode mode,
 				       enum seam_lock_class cls)
 {
-	seam__lock_event(cls, l, mode, false);
-	seam__point(l);
-	if (mode == SEAM_EXCLUSIVE)
-		l->v = 0;
-	else
-		l->v--;
+	if (__builtin_expect(seam_active != 0, 0)) {
+		seam__sharex_release_hooked(l, mode, cls);
+		return;
+	}
+	seam__sharex_release_plain(l, mode);
 }
 
 /* Is the lock held at all (shared or exclusive)?  For assertions only. */

@@ -252,6 +252,23 @@ struct td_ctx {
 	uint64_t *entry;		/* S-EPT entry locked by the host, or NULL */
 };
 
+/*
+ * Start an empty context: nothing held.  Only the fields that say what is
+ * held are written; the lock records are filled in when taken (no 150-byte
+ * zeroing on every SEAMCALL).
+ */
+static inline void td_ctx_init(struct td_ctx *c, struct tdx_module *m)
+{
+	c->m = m;
+	c->td = NULL;
+	c->vcpu = NULL;
+	c->tdvpr_locked = false;
+	c->tdr_locked = false;
+	c->op_locked = false;
+	c->sept_locked = false;
+	c->entry = NULL;
+}
+
 static inline uint64_t err(uint64_t code, uint32_t opnd)
 {
 	return code | opnd;

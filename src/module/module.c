@@ -121,8 +121,7 @@ uint64_t hpa_operand_check(struct tdx_module *m, uint64_t hpa, uint64_t align, u
 uint64_t td_lock_tdr(struct tdx_module *m, struct td_ctx *c, uint64_t tdr,
 		     enum seam_lock_mode mode, uint32_t opnd)
 {
-	memset(c, 0, sizeof(*c));
-	c->m = m;
+	td_ctx_init(c, m);
 	uint64_t st = pamt_check_lock(m, tdr, PAMT_4K, PT_TDR, mode,
 				      SEAM_LOCK_PAMT_TDR, opnd, &c->tdr);
 	if (st)
@@ -203,8 +202,7 @@ uint64_t td_check_state(struct td_ctx *c, unsigned leaf, enum seam_lock_mode op_
 uint64_t td_lock_vcpu(struct tdx_module *m, struct td_ctx *c, uint64_t tdvpr,
 		      enum seam_lock_mode mode, uint32_t opnd)
 {
-	memset(c, 0, sizeof(*c));
-	c->m = m;
+	td_ctx_init(c, m);
 	uint64_t st = pamt_check_lock(m, tdvpr, PAMT_4K, PT_TDVPR, mode,
 				      SEAM_LOCK_PAMT_TDVPR, opnd, &c->tdvpr);
 	if (st)

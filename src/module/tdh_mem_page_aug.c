@@ -8,7 +8,7 @@
 uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
 			  uint64_t tdr, uint64_t hpa)
 {
-	struct td_ctx c = { 0 };
+	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	uint64_t gpa, cur, *e;
 	int level;

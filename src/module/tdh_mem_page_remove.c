@@ -10,7 +10,7 @@
 uint64_t tdh_mem_page_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
 			     uint64_t tdr)
 {
-	struct td_ctx c = { 0 };
+	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	uint64_t gpa, cur, *e;
 	int level;

@@ -9,7 +9,7 @@
 uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
 			       uint64_t tdr)
 {
-	struct td_ctx c = { 0 };
+	struct td_ctx c;
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);

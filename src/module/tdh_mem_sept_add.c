@@ -12,7 +12,7 @@
 uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
 			  uint64_t handle, uint64_t sept_hpa)
 {
-	struct td_ctx c = { 0 };
+	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	uint64_t gpa, cur, *e;
 	int level;

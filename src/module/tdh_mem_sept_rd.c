@@ -10,7 +10,7 @@
 uint64_t tdh_mem_sept_rd(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
 			 uint64_t handle)
 {
-	struct td_ctx c = { 0 };
+	struct td_ctx c;
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);

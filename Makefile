@@ -29,12 +29,23 @@ ifneq ($(findstring clang,$(CC)),)
 BUILD   := $(BUILD)-clang
 endif
 
+# Link-time optimization for gcc release builds (LTO=0 turns it off): the
+# fault path crosses a dozen small functions in as many files (one file per
+# SEAMCALL leaf), and inlining across them is worth about 1.3x there.
+LTO     ?= $(if $(filter 0,$(SAN)),$(if $(findstring clang,$(CC)),0,1),0)
+ifeq ($(LTO),1)
+LTOFLAGS := -flto=auto
+AR      := gcc-ar
+else
+LTOFLAGS :=
+endif
+
 WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
            -Wshadow -Wpointer-arith -Wvla -Wno-missing-field-initializers
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) \
-           $(SANFLAGS) -DTDXSIM_VERSION='"$(VERSION)"' -MMD -MP
-LDFLAGS += $(SANFLAGS)
+           $(SANFLAGS) $(LTOFLAGS) -DTDXSIM_VERSION='"$(VERSION)"' -MMD -MP
+LDFLAGS += $(SANFLAGS) $(LTOFLAGS)
 LDLIBS  := -lcrypto -linih
 
 # one line per object, kvmtool style

@@ -306,7 +306,21 @@ void out_clear(struct tdx_regs *out);
 uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
 			enum seam_lock_mode mode, enum seam_lock_class cls,
 			struct pamt_lock *pl);
-void pamt_unwalk(struct pamt_lock *pl);
+/*
+ * Release what a walk holds (nothing if it failed or never ran): the leaf,
+ * then the parents.  Parents are only ever held together with a leaf.
+ */
+static inline void pamt_unwalk(struct pamt_lock *pl)
+{
+	if (!pl->leaf)
+		return;
+	seam_sharex_release(&pl->leaf->lock, pl->mode, pl->cls);
+	if (pl->p2m)
+		seam_sharex_release(&pl->p2m->lock, SEAM_SHARED, pl->cls);
+	if (pl->p1g)
+		seam_sharex_release(&pl->p1g->lock, SEAM_SHARED, pl->cls);
+	pl->leaf = pl->p2m = pl->p1g = NULL;
+}
 uint64_t pamt_check_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
 			 enum pamt_type type, enum seam_lock_mode mode,
 			 enum seam_lock_class cls, uint32_t opnd, struct pamt_lock *pl);

@@ -11,76 +11,90 @@
  */
 #include "internal.h"
 
-static bool lock_entry(struct pamt_entry *e, enum seam_lock_mode mode,
-		       enum seam_lock_class cls)
+static inline bool lock_entry(struct pamt_entry *e, enum seam_lock_mode mode,
+			      enum seam_lock_class cls)
 {
 	return seam_sharex_try(&e->lock, mode, cls);
 }
 
-static void unlock_entry(struct pamt_entry *e, enum seam_lock_mode mode,
-			 enum seam_lock_class cls)
+static inline void unlock_entry(struct pamt_entry *e, enum seam_lock_mode mode,
+				enum seam_lock_class cls)
 {
 	seam_sharex_release(&e->lock, mode, cls);
+}
+
+/* A walk that stopped at @leaf (locked in pl->mode) under @p1g/@p2m. */
+static inline uint64_t walk_done(struct pamt_lock *pl, struct pamt_entry *leaf,
+				 enum pamt_size size, struct pamt_entry *p1g,
+				 struct pamt_entry *p2m)
+{
+	pl->leaf = leaf;
+	pl->size = size;
+	pl->p1g = p1g;
+	pl->p2m = p2m;
+	return TDX_SUCCESS;
+}
+
+static inline uint64_t walk_none(struct pamt_lock *pl, uint64_t st)
+{
+	pl->leaf = pl->p1g = pl->p2m = NULL;
+	return st;
 }
 
 /*
  * Walk and lock.  Returns TDX_SUCCESS, TDX_OPERAND_BUSY (nothing held) or
  * TDX_OPERAND_ADDR_RANGE_ERROR (not in a TDMR).  No operand id is added.
+ * Inlined into the operand checks below: one walk per SEAMCALL operand is
+ * the module's hottest path.
  */
+static inline uint64_t walk_lock(struct physmem *pm, uint64_t hpa, enum pamt_size want,
+				 enum seam_lock_mode mode, enum seam_lock_class cls,
+				 struct pamt_lock *pl)
+{
+	pl->mode = mode;
+	pl->cls = cls;
+	if (__builtin_expect(!physmem_in_tdmr(pm, hpa), 0))
+		return walk_none(pl, TDX_OPERAND_ADDR_RANGE_ERROR);
+	struct phys_1g *g = physmem_chunk1g(pm, hpa, true);
+	struct pamt_entry *e1g = &g->pamt1g;
+
+	if (__builtin_expect(e1g->type == PT_REG || want == PAMT_1G, 0)) {
+		if (!lock_entry(e1g, mode, cls))
+			return walk_none(pl, TDX_OPERAND_BUSY);
+		return walk_done(pl, e1g, PAMT_1G, NULL, NULL);
+	}
+	if (!lock_entry(e1g, SEAM_SHARED, cls))
+		return walk_none(pl, TDX_OPERAND_BUSY);
+
+	unsigned i2m = (hpa >> 21) & 511;
+	struct pamt_entry *e2m = &g->pamt2m[i2m];
+	if (__builtin_expect(e2m->type == PT_REG || want == PAMT_2M, 0)) {
+		if (!lock_entry(e2m, mode, cls))
+			goto busy1;
+		return walk_done(pl, e2m, PAMT_2M, e1g, NULL);
+	}
+	if (!lock_entry(e2m, SEAM_SHARED, cls))
+		goto busy1;
+
+	struct phys_2m *c = g->c2m[i2m];
+	if (__builtin_expect(!c, 0))
+		c = physmem__alloc2m(pm, g, hpa);
+	struct pamt_entry *e4k = &c->pamt4k[(hpa >> 12) & 511];
+	if (!lock_entry(e4k, mode, cls))
+		goto busy2;
+	return walk_done(pl, e4k, PAMT_4K, e1g, e2m);
+busy2:
+	unlock_entry(e2m, SEAM_SHARED, cls);
+busy1:
+	unlock_entry(e1g, SEAM_SHARED, cls);
+	return walk_none(pl, TDX_OPERAND_BUSY);
+}
+
 uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
 			enum seam_lock_mode mode, enum seam_lock_class cls,
 			struct pamt_lock *pl)
 {
-	struct physmem *pm = &m->pm;
-	*pl = (struct pamt_lock){ .mode = mode, .cls = cls };
-	if (!physmem_valid(pm, hpa) || !physmem_in_tdmr(pm, hpa))
-		return TDX_OPERAND_ADDR_RANGE_ERROR;
-	struct phys_1g *g = physmem_chunk1g(pm, hpa, true);
-	struct pamt_entry *e1g = &g->pamt1g;
-
-	if (e1g->type == PT_REG || want == PAMT_1G) {
-		if (!lock_entry(e1g, mode, cls))
-			return TDX_OPERAND_BUSY;
-		pl->leaf = e1g;
-		pl->size = PAMT_1G;
-		return TDX_SUCCESS;
-	}
-	if (!lock_entry(e1g, SEAM_SHARED, cls))
-		return TDX_OPERAND_BUSY;
-	pl->p1g = e1g;
-
-	struct pamt_entry *e2m = &g->pamt2m[(hpa >> 21) & 511];
-	if (e2m->type == PT_REG || want == PAMT_2M) {
-		if (!lock_entry(e2m, mode, cls))
-			goto busy;
-		pl->leaf = e2m;
-		pl->size = PAMT_2M;
-		return TDX_SUCCESS;
-	}
-	if (!lock_entry(e2m, SEAM_SHARED, cls))
-		goto busy;
-	pl->p2m = e2m;
-
-	struct pamt_entry *e4k = &physmem_chunk2m(pm, hpa, true)->pamt4k[(hpa >> 12) & 511];
-	if (!lock_entry(e4k, mode, cls))
-		goto busy;
-	pl->leaf = e4k;
-	pl->size = PAMT_4K;
-	return TDX_SUCCESS;
-busy:
-	pamt_unwalk(pl);
-	return TDX_OPERAND_BUSY;
-}
-
-void pamt_unwalk(struct pamt_lock *pl)
-{
-	if (pl->leaf)
-		unlock_entry(pl->leaf, pl->mode, pl->cls);
-	if (pl->p2m)
-		unlock_entry(pl->p2m, SEAM_SHARED, pl->cls);
-	if (pl->p1g)
-		unlock_entry(pl->p1g, SEAM_SHARED, pl->cls);
-	pl->leaf = pl->p2m = pl->p1g = NULL;
+	return walk_lock(&m->pm, hpa, want, mode, cls, pl);
 }
 
 static uint64_t size_align(enum pamt_size size)
@@ -102,7 +116,7 @@ uint64_t pamt_check_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size size
 	if ((hpa & (size_align(size) - 1)) || (hpa >> m->pm.max_pa))
 		return err(TDX_OPERAND_INVALID, opnd);
 	/* the walk answers OPERAND_ADDR_RANGE_ERROR outside every TDMR */
-	uint64_t st = pamt_walk_lock(m, hpa, size, mode, cls, pl);
+	uint64_t st = walk_lock(&m->pm, hpa, size, mode, cls, pl);
 	if (st)
 		return err(st, opnd);
 	if (pl->size != size || pl->leaf->type != type) {

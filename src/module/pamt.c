@@ -47,9 +47,9 @@ static inline uint64_t walk_none(struct pamt_lock *pl, uint64_t st)
  * Inlined into the operand checks below: one walk per SEAMCALL operand is
  * the module's hottest path.
  */
-static inline uint64_t walk_lock(struct physmem *pm, uint64_t hpa, enum pamt_size want,
-				 enum seam_lock_mode mode, enum seam_lock_class cls,
-				 struct pamt_lock *pl)
+static inline __attribute__((always_inline)) uint64_t
+walk_lock(struct physmem *pm, uint64_t hpa, enum pamt_size want, enum seam_lock_mode mode,
+	  enum seam_lock_class cls, struct pamt_lock *pl)
 {
 	pl->mode = mode;
 	pl->cls = cls;

@@ -194,7 +194,7 @@ struct tdx_td {
 	 * cannot make a cached path wrong.
 	 */
 	uint64_t sept_gen;
-	struct {
+	struct sept_walk_cache {
 		uint64_t tag;		/* GPA >> 21, plus 1 (0: empty) */
 		uint64_t gen;
 		uint64_t *table;	/* the level-0 S-EPT table's entries */
@@ -331,8 +331,29 @@ uint64_t pamt_lock_implicit(struct tdx_module *m, uint64_t hpa, enum pamt_size s
 			    enum seam_lock_mode mode, struct pamt_lock *pl);
 
 /* sept.c */
-uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
-		    uint64_t *copy);
+uint64_t *sept_walk_slow(struct tdx_td *td, uint64_t gpa, int level, int *reached,
+			 uint64_t *copy);
+/*
+ * Walk the S-EPT of @td toward @gpa, stopping at @level, at a leaf, or at an
+ * entry that cannot be walked through (anything but NL_MAPPED), exactly as
+ * the module's walk does.  Returns the entry where it stopped; *reached is
+ * its level and *copy its value as read.  Takes no lock.  A 4K walk whose
+ * 2M region is in the walk cache (tagged with sept_gen, which bumps whenever
+ * a non-leaf entry stops pointing at its table) goes straight to the leaf table: every entry
+ * above is NL_MAPPED and unchanged.
+ */
+static inline uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
+				  uint64_t *copy)
+{
+	const struct sept_walk_cache *wc = &td->wc[(gpa >> 21) & 63];
+	if (level == 0 && wc->tag == (gpa >> 21) + 1 && wc->gen == td->sept_gen) {
+		uint64_t *e = wc->table + ((gpa >> 12) & 511);
+		*reached = 0;
+		*copy = seam_load64(e);
+		return e;
+	}
+	return sept_walk_slow(td, gpa, level, reached, copy);
+}
 uint64_t sept_arch_entry(uint64_t e, int level);
 void sept_set_details(struct tdx_regs *out, uint64_t e, int level);
 uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,

@@ -80,24 +80,14 @@ static inline uint64_t *table_entry(struct physmem *pm, uint64_t table, uint64_t
 }
 
 /*
- * Walk the S-EPT of @td toward @gpa, stopping at @level, at a leaf, or at an
- * entry that cannot be walked through (anything but NL_MAPPED), exactly as
- * the module's walk does.  Returns the entry where it stopped; *reached is
- * its level and *copy its value as read.  Takes no lock.
+ * The full walk behind sept_walk() (internal.h), from the root: taken when
+ * the walk cache misses, and for walks that stop above the 4K level.
  */
-uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
-		    uint64_t *copy)
+uint64_t *sept_walk_slow(struct tdx_td *td, uint64_t gpa, int level, int *reached,
+			 uint64_t *copy)
 {
 	struct physmem *pm = &td->m->pm;
 	unsigned wi = (gpa >> 21) & 63;
-	uint64_t tag = (gpa >> 21) + 1;
-	if (level == 0 && td->wc[wi].tag == tag && td->wc[wi].gen == td->sept_gen) {
-		/* every entry above is NL_MAPPED and unchanged: go straight down */
-		uint64_t *e = td->wc[wi].table + ((gpa >> 12) & 511);
-		*reached = 0;
-		*copy = seam_load64(e);
-		return e;
-	}
 	uint64_t table = td->root;
 	for (int l = td->root_level;; l--) {
 		uint64_t *e = table_entry(pm, table, gpa, l);
@@ -108,7 +98,7 @@ uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, int *reached,
 			return e;
 		table = septe_hpa(v);
 		if (l == 1) {
-			td->wc[wi].tag = tag;
+			td->wc[wi].tag = (gpa >> 21) + 1;
 			td->wc[wi].gen = td->sept_gen;
 			td->wc[wi].table = physmem_page_words(pm, table);
 		}

@@ -128,8 +128,24 @@ struct kvm_vm {
 enum { RET_PF_CONTINUE = 0, RET_PF_RETRY, RET_PF_SPURIOUS, RET_PF_MEMFAULT, RET_PF_ERR };
 
 /* vm.c */
-struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn);
-bool vm_gfn_private(struct kvm_memslot *s, uint64_t gfn);
+/* The memslot holding @gfn, or NULL (slots never overlap). */
+static inline struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn)
+{
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		struct kvm_memslot *s = &vm->slots[i];
+		if (s->used && gfn - s->base_gfn < s->npages)
+			return s;
+	}
+	return NULL;
+}
+
+/* The private attribute of @gfn, which must be in @s. */
+static inline bool vm_gfn_private(const struct kvm_memslot *s, uint64_t gfn)
+{
+	uint64_t i = gfn - s->base_gfn;
+	return (s->private_bits[i / 64] >> (i % 64)) & 1;
+}
+
 void vm_kill(struct kvm_vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t vm_alloc_page(struct kvm_vm *vm);
 
@@ -147,8 +163,27 @@ uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn);
 int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint);
 
 /* tdx.c */
-uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
-			bool exclusive);
+static inline bool tdx_busy_like(uint64_t st)
+{
+	uint64_t c = tdx_status_code(st);
+	return c == TDX_OPERAND_BUSY || c == TDX_PREVIOUS_TLB_EPOCH_BUSY;
+}
+
+uint64_t tdx_busy_slow(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
+		       bool exclusive, uint64_t st);
+
+/*
+ * Issue @op, handling BUSY by policy (see tdx_busy_slow).  The first
+ * attempt is inline: it is the only one on the fault path.
+ */
+static inline uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *),
+				      void *arg, bool exclusive)
+{
+	uint64_t st = op(vm, arg);
+	if (__builtin_expect(!tdx_busy_like(st), 1))
+		return st;
+	return tdx_busy_slow(vm, op, arg, exclusive, st);
+}
 void tdx_kick_all(struct kvm_vm *vm);
 int tdx_handle_exit(struct gvcpu *g);
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);

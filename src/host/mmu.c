@@ -105,7 +105,7 @@ static bool busy(uint64_t st)
  * Returns RET_PF_CONTINUE, RET_PF_RETRY (lost a race or BUSY) or
  * RET_PF_ERR (the VM was killed).
  */
-static int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uint64_t new,
+static inline int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uint64_t new,
 			   uint64_t (*op)(struct kvm_vm *, void *), void *arg, const char *what)
 {
 	if (!seam_cas64(sptep, &old, SPTE_FROZEN)) {

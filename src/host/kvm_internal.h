@@ -58,11 +58,26 @@ struct mmu_page {
 	int level;		/* level of the entries */
 };
 
+#define MMU_WC_ENTRIES 16
+
 struct mmu {
 	struct mmu_page *root;
 	int root_level;
 	bool mirror;		/* the mirror of the S-EPT (private GPAs) */
 	uint64_t npages;	/* tables allocated */
+	/*
+	 * Walk cache (for the simulator's own speed, like the module's S-EPT
+	 * walk cache): the 4K-level table of a 2M region, valid while gen is
+	 * unchanged.  gen bumps whenever a non-leaf SPTE stops pointing at
+	 * the table it pointed at (today only when tables are freed);
+	 * linking a new table cannot make a cached path wrong.
+	 */
+	uint64_t gen;
+	struct {
+		uint64_t tag;		/* gfn >> 9, plus 1 (0: empty) */
+		uint64_t gen;
+		struct mmu_page *pt;	/* the level-0 table */
+	} wc[MMU_WC_ENTRIES];
 };
 
 /* ---- memslots ---- */

@@ -126,10 +126,35 @@ static inline int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t o
 	return RET_PF_CONTINUE;
 }
 
-/* Walk to the table holding level-@target entries for @gfn, adding tables. */
-static int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
-		      uint64_t **leafp)
+/*
+ * The walk cache: the level-0 table for @gfn if cached.  Every non-leaf
+ * SPTE above it is present and unchanged, so a walk to level 0 can go
+ * straight down: it reads only the final SPTE (one scheduling point), and
+ * is the walk happening at that instant, which the full walk could also
+ * have been.
+ */
+static inline struct mmu_page *wc_lookup(const struct mmu *mmu, uint64_t gfn)
 {
+	unsigned wi = (unsigned)(gfn >> 9) & (MMU_WC_ENTRIES - 1);
+	if (mmu->wc[wi].tag == (gfn >> 9) + 1 && mmu->wc[wi].gen == mmu->gen)
+		return mmu->wc[wi].pt;
+	return NULL;
+}
+
+/* Remember @pt as the level-0 table of @gfn, found by a walk begun at @gen. */
+static inline void wc_fill(struct mmu *mmu, uint64_t gfn, uint64_t gen, struct mmu_page *pt)
+{
+	unsigned wi = (unsigned)(gfn >> 9) & (MMU_WC_ENTRIES - 1);
+	mmu->wc[wi].tag = (gfn >> 9) + 1;
+	mmu->wc[wi].gen = gen;
+	mmu->wc[wi].pt = pt;
+}
+
+/* walk_alloc() without the walk cache: from the root, adding tables. */
+static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
+			   uint64_t **leafp)
+{
+	uint64_t gen = mmu->gen;
 	struct mmu_page *pt = mmu->root;
 	for (int level = mmu->root_level; level > target; level--) {
 		uint64_t *sptep = &pt->spte[idx(gfn, level)];
@@ -166,8 +191,24 @@ static int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int targ
 			return RET_PF_SPURIOUS;	/* a huge leaf covers it */
 		pt = child_of(old);
 	}
+	if (target == 0)
+		wc_fill(mmu, gfn, gen, pt);
 	*leafp = &pt->spte[idx(gfn, target)];
 	return RET_PF_CONTINUE;
+}
+
+/* Walk to the table holding level-@target entries for @gfn, adding tables. */
+static inline int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
+			     uint64_t **leafp)
+{
+	if (target == 0) {
+		struct mmu_page *pt = wc_lookup(mmu, gfn);
+		if (pt) {
+			*leafp = &pt->spte[idx(gfn, 0)];
+			return RET_PF_CONTINUE;
+		}
+	}
+	return walk_alloc_full(vm, mmu, gfn, target, leafp);
 }
 
 int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
@@ -225,13 +266,18 @@ int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa)
 
 uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn)
 {
-	struct mmu_page *pt = mmu->root;
+	struct mmu_page *pt = wc_lookup(mmu, gfn);
+	if (pt)
+		return &pt->spte[idx(gfn, 0)];
+	uint64_t gen = mmu->gen;
+	pt = mmu->root;
 	for (int level = mmu->root_level; level > 0; level--) {
 		uint64_t s = pt->spte[idx(gfn, level)];
 		if (!present(s) || (s & SPTE_LEAF))
 			return NULL;
 		pt = child_of(s);
 	}
+	wc_fill(mmu, gfn, gen, pt);
 	return &pt->spte[idx(gfn, 0)];
 }
 
@@ -359,6 +405,7 @@ void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)
 	if (mmu->root)
 		free_tables(vm, mmu, mmu->root, reclaim);
 	mmu->root = NULL;
+	mmu->gen++;	/* the tables are gone: drop the walk cache */
 }
 
 /*

@@ -32,8 +32,32 @@ struct gmem {
 };
 
 int gmem_init(struct gmem *g, uint64_t npages, bool allow_huge);
-/* The HPA backing page @index, allocating a folio if @alloc; 0 if none. */
-uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc, int *order);
+uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool alloc,
+			   int *order);
+
+/*
+ * The HPA backing page @index, allocating a folio if @alloc; 0 if none.
+ * An existing folio is found inline; the rest is gmem_get_pfn_slow().
+ */
+static inline uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc,
+				    int *order)
+{
+	if (index < g->npages) {
+		const struct gmem_chunk *c = &g->chunks[index / 512];
+		if (c->huge) {
+			if (order)
+				*order = 9;
+			return c->huge + (index % 512) * SZ_4K;
+		}
+		if (c->small && c->small[index % 512]) {
+			if (order)
+				*order = 0;
+			return c->small[index % 512];
+		}
+	}
+	return gmem_get_pfn_slow(k, g, index, alloc, order);
+}
+
 /* Free the folios of [index, index + n); a 2M folio cut in part is split. */
 void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n);
 void gmem_release(struct kvm *k, struct gmem *g);
@@ -175,7 +199,28 @@ int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa);
 void mmu_zap_private(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
 void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
 uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn);
-int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint);
+bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn);
+
+/*
+ * The mapping level for a private fault: the smallest of the host's largest
+ * huge page (2M; 1G is not used for private memory), the level hint of the
+ * exit (the guest's ACCEPT level), what the memslot and memory attributes
+ * allow (the whole 2M range inside the slot and all private), the
+ * guest_memfd folio order, and the vendor limit of the policy.  With the
+ * "4k" policy (the only one so far) that is always 4K; the huge-page
+ * variants slot in at the vendor limit.
+ */
+static inline int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint)
+{
+	int level = TDX_LEVEL_2M;
+	if (vm->pol.max_level == MAP_LEVEL_4K)
+		level = TDX_LEVEL_4K;
+	if (hint < level)
+		level = hint;
+	if (level == TDX_LEVEL_2M && !mmu_huge_fits(vm, s, gfn))
+		return TDX_LEVEL_4K;
+	return level;
+}
 
 /* tdx.c */
 static inline bool tdx_busy_like(uint64_t st)

@@ -409,32 +409,18 @@ void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)
 }
 
 /*
- * The mapping level for a private fault: the smallest of the host's largest
- * huge page (2M; 1G is not used for private memory), the level hint of the
- * exit (the guest's ACCEPT level), what the memslot and memory attributes
- * allow (the whole 2M range inside the slot and all private), the
- * guest_memfd folio order, and the vendor limit of the policy.  With the
- * "4k" policy (the only one so far) that is always 4K; the huge-page
- * variants slot in at the vendor limit.
+ * mmu_max_level()'s 2M test: the whole 2M range of @gfn is inside @s, all
+ * private, and backed by a 2M guest_memfd folio.
  */
-int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint)
+bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
 {
-	int level = TDX_LEVEL_2M;
-	if (vm->pol.max_level == MAP_LEVEL_4K)
-		level = TDX_LEVEL_4K;
-	if (hint < level)
-		level = hint;
-	if (level == TDX_LEVEL_2M) {
-		uint64_t first = gfn & ~511ull;
-		if (first < s->base_gfn || first + 512 > s->base_gfn + s->npages)
-			return TDX_LEVEL_4K;
-		for (uint64_t g = first; g < first + 512; g++)
-			if (!vm_gfn_private(s, g))
-				return TDX_LEVEL_4K;
-		int order = 0;
-		gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, &order);
-		if (order < 9)
-			return TDX_LEVEL_4K;
-	}
-	return level;
+	uint64_t first = gfn & ~511ull;
+	if (first < s->base_gfn || first + 512 > s->base_gfn + s->npages)
+		return false;
+	for (uint64_t g = first; g < first + 512; g++)
+		if (!vm_gfn_private(s, g))
+			return false;
+	int order = 0;
+	gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, &order);
+	return order >= 9;
 }

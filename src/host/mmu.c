@@ -235,13 +235,14 @@ int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 			seam_fetch_add64(&vm->nr_premapped, 1);
 		return r;
 	}
-	bool runnable = tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE;
-	r = freeze_and_call(vm, sptep, old, new, runnable ? do_aug : do_page_add, &a,
-			    runnable ? "TDH.MEM.PAGE.AUG" : "TDH.MEM.PAGE.ADD");
-	if (r == RET_PF_CONTINUE) {
-		if (runnable)
+	/* two calls with a constant hook each: the SEAMCALL wrapper inlines */
+	if (tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
+		r = freeze_and_call(vm, sptep, old, new, do_aug, &a, "TDH.MEM.PAGE.AUG");
+		if (r == RET_PF_CONTINUE)
 			vm->st.private_maps++;
-		else
+	} else {
+		r = freeze_and_call(vm, sptep, old, new, do_page_add, &a, "TDH.MEM.PAGE.ADD");
+		if (r == RET_PF_CONTINUE)
 			vm->st.page_adds++;
 	}
 	return r;

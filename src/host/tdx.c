@@ -238,12 +238,19 @@ uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa)
 	return (s & SPTE_HPA_MASK) | (gpa & 0xfff);
 }
 
-void tdx_before_enter(struct gvcpu *g)
+/* kick-retry is stopping vCPUs: stay out of the TD until it is done. */
+static __attribute__((noinline)) void wait_vcpu_enter(struct kvm_vm *vm, struct gvcpu *g)
 {
-	struct kvm_vm *vm = vcpu_of(g)->vm;
 	while (vm->no_vcpu_enter && !vm->dead) {
 		g->in_guest_mode = false;	/* tdx_vcpu_pre_run: not now */
 		seam_yield();
 		g->in_guest_mode = true;
 	}
+}
+
+void tdx_before_enter(struct gvcpu *g)
+{
+	struct kvm_vm *vm = vcpu_of(g)->vm;
+	if (__builtin_expect(vm->no_vcpu_enter != 0, 0))
+		wait_vcpu_enter(vm, g);
 }

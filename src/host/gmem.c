@@ -27,7 +27,9 @@ int gmem_init(struct gmem *g, uint64_t npages, bool allow_huge)
 	return 0;
 }
 
-uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc, int *order)
+/* gmem_get_pfn() when no folio was found inline: look again, allocate. */
+uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool alloc,
+			   int *order)
 {
 	if (index >= g->npages)
 		return 0;

@@ -32,8 +32,32 @@ struct gmem {
 };
 
 int gmem_init(struct gmem *g, uint64_t npages, bool allow_huge);
-/* The HPA backing page @index, allocating a folio if @alloc; 0 if none. */
-uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc, int *order);
+uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool alloc,
+			   int *order);
+
+/*
+ * The HPA backing page @index, allocating a folio if @alloc; 0 if none.
+ * An existing folio is found inline; the rest is gmem_get_pfn_slow().
+ */
+static inline uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc,
+				    int *order)
+{
+	if (index < g->npages) {
+		const struct gmem_chunk *c = &g->chunks[index / 512];
+		if (c->huge) {
+			if (order)
+				*order = 9;
+			return c->huge + (index % 512) * SZ_4K;
+		}
+		if (c->small && c->small[index % 512]) {
+			if (order)
+				*order = 0;
+			return c->small[index % 512];
+		}
+	}
+	return gmem_get_pfn_slow(k, g, index, alloc, order);
+}
+
 /* Free the folios of [index, index + n); a 2M folio cut in part is split. */
 void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n);
 void gmem_release(struct kvm *k, struct gmem *g);
@@ -58,11 +82,26 @@ struct mmu_page {
 	int level;		/* level of the entries */
 };
 
+#define MMU_WC_ENTRIES 16
+
 struct mmu {
 	struct mmu_page *root;
 	int root_level;
 	bool mirror;		/* the mirror of the S-EPT (private GPAs) */
 	uint64_t npages;	/* tables allocated */
+	/*
+	 * Walk cache (for the simulator's own speed, like the module's S-EPT
+	 * walk cache): the 4K-level table of a 2M region, valid while gen is
+	 * unchanged.  gen bumps whenever a non-leaf SPTE stops pointing at
+	 * the table it pointed at (today only when tables are freed);
+	 * linking a new table cannot make a cached path wrong.
+	 */
+	uint64_t gen;
+	struct {
+		uint64_t tag;		/* gfn >> 9, plus 1 (0: empty) */
+		uint64_t gen;
+		struct mmu_page *pt;	/* the level-0 table */
+	} wc[MMU_WC_ENTRIES];
 };
 
 /* ---- memslots ---- */
@@ -128,8 +167,24 @@ struct kvm_vm {
 enum { RET_PF_CONTINUE = 0, RET_PF_RETRY, RET_PF_SPURIOUS, RET_PF_MEMFAULT, RET_PF_ERR };
 
 /* vm.c */
-struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn);
-bool vm_gfn_private(struct kvm_memslot *s, uint64_t gfn);
+/* The memslot holding @gfn, or NULL (slots never overlap). */
+static inline struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn)
+{
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		struct kvm_memslot *s = &vm->slots[i];
+		if (s->used && gfn - s->base_gfn < s->npages)
+			return s;
+	}
+	return NULL;
+}
+
+/* The private attribute of @gfn, which must be in @s. */
+static inline bool vm_gfn_private(const struct kvm_memslot *s, uint64_t gfn)
+{
+	uint64_t i = gfn - s->base_gfn;
+	return (s->private_bits[i / 64] >> (i % 64)) & 1;
+}
+
 void vm_kill(struct kvm_vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t vm_alloc_page(struct kvm_vm *vm);
 
@@ -144,11 +199,51 @@ int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa);
 void mmu_zap_private(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
 void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
 uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn);
-int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint);
+bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn);
+
+/*
+ * The mapping level for a private fault: the smallest of the host's largest
+ * huge page (2M; 1G is not used for private memory), the level hint of the
+ * exit (the guest's ACCEPT level), what the memslot and memory attributes
+ * allow (the whole 2M range inside the slot and all private), the
+ * guest_memfd folio order, and the vendor limit of the policy.  With the
+ * "4k" policy (the only one so far) that is always 4K; the huge-page
+ * variants slot in at the vendor limit.
+ */
+static inline int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint)
+{
+	int level = TDX_LEVEL_2M;
+	if (vm->pol.max_level == MAP_LEVEL_4K)
+		level = TDX_LEVEL_4K;
+	if (hint < level)
+		level = hint;
+	if (level == TDX_LEVEL_2M && !mmu_huge_fits(vm, s, gfn))
+		return TDX_LEVEL_4K;
+	return level;
+}
 
 /* tdx.c */
-uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
-			bool exclusive);
+static inline bool tdx_busy_like(uint64_t st)
+{
+	uint64_t c = tdx_status_code(st);
+	return c == TDX_OPERAND_BUSY || c == TDX_PREVIOUS_TLB_EPOCH_BUSY;
+}
+
+uint64_t tdx_busy_slow(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
+		       bool exclusive, uint64_t st);
+
+/*
+ * Issue @op, handling BUSY by policy (see tdx_busy_slow).  The first
+ * attempt is inline: it is the only one on the fault path.
+ */
+static inline uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *),
+				      void *arg, bool exclusive)
+{
+	uint64_t st = op(vm, arg);
+	if (__builtin_expect(!tdx_busy_like(st), 1))
+		return st;
+	return tdx_busy_slow(vm, op, arg, exclusive, st);
+}
 void tdx_kick_all(struct kvm_vm *vm);
 int tdx_handle_exit(struct gvcpu *g);
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);

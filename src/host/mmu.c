@@ -105,7 +105,7 @@ static bool busy(uint64_t st)
  * Returns RET_PF_CONTINUE, RET_PF_RETRY (lost a race or BUSY) or
  * RET_PF_ERR (the VM was killed).
  */
-static int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uint64_t new,
+static inline int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uint64_t new,
 			   uint64_t (*op)(struct kvm_vm *, void *), void *arg, const char *what)
 {
 	if (!seam_cas64(sptep, &old, SPTE_FROZEN)) {
@@ -126,10 +126,35 @@ static int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t old, uin
 	return RET_PF_CONTINUE;
 }
 
-/* Walk to the table holding level-@target entries for @gfn, adding tables. */
-static int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
-		      uint64_t **leafp)
+/*
+ * The walk cache: the level-0 table for @gfn if cached.  Every non-leaf
+ * SPTE above it is present and unchanged, so a walk to level 0 can go
+ * straight down: it reads only the final SPTE (one scheduling point), and
+ * is the walk happening at that instant, which the full walk could also
+ * have been.
+ */
+static inline struct mmu_page *wc_lookup(const struct mmu *mmu, uint64_t gfn)
 {
+	unsigned wi = (unsigned)(gfn >> 9) & (MMU_WC_ENTRIES - 1);
+	if (mmu->wc[wi].tag == (gfn >> 9) + 1 && mmu->wc[wi].gen == mmu->gen)
+		return mmu->wc[wi].pt;
+	return NULL;
+}
+
+/* Remember @pt as the level-0 table of @gfn, found by a walk begun at @gen. */
+static inline void wc_fill(struct mmu *mmu, uint64_t gfn, uint64_t gen, struct mmu_page *pt)
+{
+	unsigned wi = (unsigned)(gfn >> 9) & (MMU_WC_ENTRIES - 1);
+	mmu->wc[wi].tag = (gfn >> 9) + 1;
+	mmu->wc[wi].gen = gen;
+	mmu->wc[wi].pt = pt;
+}
+
+/* walk_alloc() without the walk cache: from the root, adding tables. */
+static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
+			   uint64_t **leafp)
+{
+	uint64_t gen = mmu->gen;
 	struct mmu_page *pt = mmu->root;
 	for (int level = mmu->root_level; level > target; level--) {
 		uint64_t *sptep = &pt->spte[idx(gfn, level)];
@@ -166,8 +191,24 @@ static int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int targ
 			return RET_PF_SPURIOUS;	/* a huge leaf covers it */
 		pt = child_of(old);
 	}
+	if (target == 0)
+		wc_fill(mmu, gfn, gen, pt);
 	*leafp = &pt->spte[idx(gfn, target)];
 	return RET_PF_CONTINUE;
+}
+
+/* Walk to the table holding level-@target entries for @gfn, adding tables. */
+static inline int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int target,
+			     uint64_t **leafp)
+{
+	if (target == 0) {
+		struct mmu_page *pt = wc_lookup(mmu, gfn);
+		if (pt) {
+			*leafp = &pt->spte[idx(gfn, 0)];
+			return RET_PF_CONTINUE;
+		}
+	}
+	return walk_alloc_full(vm, mmu, gfn, target, leafp);
 }
 
 int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
@@ -194,13 +235,14 @@ int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 			seam_fetch_add64(&vm->nr_premapped, 1);
 		return r;
 	}
-	bool runnable = tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE;
-	r = freeze_and_call(vm, sptep, old, new, runnable ? do_aug : do_page_add, &a,
-			    runnable ? "TDH.MEM.PAGE.AUG" : "TDH.MEM.PAGE.ADD");
-	if (r == RET_PF_CONTINUE) {
-		if (runnable)
+	/* two calls with a constant hook each: the SEAMCALL wrapper inlines */
+	if (tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
+		r = freeze_and_call(vm, sptep, old, new, do_aug, &a, "TDH.MEM.PAGE.AUG");
+		if (r == RET_PF_CONTINUE)
 			vm->st.private_maps++;
-		else
+	} else {
+		r = freeze_and_call(vm, sptep, old, new, do_page_add, &a, "TDH.MEM.PAGE.ADD");
+		if (r == RET_PF_CONTINUE)
 			vm->st.page_adds++;
 	}
 	return r;
@@ -225,13 +267,18 @@ int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa)
 
 uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn)
 {
-	struct mmu_page *pt = mmu->root;
+	struct mmu_page *pt = wc_lookup(mmu, gfn);
+	if (pt)
+		return &pt->spte[idx(gfn, 0)];
+	uint64_t gen = mmu->gen;
+	pt = mmu->root;
 	for (int level = mmu->root_level; level > 0; level--) {
 		uint64_t s = pt->spte[idx(gfn, level)];
 		if (!present(s) || (s & SPTE_LEAF))
 			return NULL;
 		pt = child_of(s);
 	}
+	wc_fill(mmu, gfn, gen, pt);
 	return &pt->spte[idx(gfn, 0)];
 }
 
@@ -359,35 +406,22 @@ void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)
 	if (mmu->root)
 		free_tables(vm, mmu, mmu->root, reclaim);
 	mmu->root = NULL;
+	mmu->gen++;	/* the tables are gone: drop the walk cache */
 }
 
 /*
- * The mapping level for a private fault: the smallest of the host's largest
- * huge page (2M; 1G is not used for private memory), the level hint of the
- * exit (the guest's ACCEPT level), what the memslot and memory attributes
- * allow (the whole 2M range inside the slot and all private), the
- * guest_memfd folio order, and the vendor limit of the policy.  With the
- * "4k" policy (the only one so far) that is always 4K; the huge-page
- * variants slot in at the vendor limit.
+ * mmu_max_level()'s 2M test: the whole 2M range of @gfn is inside @s, all
+ * private, and backed by a 2M guest_memfd folio.
  */
-int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint)
+bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
 {
-	int level = TDX_LEVEL_2M;
-	if (vm->pol.max_level == MAP_LEVEL_4K)
-		level = TDX_LEVEL_4K;
-	if (hint < level)
-		level = hint;
-	if (level == TDX_LEVEL_2M) {
-		uint64_t first = gfn & ~511ull;
-		if (first < s->base_gfn || first + 512 > s->base_gfn + s->npages)
-			return TDX_LEVEL_4K;
-		for (uint64_t g = first; g < first + 512; g++)
-			if (!vm_gfn_private(s, g))
-				return TDX_LEVEL_4K;
-		int order = 0;
-		gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, &order);
-		if (order < 9)
-			return TDX_LEVEL_4K;
-	}
-	return level;
+	uint64_t first = gfn & ~511ull;
+	if (first < s->base_gfn || first + 512 > s->base_gfn + s->npages)
+		return false;
+	for (uint64_t g = first; g < first + 512; g++)
+		if (!vm_gfn_private(s, g))
+			return false;
+	int order = 0;
+	gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, &order);
+	return order >= 9;
 }

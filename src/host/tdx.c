@@ -11,31 +11,23 @@
 #include "../engine/engine.h"
 #include "kvm_internal.h"
 
-static bool busy_like(uint64_t st)
-{
-	uint64_t c = tdx_status_code(st);
-	return c == TDX_OPERAND_BUSY || c == TDX_PREVIOUS_TLB_EPOCH_BUSY;
-}
-
 /*
- * Issue @op, handling BUSY by policy.  Under the shared mmu_lock (a fault)
- * a BUSY is returned so the fault retries, after "retry-n" attempts if that
- * policy is chosen.  Under the exclusive lock (a zap): "retry-n" retries up
- * to N times; "kick-retry" stops vCPUs from entering, kicks them out and
- * retries once, so a second BUSY is a bug and the caller kills the VM.
+ * tdx_busy_retry()'s slow path: @op answered @st, a BUSY; handle it by
+ * policy.  Under the shared mmu_lock (a fault) a BUSY is returned so the
+ * fault retries, after "retry-n" attempts if that policy is chosen.
+ * Under the exclusive lock (a zap): "retry-n" retries up to N times;
+ * "kick-retry" stops vCPUs from entering, kicks them out and retries once,
+ * so a second BUSY is a bug and the caller kills the VM.
  */
-uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
-			bool exclusive)
+uint64_t tdx_busy_slow(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
+		       bool exclusive, uint64_t st)
 {
-	uint64_t st = op(vm, arg);
-	if (!busy_like(st))
-		return st;
 	vm->st.busy++;		/* every BUSY answer is counted once */
 	if (vm->pol.busy == BUSY_RETRY_N) {
-		for (int i = 1; i < vm->pol.retry_n && busy_like(st); i++) {
+		for (int i = 1; i < vm->pol.retry_n && tdx_busy_like(st); i++) {
 			seam_yield();
 			st = op(vm, arg);
-			vm->st.busy += busy_like(st);
+			vm->st.busy += tdx_busy_like(st);
 		}
 		return st;
 	}
@@ -44,7 +36,7 @@ uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void 
 	vm->no_vcpu_enter++;
 	tdx_kick_all(vm);
 	st = op(vm, arg);
-	vm->st.busy += busy_like(st);
+	vm->st.busy += tdx_busy_like(st);
 	vm->no_vcpu_enter--;
 	return st;
 }
@@ -246,12 +238,19 @@ uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa)
 	return (s & SPTE_HPA_MASK) | (gpa & 0xfff);
 }
 
-void tdx_before_enter(struct gvcpu *g)
+/* kick-retry is stopping vCPUs: stay out of the TD until it is done. */
+static __attribute__((noinline)) void wait_vcpu_enter(struct kvm_vm *vm, struct gvcpu *g)
 {
-	struct kvm_vm *vm = vcpu_of(g)->vm;
 	while (vm->no_vcpu_enter && !vm->dead) {
 		g->in_guest_mode = false;	/* tdx_vcpu_pre_run: not now */
 		seam_yield();
 		g->in_guest_mode = true;
 	}
+}
+
+void tdx_before_enter(struct gvcpu *g)
+{
+	struct kvm_vm *vm = vcpu_of(g)->vm;
+	if (__builtin_expect(vm->no_vcpu_enter != 0, 0))
+		wait_vcpu_enter(vm, g);
 }

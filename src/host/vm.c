@@ -171,22 +171,6 @@ uint64_t vm_alloc_page(struct kvm_vm *vm)
 	return p;
 }
 
-struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn)
-{
-	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
-		struct kvm_memslot *s = &vm->slots[i];
-		if (s->used && gfn - s->base_gfn < s->npages)
-			return s;
-	}
-	return NULL;
-}
-
-bool vm_gfn_private(struct kvm_memslot *s, uint64_t gfn)
-{
-	uint64_t i = gfn - s->base_gfn;
-	return (s->private_bits[i / 64] >> (i % 64)) & 1;
-}
-
 static void set_private(struct kvm_memslot *s, uint64_t gfn, bool private)
 {
 	uint64_t i = gfn - s->base_gfn;

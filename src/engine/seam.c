@@ -103,7 +103,7 @@ void seam_spin_unlock(seam_spinlock_t *s)
 	seam_mutex_unlock(s);
 }
 
-void seam_read_lock(seam_rwlock_t *l)
+void seam__read_lock_slow(seam_rwlock_t *l)
 {
 	seam__point(l);
 	while (l->writer || l->writers_waiting)
@@ -112,7 +112,7 @@ void seam_read_lock(seam_rwlock_t *l)
 	seam__lock_event(l->cls, l, SEAM_SHARED, true);
 }
 
-void seam_read_unlock(seam_rwlock_t *l)
+void seam__read_unlock_slow(seam_rwlock_t *l)
 {
 	seam__lock_event(l->cls, l, SEAM_SHARED, false);
 	l->readers--;

@@ -329,8 +329,31 @@ typedef struct seam_completion {
 
 void seam_mutex_lock(seam_mutex_t *m);
 void seam_mutex_unlock(seam_mutex_t *m);
-void seam_read_lock(seam_rwlock_t *l);
-void seam_read_unlock(seam_rwlock_t *l);
+void seam__read_lock_slow(seam_rwlock_t *l);
+void seam__read_unlock_slow(seam_rwlock_t *l);
+
+/*
+ * Shared acquisition; the fault path takes two of these per fault (SRCU,
+ * mmu_lock), so the uncontended direct-driver case is inline.
+ */
+static inline void seam_read_lock(seam_rwlock_t *l)
+{
+	if (__builtin_expect(!seam_active && !l->writer && !l->writers_waiting, 1)) {
+		l->readers++;
+		return;
+	}
+	seam__read_lock_slow(l);
+}
+
+/* Without hooks nobody can be waiting to be woken. */
+static inline void seam_read_unlock(seam_rwlock_t *l)
+{
+	if (__builtin_expect(!seam_active, 1)) {
+		l->readers--;
+		return;
+	}
+	seam__read_unlock_slow(l);
+}
 void seam_write_lock(seam_rwlock_t *l);
 void seam_write_unlock(seam_rwlock_t *l);
 /* A spinlock is a mutex whose waiters spin (yield) instead of sleeping. */

@@ -283,7 +283,6 @@ void td_free(struct tdx_td *td);
 uint64_t hpa_operand_check(struct tdx_module *m, uint64_t hpa, uint64_t align, uint32_t opnd);
 uint64_t td_lock_tdr(struct tdx_module *m, struct td_ctx *c, uint64_t tdr,
 		     enum seam_lock_mode mode, uint32_t opnd);
-uint64_t td_check_state(struct td_ctx *c, unsigned leaf, enum seam_lock_mode op_mode);
 uint64_t td_lock_vcpu(struct tdx_module *m, struct td_ctx *c, uint64_t tdvpr,
 		      enum seam_lock_mode mode, uint32_t opnd);
 uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *out,
@@ -295,12 +294,47 @@ uint64_t td_check_blocked_tracked(struct td_ctx *c, struct tdx_regs *out, uint64
 uint64_t td_lock_sept(struct td_ctx *c, enum seam_lock_mode mode);
 uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry);
 void td_ctx_release(struct td_ctx *c);
-bool op_state_allows(unsigned leaf, enum td_op_state s);
+/* Op states each leaf may run in (include/auto_gen/op_state_lookup.c). */
+extern const uint8_t td_op_state_table[TDH_NR_LEAVES];
+static inline bool op_state_allows(unsigned leaf, enum td_op_state s)
+{
+	return leaf < TDH_NR_LEAVES && ((td_op_state_table[leaf] >> s) & 1);
+}
+
+/*
+ * Step 2: TD state.  Not fatal (TD_FATAL), keys configured
+ * (TD_KEYS_NOT_CONFIGURED), TDCS allocated (TDCS_NOT_ALLOCATED), op-state
+ * lock (OPERAND_BUSY|OP_STATE), op state allowed for @leaf
+ * (OP_STATE_INCORRECT).
+ */
+static inline uint64_t td_check_state(struct td_ctx *c, unsigned leaf, enum seam_lock_mode op_mode)
+{
+	struct tdx_td *td = c->td;
+	if (td->fatal)
+		return TDX_TD_FATAL;
+	if (td->lifecycle != TD_KEYS_CONFIGURED)
+		return TDX_TD_KEYS_NOT_CONFIGURED;
+	if (td->num_tdcx < TDX_TDCS_PAGES)
+		return TDX_TDCS_NOT_ALLOCATED;
+	if (op_mode != LOCK_NONE) {
+		if (!seam_sharex_try(&td->op_state_lock, op_mode, SEAM_LOCK_OP_STATE))
+			return err(TDX_OPERAND_BUSY, OPND_OP_STATE);
+		c->op_locked = true;
+		c->op_mode = op_mode;
+	}
+	if (!op_state_allows(leaf, td->op_state))
+		return TDX_OP_STATE_INCORRECT;
+	return TDX_SUCCESS;
+}
+
+static inline void out_clear(struct tdx_regs *out)
+{
+	out->rcx = out->rdx = out->r8 = out->r9 = out->r10 = out->r11 = 0;
+}
 uint64_t td_gpa_check(const struct tdx_td *td, uint64_t gpa);
 uint64_t gpa_info_check(uint64_t info, int min_level, int max_level);
 bool td_tlb_tracked(struct tdx_td *td, uint64_t bepoch);
 void td_child_add(struct tdx_td *td, int64_t n);
-void out_clear(struct tdx_regs *out);
 
 /* pamt.c */
 uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,

@@ -96,10 +96,6 @@ struct tdx_td *td_lookup(struct tdx_module *m, uint32_t id)
 	return (id && id <= m->ntds) ? m->tds[id - 1] : NULL;
 }
 
-void out_clear(struct tdx_regs *out)
-{
-	out->rcx = out->rdx = out->r8 = out->r9 = out->r10 = out->r11 = 0;
-}
 
 /*
  * An explicit HPA operand: aligned to @align and within MAX_PA
@@ -135,7 +131,7 @@ uint64_t td_lock_tdr(struct tdx_module *m, struct td_ctx *c, uint64_t tdr,
 #define U (1u << OP_STATE_UNINITIALIZED)
 #define I (1u << OP_STATE_INITIALIZED)
 #define R (1u << OP_STATE_RUNNABLE)
-static const uint8_t op_state_table[TDH_NR_LEAVES] = {
+const uint8_t td_op_state_table[TDH_NR_LEAVES] = {
 	[TDH_VP_ENTER] = R,
 	[TDH_MNG_ADDCX] = U,
 	[TDH_MEM_PAGE_ADD] = I,
@@ -164,36 +160,6 @@ static const uint8_t op_state_table[TDH_NR_LEAVES] = {
 #undef I
 #undef R
 
-bool op_state_allows(unsigned leaf, enum td_op_state s)
-{
-	return leaf < TDH_NR_LEAVES && ((op_state_table[leaf] >> s) & 1);
-}
-
-/*
- * Step 2: TD state.  Not fatal (TD_FATAL), keys configured
- * (TD_KEYS_NOT_CONFIGURED), TDCS allocated (TDCS_NOT_ALLOCATED), op-state
- * lock (OPERAND_BUSY|OP_STATE), op state allowed for @leaf
- * (OP_STATE_INCORRECT).
- */
-uint64_t td_check_state(struct td_ctx *c, unsigned leaf, enum seam_lock_mode op_mode)
-{
-	struct tdx_td *td = c->td;
-	if (td->fatal)
-		return TDX_TD_FATAL;
-	if (td->lifecycle != TD_KEYS_CONFIGURED)
-		return TDX_TD_KEYS_NOT_CONFIGURED;
-	if (td->num_tdcx < TDX_TDCS_PAGES)
-		return TDX_TDCS_NOT_ALLOCATED;
-	if (op_mode != LOCK_NONE) {
-		if (!seam_sharex_try(&td->op_state_lock, op_mode, SEAM_LOCK_OP_STATE))
-			return err(TDX_OPERAND_BUSY, OPND_OP_STATE);
-		c->op_locked = true;
-		c->op_mode = op_mode;
-	}
-	if (!op_state_allows(leaf, td->op_state))
-		return TDX_OP_STATE_INCORRECT;
-	return TDX_SUCCESS;
-}
 
 /*
  * A TDVPR operand (@opnd), locked in @mode, then its TD's TDR locked shared

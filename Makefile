@@ -14,7 +14,7 @@ OPT     := -O1 -g
 else
 BUILD   := build/rel
 SANFLAGS :=
-OPT     := -O2 -g
+OPT     := -O3 -g
 endif
 
 # PORTABLE=1: the ucontext context switch instead of the x86-64 assembly one

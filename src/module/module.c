@@ -96,7 +96,6 @@ struct tdx_td *td_lookup(struct tdx_module *m, uint32_t id)
 	return (id && id <= m->ntds) ? m->tds[id - 1] : NULL;
 }
 
-
 /*
  * An explicit HPA operand: aligned to @align and within MAX_PA
  * (OPERAND_INVALID), inside a TDMR (OPERAND_ADDR_RANGE_ERROR).
@@ -159,7 +158,6 @@ const uint8_t td_op_state_table[TDH_NR_LEAVES] = {
 #undef U
 #undef I
 #undef R
-
 
 /*
  * A TDVPR operand (@opnd), locked in @mode, then its TD's TDR locked shared

@@ -23,8 +23,7 @@ void seam_install(const struct seam_hooks *h)
 bool seam__bit_trylock_hooked(uint64_t *p, uint64_t bit, enum seam_lock_class cls)
 {
 	seam__point(p);
-	bool ok = !(*p & bit);
-	*p |= bit;
+	bool ok = seam__bit_trylock_plain(p, bit);
 	if (ok)
 		seam__lock_event(cls, p, SEAM_EXCLUSIVE, true);
 	return ok;

@@ -203,6 +203,14 @@ bool seam__sharex_try_hooked(seam_sharex_t *l, enum seam_lock_mode mode,
 void seam__sharex_release_hooked(seam_sharex_t *l, enum seam_lock_mode mode,
 				 enum seam_lock_class cls);
 
+/* "lock bts": true if the bit was clear; it is set either way. */
+static inline bool seam__bit_trylock_plain(uint64_t *p, uint64_t bit)
+{
+	bool ok = !(*p & bit);
+	*p |= bit;
+	return ok;
+}
+
 /*
  * Bit try-lock inside a 64-bit word (the S-EPT entry lock).  Mirrors the
  * module's "lock bts": returns true if the bit was clear and is now set.
@@ -212,9 +220,7 @@ static inline bool seam_bit_trylock(uint64_t *p, uint64_t bit,
 {
 	if (__builtin_expect(seam_active != 0, 0))
 		return seam__bit_trylock_hooked(p, bit, cls);
-	bool ok = !(*p & bit);
-	*p |= bit;
-	return ok;
+	return seam__bit_trylock_plain(p, bit);
 }
 
 static inline void seam_bit_unlock(uint64_t *p, uint64_t bit,

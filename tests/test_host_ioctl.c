@@ -443,6 +443,11 @@ static void test_memslot_errors(void **state)
 		{ "misaligned size", { ST_INIT }, NULL, 1, 8 * SZ_1M, 2 * SZ_1M + 0x10,
 		  .want = -EINVAL },
 		{ "GPA + size wraps", { ST_INIT }, NULL, 1, ~0xfffull, 2 * SZ_4K, .want = -EINVAL },
+		/* KVM_MEM_MAX_NR_PAGES: 2^31 - 1 pages, checked before anything else */
+		{ "2^31 pages (8 TiB), before INIT_VM", { ST_NEW }, NULL, 1, 1ull << 44, 1ull << 43,
+		  .want = -EINVAL },
+		{ "2^31 - 1 pages, 52-bit TD", { ST_INIT, .maxpa = 52 }, NULL, 1, 1ull << 44,
+		  (1ull << 43) - SZ_4K, .want = 0 },
 		{ "delete an unused slot", { ST_INIT }, NULL, 1, 0, 0, .want = -EINVAL },
 		{ "delete slot 0", { ST_INIT }, NULL, 0, 0, 0, .want = 0 },
 		{ "delete slot 0 after FINALIZE", { ST_FINAL }, NULL, 0, 0, 0, .want = 0 },
@@ -494,6 +499,11 @@ static void test_attributes_errors(void **state)
 		{ "misaligned size", { ST_INIT }, NULL, 0, 0, 0x800, false, -EINVAL },
 		{ "size 0", { ST_INIT }, NULL, 0, 0, 0, false, -EINVAL },
 		{ "GPA + size wraps", { ST_INIT }, NULL, 0, ~0xfffull, 2 * SZ_4K, false, -EINVAL },
+		/* costs what the slots hold, not what the range spans */
+		{ "52-bit TD: 2^50 bytes from 0, private", { ST_INIT, .maxpa = 52 }, NULL, 0, 0,
+		  1ull << 50, true, 0 },
+		{ "after FINALIZE: 2^46 bytes from 0, shared", { ST_FINAL }, NULL, 0, 0, 1ull << 46,
+		  false, 0 },
 		{ "48-bit TD: shared GPA", { ST_INIT }, NULL, 0, BIT47, SZ_4K, false, -EINVAL },
 		{ "48-bit TD: shared GPA, after FINALIZE", { ST_FINAL }, NULL, 0, BIT47, SZ_4K, true,
 		  -EINVAL },

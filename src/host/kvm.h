@@ -112,8 +112,12 @@ void kvm_tdx_init_vm_default(struct kvm_tdx_init_vm *init, unsigned maxphyaddr);
 int kvm_create_vcpu(struct kvm_vm *vm);
 int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id);
 
-/* KVM_SET_USER_MEMORY_REGION2 with a guest_memfd: size 0 deletes the slot. */
+/*
+ * KVM_SET_USER_MEMORY_REGION2 with a guest_memfd: size 0 deletes the slot.
+ * A slot holds at most KVM_MEM_MAX_NR_PAGES pages (8 TiB), as in KVM.
+ */
 #define KVM_MAX_MEMSLOTS 16
+#define KVM_MEM_MAX_NR_PAGES ((1ull << 31) - 1)
 int kvm_set_memory_region(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t size);
 /* KVM_SET_MEMORY_ATTRIBUTES: private or shared (4K granularity). */
 int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private);

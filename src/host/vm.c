@@ -171,13 +171,28 @@ uint64_t vm_alloc_page(struct kvm_vm *vm)
 	return p;
 }
 
-static void set_private(struct kvm_memslot *s, uint64_t gfn, bool private)
+/*
+ * The part [*lo, *hi) of gfns [gfn, gfn + n) that slot @s covers; false if
+ * none.  Attributes live in the slots, so a range far larger than the
+ * guest's memory costs only what the slots hold.
+ */
+static bool slot_clip(const struct kvm_memslot *s, uint64_t gfn, uint64_t n, uint64_t *lo,
+		      uint64_t *hi)
 {
-	uint64_t i = gfn - s->base_gfn;
-	if (private)
-		s->private_bits[i / 64] |= 1ull << (i % 64);
-	else
-		s->private_bits[i / 64] &= ~(1ull << (i % 64));
+	if (!s->used || gfn >= s->base_gfn + s->npages || s->base_gfn >= gfn + n)
+		return false;
+	*lo = gfn > s->base_gfn ? gfn : s->base_gfn;
+	*hi = gfn + n < s->base_gfn + s->npages ? gfn + n : s->base_gfn + s->npages;
+	return true;
+}
+
+static void set_private(struct kvm_memslot *s, uint64_t lo, uint64_t hi, bool private)
+{
+	for (uint64_t i = lo - s->base_gfn; i < hi - s->base_gfn; i++)
+		if (private)
+			s->private_bits[i / 64] |= 1ull << (i % 64);
+		else
+			s->private_bits[i / 64] &= ~(1ull << (i % 64));
 }
 
 /* QEMU's answer to a memory fault or MapGPA: convert, discarding private memory. */
@@ -467,7 +482,7 @@ int kvm_set_memory_region(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t si
 {
 	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS)
 		return -EINVAL;
-	if ((gpa | size) & (SZ_4K - 1) || gpa + size < gpa)
+	if ((gpa | size) & (SZ_4K - 1) || gpa + size < gpa || (size >> 12) > KVM_MEM_MAX_NR_PAGES)
 		return -EINVAL;
 	int r = 0;
 	seam_mutex_lock(&vm->slots_lock);
@@ -544,11 +559,10 @@ int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bo
 		else
 			mmu_zap_private(vm, gfn, n);
 	}
-	for (uint64_t g = gfn; g < gfn + n; g++) {
-		struct kvm_memslot *s = vm_slot_of(vm, g);
-		if (s)
-			set_private(s, g, private);
-	}
+	uint64_t lo, hi;
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
+		if (slot_clip(&vm->slots[i], gfn, n, &lo, &hi))
+			set_private(&vm->slots[i], lo, hi, private);
 	if (vm->state >= VM_TD_INITIALIZED) {
 		vm->invalidate_seq++;
 		seam_write_unlock(&vm->mmu_lock);
@@ -557,11 +571,8 @@ int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bo
 	if (!private)
 		for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
 			struct kvm_memslot *s = &vm->slots[i];
-			if (!s->used || gfn >= s->base_gfn + s->npages || s->base_gfn >= gfn + n)
+			if (!slot_clip(s, gfn, n, &lo, &hi))
 				continue;
-			uint64_t lo = gfn > s->base_gfn ? gfn : s->base_gfn;
-			uint64_t hi = gfn + n < s->base_gfn + s->npages ? gfn + n
-								   : s->base_gfn + s->npages;
 			seam_write_lock(&s->gmem.invalidate_lock);
 			gmem_free_range(vm->k, &s->gmem, lo - s->base_gfn, hi - lo);
 			seam_write_unlock(&s->gmem.invalidate_lock);

@@ -535,6 +535,135 @@ static void test_exits(void **state)
 	world_fini(&w);
 }
 
+/* ---- everything at once: random guest and VMM operations on a few pages ---- */
+
+#define CHAOS_PAGES 48
+#define CHAOS_OPS 200
+static struct world *chaos_world;
+static uint64_t chaos_done;	/* vCPUs finished */
+static uint64_t chaos_seed;
+
+/* What a private read may return at @gpa: zero, or a value some vCPU wrote there. */
+static uint64_t chaos_tag(uint64_t gpa, int vcpu, uint64_t n)
+{
+	return (gpa << 16) | ((uint64_t)vcpu << 12) | (n & 0xfff) | 1;
+}
+
+static bool chaos_read_ok(uint64_t gpa, uint64_t v)
+{
+	return v == 0 || (v >> 16) == gpa;
+}
+
+static void chaos_ve(struct gvcpu *g, const struct tdx_ve_info *ve)
+{
+	uint64_t st = guest_accept(g, ve->gpa & ~0xfffull, 0);
+	task_check(st == TDX_SUCCESS || tdx_status_code(st) == TDX_PAGE_ALREADY_ACCEPTED);
+}
+
+static void chaos_guest(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	uint64_t r = chaos_seed * 31 + (uint64_t)g->index + 1;
+	guest_set_ve_handler(g, chaos_ve);
+	for (uint64_t n = 0; n < CHAOS_OPS; n++) {
+		uint64_t x = test_rand(&r);
+		uint64_t gpa = SLOT_BASE + (x % CHAOS_PAGES) * SZ_4K;
+		switch ((x >> 32) % 6) {
+		case 0: {
+			uint64_t st = guest_accept(g, gpa, 0);
+			task_check(st == TDX_SUCCESS || tdx_status_code(st) == TDX_PAGE_ALREADY_ACCEPTED);
+			break;
+		}
+		case 1:
+			guest_write64(g, gpa, chaos_tag(gpa, g->index, n));
+			break;
+		case 2: {
+			uint64_t v = guest_read64(g, gpa);
+			if (!chaos_read_ok(gpa, v))
+				gvcpu_kill(g, "private read at %#" PRIx64 " returned %#" PRIx64
+					   ", written at another GPA", gpa, v);
+			break;
+		}
+		case 3:
+			task_check_eq(guest_map_gpa(g, gpa, SZ_4K, (x >> 40) & 1),
+				      TDVMCALL_STATUS_SUCCESS);
+			break;
+		case 4:
+			guest_write64(g, guest_shared(g, gpa) + 8, chaos_tag(gpa, g->index, n));
+			break;
+		default: {
+			uint64_t v = guest_read64(g, guest_shared(g, gpa) + 8);
+			if (!chaos_read_ok(gpa, v))
+				gvcpu_kill(g, "shared read at %#" PRIx64 " returned %#" PRIx64, gpa, v);
+			break;
+		}
+		}
+	}
+	seam_fetch_add64(&chaos_done, 1);
+}
+
+/* The VMM: hole punches and conversions of its own, until the vCPUs are done. */
+static void chaos_vmm(void *arg)
+{
+	(void)arg;
+	uint64_t r = chaos_seed * 17 + 99;
+	struct kvm_vm *vm = chaos_world->vm;
+	while (seam_load64(&chaos_done) < (uint64_t)chaos_world->nvcpus) {
+		uint64_t x = test_rand(&r);
+		uint64_t page = x % CHAOS_PAGES, len = (1 + (x >> 8) % 4) * SZ_4K;
+		if (page * SZ_4K + len > CHAOS_PAGES * SZ_4K)
+			len = CHAOS_PAGES * SZ_4K - page * SZ_4K;
+		if ((x >> 16) & 1)
+			task_check_eq(kvm_gmem_punch_hole(vm, 0, page * SZ_4K, len), 0);
+		else
+			task_check_eq(kvm_set_memory_attributes(vm, SLOT_BASE + page * SZ_4K, len,
+								(x >> 17) & 1), 0);
+		for (uint64_t y = (x >> 20) % 64; y; y--)
+			seam_yield();
+	}
+}
+
+static void test_everything_at_once(void **state)
+{
+	(void)state;
+	BANNER("2 vCPUs accept, write, read, convert; the VMM punches and converts: no kill, "
+	       "no stale data, nothing left");
+	static const char *const variants[][2] = {
+		{ "busy", "kick-retry" }, { "busy", "retry-n" }, { "local_retry", "on" },
+		{ "slot_break", "on" },
+	};
+	uint64_t base = test_seed();
+	for (uint64_t s = base; s < base + 48; s++) {
+		struct kvm_policy pol;
+		kvm_policy_default(&pol);
+		const char *const *v = variants[s % 4];
+		assert_int_equal(kvm_policy_set(&pol, v[0], v[1]), 0);
+		struct world w;
+		world_init(&w, &pol, 2, true);
+		chaos_world = &w;
+		chaos_done = 0;
+		chaos_seed = s;
+		struct engine *e = engine_seeded(s, 4000000);
+		static struct vjob j[2];
+		for (int i = 0; i < 2; i++) {
+			j[i] = (struct vjob){ &w, i, chaos_guest, NULL, 0 };
+			engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+		}
+		engine_spawn(e, "vmm", chaos_vmm, NULL);
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK || j[0].rc || j[1].rc) {
+			engine_print_report(e, stderr);
+			print_error("seed %" PRIu64 " (%s=%s): vcpu0 '%s' vcpu1 '%s'\n", s, v[0], v[1],
+				    kvm_vcpu_guest(w.vm, 0)->why, kvm_vcpu_guest(w.vm, 1)->why);
+			fail();
+		}
+		const struct kvm_vm_stats *st = kvm_vm_stats(w.vm);
+		assert_true(st->private_maps > 0 && st->zapped > 0 && st->conversions > 0);
+		engine_destroy(e);
+		world_fini(&w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_busy_policies),
 		cmocka_unit_test(test_fragmentation),
 		cmocka_unit_test(test_exits),
+		cmocka_unit_test(test_everything_at_once),
 	};
 	return cmocka_run_group_tests_name("host under the engine", tests, NULL, NULL);
 }

@@ -251,8 +251,71 @@ static void test_zero_step(void **state)
 	assert_int_equal(end.filter_runs, 2);
 	assert_int_equal(j.g.st.zero_step_refusals, 1);
 	/* the second access, at a new RIP, restarted the count (map_at passed: mapped at once) */
-	assert_int_equal(end.epf_count, 1);
+	assert_int_equal(stub.calls, 9);
+	assert_int_equal(stub.zs[8].epf_count, 1);
+	assert_int_equal(stub.zs[8].logged, 0);
+	/* and the program's last exit, after more progress, left nothing behind */
+	assert_int_equal(end.epf_count, 0);
 	assert_int_equal(end.logged, 0);
+	engine_destroy(e);
+	fx_fini(&f);
+}
+
+/*
+ * Any exit after forward progress resets the tracking, not only a new EPT
+ * violation (tdx_1.5 runs vmexit_stepping_filter() on every VM exit).  A
+ * log that outlived the progress would keep refusing entries for a GPA the
+ * guest no longer touches; with a VMM converting that GPA back and forth
+ * that was a livelock (found by test_host_run's everything-at-once test).
+ */
+static struct tdx_zero_step zs_at_vmcall;
+
+static uint64_t zs_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
+{
+	(void)fn, (void)a0, (void)a1;
+	tdx_vcpu_zero_step(g->v, &zs_at_vmcall);
+	return 0;
+}
+
+static void access_then_vmcall(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_set_ve_handler(g, ve_accept);
+	guest_write64(g, 0x7000, 1);	/* 7 violations at one RIP: logged */
+	guest_vmcall(g, 0x10000, 0, 0);	/* the next instruction exits to the VMM */
+}
+
+static void test_zero_step_progress(void **state)
+{
+	(void)state;
+	BANNER("zero-step: after forward progress any exit, here a TDVMCALL, forgets the log");
+	static struct vcpu_job j;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	struct fx f;
+	fx_init_runnable(&f, &o);
+	struct simple_host h;
+	simple_host_init(&h, &f.b);
+	struct gvcpu_host ops = h.ops;
+	ops.handle_exit = stubborn_exit;
+	ops.vmcall = zs_vmcall;
+	memset(&stub, 0, sizeof(stub));
+	memset(&zs_at_vmcall, 0xff, sizeof(zs_at_vmcall));
+	stub.sh = &h;
+	stub.map_at = 8;
+	struct engine *e = engine_for(SCHED_RR, NULL);
+	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
+	j.prog = access_then_vmcall;
+	engine_spawn(e, "vcpu0", vcpu_task, &j);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	assert_int_equal(j.rc, 0);
+	/* the write was logged before it went through */
+	assert_int_equal(stub.zs[6].logged, 1);
+	assert_int_equal(j.g.st.zero_step_refusals, 1);
+	/* at the TDVMCALL, one instruction later, nothing is logged or counted */
+	assert_int_equal(zs_at_vmcall.logged, 0);
+	assert_int_equal(zs_at_vmcall.epf_count, 0);
 	engine_destroy(e);
 	fx_fini(&f);
 }
@@ -439,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_ve_versus_exit),
 		cmocka_unit_test(test_unhandled_ve),
 		cmocka_unit_test(test_zero_step),
+		cmocka_unit_test(test_zero_step_progress),
 		cmocka_unit_test(test_tlb_model),
 		cmocka_unit_test(test_td_determinism),
 		cmocka_unit_test(test_host_priority_promise),

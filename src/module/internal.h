@@ -405,6 +405,23 @@ void mrtd_free(struct tdx_td *td);
 /* td_exit.c */
 void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint64_t r8);
 void td_epf_log(struct tdx_vcpu *v, uint64_t gpa);
+
+/*
+ * Zero-step mitigation, on every VM exit into the module (a TD exit, a
+ * TDCALL, an EPT violation the module turns into a #VE), before its
+ * handler: if the guest's RIP moved since the last VP.ENTER, the EPT
+ * violation tracking starts over (tdx_1.5 vmexit_stepping_filter()).  A
+ * guest that made progress is no longer held back by GPAs it faulted on
+ * before.  Exactly once per exit: a second call would forget what the
+ * handler just logged.
+ */
+static inline void td_step_check(struct tdx_vcpu *v)
+{
+	if (v->rip != v->rip_on_entry) {
+		v->nepf = 0;
+		v->epf_count = 0;
+	}
+}
 bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 
 #endif /* TDXSIM_MODULE_INTERNAL_H */

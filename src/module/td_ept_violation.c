@@ -27,6 +27,8 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 		*hpa = septe_hpa(cur) + (gpa & (tdx_level_size(level) - 1));
 		return TDG_RETURN;
 	}
+	/* a VM exit into the module from here on, whether it ends in a #VE or a TD exit */
+	td_step_check(v);
 	uint64_t exitq = (rwx & 7) | EXITQ_GPA_VALID;
 	if (s == SEPT_PENDING && !td->pending_ve_disable) {
 		v->ve = (struct tdx_ve_info){ EXIT_REASON_EPT_VIOLATION, exitq, gpa };

@@ -28,28 +28,27 @@ void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint6
 
 void tdx_td_exit(struct tdx_vcpu *v, uint64_t exit_reason, uint64_t rcx, uint64_t rdx)
 {
+	td_step_check(v);
 	td_exit(v, exit_reason, rcx, rdx, 0);
 }
 
+/* Shared GPAs are not logged for zero-step, but the exit resets on progress. */
 void tdx_td_exit_shared_ept(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx)
 {
+	td_step_check(v);
 	td_exit(v, EXIT_REASON_EPT_VIOLATION, (rwx & 7) | EXITQ_GPA_VALID, EEQ_TYPE_NONE,
 		gpa & ~(SZ_4K - 1));
 }
 
 /*
  * Zero-step mitigation, exit side: an EPT violation on a private GPA (not
- * one caused by ACCEPT).  Forward progress since the last entry resets the
- * tracking; the first ZS_EPF_THRESHOLD violations at one RIP only count;
- * from then on each new faulting GPA is logged, and a non-empty log makes
- * the next VP.ENTER check it (tdh_vp_enter.c).
+ * one caused by ACCEPT), after td_step_check() reset the tracking if the
+ * guest made progress.  The first ZS_EPF_THRESHOLD violations at one RIP
+ * only count; from then on each new faulting GPA is logged, and a
+ * non-empty log makes the next VP.ENTER check it (tdh_vp_enter.c).
  */
 void td_epf_log(struct tdx_vcpu *v, uint64_t gpa)
 {
-	if (v->rip != v->rip_on_entry) {
-		v->nepf = 0;
-		v->epf_count = 0;
-	}
 	if (v->epf_count < ZS_EPF_THRESHOLD) {
 		v->epf_count++;
 		return;

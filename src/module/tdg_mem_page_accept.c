@@ -60,6 +60,7 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 	if (!v->in_td)
 		abort();	/* a caller bug: TDCALL from outside the TD */
 	seam_charge(SEAM_COST_TDCALL, 1);
+	td_step_check(v);	/* a TDCALL is a VM exit into the module */
 	*status = gpa_info_check(info, TDX_LEVEL_4K, TDX_LEVEL_2M);
 	if (*status)
 		return TDG_RETURN;

@@ -86,6 +86,25 @@ static void vcpu_task(void *p)
 	j->rc = kvm_vcpu_run(j->w->vm, j->id, j->prog, j->arg);
 }
 
+/* What the vCPUs and the VM did, for a failing run. */
+static void print_world(struct world *w)
+{
+	for (int i = 0; i < w->nvcpus; i++) {
+		struct gvcpu *g = kvm_vcpu_guest(w->vm, i);
+		const struct tdx_regs *x = tdx_vcpu_exit_regs(g->v);
+		print_error("vcpu%d: '%s' rip %" PRIu64 " exits %" PRIu64 " ept %" PRIu64
+			    " accept_busy %" PRIu64 " enter_busy %" PRIu64 " zs %" PRIu64
+			    " last exit %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64 "/%#" PRIx64 "\n",
+			    i, g->why, g->rip, g->st.exits, g->st.ept_exits, g->st.accept_busy,
+			    g->st.enter_busy, g->st.zero_step_refusals, x->rax, x->rcx, x->rdx, x->r8);
+	}
+	const struct kvm_vm_stats *vs = kvm_vm_stats(w->vm);
+	print_error("vm: faults %" PRIu64 " retries %" PRIu64 " local %" PRIu64 " busy %" PRIu64
+		    " memfaults %" PRIu64 " zapped %" PRIu64 " kicks %" PRIu64 " conversions %" PRIu64
+		    "\n", vs->faults, vs->retries, vs->local_retries, vs->busy, vs->memory_faults,
+		    vs->zapped, vs->kicks, vs->conversions);
+}
+
 static struct engine *engine_seeded(uint64_t seed, uint64_t bound)
 {
 	struct engine_config c = { .sched = SCHED_RANDOM, .seed = seed, .step_bound = bound,
@@ -168,21 +187,7 @@ static void test_conversion_round_trip(void **state)
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK || j[0].rc || j[1].rc) {
 			engine_print_report(e, stderr);
-			for (int i = 0; i < 2; i++) {
-				struct gvcpu *g = kvm_vcpu_guest(w.vm, i);
-				const struct tdx_regs *x = tdx_vcpu_exit_regs(g->v);
-				print_error("vcpu%d: '%s' rip %" PRIu64 " exits %" PRIu64 " ept %" PRIu64
-					    " accept_busy %" PRIu64 " enter_busy %" PRIu64
-					    " zs %" PRIu64 " last exit %#" PRIx64 "/%#" PRIx64 "/%#" PRIx64 "\n",
-					    i, g->why, g->rip, g->st.exits, g->st.ept_exits,
-					    g->st.accept_busy, g->st.enter_busy, g->st.zero_step_refusals,
-					    x->rax, x->rdx, x->r8);
-			}
-			const struct kvm_vm_stats *vs = kvm_vm_stats(w.vm);
-			print_error("vm: faults %" PRIu64 " retries %" PRIu64 " local %" PRIu64
-				    " busy %" PRIu64 " memfaults %" PRIu64 " zapped %" PRIu64 "\n",
-				    vs->faults, vs->retries, vs->local_retries, vs->busy,
-				    vs->memory_faults, vs->zapped);
+			print_world(&w);
 			fail();
 		}
 		/* the VMM sees what the guest wrote to shared memory */
@@ -653,8 +658,8 @@ static void test_everything_at_once(void **state)
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK || j[0].rc || j[1].rc) {
 			engine_print_report(e, stderr);
-			print_error("seed %" PRIu64 " (%s=%s): vcpu0 '%s' vcpu1 '%s'\n", s, v[0], v[1],
-				    kvm_vcpu_guest(w.vm, 0)->why, kvm_vcpu_guest(w.vm, 1)->why);
+			print_error("seed %" PRIu64 " (%s=%s)\n", s, v[0], v[1]);
+			print_world(&w);
 			fail();
 		}
 		const struct kvm_vm_stats *st = kvm_vm_stats(w.vm);

@@ -405,6 +405,7 @@ void mrtd_free(struct tdx_td *td);
 /* td_exit.c */
 void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint64_t r8);
 void td_epf_log(struct tdx_vcpu *v, uint64_t gpa);
+bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 
 /*
  * Zero-step mitigation, on every VM exit into the module (a TD exit, a
@@ -422,6 +423,5 @@ static inline void td_step_check(struct tdx_vcpu *v)
 		v->epf_count = 0;
 	}
 }
-bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 
 #endif /* TDXSIM_MODULE_INTERNAL_H */

@@ -59,36 +59,11 @@ static struct kvm *new_kvm(bool ept5, unsigned max_pa)
 	return k;
 }
 
-/* PAMT entries (any size) that are not PT_NDA, over the module's whole physmem. */
-static uint64_t pamt_non_nda(struct kvm *k)
-{
-	struct physmem *pm = tdx_module_physmem(kvm_module(k));
-	uint64_t n = 0;
-	for (uint64_t i = 0; i < pm->n1g; i++) {
-		struct phys_1g *g = pm->c1g[i];
-		if (!g)
-			continue;
-		if (g->pamt1g.type != PT_NDA)
-			n++;
-		for (unsigned j = 0; j < 512; j++) {
-			if (g->pamt2m[j].type != PT_NDA)
-				n++;
-			struct phys_2m *c = g->c2m[j];
-			if (!c)
-				continue;
-			for (unsigned q = 0; q < 512; q++)
-				if (c->pamt4k[q].type != PT_NDA)
-					n++;
-		}
-	}
-	return n;
-}
-
 /* Destroy @vm and report (0) or complain (-1) if anything is left. */
 static int destroy_clean(struct kvm *k, struct kvm_vm *vm, const char *what)
 {
 	int r = kvm_destroy_vm(vm);
-	uint64_t alloc = kvm_hostmem(k)->allocated, pamt = pamt_non_nda(k);
+	uint64_t alloc = kvm_hostmem(k)->allocated, pamt = test_pamt_in_use(kvm_module(k));
 	if (r || alloc || pamt) {
 		print_error("%s: teardown: kvm_destroy_vm %s, %llu host pages still allocated, "
 			    "%llu PAMT entries not NDA\n", what, ename(r), (unsigned long long)alloc,
@@ -1189,12 +1164,12 @@ static void test_teardown_leaves_nothing(void **state)
 	struct kvm *k = new_kvm(true, 52);
 	/* the baseline: a host with no TD holds nothing */
 	assert_int_equal(kvm_hostmem(k)->allocated, 0);
-	assert_int_equal(pamt_non_nda(k), 0);
+	assert_int_equal(test_pamt_in_use(kvm_module(k)), 0);
 	int failures = 0;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
 		struct kvm_vm *vm = st[i].build(k);
 		/* guard against a vacuous check: a TD holds TDR/TDCS pages at least */
-		if (st[i].has_td && (kvm_hostmem(k)->allocated == 0 || pamt_non_nda(k) == 0)) {
+		if (st[i].has_td && (kvm_hostmem(k)->allocated == 0 || test_pamt_in_use(kvm_module(k)) == 0)) {
 			print_error("%s: nothing allocated before teardown?\n", st[i].name);
 			failures++;
 		}

@@ -46,7 +46,7 @@ static void dump(const struct rnd *r)
 		print_error("    %s\n", r->hist[i % HISTORY]);
 }
 
-/* A GPA that is often interesting: inside or at the edges of the slots below 64M, unaligned, shared, huge. */
+/* A GPA that is often interesting: near the slots below 64M, unaligned, shared, huge. */
 static uint64_t pick_gpa(struct rnd *r)
 {
 	switch (rn(r, 8)) {
@@ -120,25 +120,6 @@ static void guest_prog(struct gvcpu *g, void *arg)
 }
 
 /* ---- one sequence ---- */
-
-static uint64_t pamt_non_nda(struct kvm *k)
-{
-	struct physmem *pm = tdx_module_physmem(kvm_module(k));
-	uint64_t n = 0;
-	for (uint64_t i = 0; i < pm->n1g; i++) {
-		struct phys_1g *g = pm->c1g[i];
-		if (!g)
-			continue;
-		n += g->pamt1g.type != PT_NDA;
-		for (unsigned j = 0; j < 512; j++) {
-			n += g->pamt2m[j].type != PT_NDA;
-			struct phys_2m *c = g->c2m[j];
-			for (unsigned q = 0; c && q < 512; q++)
-				n += c->pamt4k[q].type != PT_NDA;
-		}
-	}
-	return n;
-}
 
 #define CHECK(rc, what)									\
 	do {										\
@@ -301,7 +282,7 @@ static int one_sequence(struct kvm *k, struct rnd *r, int seq, unsigned ok[C_KIN
 		}
 	}
 	int rc = kvm_destroy_vm(vm);
-	uint64_t alloc = kvm_hostmem(k)->allocated, pamt = pamt_non_nda(k);
+	uint64_t alloc = kvm_hostmem(k)->allocated, pamt = test_pamt_in_use(kvm_module(k));
 	if ((rc && !(dead && rc == -EIO)) || alloc || pamt) {
 		print_error("sequence %d: teardown returned %d (VM %s), %llu host pages still "
 			    "allocated, %llu PAMT entries not NDA\n", seq, rc,

@@ -44,31 +44,11 @@ static void world_init(struct world *w, const struct kvm_policy *pol, int nvcpus
 	assert_int_equal(kvm_tdx_finalize_vm(w->vm), 0);
 }
 
-/* Count PAMT entries that are not PT_NDA anywhere in the module. */
-static uint64_t pamt_in_use(struct tdx_module *m)
-{
-	struct physmem *pm = tdx_module_physmem(m);
-	uint64_t n = 0;
-	for (uint64_t g = 0; g < pm->n1g; g++) {
-		struct phys_1g *c = pm->c1g[g];
-		if (!c)
-			continue;
-		n += c->pamt1g.type != PT_NDA;
-		for (int i = 0; i < 512; i++) {
-			n += c->pamt2m[i].type != PT_NDA;
-			if (c->c2m[i])
-				for (int j = 0; j < 512; j++)
-					n += c->c2m[i]->pamt4k[j].type != PT_NDA;
-		}
-	}
-	return n;
-}
-
 static void world_fini(struct world *w)
 {
 	assert_int_equal(kvm_destroy_vm(w->vm), 0);
 	assert_int_equal(kvm_hostmem(w->k)->allocated, 0);
-	assert_int_equal(pamt_in_use(kvm_module(w->k)), 0);
+	assert_int_equal(test_pamt_in_use(kvm_module(w->k)), 0);
 	kvm_destroy(w->k);
 }
 

@@ -183,3 +183,22 @@ uint64_t test_rand(uint64_t *state)
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
+
+uint64_t test_pamt_in_use(struct tdx_module *m)
+{
+	struct physmem *pm = tdx_module_physmem(m);
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < pm->n1g; i++) {
+		struct phys_1g *g = pm->c1g[i];
+		if (!g)
+			continue;
+		n += g->pamt1g.type != PT_NDA;
+		for (unsigned j = 0; j < 512; j++) {
+			n += g->pamt2m[j].type != PT_NDA;
+			struct phys_2m *c = g->c2m[j];
+			for (unsigned q = 0; c && q < 512; q++)
+				n += c->pamt4k[q].type != PT_NDA;
+		}
+	}
+	return n;
+}

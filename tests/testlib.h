@@ -76,6 +76,8 @@ uint64_t *fx_entry(struct fx *f, uint64_t gpa, int level);
 /* seed for randomised tests */
 uint64_t test_seed(void);
 uint64_t test_rand(uint64_t *state);
+/* PAMT entries of any size that are not PT_NDA, over all of @m's memory. */
+uint64_t test_pamt_in_use(struct tdx_module *m);
 
 /* assert a status, printing names on mismatch */
 #define assert_status(got, want) assert_status_impl((got), (want), __FILE__, __LINE__)

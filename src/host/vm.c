@@ -101,22 +101,37 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+/* Variant names, indexed by their enum: one table for parsing and describing. */
+static const char *const build_names[] = {
+	[BUILD_POPULATE] = "populate", [BUILD_PREMAP] = "premap",
+};
+static const char *const busy_names[] = {
+	[BUSY_KICK_RETRY] = "kick-retry", [BUSY_RETRY_N] = "retry-n",
+};
+static const char *const level_names[] = { [MAP_LEVEL_4K] = "4k" };
+
+/* The index of @v in @names[@n], or -EINVAL. */
+static int parse_name(const char *v, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v, names[i]))
+			return i;
+	return -EINVAL;
+}
+
+#define PARSE_NAME(v, names) parse_name((v), (names), (int)(sizeof(names) / sizeof((names)[0])))
+
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 {
+	int i;
 	if (!strcmp(key, "build")) {
-		if (!strcmp(val, "populate"))
-			p->build = BUILD_POPULATE;
-		else if (!strcmp(val, "premap"))
-			p->build = BUILD_PREMAP;
-		else
-			return -EINVAL;
+		if ((i = PARSE_NAME(val, build_names)) < 0)
+			return i;
+		p->build = (enum kvm_build_flow)i;
 	} else if (!strcmp(key, "busy")) {
-		if (!strcmp(val, "kick-retry"))
-			p->busy = BUSY_KICK_RETRY;
-		else if (!strcmp(val, "retry-n"))
-			p->busy = BUSY_RETRY_N;
-		else
-			return -EINVAL;
+		if ((i = PARSE_NAME(val, busy_names)) < 0)
+			return i;
+		p->busy = (enum kvm_busy_policy)i;
 	} else if (!strcmp(key, "retry_n")) {
 		char *end;
 		long n = strtol(val, &end, 10);
@@ -128,9 +143,10 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 	} else if (!strcmp(key, "slot_break")) {
 		return parse_bool(val, &p->local_retry_slot_break);
 	} else if (!strcmp(key, "level")) {
-		if (strcmp(val, "4k"))
-			return -EINVAL;	/* huge-page variants come with the next issue */
-		p->max_level = MAP_LEVEL_4K;
+		/* huge-page variants come with the next issue */
+		if ((i = PARSE_NAME(val, level_names)) < 0)
+			return i;
+		p->max_level = (enum kvm_map_level)i;
 	} else {
 		return -EINVAL;
 	}
@@ -142,10 +158,9 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 	char n[32] = "";
 	if (p->busy == BUSY_RETRY_N)
 		snprintf(n, sizeof(n), " retry_n=%d", p->retry_n);
-	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=4k",
-		 p->build == BUILD_PREMAP ? "premap" : "populate",
-		 p->busy == BUSY_RETRY_N ? "retry-n" : "kick-retry", n,
-		 p->local_retry ? "on" : "off", p->local_retry_slot_break ? "on" : "off");
+	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s",
+		 build_names[p->build], busy_names[p->busy], n, p->local_retry ? "on" : "off",
+		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level]);
 }
 
 /* ---- helpers ---- */

@@ -933,6 +933,17 @@ static void reclaim_leaves(struct kvm_vm *vm, struct mmu_page *pt)
 	}
 }
 
+/* The host's own memory: the direct (shared) tables, the memslots, the vCPUs. */
+static void free_host_side(struct kvm_vm *vm)
+{
+	mmu_free_tables(vm, &vm->direct, false);
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
+		if (vm->slots[i].used)
+			slot_release(vm, &vm->slots[i]);
+	for (int i = 0; i < vm->nvcpus; i++)
+		free(vm->vcpus[i]);
+}
+
 int kvm_destroy_vm(struct kvm_vm *vm)
 {
 	struct tdx_regs out;
@@ -977,12 +988,7 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 			reclaim_page(vm, vm->tdcx[i]);
 		reclaim_page(vm, vm->tdr);
 	}
-	mmu_free_tables(vm, &vm->direct, false);
-	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
-		if (vm->slots[i].used)
-			slot_release(vm, &vm->slots[i]);
-	for (int i = 0; i < vm->nvcpus; i++)
-		free(vm->vcpus[i]);
+	free_host_side(vm);
 	int r = vm->dead && had_td && strstr(vm->why, "reclaim") ? -EIO : 0;
 	free(vm);
 	return r;
@@ -992,11 +998,6 @@ void kvm_vm_free_abandoned(struct kvm_vm *vm)
 {
 	vm->dead = true;
 	mmu_free_tables(vm, &vm->mirror, false);
-	mmu_free_tables(vm, &vm->direct, false);
-	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
-		if (vm->slots[i].used)
-			slot_release(vm, &vm->slots[i]);
-	for (int i = 0; i < vm->nvcpus; i++)
-		free(vm->vcpus[i]);
+	free_host_side(vm);
 	free(vm);
 }

@@ -197,6 +197,38 @@ static int stubborn_exit(struct gvcpu *g)
 	return 0;					/* re-enter without fixing anything */
 }
 
+/*
+ * Run @prog on a runnable TD with #VE for pending pages, under a host that
+ * maps the faulting page only at its 8th exit (and answers TDVMCALLs with
+ * @vmcall if not NULL).  The run must end cleanly; the caller destroys the
+ * engine and @f.
+ */
+static struct engine *zs_run(struct fx *f, struct simple_host *h, struct vcpu_job *j,
+			     void (*prog)(struct gvcpu *g, void *arg),
+			     uint64_t (*vmcall)(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1))
+{
+	static struct gvcpu_host ops;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;	/* the host's AUG then ends in a #VE, not an exit */
+	fx_init_runnable(f, &o);
+	simple_host_init(h, &f->b);
+	ops = h->ops;
+	ops.handle_exit = stubborn_exit;
+	if (vmcall)
+		ops.vmcall = vmcall;
+	memset(&stub, 0, sizeof(stub));
+	stub.sh = h;
+	stub.map_at = 8;
+	struct engine *e = engine_for(SCHED_RR, NULL);
+	gvcpu_init(&j->g, f->m, f->b.tdvpr[0], 0, &ops);
+	j->prog = prog;
+	engine_spawn(e, "vcpu0", vcpu_task, j);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	assert_int_equal(j->rc, 0);
+	return e;
+}
+
 static void one_access(struct gvcpu *g, void *arg)
 {
 	(void)arg;
@@ -212,24 +244,9 @@ static void test_zero_step(void **state)
 	BANNER("zero-step: 6 EPT violations at one RIP are tolerated, the 7th is logged and "
 	       "VP.ENTER refuses entry while it would still fault");
 	static struct vcpu_job j;
-	struct bringup_opts o;
-	bringup_default_opts(&o);
-	o.sept_ve_disable = false;	/* the host's AUG then ends in a #VE, not an exit */
 	struct fx f;
-	fx_init_runnable(&f, &o);
 	struct simple_host h;
-	simple_host_init(&h, &f.b);
-	struct gvcpu_host ops = h.ops;
-	ops.handle_exit = stubborn_exit;
-	memset(&stub, 0, sizeof(stub));
-	stub.sh = &h;
-	stub.map_at = 8;
-	struct engine *e = engine_for(SCHED_RR, NULL);
-	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
-	j.prog = one_access;
-	engine_spawn(e, "vcpu0", vcpu_task, &j);
-	assert_int_equal(engine_run(e), ENGINE_OK);
-	assert_int_equal(j.rc, 0);
+	struct engine *e = zs_run(&f, &h, &j, one_access, NULL);
 	/* handler calls 1..6: counting, no filter yet */
 	for (int n = 0; n < 6; n++) {
 		assert_int_equal(stub.zs[n].epf_count, n + 1);
@@ -290,26 +307,10 @@ static void test_zero_step_progress(void **state)
 	(void)state;
 	BANNER("zero-step: after forward progress any exit, here a TDVMCALL, forgets the log");
 	static struct vcpu_job j;
-	struct bringup_opts o;
-	bringup_default_opts(&o);
-	o.sept_ve_disable = false;
 	struct fx f;
-	fx_init_runnable(&f, &o);
 	struct simple_host h;
-	simple_host_init(&h, &f.b);
-	struct gvcpu_host ops = h.ops;
-	ops.handle_exit = stubborn_exit;
-	ops.vmcall = zs_vmcall;
-	memset(&stub, 0, sizeof(stub));
 	memset(&zs_at_vmcall, 0xff, sizeof(zs_at_vmcall));
-	stub.sh = &h;
-	stub.map_at = 8;
-	struct engine *e = engine_for(SCHED_RR, NULL);
-	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
-	j.prog = access_then_vmcall;
-	engine_spawn(e, "vcpu0", vcpu_task, &j);
-	assert_int_equal(engine_run(e), ENGINE_OK);
-	assert_int_equal(j.rc, 0);
+	struct engine *e = zs_run(&f, &h, &j, access_then_vmcall, zs_vmcall);
 	/* the write was logged before it went through */
 	assert_int_equal(stub.zs[6].logged, 1);
 	assert_int_equal(j.g.st.zero_step_refusals, 1);

@@ -10,7 +10,10 @@
  * page-aligned GPA); bad operands are OPERAND_INVALID|RCX; a 2M accept can
  * be interrupted and resumed; a held entry lock or the host-priority bit is
  * OPERAND_BUSY|RCX, and losing to the host for longer than the timeout
- * (1 s) exits with HOST_PRIORITY_BUSY_TIMEOUT.
+ * (1 s) exits with HOST_PRIORITY_BUSY_TIMEOUT.  As in the 1.5 module, the
+ * timer keeps running across TD exits and VP.ENTER and only a TDCALL that
+ * returns another status resets it; a successful commit of an entry clears
+ * the host-priority bit, an error-path release keeps it.
  */
 #include <string.h>
 
@@ -511,7 +514,7 @@ static void test_host_priority(void **state)
 	assert_int_equal(accept(&f, GPA4K, 0, &st), TDG_RETURN);
 	assert_status(st, TDX_OPERAND_BUSY | OPND_RCX);
 	assert_false(*e & SEPTE_LOCK);		/* the guest released the lock */
-	assert_true(*e & SEPTE_HP);		/* only a host clears it */
+	assert_true(*e & SEPTE_HP);		/* backing off leaves it */
 	*e &= ~SEPTE_HP;
 	fx_leave(&f, 0);
 
@@ -683,6 +686,399 @@ static void test_plain_busy_restarts_hp_timer(void **state)
 	fx_fini(fp);
 }
 
+/*
+ * Host priority on commit (intel/tdx-module 1.5, sept_manager.c and the
+ * leaves that use it): a host call that finds the entry locked sets the HP
+ * bit (tdx_locks.h, sept_lock_acquire_host).  The holder's successful commit
+ * writes a fresh value or the copy it read right after locking, with HP
+ * clear, so it wipes that bit; only an error-path release (sept_lock_release,
+ * which resets the lock bit alone) keeps it.  A seam hook plays the losing
+ * host call at a chosen instant inside the holder's critical section.
+ */
+enum hk_when { HK_ACQUIRE, HK_RELEASE, HK_ZERO };
+
+static struct {
+	bool armed;
+	enum hk_when when;
+	enum seam_lock_class cls;
+	enum seam_lock_mode mode;
+	uint64_t (*call)(struct fx *f, uint64_t gpa, int level);	/* the loser */
+	struct fx *f;
+	uint64_t gpa;
+	int level;
+	uint64_t *entry;
+	int fired;
+	uint64_t status;	/* what the losing call returned */
+	bool hp_seen;		/* the entry's HP bit right after it lost */
+} hk;
+
+static void hk_fire(void)
+{
+	hk.armed = false;	/* the nested call takes locks too */
+	hk.fired++;
+	hk.status = hk.call(hk.f, hk.gpa, hk.level);
+	hk.hp_seen = *hk.entry & SEPTE_HP;
+}
+
+static void hk_lock(void *ctx, enum seam_lock_class cls, const void *lock,
+		    enum seam_lock_mode mode, bool acquire)
+{
+	(void)ctx;
+	(void)lock;
+	if (hk.armed && hk.when != HK_ZERO && acquire == (hk.when == HK_ACQUIRE) &&
+	    cls == hk.cls && mode == hk.mode)
+		hk_fire();
+}
+
+static void hk_charge(void *ctx, enum seam_cost kind, uint64_t n)
+{
+	(void)ctx;
+	(void)n;
+	if (hk.armed && hk.when == HK_ZERO && kind == SEAM_COST_ZERO_4K)
+		hk_fire();
+}
+
+static const struct seam_hooks hk_hooks = { .lock = hk_lock, .charge = hk_charge };
+
+/*
+ * At the next @when (an acquisition or release of a @cls/@mode lock, or the
+ * first 4K zeroing), run @call on @gpa/@level, whose entry in @f is @entry.
+ */
+static void hk_arm(enum hk_when when, enum seam_lock_class cls, enum seam_lock_mode mode,
+		   uint64_t (*call)(struct fx *, uint64_t, int), struct fx *f, uint64_t gpa,
+		   int level)
+{
+	hk.armed = true;
+	hk.when = when;
+	hk.cls = cls;
+	hk.mode = mode;
+	hk.call = call;
+	hk.f = f;
+	hk.gpa = gpa;
+	hk.level = level;
+	hk.entry = fx_entry(f, gpa, level);
+	hk.fired = 0;
+	hk.status = ~0ull;
+	hk.hp_seen = false;
+	seam_install(&hk_hooks);
+}
+
+/* Uninstall the hook; the losing call ran once and lost the entry lock. */
+static void hk_disarm(void)
+{
+	seam_install(NULL);
+	assert_int_equal(hk.fired, 1);
+	assert_status(hk.status, TDX_OPERAND_BUSY | OPND_RCX);
+	assert_true(hk.hp_seen);
+}
+
+static uint64_t lose_block(struct fx *f, uint64_t gpa, int level)
+{
+	return tdh_mem_range_block(f->m, &f->out, tdx_gpa_info(gpa, level), f->b.tdr);
+}
+
+static uint64_t lose_sept_rd(struct fx *f, uint64_t gpa, int level)
+{
+	struct tdx_regs o;
+	return tdh_mem_sept_rd(f->m, &o, tdx_gpa_info(gpa, level), f->b.tdr);
+}
+
+/* The fixture of the cases below, freed (and the hook and clock reset) even on failure. */
+static struct fx hp_fx;
+static uint64_t hp_saved_clock;
+
+static int hp_fx_teardown(void **state)
+{
+	(void)state;
+	seam_install(NULL);
+	seam_direct_clock_ns = hp_saved_clock;
+	if (hp_fx.m)
+		fx_fini(&hp_fx);
+	return 0;
+}
+
+static void test_commit_clears_hp(void **state)
+{
+	(void)state;
+	BANNER("a host call loses the entry lock and sets HP; the holder's successful commit "
+	       "clears it (ACCEPT, interrupted 2M ACCEPT, AUG, SEPT.ADD)");
+	struct fx *const f = &hp_fx;
+	hp_saved_clock = seam_direct_clock_ns;
+	uint64_t st;
+	fx_init_runnable(f, NULL);
+	struct tdx_vcpu *v = f->b.vcpu[0];
+
+	/* the guest holds the entry: BLOCK loses while ACCEPT zeroes the page */
+	fx_aug(f, GPA4K, 0);
+	uint64_t *e = fx_entry(f, GPA4K, 0);
+	fx_enter(f, 0);
+	hk_arm(HK_ZERO, 0, 0, lose_block, f, GPA4K, 0);
+	assert_int_equal(accept(f, GPA4K, 0, &st), TDG_RETURN);
+	hk_disarm();
+	assert_status(st, TDX_SUCCESS);
+	assert_int_equal(septe_state(*e), SEPT_MAPPED);
+	assert_false(*e & SEPTE_LOCK);
+	if (*e & SEPTE_HP)
+		print_error("ACCEPT's commit kept the HP bit of the BLOCK that lost to it\n");
+	assert_false(*e & SEPTE_HP);
+	fx_block(f, GPA4K, 0);		/* the host's retry */
+
+	/* an interrupted 2M ACCEPT commits its progress the same way */
+	const uint64_t g2 = GPA2M + SZ_2M;
+	fx_aug(f, g2, 1);
+	uint64_t *e2 = fx_entry(f, g2, 1);
+	tdx_vcpu_set_interrupt_pending(v, true);
+	hk_arm(HK_ZERO, 0, 0, lose_block, f, g2, 1);
+	assert_int_equal(accept(f, g2, 1, &st), TDG_INTERRUPTED);
+	hk_disarm();
+	tdx_vcpu_set_interrupt_pending(v, false);
+	assert_int_equal(septe_state(*e2), SEPT_PENDING);
+	assert_int_equal((*e2 & SEPTE_ACNT_MASK) >> SEPTE_ACNT_SHIFT, 1);
+	assert_false(*e2 & SEPTE_LOCK);
+	assert_false(*e2 & SEPTE_HP);
+	assert_int_equal(accept(f, g2, 1, &st), TDG_RETURN);	/* resumes and completes */
+	assert_status(st, TDX_SUCCESS);
+	fx_leave(f, 0);
+
+	/* a host call holds the entry: SEPT.RD loses while AUG locks the page */
+	const uint64_t g3 = GPA4K + SZ_4K;
+	fx_path(f, g3, 0);
+	uint64_t *e3 = fx_entry(f, g3, 0);
+	hk_arm(HK_ACQUIRE, SEAM_LOCK_PAMT_PAGE, SEAM_EXCLUSIVE, lose_sept_rd, f, g3, 0);
+	assert_status(tdh_mem_page_aug(f->m, &f->out, tdx_gpa_info(g3, 0), f->b.tdr,
+				       bringup_page(&f->b)), TDX_SUCCESS);
+	hk_disarm();
+	assert_int_equal(septe_state(*e3), SEPT_PENDING);
+	assert_false(*e3 & SEPTE_LOCK);
+	assert_false(*e3 & SEPTE_HP);
+
+	/* ... and while SEPT.ADD locks the new S-EPT page */
+	const uint64_t g4 = GPA2M + 2 * SZ_2M;
+	fx_path(f, g4, 1);
+	uint64_t *e4 = fx_entry(f, g4, 1);
+	hk_arm(HK_ACQUIRE, SEAM_LOCK_PAMT_PAGE, SEAM_EXCLUSIVE, lose_sept_rd, f, g4, 1);
+	assert_status(tdh_mem_sept_add(f->m, &f->out, tdx_gpa_info(g4, 1), f->b.tdr,
+				       bringup_page(&f->b)), TDX_SUCCESS);
+	hk_disarm();
+	assert_int_equal(septe_state(*e4), SEPT_NL_MAPPED);
+	assert_false(*e4 & SEPTE_LOCK);
+	assert_false(*e4 & SEPTE_HP);
+
+	/* with the bit gone the guest is not held off: ACCEPT of g3 goes through */
+	enum tdg_outcome o;
+	assert_status(fx_accept(f, 0, g3, 0, &o), TDX_SUCCESS);
+	assert_int_equal(o, TDG_RETURN);
+	fx_fini(f);
+}
+
+static void test_error_release_keeps_hp(void **state)
+{
+	(void)state;
+	BANNER("an error-path release keeps the HP bit of a host call that lost meanwhile "
+	       "(ACCEPT of a MAPPED page, PAGE.REMOVE of an unblocked page)");
+	struct fx *const f = &hp_fx;
+	hp_saved_clock = seam_direct_clock_ns;
+	uint64_t st;
+	fx_init_runnable(f, NULL);
+	enum tdg_outcome o;
+	fx_aug(f, GPA4K, 0);
+	assert_status(fx_accept(f, 0, GPA4K, 0, &o), TDX_SUCCESS);
+	uint64_t *e = fx_entry(f, GPA4K, 0);
+
+	/* the guest: PAGE_ALREADY_ACCEPTED; SEPT.RD loses just before it unlocks */
+	fx_enter(f, 0);
+	hk_arm(HK_RELEASE, SEAM_LOCK_SEPT_ENTRY, SEAM_EXCLUSIVE, lose_sept_rd, f, GPA4K, 0);
+	assert_int_equal(accept(f, GPA4K, 0, &st), TDG_RETURN);
+	hk_disarm();
+	assert_status(st, TDX_PAGE_ALREADY_ACCEPTED | TDX_LEVEL_4K);
+	assert_false(*e & SEPTE_LOCK);
+	assert_true(*e & SEPTE_HP);
+	/* the claim stands: the guest backs off until a host call takes the entry */
+	assert_int_equal(accept(f, GPA4K, 0, &st), TDG_RETURN);
+	assert_status(st, TDX_OPERAND_BUSY | OPND_RCX);
+	fx_leave(f, 0);
+	assert_int_equal(fx_pub_state(f, GPA4K, 0), SEPT_PUB_MAPPED);
+	assert_false(*e & SEPTE_HP);		/* that host call won: cleared */
+
+	/* a host call: REMOVE fails (not blocked) after SEPT.RD lost to it */
+	hk_arm(HK_ACQUIRE, SEAM_LOCK_PAMT_PAGE, SEAM_EXCLUSIVE, lose_sept_rd, f, GPA4K, 0);
+	assert_status(tdh_mem_page_remove(f->m, &f->out, tdx_gpa_info(GPA4K, 0), f->b.tdr),
+		      TDX_GPA_RANGE_NOT_BLOCKED | OPND_RCX);
+	hk_disarm();
+	assert_int_equal(septe_state(*e), SEPT_MAPPED);
+	assert_false(*e & SEPTE_LOCK);
+	assert_true(*e & SEPTE_HP);
+	fx_fini(f);
+}
+
+/*
+ * The host-priority busy timer (td_call in the module's tdx_td_dispatcher.c,
+ * the block after its EXIT label): it starts at the first TDCALL that ends
+ * in OPERAND_BUSY_HOST_PRIORITY and is reset only when a TDCALL returns to
+ * the guest with another status.  An ACCEPT that exits to the host leaves
+ * through an asynchronous TD exit that never reaches that block, and VP.ENTER
+ * (tdh_vp_enter.c) does not touch the timer, so it keeps running across both.
+ */
+enum hp_gap { GAP_ACCEPT_ABOVE, GAP_ACCEPT_AT_LEVEL, GAP_OTHER_EXIT, GAP_NR };
+
+static void test_hp_timer_survives_exit_and_enter(void **state)
+{
+	(void)state;
+	BANNER("HP busy, then a TD exit (ACCEPT to the host, or any other) and VP.ENTER, then HP "
+	       "busy more than 1 s after the first: HOST_PRIORITY_BUSY_TIMEOUT");
+	static const char *const gap_name[GAP_NR] = {
+		"an ACCEPT whose walk stops above the level", "an ACCEPT of a FREE entry",
+		"a TDVMCALL-like TD exit",
+	};
+	struct fx *const f = &hp_fx;
+	uint64_t st;
+	const uint64_t T = TDX_HP_LOCK_TIMEOUT_NS;
+	hp_saved_clock = seam_direct_clock_ns;
+	fx_init_runnable(f, NULL);
+	struct tdx_vcpu *v = f->b.vcpu[0];
+	fx_aug(f, GPA4K, 0);
+	uint64_t *e = fx_entry(f, GPA4K, 0);
+	const uint64_t g_pending2m = GPA2M + SZ_2M;
+	fx_aug(f, g_pending2m, 1);
+	const uint64_t g_free = GPA4K + SZ_4K;	/* FREE, in GPA4K's table */
+	*e |= SEPTE_HP;				/* a host call lost GPA4K and will retry */
+	for (int gap = 0; gap < GAP_NR; gap++) {
+		print_message("  between the two HP busy results: %s\n", gap_name[gap]);
+		const uint64_t t0 = 11000000000ull + (uint64_t)gap * 10 * T;
+		seam_direct_clock_ns = t0;
+		fx_enter(f, 0);
+		assert_int_equal(accept(f, GPA4K, 0, &st), TDG_RETURN);	/* timer starts */
+		assert_status(st, TDX_OPERAND_BUSY | OPND_RCX);
+		assert_true(v->hp_busy);
+		seam_direct_clock_ns = t0 + T / 4;
+		enum tdg_outcome o = TDG_EXIT;
+		if (gap == GAP_ACCEPT_ABOVE)
+			o = accept(f, g_pending2m + 0x3000, 0, &st);
+		else if (gap == GAP_ACCEPT_AT_LEVEL)
+			o = accept(f, g_free, 0, &st);
+		else
+			fx_leave(f, 0);
+		assert_int_equal(o, TDG_EXIT);
+		assert_false(tdx_vcpu_in_td(v));
+		if (gap != GAP_OTHER_EXIT)
+			assert_int_equal(tdx_vcpu_exit_regs(v)->rax, EXIT_EPT_VIOLATION);
+		if (!v->hp_busy)
+			print_error("the TD exit reset the host-priority timer\n");
+		assert_true(v->hp_busy);
+		seam_direct_clock_ns = t0 + T / 2;
+		fx_enter(f, 0);
+		if (!v->hp_busy)
+			print_error("VP.ENTER reset the host-priority timer\n");
+		assert_true(v->hp_busy);
+		assert_int_equal(v->hp_busy_since_ns, t0);
+		seam_direct_clock_ns = t0 + T + T / 5;	/* > T after the first HP busy */
+		assert_int_equal(accept(f, GPA4K, 0, &st), TDG_EXIT);
+		assert_int_equal(tdx_vcpu_exit_regs(v)->rax, TDX_HOST_PRIORITY_BUSY_TIMEOUT);
+		assert_false(tdx_vcpu_in_td(v));
+		assert_false(v->hp_busy);
+	}
+	fx_track(f);
+	fx_track(f);
+	*e &= ~SEPTE_HP;
+	seam_direct_clock_ns = hp_saved_clock;
+	fx_fini(f);
+}
+
+/* TDCALLs that return to the guest with a status other than HP busy. */
+enum hp_other {
+	OTHER_BAD_LEVEL, OTHER_SHARED_GPA, OTHER_SUCCESS, OTHER_ALREADY_ACCEPTED,
+	OTHER_ALREADY_ACCEPTED_ABOVE, OTHER_SIZE_MISMATCH, OTHER_INTERRUPTED, OTHER_NR
+};
+
+static void test_hp_timer_reset_by_other_status(void **state)
+{
+	(void)state;
+	BANNER("HP busy, a TDCALL returning any other status (operand error, SUCCESS, "
+	       "ALREADY_ACCEPTED, SIZE_MISMATCH, interrupted), HP busy: the timer restarted");
+	struct fx *const f = &hp_fx;
+	uint64_t st;
+	const uint64_t T = TDX_HP_LOCK_TIMEOUT_NS;
+	hp_saved_clock = seam_direct_clock_ns;
+	fx_init_runnable(f, NULL);
+	struct tdx_vcpu *v = f->b.vcpu[0];
+	enum tdg_outcome o;
+	fx_aug(f, GPA4K, 0);
+	uint64_t *e = fx_entry(f, GPA4K, 0);
+	const uint64_t g_new = GPA4K + SZ_4K;		/* PENDING, accepted once */
+	fx_aug(f, g_new, 0);
+	const uint64_t g_mapped = GPA4K + 2 * SZ_4K;	/* MAPPED 4K */
+	fx_aug(f, g_mapped, 0);
+	assert_status(fx_accept(f, 0, g_mapped, 0, &o), TDX_SUCCESS);
+	const uint64_t g_mapped2m = GPA2M + SZ_2M;	/* MAPPED 2M */
+	fx_aug(f, g_mapped2m, 1);
+	assert_status(fx_accept(f, 0, g_mapped2m, 1, &o), TDX_SUCCESS);
+	const uint64_t g_pending2m = GPA2M + 2 * SZ_2M;	/* PENDING 2M, interrupted */
+	fx_aug(f, g_pending2m, 1);
+	const uint64_t t0 = 31000000000ull;
+	seam_direct_clock_ns = t0;
+	fx_enter(f, 0);
+	*e |= SEPTE_HP;
+	for (int k = 0; k < OTHER_NR; k++) {
+		const uint64_t t = t0 + (uint64_t)k * 10 * T;
+		seam_direct_clock_ns = t;
+		assert_int_equal(accept(f, GPA4K, 0, &st), TDG_RETURN);	/* timer starts */
+		assert_status(st, TDX_OPERAND_BUSY | OPND_RCX);
+		assert_true(v->hp_busy);
+		seam_direct_clock_ns = t + T / 2;
+		o = TDG_RETURN;
+		switch (k) {
+		case OTHER_BAD_LEVEL:
+			o = tdg_mem_page_accept(v, tdx_gpa_info(GPA4K, 2), &st);
+			assert_status(st, TDX_OPERAND_INVALID | OPND_RCX);
+			break;
+		case OTHER_SHARED_GPA:
+			o = accept(f, GPA4K | tdx_td_shared_bit(f->b.td), 0, &st);
+			assert_status(st, TDX_OPERAND_INVALID | OPND_RCX);
+			break;
+		case OTHER_SUCCESS:
+			o = accept(f, g_new, 0, &st);
+			assert_status(st, TDX_SUCCESS);
+			break;
+		case OTHER_ALREADY_ACCEPTED:
+			o = accept(f, g_mapped, 0, &st);
+			assert_status(st, TDX_PAGE_ALREADY_ACCEPTED | TDX_LEVEL_4K);
+			break;
+		case OTHER_ALREADY_ACCEPTED_ABOVE:
+			o = accept(f, g_mapped2m + 0x5000, 0, &st);
+			assert_status(st, TDX_PAGE_ALREADY_ACCEPTED | TDX_LEVEL_2M);
+			break;
+		case OTHER_SIZE_MISMATCH:
+			o = accept(f, GPA2M, 1, &st);
+			assert_status(st, TDX_PAGE_SIZE_MISMATCH | TDX_LEVEL_2M);
+			break;
+		case OTHER_INTERRUPTED:
+			tdx_vcpu_set_interrupt_pending(v, true);
+			o = accept(f, g_pending2m, 1, &st);
+			tdx_vcpu_set_interrupt_pending(v, false);
+			assert_int_equal(o, TDG_INTERRUPTED);
+			o = TDG_RETURN;
+			break;
+		}
+		assert_int_equal(o, TDG_RETURN);
+		assert_true(tdx_vcpu_in_td(v));
+		if (v->hp_busy)
+			print_error("case %d did not reset the host-priority timer\n", k);
+		assert_false(v->hp_busy);
+		seam_direct_clock_ns = t + T + T / 5;	/* > T after the first HP busy */
+		assert_int_equal(accept(f, GPA4K, 0, &st), TDG_RETURN);	/* restarted */
+		assert_status(st, TDX_OPERAND_BUSY | OPND_RCX);
+		assert_true(v->hp_busy);
+		assert_int_equal(v->hp_busy_since_ns, t + T + T / 5);
+		/* end the run with a reset, as the next case starts the timer afresh */
+		assert_int_equal(accept(f, g_mapped, 0, &st), TDG_RETURN);
+		assert_status(st, TDX_PAGE_ALREADY_ACCEPTED | TDX_LEVEL_4K);
+	}
+	*e &= ~SEPTE_HP;
+	fx_leave(f, 0);
+	seam_direct_clock_ns = hp_saved_clock;
+	fx_fini(f);
+}
+
 /* ---- guest accesses ---- */
 
 static void test_access_mapped(void **state)
@@ -822,6 +1218,10 @@ int main(void)
 		cmocka_unit_test(test_hp_busy_timeout),
 		cmocka_unit_test_teardown(test_plain_busy_never_times_out, busy_fx_teardown),
 		cmocka_unit_test_teardown(test_plain_busy_restarts_hp_timer, busy_fx_teardown),
+		cmocka_unit_test_teardown(test_commit_clears_hp, hp_fx_teardown),
+		cmocka_unit_test_teardown(test_error_release_keeps_hp, hp_fx_teardown),
+		cmocka_unit_test_teardown(test_hp_timer_survives_exit_and_enter, hp_fx_teardown),
+		cmocka_unit_test_teardown(test_hp_timer_reset_by_other_status, hp_fx_teardown),
 		cmocka_unit_test(test_access_mapped),
 		cmocka_unit_test(test_access_pending_ve_disabled),
 		cmocka_unit_test(test_access_pending_ve),

@@ -22,7 +22,9 @@
  *   bits 11:4   zero
  *   bits 51:12  HPA of the mapped page or of the next-level S-EPT page
  *   bit  52     entry lock (the module's TDEL bit)
- *   bit  53     host priority (TDHP): a host call lost the entry lock
+ *   bit  53     host priority (TDHP): a host call lost the entry lock;
+ *               cleared when a host call takes the lock and by every
+ *               commit, kept by a plain (error-path) release
  *   bits 62:54  2M ACCEPT progress counter (4K pages zeroed so far)
  *   bit  63     zero
  * A zeroed S-EPT page is 512 FREE entries.
@@ -149,9 +151,14 @@ struct tdx_vcpu {
 	uint64_t epf_gpa[ZS_GPA_LIST];
 	uint64_t zs_filter_runs;	/* VP.ENTERs that ran the stepping filter */
 	uint64_t zs_refused;		/* ... and refused to enter */
-	/* host-priority busy tracking (module-abi.md section 5) */
-	bool hp_busy;			/* the last guest lock attempt lost to the host */
-	uint64_t hp_busy_since_ns;
+	/*
+	 * host-priority busy timer (module-abi.md section 5; TDVPS
+	 * hp_lock_busy): set while the TDCALLs returning to the guest end in
+	 * OPERAND_BUSY_HOST_PRIORITY, reset by a TDCALL returning any other
+	 * status; TD exits and VP.ENTER leave it alone
+	 */
+	bool hp_busy;
+	uint64_t hp_busy_since_ns;	/* the first of those TDCALLs */
 	enum { LAST_EXIT_ASYNC_FAULT = 0, LAST_EXIT_ASYNC_TRAP, LAST_EXIT_TDVMCALL }
 		last_exit;		/* kind of the last TD exit */
 	struct pamt_lock enter_tdvpr;	/* held shared from VP.ENTER to the exit */
@@ -394,6 +401,7 @@ uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
 			  enum seam_lock_mode tree_mode, struct tdx_regs *out,
 			  uint64_t **entry, uint64_t *copy);
 void sept_entry_write_unlock(uint64_t *entry, uint64_t value);
+void sept_entry_write_locked(uint64_t *entry, uint64_t value);
 
 /* mrtd.c */
 int mrtd_start(struct tdx_td *td);

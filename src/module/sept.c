@@ -168,14 +168,30 @@ uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
 }
 
 /*
- * Publish @value and drop the entry lock in one atomic write, keeping a
- * host-priority bit another host call may have set meanwhile.
+ * Commit an S-EPT entry: publish @value and drop the entry lock in one
+ * atomic write.  The value is the new entry built by the leaf (from the
+ * copy read right after locking, or from scratch), with the lock and
+ * host-priority bits clear, so a host-priority bit that a losing host call
+ * set meanwhile is wiped, as the module's commits do (sept_manager.c/.h:
+ * sept_set_leaf_and_release_locks, sept_set_mapped_non_leaf,
+ * septe_set_free_or_removed_and_release_locks; and the leaves' atomic
+ * writes of the copy they read after locking).  Only an error-path release
+ * (seam_bit_unlock, the module's sept_lock_release) keeps the bit.
  */
 void sept_entry_write_unlock(uint64_t *entry, uint64_t value)
 {
-	value &= ~(SEPTE_LOCK | SEPTE_HP);
 	seam__lock_event(SEAM_LOCK_SEPT_ENTRY, entry, SEAM_EXCLUSIVE, false);
-	uint64_t cur = seam_load64(entry);
-	while (!seam_cas64(entry, &cur, value | (cur & SEPTE_HP)))
-		;
+	seam_store64(entry, value & ~(SEPTE_LOCK | SEPTE_HP));
+}
+
+/*
+ * Commit an S-EPT entry but keep its lock, for the leaves whose module code
+ * writes the new value with the lock bit still set and releases the lock
+ * later with a plain release (RANGE.BLOCK, SEPT.ADD, ACCEPT): the write
+ * clears the host-priority bit, and the release that follows keeps one set
+ * after the write.
+ */
+void sept_entry_write_locked(uint64_t *entry, uint64_t value)
+{
+	seam_store64(entry, (value & ~SEPTE_HP) | SEPTE_LOCK);
 }

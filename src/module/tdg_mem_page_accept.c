@@ -33,13 +33,24 @@ static void accept_exit(struct tdx_vcpu *v, uint64_t gpa, int req_level, uint64_
 }
 
 /*
- * Host priority: a guest that keeps losing the entry to the host-priority
- * bit for longer than the timeout exits with HOST_PRIORITY_BUSY_TIMEOUT.
- * Any other outcome (including plain lock contention) restarts the timer,
- * as the module's TDCALL dispatcher does.
+ * The end of a TDCALL that returns to the guest: the block after the EXIT
+ * label of td_call in the module's TD dispatcher (module-abi.md section 5).
+ * A status of OPERAND_BUSY_HOST_PRIORITY reaches the guest as OPERAND_BUSY
+ * (with the same operand id) and starts the host-priority busy timer, or,
+ * when it has been running for the timeout, exits to the host with
+ * HOST_PRIORITY_BUSY_TIMEOUT.  Any other status, including plain
+ * OPERAND_BUSY from entry-lock contention, operand errors and an
+ * interrupted ACCEPT (TDX_SUCCESS to the dispatcher), resets the timer.
+ * A TDCALL that ends in an asynchronous TD exit never gets here, and
+ * VP.ENTER does not touch the timer, so it keeps running across both.
  */
-static enum tdg_outcome hp_busy(struct tdx_vcpu *v, uint64_t *status)
+static enum tdg_outcome tdcall_return(struct tdx_vcpu *v, enum tdg_outcome o, uint64_t *status)
 {
+	if (tdx_status_code(*status) != TDX_OPERAND_BUSY_HOST_PRIORITY) {
+		v->hp_busy = false;
+		return o;
+	}
+	*status = TDX_OPERAND_BUSY | (*status & TDX_STATUS_OPERAND_MASK);
 	uint64_t now = seam_now_ns();
 	if (!v->hp_busy) {
 		v->hp_busy = true;
@@ -49,18 +60,18 @@ static enum tdg_outcome hp_busy(struct tdx_vcpu *v, uint64_t *status)
 		td_exit(v, TDX_HOST_PRIORITY_BUSY_TIMEOUT, 0, 0, 0);
 		return TDG_EXIT;
 	}
-	*status = err(TDX_OPERAND_BUSY, OPND_RCX);
-	return TDG_RETURN;
+	return o;
 }
 
-enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t *status)
+/*
+ * The leaf proper.  TDG_RETURN / TDG_INTERRUPTED leave a status for
+ * tdcall_return() (TDX_SUCCESS when interrupted); TDG_EXIT is an
+ * asynchronous TD exit to the host.
+ */
+static enum tdg_outcome accept(struct tdx_vcpu *v, uint64_t info, uint64_t *status)
 {
 	struct tdx_td *td = v->td;
 	struct physmem *pm = &td->m->pm;
-	if (!v->in_td)
-		abort();	/* a caller bug: TDCALL from outside the TD */
-	seam_charge(SEAM_COST_TDCALL, 1);
-	td_step_check(v);	/* a TDCALL is a VM exit into the module */
 	*status = gpa_info_check(info, TDX_LEVEL_4K, TDX_LEVEL_2M);
 	if (*status)
 		return TDG_RETURN;
@@ -74,7 +85,6 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 	uint64_t cur;
 	uint64_t *e = sept_walk(td, gpa, level, &reached, &cur);
 	if (reached != level) {
-		v->hp_busy = false;
 		if (septe_state(cur) == SEPT_MAPPED) {
 			*status = TDX_PAGE_ALREADY_ACCEPTED | (uint32_t)reached;
 			return TDG_RETURN;
@@ -82,18 +92,17 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 		accept_exit(v, gpa, level, cur, reached);
 		return TDG_EXIT;
 	}
+	/* the guest side of the entry lock (tdx_locks.h, sept_lock_acquire_guest) */
 	if (!seam_bit_trylock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
-		/* plain contention: not a host-priority loss, restarts the timer */
-		v->hp_busy = false;
-		*status = err(TDX_OPERAND_BUSY, OPND_RCX);
+		*status = err(TDX_OPERAND_BUSY, OPND_RCX);	/* plain contention */
 		return TDG_RETURN;
 	}
 	cur = seam_load64(e);
 	if (cur & SEPTE_HP) {
 		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
-		return hp_busy(v, status);	/* OPERAND_BUSY_HOST_PRIORITY, seen as BUSY */
+		*status = err(TDX_OPERAND_BUSY_HOST_PRIORITY, OPND_RCX);
+		return TDG_RETURN;
 	}
-	v->hp_busy = false;
 	enum sept_state s = septe_state(cur);
 	if (s == SEPT_NL_MAPPED || s == SEPT_NL_BLOCKED) {
 		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
@@ -110,8 +119,15 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 		accept_exit(v, gpa, level, cur, level);
 		return TDG_EXIT;
 	}
-	/* PENDING: zero the page(s), then map */
+	/*
+	 * PENDING: zero the page(s), then commit.  As the module does, the new
+	 * value (the copy read after locking, with HP clear) is written with
+	 * the lock still set and the lock is released after it, so the write
+	 * wipes a host-priority bit a host set while the guest held the entry.
+	 */
 	uint64_t hpa = septe_hpa(cur);
+	enum tdg_outcome o = TDG_RETURN;
+	uint64_t next = septe_make(sept_rules[SOP_ACCEPT].next[s], hpa);
 	if (level == TDX_LEVEL_4K) {
 		physmem_zero_page(pm, hpa);
 		seam_charge(SEAM_COST_ZERO_4K, 1);
@@ -124,14 +140,26 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 				break;
 			done++;
 			if (v->interrupt_pending) {
-				uint64_t saved = (cur & ~SEPTE_ACNT_MASK) |
-						 (done << SEPTE_ACNT_SHIFT);
-				sept_entry_write_unlock(e, saved);
-				return TDG_INTERRUPTED;
+				next = (cur & ~SEPTE_ACNT_MASK) | (done << SEPTE_ACNT_SHIFT);
+				o = TDG_INTERRUPTED;
+				break;
 			}
 		}
 	}
-	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_ACCEPT].next[s], hpa));
+	sept_entry_write_locked(e, next);
+	seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
 	*status = TDX_SUCCESS;
-	return TDG_RETURN;
+	return o;
+}
+
+enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t *status)
+{
+	if (!v->in_td)
+		abort();	/* a caller bug: TDCALL from outside the TD */
+	seam_charge(SEAM_COST_TDCALL, 1);
+	td_step_check(v);	/* a TDCALL is a VM exit into the module */
+	enum tdg_outcome o = accept(v, info, status);
+	if (o == TDG_EXIT)
+		return o;
+	return tdcall_return(v, o, status);
 }

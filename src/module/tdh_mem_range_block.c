@@ -28,12 +28,15 @@ uint64_t tdh_mem_range_block(struct tdx_module *m, struct tdx_regs *out, uint64_
 	}
 	/* all checks passed */
 	uint64_t hpa = septe_hpa(cur);
-	enum pamt_size size = sept_state_is_leaf(s) ? (enum pamt_size)level : PAMT_4K;
-	pamt_entry_of(&m->pm, hpa, size)->bepoch = seam_load64(&c.td->td_epoch);
 	if (!sept_state_is_leaf(s))
 		c.td->sept_gen++;	/* a table stops being walkable */
-	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_RANGE_BLOCK].next[s], hpa));
-	c.entry = NULL;
+	/*
+	 * As the module: publish the blocked entry (clearing host priority),
+	 * record the block epoch, then release the entry lock plainly.
+	 */
+	sept_entry_write_locked(e, septe_make(sept_rules[SOP_RANGE_BLOCK].next[s], hpa));
+	enum pamt_size size = sept_state_is_leaf(s) ? (enum pamt_size)level : PAMT_4K;
+	pamt_entry_of(&m->pm, hpa, size)->bepoch = seam_load64(&c.td->td_epoch);
 out:
 	td_ctx_release(&c);
 	return st;

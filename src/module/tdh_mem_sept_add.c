@@ -42,8 +42,8 @@ uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 	physmem_zero_page(&m->pm, sept_hpa);	/* 512 FREE entries */
 	pamt_set(pl.leaf, PT_EPT, c.td->id);
 	td_child_add(c.td, 1);
-	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_SEPT_ADD].next[s], sept_hpa));
-	c.entry = NULL;
+	/* the module writes the entry locked and releases it on the way out */
+	sept_entry_write_locked(e, septe_make(sept_rules[SOP_SEPT_ADD].next[s], sept_hpa));
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);

@@ -96,8 +96,7 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	}
 
 	/* entered: keep TDVPR and TDR held until the exit */
-	v->in_td = true;
-	v->hp_busy = false;
+	v->in_td = true;	/* the host-priority timer is left running */
 	v->enter_tdvpr = c.tdvpr;
 	v->enter_tdr = c.tdr;
 	c.tdvpr_locked = c.tdr_locked = false;

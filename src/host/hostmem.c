@@ -48,6 +48,7 @@ int hostmem_init(struct hostmem *h, uint64_t base, uint64_t size, double fragmen
 		return -1;
 	}
 	h->base = base;
+	h->limit = UINT64_MAX;
 	h->nblocks = size >> BLOCK_SHIFT;
 	if (h->nblocks > UINT32_MAX) {
 		fprintf(stderr, "tdxsim: host memory too large\n");
@@ -106,8 +107,15 @@ static void account(struct hostmem *h, int64_t pages)
 		h->peak = h->allocated;
 }
 
+void hostmem_set_limit(struct hostmem *h, uint64_t pages)
+{
+	h->limit = pages;
+}
+
 uint64_t hostmem_alloc_4k(struct hostmem *h)
 {
+	if (h->allocated >= h->limit)
+		return 0;
 	for (;;) {
 		if (h->npartial == 0) {
 			if (h->nwhole == 0)
@@ -139,7 +147,8 @@ uint64_t hostmem_alloc_4k(struct hostmem *h)
 
 uint64_t hostmem_alloc_2m(struct hostmem *h)
 {
-	if (h->nwhole == 0)
+	if (h->nwhole == 0 || h->allocated > h->limit ||
+	    h->limit - h->allocated < PAGES_PER_BLOCK)
 		return 0;
 	uint64_t b = h->whole[--h->nwhole];
 	h->nfree[b] = 0;

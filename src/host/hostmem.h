@@ -33,6 +33,12 @@ struct hostmem {
 	uint64_t total;		/* pages managed, pinned ones excluded */
 	uint64_t allocated;	/* pages handed out and not freed */
 	uint64_t peak;
+	/*
+	 * Fault injection: allocations succeed while allocated + the request
+	 * stays within limit (pages); UINT64_MAX (the default) is no limit.
+	 * Tests use it to exhaust host memory at every allocation in turn.
+	 */
+	uint64_t limit;
 };
 
 /*
@@ -54,6 +60,8 @@ void hostmem_free_2m(struct hostmem *h, uint64_t hpa);
 void hostmem_split_2m(struct hostmem *h, uint64_t hpa);
 /* Is the 4K page at @hpa allocated? */
 bool hostmem_is_allocated(const struct hostmem *h, uint64_t hpa);
+/* Let allocations succeed only while at most @pages are allocated (UINT64_MAX: no limit). */
+void hostmem_set_limit(struct hostmem *h, uint64_t pages);
 /* Whole free 2M blocks left (how many huge folios could still be made). */
 uint64_t hostmem_free_2m_blocks(const struct hostmem *h);
 

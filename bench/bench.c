@@ -190,7 +190,7 @@ static struct kvm_vm *fault_vm(struct kvm **kp)
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, 48);
 	if (!vm || kvm_tdx_init_vm(vm, &init) ||
-	    kvm_set_memory_region(vm, 0, FAULT_BASE, FAULT_BYTES) || kvm_create_vcpu(vm) != 0 ||
+	    kvm_vmm_add_private_ram(vm, 0, FAULT_BASE, FAULT_BYTES) < 0 || kvm_create_vcpu(vm) != 0 ||
 	    kvm_tdx_init_vcpu(vm, 0) || kvm_tdx_finalize_vm(vm)) {
 		fprintf(stderr, "bench: VM setup failed\n");
 		exit(1);

@@ -2,8 +2,10 @@
 /*
  * The KVM-style host's ioctls (src/host/kvm.h): error tables per ioctl,
  * GPAW / EPT-level selection from CPUID 0x80000008 (seed 003), the two
- * build flows (mainline "populate" and 6.16 "premap", seed 004), MRTD,
- * pre-faulting after FINALIZE, and teardown that leaves no page behind.
+ * build flows (mainline "populate" and seed 004's "prefault"), MRTD,
+ * pre-faulting after FINALIZE, teardown that leaves no page behind, and
+ * the fuzzing defects: dead VMs, host memory exhaustion, memslots above
+ * the GPA width, huge memslots, failed INIT_VM.
  *
  * Expected values come from ../shared/reference/kvm-tdx.md (sections 1-3),
  * the seeds and KVM's documented behaviour; each table row says why.
@@ -41,6 +43,8 @@ static const char *ename(int r)
 	case -ENOMEM: return "-ENOMEM";
 	case -EOPNOTSUPP: return "-EOPNOTSUPP";
 	case -EFBIG: return "-EFBIG";
+	case -E2BIG: return "-E2BIG";
+	case -EMFILE: return "-EMFILE";
 	default:
 		snprintf(buf, sizeof(buf), "%d", r);
 		return buf;
@@ -84,8 +88,7 @@ static void fill_image(uint8_t *img, size_t len, unsigned salt)
 /* ------------------------------------------------------------------ */
 
 enum stage {
-	ST_NEW,		/* KVM_CREATE_VM (+ memslot 0) */
-	ST_NEW_VCPU,	/* ... + KVM_CREATE_VCPU before INIT_VM */
+	ST_NEW,		/* KVM_CREATE_VM (+ memslot 0, guest_memfd 0, private) */
 	ST_INIT,	/* ... + INIT_VM */
 	ST_VCPU,	/* ... + vCPU 0 created and INIT_VCPU'd */
 	ST_FINAL,	/* ... + FINALIZE */
@@ -103,23 +106,34 @@ struct env {
 	struct kvm_vm *vm;
 };
 
-/* Every stage has memslot 0 at [0, 4 MiB), all private. */
+/* Memslot @slot at [gpa, gpa + size): a guest_memfd of that size, all private. */
+static int add_ram(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t size)
+{
+	int fd = kvm_vmm_add_private_ram(vm, slot, gpa, size);
+	return fd < 0 ? fd : 0;
+}
+
+static int del_slot(struct kvm_vm *vm, int slot)
+{
+	struct kvm_userspace_memory_region2 r = { .slot = (uint32_t)slot };
+	return kvm_set_user_memory_region2(vm, &r);
+}
+
+/* Every stage has memslot 0 at [0, 4 MiB) on guest_memfd 0, all private. */
 static int env_setup(struct env *e, struct kvm *k, const struct cfg *c)
 {
 	struct kvm_policy pol;
 	kvm_policy_default(&pol);
-	if (kvm_policy_set(&pol, "build", c->flow == BUILD_PREMAP ? "premap" : "populate"))
+	if (kvm_policy_set(&pol, "build", c->flow == BUILD_PREFAULT ? "prefault" : "populate"))
 		return -1;
 	e->k = k;
 	e->vm = kvm_create_vm(k, &pol);
 	if (!e->vm)
 		return -1;
-	if (kvm_set_memory_region(e->vm, 0, 0, SLOT0_SIZE))
+	if (kvm_vmm_add_private_ram(e->vm, 0, 0, SLOT0_SIZE) != 0)
 		return -2;
 	if (c->stage == ST_NEW)
 		return 0;
-	if (c->stage == ST_NEW_VCPU)
-		return kvm_create_vcpu(e->vm) == 0 ? 0 : -3;
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, c->maxpa ? c->maxpa : 48);
 	init.max_vcpus = c->max_vcpus;
@@ -180,7 +194,7 @@ static void run_table(const char *table, const struct row *rows, size_t n, row_c
 
 /* ---- preparations ---- */
 
-static uint8_t src_pages[4 * 4096];
+static _Alignas(4096) uint8_t src_pages[4 * 4096];
 
 static int prep_create_vcpu(struct kvm_vm *vm)
 {
@@ -214,34 +228,65 @@ static int prep_refused_init_vm(struct kvm_vm *vm)
 
 static int prep_delete_slot0(struct kvm_vm *vm)
 {
-	return kvm_set_memory_region(vm, 0, 0, 0);
+	return del_slot(vm, 0);
 }
 
 /* slot 1: the last 2 MiB below the shared bit of a 48-bit TD */
 static int prep_slot_below_bit47(struct kvm_vm *vm)
 {
-	return kvm_set_memory_region(vm, 1, BIT47 - 2 * SZ_1M, 2 * SZ_1M);
+	return add_ram(vm, 1, BIT47 - 2 * SZ_1M, 2 * SZ_1M);
 }
 
 static int prep_page0_shared(struct kvm_vm *vm)
 {
-	return kvm_set_memory_attributes(vm, 0, SZ_4K, false);
+	return kvm_set_memory_attributes(vm, 0, SZ_4K, 0);
+}
+
+/* INIT_MEM_REGION of @n pages at @gpa through vCPU 0, measured. */
+static int init_mem(struct kvm_vm *vm, uint64_t gpa, const void *src, uint64_t n)
+{
+	struct kvm_tdx_init_mem_region r = { src, gpa, n };
+	return kvm_tdx_init_mem_region(vm, 0, KVM_TDX_MEASURE_MEMORY_REGION, &r);
+}
+
+/* PRE_FAULT_MEMORY of [gpa, gpa + size) through vCPU 0; 0 only if all of it was mapped. */
+static int pre_fault(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
+{
+	struct kvm_pre_fault_memory r = { gpa, size, 0 };
+	int e = kvm_pre_fault_memory(vm, 0, &r);
+	return e ? e : r.size ? -EAGAIN : 0;
 }
 
 static int prep_add_page0(struct kvm_vm *vm)
 {
-	return kvm_tdx_init_mem_region(vm, 0, src_pages, 1, true);
+	return init_mem(vm, 0, src_pages, 1);
 }
 
 static int prep_prefault_page0(struct kvm_vm *vm)
 {
-	return kvm_pre_fault_memory(vm, 0, SZ_4K);
+	return pre_fault(vm, 0, SZ_4K);
 }
 
 static int prep_prefault_add_page0(struct kvm_vm *vm)
 {
-	int r = kvm_pre_fault_memory(vm, 0, SZ_4K);
-	return r ? r : kvm_tdx_init_mem_region(vm, 0, src_pages, 1, true);
+	int r = pre_fault(vm, 0, SZ_4K);
+	return r ? r : init_mem(vm, 0, src_pages, 1);
+}
+
+/* vCPU 0 exists and is initialized, and so does vCPU 1 (after INIT_VM). */
+static int prep_vcpu1(struct kvm_vm *vm)
+{
+	return kvm_create_vcpu(vm) == 1 && kvm_tdx_init_vcpu(vm, 1) == 0 ? 0 : -1;
+}
+
+/* slot 1 at [8 MiB, 10 MiB) without guest_memfd, its attributes private */
+static int prep_shared_slot1(struct kvm_vm *vm)
+{
+	struct kvm_userspace_memory_region2 r = { .slot = 1, .guest_phys_addr = 8 * SZ_1M,
+						  .memory_size = 2 * SZ_1M };
+	int e = kvm_set_user_memory_region2(vm, &r);
+	return e ? e : kvm_set_memory_attributes(vm, 8 * SZ_1M, 2 * SZ_1M,
+						 KVM_MEMORY_ATTRIBUTE_PRIVATE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -298,6 +343,7 @@ enum init_vm_variant {
 	IV_XFAM_BIT3,	/* outside the supported XFAM */
 	IV_NENT_NEG,
 	IV_NENT_BIG,
+	IV_NENT_MAX,	/* exactly KVM_TDX_MAX_CPUID entries */
 	IV_MAXV_65,
 	IV_MAXV_64,
 	IV_NO_LEAF,
@@ -318,6 +364,11 @@ static int call_init_vm(struct env *e, const struct row *r)
 	case IV_XFAM_BIT3: init.xfam |= 1ull << 3; break;
 	case IV_NENT_NEG: init.nent = -1; break;
 	case IV_NENT_BIG: init.nent = KVM_TDX_MAX_CPUID + 1; break;
+	case IV_NENT_MAX:
+		init.nent = KVM_TDX_MAX_CPUID;
+		for (int i = 1; i < KVM_TDX_MAX_CPUID; i++)
+			init.entries[i] = (struct kvm_cpuid_entry){ .function = 0x40000000u + (uint32_t)i };
+		break;
 	case IV_MAXV_65: init.max_vcpus = 65; break;
 	case IV_MAXV_64: init.max_vcpus = 64; break;
 	case IV_NO_LEAF: init.nent = 0; break;
@@ -333,8 +384,9 @@ static void test_init_vm_errors(void **state)
 	static const struct row rows[] = {
 		{ "fresh VM, defaults", { ST_NEW }, NULL, IV_DEFAULT, .want = 0 },
 		{ "twice", { ST_INIT }, NULL, IV_DEFAULT, .want = -EINVAL },
-		{ "after FINALIZE", { ST_FINAL }, NULL, IV_DEFAULT, .want = -EINVAL },
-		{ "a vCPU already exists", { ST_NEW_VCPU }, NULL, IV_DEFAULT, .want = -EINVAL },
+		{ "after FINALIZE (vCPUs exist)", { ST_FINAL }, NULL, IV_DEFAULT, .want = -EBUSY },
+		{ "a vCPU already exists (after INIT_VM)", { ST_VCPU }, NULL, IV_DEFAULT,
+		  .want = -EBUSY },
 		{ "NULL argument", { ST_NEW }, NULL, IV_NULL, .want = -EFAULT },
 		{ "unknown attribute bit 5", { ST_NEW }, NULL, IV_ATTR_BIT5, .want = -EINVAL },
 		{ "attribute DEBUG (not offered)", { ST_NEW }, NULL, IV_ATTR_DEBUG, .want = -EINVAL },
@@ -343,7 +395,9 @@ static void test_init_vm_errors(void **state)
 		{ "no attributes", { ST_NEW }, NULL, IV_ATTR_NONE, .want = 0 },
 		{ "XFAM bit 3 unsupported", { ST_NEW }, NULL, IV_XFAM_BIT3, .want = -EINVAL },
 		{ "nent -1", { ST_NEW }, NULL, IV_NENT_NEG, .want = -EINVAL },
-		{ "nent 33", { ST_NEW }, NULL, IV_NENT_BIG, .want = -EINVAL },
+		{ "nent 33: more than KVM_MAX_CPUID_ENTRIES", { ST_NEW }, NULL, IV_NENT_BIG,
+		  .want = -E2BIG },
+		{ "nent 32", { ST_NEW }, NULL, IV_NENT_MAX, .want = 0 },
 		{ "max_vcpus 65", { ST_NEW }, NULL, IV_MAXV_65, .want = -EINVAL },
 		{ "max_vcpus 64", { ST_NEW }, NULL, IV_MAXV_64, .want = 0 },
 		{ "no CPUID 0x80000008", { ST_NEW }, NULL, IV_NO_LEAF, .want = -EINVAL },
@@ -365,12 +419,14 @@ static void test_create_vcpu_errors(void **state)
 	(void)state;
 	BANNER("KVM_CREATE_VCPU error table: ids in order, max_vcpus and KVM_MAX_VCPUS");
 	static const struct row rows[] = {
-		{ "first vCPU before INIT_VM is id 0", { ST_NEW }, .want = 0 },
+		/* tdx_vcpu_create(): only between INIT_VM and FINALIZE */
+		{ "before INIT_VM", { ST_NEW }, .want = -EIO },
+		{ "after FINALIZE", { ST_FINAL }, .want = -EIO },
 		{ "first vCPU after INIT_VM is id 0", { ST_INIT }, .want = 0 },
 		{ "second vCPU is id 1", { ST_VCPU }, .want = 1 },
 		{ "max_vcpus 2: second fits", { ST_VCPU, .max_vcpus = 2 }, .want = 1 },
 		{ "max_vcpus 1: second refused", { ST_VCPU, .max_vcpus = 1 }, .want = -EINVAL },
-		{ "65th vCPU (KVM_MAX_VCPUS 64)", { ST_NEW }, prep_64_vcpus, .want = -EINVAL },
+		{ "65th vCPU (KVM_MAX_VCPUS 64)", { ST_INIT }, prep_64_vcpus, .want = -EINVAL },
 	};
 	RUN_TABLE("KVM_CREATE_VCPU", rows, call_create_vcpu);
 }
@@ -386,7 +442,7 @@ static void test_init_vcpu_errors(void **state)
 	BANNER("KVM_TDX_INIT_VCPU error table: before INIT_VM, twice, after FINALIZE, no vCPU");
 	static const struct row rows[] = {
 		{ "after INIT_VM", { ST_INIT }, prep_create_vcpu, 0, .want = 0 },
-		{ "before INIT_VM", { ST_NEW_VCPU }, NULL, 0, .want = -EINVAL },
+		{ "before INIT_VM (no vCPU can exist)", { ST_NEW }, NULL, 0, .want = -ENOENT },
 		{ "twice", { ST_VCPU }, NULL, 0, .want = -EINVAL },
 		{ "after FINALIZE (vCPU 0, initialized)", { ST_FINAL }, NULL, 0, .want = -EINVAL },
 		{ "after FINALIZE (vCPU 1, created before)", { ST_VCPU }, prep_vcpu1_then_finalize,
@@ -398,9 +454,24 @@ static void test_init_vcpu_errors(void **state)
 	RUN_TABLE("KVM_TDX_INIT_VCPU", rows, call_init_vcpu);
 }
 
+/*
+ * Slot @i at [a, a + b): a new guest_memfd of (at least) that size bound at
+ * offset 0; with @flag a shared-only slot (no guest_memfd); b = 0 deletes.
+ */
 static int call_set_mem_region(struct env *e, const struct row *r)
 {
-	return kvm_set_memory_region(e->vm, (int)r->i, r->a, r->b);
+	struct kvm_userspace_memory_region2 m = {
+		.slot = (uint32_t)r->i, .guest_phys_addr = r->a, .memory_size = r->b,
+	};
+	if (r->b && !r->flag) {
+		uint64_t sz = (r->b + SZ_4K - 1) & ~(SZ_4K - 1);
+		int fd = kvm_create_guest_memfd(e->vm, sz && sz < (1ull << 62) ? sz : SZ_4K, 0);
+		if (fd < 0)
+			return fd;
+		m.flags = KVM_MEM_GUEST_MEMFD;
+		m.guest_memfd = fd;
+	}
+	return kvm_set_user_memory_region2(e->vm, &m);
 }
 
 static void test_memslot_errors(void **state)
@@ -443,6 +514,14 @@ static void test_memslot_errors(void **state)
 		  4 * SZ_1M, .want = -EINVAL },
 		{ "48-bit TD: GPA above 48 bits", { ST_INIT }, NULL, 1, 1ull << 48, 2 * SZ_1M,
 		  .want = -EINVAL },
+		/* before INIT_VM only the host MAX_PA (52) bounds it; INIT_VM checks later */
+		{ "before INIT_VM: GPA 2^48", { ST_NEW }, NULL, 1, 1ull << 48, 2 * SZ_1M, .want = 0 },
+		{ "before INIT_VM: above the host MAX_PA", { ST_NEW }, NULL, 1, 1ull << 52, 2 * SZ_1M,
+		  .want = -EINVAL },
+		{ "shared-only slot (no guest_memfd)", { ST_INIT }, NULL, 1, 8 * SZ_1M, 2 * SZ_1M,
+		  true, .want = 0 },
+		{ "shared-only slot after FINALIZE", { ST_FINAL }, NULL, 1, 8 * SZ_1M, 2 * SZ_1M,
+		  true, .want = 0 },
 		{ "48-bit TD: last 2 MiB below bit 47", { ST_INIT }, NULL, 1, BIT47 - 2 * SZ_1M,
 		  2 * SZ_1M, .want = 0 },
 		{ "52-bit TD: bit 47 is a private GPA", { ST_INIT, .maxpa = 52 }, NULL, 1, BIT47,
@@ -453,9 +532,11 @@ static void test_memslot_errors(void **state)
 	RUN_TABLE("KVM_SET_USER_MEMORY_REGION2", rows, call_set_mem_region);
 }
 
+/* flag: private; i = 1: an unknown attribute bit as well */
 static int call_set_attr(struct env *e, const struct row *r)
 {
-	return kvm_set_memory_attributes(e->vm, r->a, r->b, r->flag);
+	uint64_t attrs = (r->flag ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0) | (r->i ? 1ull << 0 : 0);
+	return kvm_set_memory_attributes(e->vm, r->a, r->b, attrs);
 }
 
 static void test_attributes_errors(void **state)
@@ -484,6 +565,8 @@ static void test_attributes_errors(void **state)
 		  -EINVAL },
 		{ "52-bit TD: shared GPA (bit 51)", { ST_INIT, .maxpa = 52 }, NULL, 0, BIT51, SZ_4K,
 		  false, -EINVAL },
+		{ "unknown attribute bit 0", { ST_INIT }, NULL, 1, 0, SZ_4K, true, -EINVAL },
+		{ "after the slot was deleted", { ST_INIT }, prep_delete_slot0, 0, 0, SZ_4K, true, 0 },
 	};
 	RUN_TABLE("KVM_SET_MEMORY_ATTRIBUTES", rows, call_set_attr);
 }
@@ -496,7 +579,7 @@ static int call_punch(struct env *e, const struct row *r)
 static void test_punch_hole_errors(void **state)
 {
 	(void)state;
-	BANNER("guest_memfd PUNCH_HOLE error table: slot, alignment, length, unused slot");
+	BANNER("guest_memfd PUNCH_HOLE error table: descriptor, alignment, length");
 	static const struct row rows[] = {
 		{ "first page of slot 0", { ST_INIT }, NULL, 0, 0, SZ_4K, .want = 0 },
 		{ "whole slot 0 after FINALIZE", { ST_FINAL }, NULL, 0, 0, SLOT0_SIZE, .want = 0 },
@@ -504,24 +587,38 @@ static void test_punch_hole_errors(void **state)
 		/* punching beyond EOF is not an error for fallocate(2) */
 		{ "beyond the end of the file", { ST_INIT }, NULL, 0, 2 * SLOT0_SIZE, SZ_4K,
 		  .want = 0 },
-		{ "slot -1", { ST_INIT }, NULL, -1, 0, SZ_4K, .want = -EINVAL },
-		{ "slot 16", { ST_INIT }, NULL, 16, 0, SZ_4K, .want = -EINVAL },
+		{ "fd -1", { ST_INIT }, NULL, -1, 0, SZ_4K, .want = -EBADF },
+		{ "fd 32 (past the table)", { ST_INIT }, NULL, KVM_MAX_GMEMS, 0, SZ_4K,
+		  .want = -EBADF },
 		{ "misaligned offset", { ST_INIT }, NULL, 0, 0x800, SZ_4K, .want = -EINVAL },
 		{ "misaligned length", { ST_INIT }, NULL, 0, 0, 0x800, .want = -EINVAL },
 		{ "length 0", { ST_INIT }, NULL, 0, 0, 0, .want = -EINVAL },
 		/* fallocate(2): a negative offset (bit 63 set as loff_t) is EINVAL */
 		{ "offset + length wraps", { ST_INIT }, NULL, 0, ~0xfffull, 2 * SZ_4K,
 		  .want = -EINVAL },
-		{ "unused slot (no guest_memfd)", { ST_INIT }, NULL, 1, 0, SZ_4K, .want = -EBADF },
-		{ "slot 0 after its deletion", { ST_INIT }, prep_delete_slot0, 0, 0, SZ_4K,
-		  .want = -EBADF },
+		{ "an fd never created", { ST_INIT }, NULL, 1, 0, SZ_4K, .want = -EBADF },
+		/* the file outlives its binding (the VMM still holds the fd) */
+		{ "fd 0 after slot 0 was deleted", { ST_INIT }, prep_delete_slot0, 0, 0, SZ_4K,
+		  .want = 0 },
 	};
 	RUN_TABLE("PUNCH_HOLE", rows, call_punch);
 }
 
+enum { IM_BAD_FLAGS = 100, IM_BAD_SOURCE };
+
+/* i: the vCPU, or IM_BAD_FLAGS / IM_BAD_SOURCE through vCPU 0; flag: NULL source */
 static int call_init_mem(struct env *e, const struct row *r)
 {
-	return kvm_tdx_init_mem_region(e->vm, r->a, r->flag ? NULL : src_pages, r->b, true);
+	struct kvm_tdx_init_mem_region reg = { r->flag ? NULL : src_pages, r->a, r->b };
+	uint32_t flags = KVM_TDX_MEASURE_MEMORY_REGION;
+	int vcpu = (int)r->i;
+	if (r->i == IM_BAD_FLAGS)
+		flags |= 2;
+	if (r->i == IM_BAD_SOURCE)
+		reg.source = src_pages + 8;
+	if (r->i >= IM_BAD_FLAGS)
+		vcpu = 0;
+	return kvm_tdx_init_mem_region(e->vm, vcpu, flags, &reg);
 }
 
 static void test_init_mem_region_errors(void **state)
@@ -534,6 +631,15 @@ static void test_init_mem_region_errors(void **state)
 		{ "populate: four pages", { ST_VCPU }, NULL, 0, SZ_4K, 4, .want = 0 },
 		{ "before INIT_VM", { ST_NEW }, NULL, 0, 0, 1, .want = -EINVAL },
 		{ "after FINALIZE", { ST_FINAL }, NULL, 0, 0, 1, .want = -EINVAL },
+		/* a vCPU ioctl: the vCPU must exist and be initialized */
+		{ "no vCPU yet", { ST_INIT }, NULL, 0, 0, 1, .want = -EINVAL },
+		{ "vCPU created, not initialized", { ST_INIT }, prep_create_vcpu, 0, 0, 1,
+		  .want = -EINVAL },
+		{ "through vCPU 1", { ST_VCPU }, prep_vcpu1, 1, 0, 1, .want = 0 },
+		{ "unknown flag", { ST_VCPU }, NULL, IM_BAD_FLAGS, 0, 1, .want = -EINVAL },
+		{ "misaligned source", { ST_VCPU }, NULL, IM_BAD_SOURCE, 0, 1, .want = -EINVAL },
+		{ "a shared-only slot", { ST_VCPU }, prep_shared_slot1, 0, 8 * SZ_1M, 1,
+		  .want = -EINVAL },
 		{ "misaligned GPA", { ST_VCPU }, NULL, 0, 0x800, 1, .want = -EINVAL },
 		{ "zero pages", { ST_VCPU }, NULL, 0, 0, 0, .want = -EINVAL },
 		{ "GPA + pages wraps", { ST_VCPU }, NULL, 0, ~0xfffull, 2, .want = -EINVAL },
@@ -547,13 +653,13 @@ static void test_init_mem_region_errors(void **state)
 		  .want = -EINVAL },
 		{ "populate: page added twice", { ST_VCPU }, prep_add_page0, 0, 0, 1,
 		  .want = -EEXIST },
-		{ "premap: not pre-faulted", { ST_VCPU, BUILD_PREMAP }, NULL, 0, 0, 1,
+		{ "prefault: not pre-faulted", { ST_VCPU, BUILD_PREFAULT }, NULL, 0, 0, 1,
 		  .want = -EINVAL },
-		{ "premap: pre-faulted", { ST_VCPU, BUILD_PREMAP }, prep_prefault_page0, 0, 0, 1,
+		{ "prefault: pre-faulted", { ST_VCPU, BUILD_PREFAULT }, prep_prefault_page0, 0, 0, 1,
 		  .want = 0 },
-		{ "premap: pre-faulted page added twice", { ST_VCPU, BUILD_PREMAP },
+		{ "prefault: pre-faulted page added twice", { ST_VCPU, BUILD_PREFAULT },
 		  prep_prefault_add_page0, 0, 0, 1, .want = -EINVAL },
-		{ "premap: after FINALIZE", { ST_FINAL, BUILD_PREMAP }, NULL, 0, 0, 1,
+		{ "prefault: after FINALIZE", { ST_FINAL, BUILD_PREFAULT }, NULL, 0, 0, 1,
 		  .want = -EINVAL },
 	};
 	RUN_TABLE("KVM_TDX_INIT_MEM_REGION", rows, call_init_mem);
@@ -568,27 +674,30 @@ static int call_finalize(struct env *e, const struct row *r)
 static void test_finalize_errors(void **state)
 {
 	(void)state;
-	BANNER("KVM_TDX_FINALIZE_VM error table: state, vCPUs, premapped pages");
+	BANNER("KVM_TDX_FINALIZE_VM error table: state, vCPUs (an MR.FINALIZE error is -EIO), "
+	       "pre-faulted pages");
 	static const struct row rows[] = {
 		{ "initialized vCPU", { ST_VCPU }, .want = 0 },
 		{ "before INIT_VM", { ST_NEW }, .want = -EINVAL },
-		{ "before INIT_VM, with a vCPU", { ST_NEW_VCPU }, .want = -EINVAL },
-		{ "no vCPU", { ST_INIT }, .want = -EINVAL },
-		{ "vCPU created, not initialized", { ST_INIT }, prep_create_vcpu, .want = -EINVAL },
+		/* MR.FINALIZE fails with NO_VCPUS: KVM_BUG_ON, -EIO, the VM is dead */
+		{ "no vCPU", { ST_INIT }, .want = -EIO },
+		{ "vCPU created, not initialized", { ST_INIT }, prep_create_vcpu, .want = -EIO },
 		{ "twice", { ST_FINAL }, .want = -EINVAL },
 		{ "populate: after INIT_MEM_REGION", { ST_VCPU }, prep_add_page0, .want = 0 },
-		{ "premap: nothing pre-faulted", { ST_VCPU, BUILD_PREMAP }, .want = 0 },
-		{ "premap: pre-faulted page not added", { ST_VCPU, BUILD_PREMAP },
+		{ "prefault: nothing pre-faulted", { ST_VCPU, BUILD_PREFAULT }, .want = 0 },
+		{ "prefault: pre-faulted page not added", { ST_VCPU, BUILD_PREFAULT },
 		  prep_prefault_page0, .want = -EINVAL },
-		{ "premap: pre-faulted page added", { ST_VCPU, BUILD_PREMAP },
+		{ "prefault: pre-faulted page added", { ST_VCPU, BUILD_PREFAULT },
 		  prep_prefault_add_page0, .want = 0 },
 	};
 	RUN_TABLE("KVM_TDX_FINALIZE_VM", rows, call_finalize);
 }
 
+/* i: the vCPU; flag: flags = 1 */
 static int call_prefault(struct env *e, const struct row *r)
 {
-	return kvm_pre_fault_memory(e->vm, r->a, r->b);
+	struct kvm_pre_fault_memory pf = { r->a, r->b, r->flag ? 1 : 0 };
+	return kvm_pre_fault_memory(e->vm, (int)r->i, &pf);
 }
 
 static void test_pre_fault_errors(void **state)
@@ -602,19 +711,21 @@ static void test_pre_fault_errors(void **state)
 		  .want = 0 },
 		{ "populate: before FINALIZE", { ST_VCPU }, NULL, 0, 0, SZ_4K,
 		  .want = -EOPNOTSUPP },
-		{ "populate: after INIT_VM, no vCPU", { ST_INIT }, NULL, 0, 0, SZ_4K,
-		  .want = -EOPNOTSUPP },
+		/* a vCPU ioctl */
+		{ "after INIT_VM, no vCPU", { ST_INIT }, NULL, 0, 0, SZ_4K, .want = -EINVAL },
 		{ "no TD yet (before INIT_VM)", { ST_NEW }, NULL, 0, 0, SZ_4K, .want = -EINVAL },
-		{ "premap: before FINALIZE", { ST_VCPU, BUILD_PREMAP }, NULL, 0, 0, SZ_4K,
+		{ "no vCPU 1", { ST_FINAL }, NULL, 1, 0, SZ_4K, .want = -EINVAL },
+		{ "flags 1", { ST_FINAL }, NULL, 0, 0, SZ_4K, true, .want = -EINVAL },
+		{ "prefault: before FINALIZE", { ST_VCPU, BUILD_PREFAULT }, NULL, 0, 0, SZ_4K,
 		  .want = 0 },
-		{ "premap: after FINALIZE", { ST_FINAL, BUILD_PREMAP }, NULL, 0, 0, SZ_4K,
+		{ "prefault: after FINALIZE", { ST_FINAL, BUILD_PREFAULT }, NULL, 0, 0, SZ_4K,
 		  .want = 0 },
 		{ "misaligned GPA", { ST_FINAL }, NULL, 0, 0x800, SZ_4K, .want = -EINVAL },
 		{ "misaligned size", { ST_FINAL }, NULL, 0, 0, 0x800, .want = -EINVAL },
 		{ "size 0", { ST_FINAL }, NULL, 0, 0, 0, .want = -EINVAL },
 		{ "GPA + size wraps", { ST_FINAL }, NULL, 0, ~0xfffull, 2 * SZ_4K, .want = -EINVAL },
 		{ "48-bit TD: shared GPA", { ST_FINAL }, NULL, 0, BIT47, SZ_4K, .want = -EINVAL },
-		{ "premap: shared GPA", { ST_VCPU, BUILD_PREMAP }, NULL, 0, BIT47, SZ_4K,
+		{ "prefault: shared GPA", { ST_VCPU, BUILD_PREFAULT }, NULL, 0, BIT47, SZ_4K,
 		  .want = -EINVAL },
 		{ "52-bit TD: shared GPA (bit 51)", { ST_FINAL, .maxpa = 52 }, NULL, 0, BIT51,
 		  SZ_4K, .want = -EINVAL },
@@ -622,10 +733,14 @@ static void test_pre_fault_errors(void **state)
 		  BIT47, SZ_4K, .want = -ENOENT },
 		{ "no memslot", { ST_FINAL }, NULL, 0, GPA_NO_SLOT, SZ_4K, .want = -ENOENT },
 		{ "slot deleted", { ST_FINAL }, prep_delete_slot0, 0, 0, SZ_4K, .want = -ENOENT },
-		{ "premap: no memslot", { ST_VCPU, BUILD_PREMAP }, NULL, 0, GPA_NO_SLOT, SZ_4K,
+		{ "prefault: no memslot", { ST_VCPU, BUILD_PREFAULT }, NULL, 0, GPA_NO_SLOT, SZ_4K,
 		  .want = -ENOENT },
+		/* mapped in the direct root */
 		{ "GPA with the shared attribute", { ST_FINAL }, prep_page0_shared, 0, 0, SZ_4K,
 		  .want = 0 },
+		/* a private GFN with no guest_memfd behind it: a memory-fault exit */
+		{ "private GFN in a shared-only slot", { ST_FINAL }, prep_shared_slot1, 0, 8 * SZ_1M,
+		  SZ_4K, .want = -EFAULT },
 	};
 	RUN_TABLE("KVM_PRE_FAULT_MEMORY", rows, call_prefault);
 }
@@ -653,7 +768,7 @@ static void test_vcpu_run_errors(void **state)
 	static const struct row rows[] = {
 		{ "after FINALIZE", { ST_FINAL }, NULL, 0, .want = 0 },
 		{ "again after a run", { ST_FINAL }, prep_run_once, 0, .want = 0 },
-		{ "before INIT_VM", { ST_NEW_VCPU }, NULL, 0, .want = -EINVAL },
+		{ "before INIT_VM", { ST_NEW }, NULL, 0, .want = -EINVAL },
 		{ "before INIT_VCPU", { ST_INIT }, prep_create_vcpu, 0, .want = -EINVAL },
 		{ "before FINALIZE", { ST_VCPU }, NULL, 0, .want = -EINVAL },
 		{ "vCPU 1 never initialized", { ST_VCPU }, prep_vcpu1_then_finalize, 1,
@@ -665,30 +780,41 @@ static void test_vcpu_run_errors(void **state)
 }
 
 /*
- * KVM validates the whole INIT_MEM_REGION range (first and last GPA are
- * private) before it adds anything: a refused call must not have added the
- * first page.
+ * INIT_MEM_REGION checks the range's first and last GPA for the shared bit
+ * up front, then goes page by page and reports progress in the struct
+ * (tdx_vcpu_init_mem_region() copies the region back on failure too).
  */
-static void test_init_mem_region_validates_whole_range(void **state)
+static void test_init_mem_region_progress(void **state)
 {
 	(void)state;
-	BANNER("INIT_MEM_REGION: a range running into the shared half adds nothing");
+	BANNER("INIT_MEM_REGION: progress advances gpa/source/nr_pages, also when a page fails");
 	struct kvm *k = new_kvm(true, 52);
 	struct env e;
 	struct cfg c = { ST_VCPU };
 	assert_int_equal(env_setup(&e, k, &c), 0);
+	/* 4 pages from 8K below the end of slot 0: two added, the third has no memslot */
+	struct kvm_tdx_init_mem_region r = { src_pages, SLOT0_SIZE - 2 * SZ_4K, 4 };
+	assert_int_equal(kvm_tdx_init_mem_region(e.vm, 0, KVM_TDX_MEASURE_MEMORY_REGION, &r),
+			 -EINVAL);
+	assert_int_equal(r.gpa, SLOT0_SIZE);
+	assert_int_equal(r.nr_pages, 2);
+	assert_ptr_equal(r.source, src_pages + 2 * 4096);
+	assert_int_equal(kvm_vm_stats(e.vm)->page_adds, 2);
+	assert_true(kvm_vm_private_mapped(e.vm, SLOT0_SIZE - SZ_4K));
+	/* success consumes the whole region */
+	r = (struct kvm_tdx_init_mem_region){ src_pages, 0, 3 };
+	assert_int_equal(kvm_tdx_init_mem_region(e.vm, 0, 0, &r), 0);
+	assert_int_equal(r.nr_pages, 0);
+	assert_int_equal(r.gpa, 3 * SZ_4K);
+	/* a range whose last GPA is shared adds nothing: checked before the loop */
 	assert_int_equal(prep_slot_below_bit47(e.vm), 0);
 	uint64_t adds = kvm_vm_stats(e.vm)->page_adds;
-	assert_int_equal(kvm_tdx_init_mem_region(e.vm, BIT47 - SZ_4K, src_pages, 2, true), -EINVAL);
-	if (kvm_vm_stats(e.vm)->page_adds != adds || kvm_vm_private_mapped(e.vm, BIT47 - SZ_4K)) {
-		print_error("refused INIT_MEM_REGION still added GPA %#llx (page_adds %llu -> %llu)\n",
-			    (unsigned long long)(BIT47 - SZ_4K), (unsigned long long)adds,
-			    (unsigned long long)kvm_vm_stats(e.vm)->page_adds);
-		assert_int_equal(destroy_clean(k, e.vm, "whole range"), 0);
-		kvm_destroy(k);
-		fail();
-	}
-	assert_int_equal(destroy_clean(k, e.vm, "whole range"), 0);
+	r = (struct kvm_tdx_init_mem_region){ src_pages, BIT47 - SZ_4K, 2 };
+	assert_int_equal(kvm_tdx_init_mem_region(e.vm, 0, 0, &r), -EINVAL);
+	assert_int_equal(r.nr_pages, 2);
+	assert_int_equal(kvm_vm_stats(e.vm)->page_adds, adds);
+	assert_false(kvm_vm_private_mapped(e.vm, BIT47 - SZ_4K));
+	assert_int_equal(destroy_clean(k, e.vm, "progress"), 0);
 	kvm_destroy(k);
 }
 
@@ -791,16 +917,11 @@ static void test_gpaw_selection(void **state)
 					    (unsigned long long)r->shared);
 				bad = true;
 			}
-			/* consumed: EAX[23:16] zeroed, the rest kept */
-			if (e->eax != (eax & ~0x00ff0000u) || e->ebx != 0x1234 || e->ecx != 0x5678 ||
-			    e->edx != 0x9abc) {
-				print_error("GPAW row \"%s\": entry after INIT_VM eax %#x (want %#x)\n",
-					    name, e->eax, eax & ~0x00ff0000u);
-				bad = true;
-			}
-		} else if (e->eax != eax) {
-			/* a refused INIT_VM consumes nothing */
-			print_error("GPAW row \"%s\": refused, yet eax %#x -> %#x\n", name, eax, e->eax);
+		}
+		/* KVM works on a copy (memdup_user): the caller's entries stay as they were */
+		if (e->eax != eax || e->ebx != 0x1234 || e->ecx != 0x5678 || e->edx != 0x9abc) {
+			print_error("GPAW row \"%s\": the caller's entry changed: eax %#x -> %#x\n",
+				    name, eax, e->eax);
 			bad = true;
 		}
 		if (init.entries[0].eax != 0x806f8 || init.entries[0].ecx != 0xfeda3203) {
@@ -815,6 +936,25 @@ static void test_gpaw_selection(void **state)
 		kvm_destroy(k[p]);
 	if (failures)
 		fail_msg("GPAW selection: %d row(s) failed", failures);
+}
+
+static void test_cpuid_first_entry(void **state)
+{
+	(void)state;
+	BANNER("two CPUID 0x80000008 entries: KVM uses the first (kvm_find_cpuid_entry2)");
+	struct kvm *k = new_kvm(true, 52);
+	for (int first52 = 0; first52 < 2; first52++) {
+		struct kvm_vm *vm = kvm_create_vm(k, NULL);
+		struct kvm_tdx_init_vm init;
+		kvm_tdx_init_vm_default(&init, first52 ? 52 : 48);
+		init.nent = 2;
+		init.entries[1] = init.entries[0];
+		init.entries[1].eax = ((first52 ? 48u : 52u) << 16) | 46;
+		assert_int_equal(kvm_tdx_init_vm(vm, &init), 0);
+		assert_int_equal(tdx_td_levels(kvm_vm_td(vm)), first52 ? 5 : 4);
+		assert_int_equal(destroy_clean(k, vm, "cpuid first"), 0);
+	}
+	kvm_destroy(k);
 }
 
 /* ------------------------------------------------------------------ */
@@ -863,11 +1003,11 @@ static void test_populate_flow(void **state)
 {
 	(void)state;
 	BANNER("populate: INIT_MEM_REGION(MEASURE) of 3 pages, FINALIZE, the guest reads them");
-	static uint8_t img[IMG_PAGES * 4096];
+	static _Alignas(4096) uint8_t img[IMG_PAGES * 4096];
 	fill_image(img, sizeof(img), 1);
 	struct kvm *k = new_kvm(true, 52);
 	struct kvm_vm *vm = build_vm(k, BUILD_POPULATE);
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA, img, IMG_PAGES, true), 0);
+	assert_int_equal(init_mem(vm, IMG_GPA, img, IMG_PAGES), 0);
 	assert_int_equal(kvm_vm_stats(vm)->page_adds, IMG_PAGES);
 	for (int i = 0; i < IMG_PAGES; i++)
 		assert_true(kvm_vm_private_mapped(vm, IMG_GPA + (uint64_t)i * SZ_4K));
@@ -881,27 +1021,28 @@ static void test_populate_flow(void **state)
 	kvm_destroy(k);
 }
 
-static void test_premap_flow(void **state)
+static void test_prefault_flow(void **state)
 {
 	(void)state;
-	BANNER("premap: INIT_MEM_REGION needs a pre-fault; FINALIZE waits for every premapped page");
-	static uint8_t img[IMG_PAGES * 4096];
+	BANNER("prefault (seed 004): INIT_MEM_REGION needs a pre-fault; FINALIZE waits for every "
+	       "pre-faulted page");
+	static _Alignas(4096) uint8_t img[IMG_PAGES * 4096];
 	fill_image(img, sizeof(img), 2);
 	struct kvm *k = new_kvm(true, 52);
-	struct kvm_vm *vm = build_vm(k, BUILD_PREMAP);
+	struct kvm_vm *vm = build_vm(k, BUILD_PREFAULT);
 	/* not pre-faulted: an error (seed 004), nothing added */
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA, img, 1, true), -EINVAL);
+	assert_int_equal(init_mem(vm, IMG_GPA, img, 1), -EINVAL);
 	assert_int_equal(kvm_vm_stats(vm)->page_adds, 0);
 	assert_false(kvm_vm_private_mapped(vm, IMG_GPA));
 	/* pre-fault the image and one extra page: the S-EPT path is built, but the
 	 * leaves are only in KVM's mirror, the module has not been told */
-	assert_int_equal(kvm_pre_fault_memory(vm, IMG_GPA, IMG_PAGES * SZ_4K), 0);
+	assert_int_equal(pre_fault(vm, IMG_GPA, IMG_PAGES * SZ_4K), 0);
 	assert_true(kvm_vm_stats(vm)->sept_adds > 0);
 	assert_int_equal(kvm_vm_stats(vm)->page_adds, 0);
 	for (int i = 0; i < IMG_PAGES; i++)
 		assert_false(kvm_vm_private_mapped(vm, IMG_GPA + (uint64_t)i * SZ_4K));
 	/* add the first two pages */
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA, img, IMG_PAGES - 1, true), 0);
+	assert_int_equal(init_mem(vm, IMG_GPA, img, IMG_PAGES - 1), 0);
 	assert_int_equal(kvm_vm_stats(vm)->page_adds, IMG_PAGES - 1);
 	assert_true(kvm_vm_private_mapped(vm, IMG_GPA));
 	assert_true(kvm_vm_private_mapped(vm, IMG_GPA + SZ_4K));
@@ -911,13 +1052,13 @@ static void test_premap_flow(void **state)
 	uint8_t mrtd[TDX_MRTD_BYTES];
 	assert_false(tdx_td_mrtd(kvm_vm_td(vm), mrtd));
 	assert_int_equal(kvm_vcpu_run(vm, 0, prog_nop, NULL), -EINVAL);
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA + 2 * SZ_4K, img + 2 * 4096, 1, true),
+	assert_int_equal(init_mem(vm, IMG_GPA + 2 * SZ_4K, img + 2 * 4096, 1),
 			 0);
 	assert_true(kvm_vm_private_mapped(vm, IMG_GPA + 2 * SZ_4K));
 	assert_int_equal(kvm_tdx_finalize_vm(vm), 0);
 	assert_true(tdx_td_mrtd(kvm_vm_td(vm), mrtd));
 	check_guest_reads(vm, IMG_GPA, img, sizeof(img));
-	assert_int_equal(destroy_clean(k, vm, "premap"), 0);
+	assert_int_equal(destroy_clean(k, vm, "prefault"), 0);
 	kvm_destroy(k);
 }
 
@@ -926,12 +1067,14 @@ static void build_mrtd(struct kvm *k, enum kvm_build_flow flow, uint64_t gpa, co
 		       uint64_t npages, bool measure, uint8_t mrtd[TDX_MRTD_BYTES])
 {
 	struct kvm_vm *vm = build_vm(k, flow);
-	if (flow == BUILD_PREMAP)
-		assert_int_equal(kvm_pre_fault_memory(vm, gpa, npages * SZ_4K), 0);
+	if (flow == BUILD_PREFAULT)
+		assert_int_equal(pre_fault(vm, gpa, npages * SZ_4K), 0);
 	/* page by page, in order, as QEMU adds TDVF sections */
-	for (uint64_t i = 0; i < npages; i++)
-		assert_int_equal(kvm_tdx_init_mem_region(vm, gpa + i * SZ_4K, img + i * 4096, 1,
-							 measure), 0);
+	for (uint64_t i = 0; i < npages; i++) {
+		struct kvm_tdx_init_mem_region r = { img + i * 4096, gpa + i * SZ_4K, 1 };
+		assert_int_equal(kvm_tdx_init_mem_region(vm, 0, measure ? KVM_TDX_MEASURE_MEMORY_REGION
+									: 0, &r), 0);
+	}
 	assert_int_equal(kvm_tdx_finalize_vm(vm), 0);
 	assert_true(tdx_td_mrtd(kvm_vm_td(vm), mrtd));
 	assert_int_equal(destroy_clean(k, vm, "mrtd"), 0);
@@ -941,7 +1084,7 @@ static void test_mrtd_flows(void **state)
 {
 	(void)state;
 	BANNER("MRTD: same image and order -> same MRTD in both flows; another image differs");
-	static uint8_t a[IMG_PAGES * 4096], b[IMG_PAGES * 4096];
+	static _Alignas(4096) uint8_t a[IMG_PAGES * 4096], b[IMG_PAGES * 4096];
 	fill_image(a, sizeof(a), 3);
 	memcpy(b, a, sizeof(b));
 	b[2 * 4096 + 1000] ^= 0x40;	/* one bit of the last page */
@@ -950,12 +1093,12 @@ static void test_mrtd_flows(void **state)
 		mb[TDX_MRTD_BYTES], pg[TDX_MRTD_BYTES], ua[TDX_MRTD_BYTES], ub[TDX_MRTD_BYTES];
 	build_mrtd(k, BUILD_POPULATE, IMG_GPA, a, IMG_PAGES, true, pa);
 	build_mrtd(k, BUILD_POPULATE, IMG_GPA, a, IMG_PAGES, true, pa2);
-	build_mrtd(k, BUILD_PREMAP, IMG_GPA, a, IMG_PAGES, true, ma);
+	build_mrtd(k, BUILD_PREFAULT, IMG_GPA, a, IMG_PAGES, true, ma);
 	build_mrtd(k, BUILD_POPULATE, IMG_GPA, b, IMG_PAGES, true, pb);
-	build_mrtd(k, BUILD_PREMAP, IMG_GPA, b, IMG_PAGES, true, mb);
+	build_mrtd(k, BUILD_PREFAULT, IMG_GPA, b, IMG_PAGES, true, mb);
 	build_mrtd(k, BUILD_POPULATE, IMG_GPA + SZ_4K, a, IMG_PAGES, true, pg);
 	build_mrtd(k, BUILD_POPULATE, IMG_GPA, a, IMG_PAGES, false, ua);
-	build_mrtd(k, BUILD_PREMAP, IMG_GPA, b, IMG_PAGES, false, ub);
+	build_mrtd(k, BUILD_PREFAULT, IMG_GPA, b, IMG_PAGES, false, ub);
 	assert_memory_equal(pa, pa2, TDX_MRTD_BYTES);		/* deterministic */
 	assert_memory_equal(pa, ma, TDX_MRTD_BYTES);		/* flow does not matter */
 	assert_memory_equal(pb, mb, TDX_MRTD_BYTES);
@@ -994,14 +1137,14 @@ static void test_prefault_after_finalize(void **state)
 	(void)state;
 	BANNER("after FINALIZE, PRE_FAULT_MEMORY AUGs private memory: ACCEPT needs no exit");
 	for (int f = 0; f < 2; f++) {
-		enum kvm_build_flow flow = f ? BUILD_PREMAP : BUILD_POPULATE;
+		enum kvm_build_flow flow = f ? BUILD_PREFAULT : BUILD_POPULATE;
 		struct kvm *k = new_kvm(true, 52);
 		struct kvm_vm *vm = build_vm(k, flow);
 		assert_int_equal(kvm_tdx_finalize_vm(vm), 0);
 		const uint64_t pre = 0x200000, cold = 0x300000;
 		assert_false(kvm_vm_private_mapped(vm, pre));
 		uint64_t maps = kvm_vm_stats(vm)->private_maps;
-		assert_int_equal(kvm_pre_fault_memory(vm, pre, SZ_4K), 0);
+		assert_int_equal(pre_fault(vm, pre, SZ_4K), 0);
 		assert_true(kvm_vm_private_mapped(vm, pre));
 		assert_int_equal(kvm_vm_stats(vm)->private_maps, maps + 1);
 		assert_false(kvm_vm_private_mapped(vm, cold));
@@ -1017,7 +1160,7 @@ static void test_prefault_after_finalize(void **state)
 		assert_int_equal(a.zero, 0);		/* ACCEPT zeroes the page */
 		const char *why;
 		assert_false(kvm_vm_dead(vm, &why));
-		assert_int_equal(destroy_clean(k, vm, flow ? "prefault premap" : "prefault populate"),
+		assert_int_equal(destroy_clean(k, vm, flow ? "prefault flow" : "populate flow"),
 				 0);
 		kvm_destroy(k);
 	}
@@ -1039,7 +1182,7 @@ static struct kvm_vm *td_fresh_slot(struct kvm *k)
 	struct env e;
 	struct cfg c = { ST_NEW };
 	assert_int_equal(env_setup(&e, k, &c), 0);
-	assert_int_equal(kvm_set_memory_attributes(e.vm, 0, SZ_2M, false), 0);
+	assert_int_equal(kvm_set_memory_attributes(e.vm, 0, SZ_2M, 0), 0);
 	return e.vm;
 }
 
@@ -1071,18 +1214,18 @@ static struct kvm_vm *td_init_vcpu(struct kvm *k)
 static struct kvm_vm *td_populated(struct kvm *k)
 {
 	struct kvm_vm *vm = build_vm(k, BUILD_POPULATE);
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA, src_pages, 4, true), 0);
+	assert_int_equal(init_mem(vm, IMG_GPA, src_pages, 4), 0);
 	return vm;
 }
 
 static struct kvm_vm *td_premapped(struct kvm *k)
 {
-	struct kvm_vm *vm = build_vm(k, BUILD_PREMAP);
+	struct kvm_vm *vm = build_vm(k, BUILD_PREFAULT);
 	/* three pre-faulted, one of them added, two still premapped; another 1G region */
-	assert_int_equal(kvm_pre_fault_memory(vm, IMG_GPA, 3 * SZ_4K), 0);
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA, src_pages, 1, true), 0);
-	assert_int_equal(kvm_set_memory_region(vm, 1, SZ_1G, 2 * SZ_1M), 0);
-	assert_int_equal(kvm_pre_fault_memory(vm, SZ_1G + SZ_4K, SZ_4K), 0);
+	assert_int_equal(pre_fault(vm, IMG_GPA, 3 * SZ_4K), 0);
+	assert_int_equal(init_mem(vm, IMG_GPA, src_pages, 1), 0);
+	assert_int_equal(add_ram(vm, 1, SZ_1G, 2 * SZ_1M), 0);
+	assert_int_equal(pre_fault(vm, SZ_1G + SZ_4K, SZ_4K), 0);
 	assert_int_equal(kvm_tdx_finalize_vm(vm), -EINVAL);
 	return vm;
 }
@@ -1117,9 +1260,9 @@ static void prog_busy(struct gvcpu *g, void *arg)
 static struct kvm_vm *td_ran(struct kvm *k)
 {
 	struct kvm_vm *vm = build_vm(k, BUILD_POPULATE);
-	assert_int_equal(kvm_tdx_init_mem_region(vm, IMG_GPA, src_pages, 2, true), 0);
+	assert_int_equal(init_mem(vm, IMG_GPA, src_pages, 2), 0);
 	assert_int_equal(kvm_tdx_finalize_vm(vm), 0);
-	assert_int_equal(kvm_pre_fault_memory(vm, 0x200000, SZ_4K), 0);
+	assert_int_equal(pre_fault(vm, 0x200000, SZ_4K), 0);
 	struct busy_arg a = { .base = 0x200000, .npages = 5, .shared_gpa = 0x380000 };
 	assert_int_equal(kvm_vcpu_run(vm, 0, prog_busy, &a), 0);
 	assert_int_equal(a.bad, 0);
@@ -1134,9 +1277,9 @@ static struct kvm_vm *td_ran_then_punched(struct kvm *k)
 	struct kvm_vm *vm = td_ran(k);
 	assert_int_equal(kvm_gmem_punch_hole(vm, 0, 0x200000, 2 * SZ_4K), 0);
 	assert_false(kvm_vm_private_mapped(vm, 0x200000));
-	assert_int_equal(kvm_set_memory_region(vm, 1, 8 * SZ_1M, 2 * SZ_1M), 0);
-	assert_int_equal(kvm_pre_fault_memory(vm, 8 * SZ_1M, 4 * SZ_4K), 0);
-	assert_int_equal(kvm_set_memory_region(vm, 1, 0, 0), 0);
+	assert_int_equal(add_ram(vm, 1, 8 * SZ_1M, 2 * SZ_1M), 0);
+	assert_int_equal(pre_fault(vm, 8 * SZ_1M, 4 * SZ_4K), 0);
+	assert_int_equal(del_slot(vm, 1), 0);
 	assert_false(kvm_vm_private_mapped(vm, 8 * SZ_1M));
 	return vm;
 }
@@ -1150,8 +1293,9 @@ static void test_policy_names(void **state)
 		int want;
 		const char *describe;	/* kvm_policy_describe() afterwards, when want is 0 */
 	} rows[] = {
-		{ "build", "premap", 0,
-		  "build=premap busy=kick-retry local_retry=on slot_break=on level=4k" },
+		{ "build", "prefault", 0,
+		  "build=prefault busy=kick-retry local_retry=on slot_break=on level=4k" },
+		{ "build", "premap", -EINVAL, NULL },	/* renamed: it was never mainline */
 		{ "build", "populate", 0,
 		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k" },
 		{ "busy", "retry-n", 0,
@@ -1164,7 +1308,7 @@ static void test_policy_names(void **state)
 		  "build=populate busy=kick-retry local_retry=on slot_break=off level=4k" },
 		{ "level", "4k", 0,
 		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k" },
-		{ "build", "Premap", -EINVAL, NULL },
+		{ "build", "Prefault", -EINVAL, NULL },
 		{ "build", "", -EINVAL, NULL },
 		{ "busy", "retry", -EINVAL, NULL },
 		{ "retry_n", "0", -EINVAL, NULL },
@@ -1208,7 +1352,7 @@ static void test_teardown_leaves_nothing(void **state)
 		{ "after INIT_VM, 5-level", td_init_vm_52, true },
 		{ "after INIT_VCPU (plus an uninitialized vCPU)", td_init_vcpu, true },
 		{ "populate: INIT_MEM_REGION, no FINALIZE", td_populated, true },
-		{ "premap: pre-faulted, partly added, no FINALIZE", td_premapped, true },
+		{ "prefault: pre-faulted, partly added, no FINALIZE", td_premapped, true },
 		{ "after a run that accepted pages", td_ran, true },
 		{ "after a run, a hole punch and a slot deletion", td_ran_then_punched, true },
 	};
@@ -1243,13 +1387,14 @@ int main(void)
 		cmocka_unit_test(test_attributes_errors),
 		cmocka_unit_test(test_punch_hole_errors),
 		cmocka_unit_test(test_init_mem_region_errors),
-		cmocka_unit_test(test_init_mem_region_validates_whole_range),
+		cmocka_unit_test(test_init_mem_region_progress),
 		cmocka_unit_test(test_finalize_errors),
 		cmocka_unit_test(test_pre_fault_errors),
 		cmocka_unit_test(test_vcpu_run_errors),
 		cmocka_unit_test(test_gpaw_selection),
+		cmocka_unit_test(test_cpuid_first_entry),
 		cmocka_unit_test(test_populate_flow),
-		cmocka_unit_test(test_premap_flow),
+		cmocka_unit_test(test_prefault_flow),
 		cmocka_unit_test(test_mrtd_flows),
 		cmocka_unit_test(test_prefault_after_finalize),
 		cmocka_unit_test(test_teardown_leaves_nothing),

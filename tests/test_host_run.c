@@ -35,7 +35,7 @@ static void world_init(struct world *w, const struct kvm_policy *pol, int nvcpus
 	if (ve)
 		init.attributes = 0;	/* SEPT_VE_DISABLE clear: pending pages raise #VE */
 	assert_int_equal(kvm_tdx_init_vm(w->vm, &init), 0);
-	assert_int_equal(kvm_set_memory_region(w->vm, 0, SLOT_BASE, SLOT_SIZE), 0);
+	assert_int_equal(kvm_vmm_add_private_ram(w->vm, 0, SLOT_BASE, SLOT_SIZE), 0);
 	for (int i = 0; i < nvcpus; i++) {
 		assert_int_equal(kvm_create_vcpu(w->vm), i);
 		assert_int_equal(kvm_tdx_init_vcpu(w->vm, i), 0);
@@ -149,6 +149,22 @@ static void convert_prog(struct gvcpu *g, void *arg)
 		task_check_eq(guest_read64(g, base + p * SZ_4K), 0x9000 + p);
 }
 
+/* The VMM reads vCPU 1's shared data just before MapGPA makes it private again. */
+static uint64_t seen_shared;
+static int mapgpa_calls;
+
+static uint64_t record_map_gpa(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t npages,
+			       bool private, void *ctx)
+{
+	(void)ctx;
+	mapgpa_calls++;
+	task_check(!(gpa & BIT64(47)));		/* the shared bit is stripped */
+	task_check_eq(npages, PAGES_PER_VCPU);
+	if (private && vcpu == 1)
+		task_check_eq(kvm_vm_read_shared(vm, gpa + 8, &seen_shared, 8), 0);
+	return kvm_vmm_convert(vm, gpa, npages * SZ_4K, private) ? 1 : 0;
+}
+
 static void test_conversion_round_trip(void **state)
 {
 	(void)state;
@@ -157,6 +173,10 @@ static void test_conversion_round_trip(void **state)
 	for (uint64_t s = base; s < base + 20; s++) {
 		struct world w;
 		world_init(&w, NULL, 2, false);
+		struct kvm_vmm_ops ops = { .map_gpa_range = record_map_gpa };
+		kvm_set_vmm_ops(w.vm, &ops);
+		seen_shared = 0;
+		mapgpa_calls = 0;
 		handoff = handoff_ack = 0;
 		struct engine *e = engine_seeded(s, 0);
 		static struct vjob j[2];
@@ -170,10 +190,13 @@ static void test_conversion_round_trip(void **state)
 			print_world(&w);
 			fail();
 		}
-		/* the VMM sees what the guest wrote to shared memory */
-		uint64_t v;
+		/* the VMM saw what the guest wrote to shared memory, which is
+		 * discarded once private again (QEMU's ram_block_discard_range) */
+		assert_int_equal(seen_shared, 0x5000 + 100);
+		assert_int_equal(mapgpa_calls, 4);
+		uint64_t v = 1;
 		assert_int_equal(kvm_vm_read_shared(w.vm, vcpu_base(1) + 8, &v, 8), 0);
-		assert_int_equal(v, 0x5000 + 100);
+		assert_int_equal(v, 0);
 		const struct kvm_vm_stats *st = kvm_vm_stats(w.vm);
 		assert_true(st->zapped >= 2 * PAGES_PER_VCPU);	/* to shared removed them */
 		assert_true(st->conversions >= 4);
@@ -270,7 +293,8 @@ static void slot_deleter(void *arg)
 	while (!kvm_vm_stats(del_world->vm)->local_retries &&
 	       kvm_vm_stats(del_world->vm)->faults < 64)
 		seam_yield();
-	task_check_eq(kvm_set_memory_region(del_world->vm, 1, 0, 0), 0);
+	struct kvm_userspace_memory_region2 del = { .slot = 1 };	/* size 0: delete */
+	task_check_eq(kvm_set_user_memory_region2(del_world->vm, &del), 0);
 }
 
 static enum engine_outcome run_delete(uint64_t seed, const struct kvm_policy *pol, int nvcpus,
@@ -279,7 +303,7 @@ static enum engine_outcome run_delete(uint64_t seed, const struct kvm_policy *po
 	struct world w;
 	world_init(&w, pol, nvcpus, false);
 	/* a second slot, deleted while the vCPUs fault on it */
-	assert_int_equal(kvm_set_memory_region(w.vm, 1, SLOT1_BASE, 4 * SZ_2M), 0);
+	assert_int_equal(kvm_vmm_add_private_ram(w.vm, 1, SLOT1_BASE, 4 * SZ_2M), 1);
 	del_world = &w;
 	struct engine *e = engine_seeded(seed, 300000);
 	static struct vjob j[2];
@@ -386,6 +410,10 @@ static struct busy_result run_contention(const struct kvm_policy *pol, uint64_t 
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK) {
 			engine_print_report(e, stderr);
+			print_world(&w);
+			const char *why;
+			if (kvm_vm_dead(w.vm, &why))
+				print_error("seed %" PRIu64 ": VM dead: %s\n", s, why);
 			fail();
 		}
 		r.dead += kvm_vm_dead(w.vm, NULL);
@@ -440,7 +468,7 @@ static void world_init_frag(struct world *w, double frag)
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, 48);
 	assert_int_equal(kvm_tdx_init_vm(w->vm, &init), 0);
-	assert_int_equal(kvm_set_memory_region(w->vm, 0, SLOT_BASE, SLOT_SIZE), 0);
+	assert_int_equal(kvm_vmm_add_private_ram(w->vm, 0, SLOT_BASE, SLOT_SIZE), 0);
 	assert_int_equal(kvm_create_vcpu(w->vm), 0);
 	assert_int_equal(kvm_tdx_init_vcpu(w->vm, 0), 0);
 	assert_int_equal(kvm_tdx_finalize_vm(w->vm), 0);
@@ -476,12 +504,14 @@ static void touch_unaccepted(struct gvcpu *g, void *arg)
 
 static int converted;
 
-static int count_and_convert(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private,
-			     void *ctx)
+static int count_and_convert(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t size,
+			     bool private, void *ctx)
 {
 	(void)ctx;
+	task_check_eq(vcpu, 0);
+	task_check_eq(size, SZ_4K);
 	converted++;
-	return kvm_set_memory_attributes(vm, gpa, size, private);
+	return kvm_vmm_convert(vm, gpa, size, private);
 }
 
 static void shared_then_private(struct gvcpu *g, void *arg)
@@ -514,9 +544,10 @@ static void test_exits(void **state)
 	assert_int_equal(kvm_vcpu_run(w.vm, 0, shared_then_private, NULL), 0);
 	assert_int_equal(converted, 2);
 	assert_int_equal(kvm_vm_stats(w.vm)->memory_faults, 2);
-	uint64_t v;
+	/* converting back to private discarded the shared page, as QEMU does */
+	uint64_t v = 1;
 	assert_int_equal(kvm_vm_read_shared(w.vm, SLOT_BASE + 0x10000, &v, 8), 0);
-	assert_int_equal(v, 0x5eed);	/* shared backing outlives the conversion */
+	assert_int_equal(v, 0);
 	world_fini(&w);
 }
 
@@ -602,7 +633,8 @@ static void chaos_vmm(void *arg)
 			task_check_eq(kvm_gmem_punch_hole(vm, 0, page * SZ_4K, len), 0);
 		else
 			task_check_eq(kvm_set_memory_attributes(vm, SLOT_BASE + page * SZ_4K, len,
-								(x >> 17) & 1), 0);
+								(x >> 17) & 1 ? KVM_MEMORY_ATTRIBUTE_PRIVATE
+									      : 0), 0);
 		for (uint64_t y = (x >> 20) % 64; y; y--)
 			seam_yield();
 	}

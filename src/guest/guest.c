@@ -277,6 +277,7 @@ uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 	g->vmcall_fn = fn;
 	g->vmcall_a0 = a0;
 	g->vmcall_a1 = a1;
+	g->vmcall_r11 = 0;
 	tdx_td_exit(g->v, EXIT_REASON_TDCALL, fn, a0);
 	g->in_guest_mode = false;
 	uint64_t st = g->host->vmcall ? g->host->vmcall(g, fn, a0, a1)
@@ -290,7 +291,25 @@ uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 
 uint64_t guest_map_gpa(struct gvcpu *g, uint64_t gpa, uint64_t size, bool shared)
 {
-	return guest_vmcall(g, TDVMCALL_MAP_GPA, shared ? gpa | g->shared_bit : gpa, size);
+	uint64_t start = gpa, end = gpa + size;
+	int stuck = 0;
+	for (;;) {
+		uint64_t a0 = shared ? start | g->shared_bit : start;
+		uint64_t st = guest_vmcall(g, TDVMCALL_MAP_GPA, a0, end - start);
+		if (st != TDVMCALL_STATUS_RETRY)
+			return st;
+		/* R11 comes from the untrusted host: check it */
+		uint64_t next = g->vmcall_r11 & ~g->shared_bit;
+		if (next < start || next >= end)
+			return TDVMCALL_STATUS_INVALID_OPERAND;
+		if (next == start) {
+			if (++stuck == 3)
+				return st;
+			continue;
+		}
+		start = next;
+		stuck = 0;
+	}
 }
 
 uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa)

@@ -31,6 +31,7 @@ struct gvcpu;
 #define TDVMCALL_STATUS_SUCCESS		0x0ull
 #define TDVMCALL_STATUS_RETRY		0x1ull
 #define TDVMCALL_STATUS_INVALID_OPERAND	0x8000000000000000ull
+#define TDVMCALL_STATUS_ALIGN_ERROR	0x8000000000000002ull
 
 /* The host side a vCPU runs against (src/host provides one). */
 struct gvcpu_host {
@@ -86,6 +87,7 @@ struct gvcpu {
 	uint64_t kick_req;		/* kicks the host sent (it waits for an exit) */
 	uint64_t kick_ack;		/* kicks answered by a TD exit */
 	uint64_t vmcall_fn, vmcall_a0, vmcall_a1; /* the TDVMCALL being handled */
+	uint64_t vmcall_r11;		/* the host's R11 output (MapGPA: where to resume) */
 	bool dead;
 	char why[192];			/* why the vCPU stopped */
 	jmp_buf stop;
@@ -116,7 +118,11 @@ void guest_write(struct gvcpu *g, uint64_t gpa, const void *buf, size_t len);
 uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level);
 /* TDG.VP.VMCALL: returns the host's TDVMCALL status. */
 uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
-/* MapGPA: convert [gpa, gpa+size) to shared (@shared) or private. */
+/*
+ * MapGPA: convert [gpa, gpa+size) to shared (@shared) or private.  On
+ * RETRY it resumes from the GPA the host returns in R11, as Linux's
+ * tdx_map_gpa() does (at most 3 retries without progress).
+ */
 uint64_t guest_map_gpa(struct gvcpu *g, uint64_t gpa, uint64_t size, bool shared);
 /* The proposed explicit-demotion request for the 2M range holding @gpa. */
 uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa);

@@ -6,7 +6,9 @@
  * 512 4K folios.  A 2M folio is used when the file allows it and the host
  * allocator still has a whole 2M block (fragmentation decides); freeing
  * part of a 2M folio splits it first.  Callers zap mappings before freeing
- * (punch hole: zap under the exclusive mmu_lock, then free).
+ * (punch hole: zap under the exclusive mmu_lock, then free).  The file is
+ * sparse (a directory per GiB), so every operation costs what is
+ * populated, not what the file spans.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +19,28 @@ int gmem_init(struct gmem *g, uint64_t npages, bool allow_huge)
 {
 	memset(g, 0, sizeof(*g));
 	g->npages = npages;
-	g->nchunks = (npages + 511) / 512;
-	g->chunks = calloc(g->nchunks ? g->nchunks : 1, sizeof(*g->chunks));
-	if (!g->chunks)
+	g->ndirs = (npages + (1ull << GMEM_DIR_SHIFT) - 1) >> GMEM_DIR_SHIFT;
+	g->dirs = calloc(g->ndirs ? g->ndirs : 1, sizeof(*g->dirs));
+	if (!g->dirs)
 		return -ENOMEM;
 	/* a 2M folio must fit the file */
 	g->allow_huge = allow_huge;
 	g->invalidate_lock = (seam_rwlock_t)SEAM_RWLOCK_INIT("gmem_invalidate", SEAM_LOCK_GMEM);
+	g->used = true;
 	return 0;
+}
+
+/* The chunk of page @index, allocating its directory; NULL if out of memory. */
+static struct gmem_chunk *chunk_of(struct gmem *g, uint64_t index)
+{
+	struct gmem_chunk **d = &g->dirs[index >> GMEM_DIR_SHIFT];
+	if (!*d) {
+		*d = calloc(GMEM_DIR_CHUNKS, sizeof(**d));
+		if (!*d)
+			return NULL;
+		g->ndirs_used++;
+	}
+	return &(*d)[(index >> 9) & (GMEM_DIR_CHUNKS - 1)];
 }
 
 /* gmem_get_pfn() when no folio was found inline: look again, allocate. */
@@ -33,14 +49,18 @@ uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool a
 {
 	if (index >= g->npages)
 		return 0;
-	struct gmem_chunk *c = &g->chunks[index / 512];
+	if (order)
+		*order = 0;
+	if (!g->dirs[index >> GMEM_DIR_SHIFT] && !alloc)
+		return 0;
+	struct gmem_chunk *c = chunk_of(g, index);
+	if (!c)
+		return 0;
 	if (c->huge) {
 		if (order)
 			*order = 9;
 		return c->huge + (index % 512) * SZ_4K;
 	}
-	if (order)
-		*order = 0;
 	if (c->small && c->small[index % 512])
 		return c->small[index % 512];
 	if (!alloc)
@@ -60,6 +80,7 @@ uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool a
 		c->small = calloc(512, sizeof(uint64_t));
 		if (!c->small)
 			return 0;
+		g->nsmall++;
 	}
 	uint64_t hpa = hostmem_alloc_4k(&k->hm);
 	if (!hpa)
@@ -69,61 +90,102 @@ uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool a
 	return hpa;
 }
 
-static void split_huge(struct kvm *k, struct gmem *g, struct gmem_chunk *c)
+/* A 2M folio becomes 512 4K folios; false if the array cannot be had. */
+static bool split_huge(struct kvm *k, struct gmem *g, struct gmem_chunk *c)
 {
 	uint64_t *small = calloc(512, sizeof(uint64_t));
 	if (!small)
-		abort();
+		return false;
 	hostmem_split_2m(&k->hm, c->huge);
 	for (int i = 0; i < 512; i++)
 		small[i] = c->huge + (uint64_t)i * SZ_4K;
 	c->small = small;
 	c->huge = 0;
+	g->nsmall++;
 	g->folios_2m--;
 	g->folios_4k += 512;
+	return true;
 }
 
-void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n)
+/* Does @held claim any page of the chunk starting at file page @first? */
+static bool chunk_held(uint64_t first, bool (*held)(void *, uint64_t), void *ctx)
 {
-	uint64_t end = index + n > g->npages ? g->npages : index + n;
-	for (uint64_t i = index; i < end;) {
-		struct gmem_chunk *c = &g->chunks[i / 512];
-		uint64_t cstart = i & ~511ull, cend = cstart + 512;
-		if (c->huge) {
-			if (i == cstart && end >= cend) {
-				hostmem_free_2m(&k->hm, c->huge);
-				c->huge = 0;
-				g->folios_2m--;
-				i = cend;
+	for (uint64_t i = first; i < first + 512; i++)
+		if (held(ctx, i))
+			return true;
+	return false;
+}
+
+/* Free the folios of chunk @c (file pages from @first) that lie in [lo, hi). */
+static void free_in_chunk(struct kvm *k, struct gmem *g, struct gmem_chunk *c, uint64_t first,
+			  uint64_t lo, uint64_t hi, bool (*held)(void *, uint64_t), void *ctx)
+{
+	if (c->huge) {
+		bool whole = lo == first && hi == first + 512;
+		if (whole && !(held && chunk_held(first, held, ctx))) {
+			hostmem_free_2m(&k->hm, c->huge);
+			c->huge = 0;
+			g->folios_2m--;
+			return;
+		}
+		if (!split_huge(k, g, c))
+			return;		/* the simulator is out of memory: keep the folio */
+	}
+	if (!c->small)
+		return;
+	for (uint64_t i = lo; i < hi; i++) {
+		uint64_t *p = &c->small[i - first];
+		if (!*p || (held && held(ctx, i)))
+			continue;
+		hostmem_free_4k(&k->hm, *p);
+		*p = 0;
+		g->folios_4k--;
+	}
+}
+
+void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n,
+		     bool (*held)(void *ctx, uint64_t index), void *ctx)
+{
+	uint64_t end = n > g->npages - index || index > g->npages ? g->npages : index + n;
+	if (index >= end)
+		return;
+	for (uint64_t di = index >> GMEM_DIR_SHIFT; di <= (end - 1) >> GMEM_DIR_SHIFT; di++) {
+		struct gmem_chunk *d = g->dirs[di];
+		if (!d)
+			continue;
+		uint64_t dlo = di << GMEM_DIR_SHIFT, dhi = dlo + (1ull << GMEM_DIR_SHIFT);
+		unsigned c0 = (unsigned)(((index > dlo ? index : dlo) - dlo) >> 9);
+		unsigned c1 = (unsigned)(((end < dhi ? end : dhi) - 1 - dlo) >> 9);
+		for (unsigned ci = c0; ci <= c1; ci++) {
+			uint64_t first = dlo | ((uint64_t)ci << 9);
+			uint64_t lo = first > index ? first : index;
+			uint64_t hi = first + 512 < end ? first + 512 : end;
+			if (lo >= hi || (!d[ci].huge && !d[ci].small))
 				continue;
-			}
-			split_huge(k, g, c);
+			free_in_chunk(k, g, &d[ci], first, lo, hi, held, ctx);
 		}
-		if (c->small && c->small[i % 512]) {
-			hostmem_free_4k(&k->hm, c->small[i % 512]);
-			c->small[i % 512] = 0;
-			g->folios_4k--;
-		}
-		i++;
 	}
 }
 
 void gmem_release(struct kvm *k, struct gmem *g)
 {
-	if (!g->chunks)
+	if (!g->dirs)
 		return;
-	gmem_free_range(k, g, 0, g->npages);
-	for (uint64_t c = 0; c < g->nchunks; c++)
-		free(g->chunks[c].small);
-	free(g->chunks);
-	g->chunks = NULL;
+	gmem_free_range(k, g, 0, g->npages, NULL, NULL);
+	for (uint64_t di = 0; di < g->ndirs; di++) {
+		if (!g->dirs[di])
+			continue;
+		for (unsigned ci = 0; ci < GMEM_DIR_CHUNKS; ci++)
+			free(g->dirs[di][ci].small);
+		free(g->dirs[di]);
+	}
+	free(g->dirs);
+	memset(g, 0, sizeof(*g));
 }
 
 uint64_t gmem_resident_bytes(const struct gmem *g)
 {
-	uint64_t n = g->nchunks * sizeof(struct gmem_chunk);
-	for (uint64_t c = 0; c < g->nchunks; c++)
-		if (g->chunks[c].small)
-			n += 512 * sizeof(uint64_t);
-	return n;
+	return g->ndirs * sizeof(*g->dirs) +
+	       g->ndirs_used * GMEM_DIR_CHUNKS * sizeof(struct gmem_chunk) +
+	       g->nsmall * 512 * sizeof(uint64_t);
 }

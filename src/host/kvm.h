@@ -32,21 +32,24 @@ void kvm_platform_default(struct kvm_platform *p);
 /* ---- design variants ---- */
 enum kvm_build_flow {
 	BUILD_POPULATE = 0,	/* mainline: INIT_MEM_REGION maps and PAGE.ADDs */
-	BUILD_PREMAP,		/* 6.16 (seed 004): pre-fault first, INIT_MEM_REGION adds */
+	BUILD_PREFAULT,		/* seed 004's proposal (never merged): pre-fault, then add */
+	BUILD_NR
 };
 enum kvm_busy_policy {
 	BUSY_KICK_RETRY = 0,	/* mainline: stop entries, kick vCPUs, retry once */
 	BUSY_RETRY_N,		/* out of tree: retry a BUSY SEAMCALL up to N times */
+	BUSY_NR
 };
 enum kvm_map_level {
 	MAP_LEVEL_4K = 0,	/* mainline: the vendor limit is always 4K */
+	MAP_LEVEL_NR
 };
 
 struct kvm_policy {
 	enum kvm_build_flow build;
 	enum kvm_busy_policy busy;
 	int retry_n;			/* BUSY_RETRY_N: attempts (>= 1) */
-	bool local_retry;		/* EPT violations retried inside the host */
+	bool local_retry;		/* private EPT violations retried inside the host */
 	bool local_retry_slot_break;	/* ... but not for a memslot being deleted (6.18) */
 	enum kvm_map_level max_level;
 };
@@ -56,6 +59,8 @@ void kvm_policy_default(struct kvm_policy *p);
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val);
 /* A one-line description of @p, e.g. "build=populate busy=kick-retry ...". */
 void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len);
+/* Is every field of @p in range?  0 or -EINVAL. */
+int kvm_policy_check(const struct kvm_policy *p);
 
 struct kvm;
 struct kvm_vm;
@@ -75,7 +80,10 @@ struct kvm_tdx_capabilities {
 };
 int kvm_tdx_capabilities(struct kvm *k, struct kvm_tdx_capabilities *caps);
 
-/* KVM_CREATE_VM(KVM_X86_TDX_VM) with its design variants */
+/*
+ * KVM_CREATE_VM(KVM_X86_TDX_VM) with its design variants (NULL: defaults).
+ * NULL when @pol is out of range (KVM_CREATE_VM's -EINVAL) or memory is short.
+ */
 struct kvm_vm *kvm_create_vm(struct kvm *k, const struct kvm_policy *pol);
 /* Tear down in KVM's order (remove leaves, flush, free key, reclaim); frees @vm. */
 int kvm_destroy_vm(struct kvm_vm *vm);
@@ -86,12 +94,18 @@ int kvm_destroy_vm(struct kvm_vm *vm);
  */
 void kvm_vm_free_abandoned(struct kvm_vm *vm);
 
+/*
+ * Every VM and vCPU call below returns -EIO once the VM is dead (killed by a
+ * guest fault or bugged by a host error), as KVM's ioctls do after
+ * kvm_vm_dead(); guest_memfd calls (file operations) still work.
+ */
+
 /* KVM_TDX_INIT_VM */
 struct kvm_cpuid_entry {
 	uint32_t function, index;
 	uint32_t eax, ebx, ecx, edx;
 };
-#define KVM_TDX_MAX_CPUID 32
+#define KVM_TDX_MAX_CPUID 32		/* KVM_MAX_CPUID_ENTRIES of this host */
 struct kvm_tdx_init_vm {
 	uint64_t attributes;
 	uint64_t xfam;
@@ -100,49 +114,136 @@ struct kvm_tdx_init_vm {
 	struct kvm_cpuid_entry entries[KVM_TDX_MAX_CPUID];
 };
 /*
- * Guest MAXPHYADDR comes from CPUID 0x80000008 EAX[23:16]: 48 (4-level,
- * GPAW 0) or 52 (5-level, GPAW 1, needs 5-level EPT); anything else or a
- * missing entry is -EINVAL.  The field is consumed: zeroed in @init.
+ * Guest MAXPHYADDR comes from the first CPUID 0x80000008 entry, EAX[23:16]:
+ * 48 (4-level, GPAW 0) or 52 (5-level, GPAW 1, needs 5-level EPT); anything
+ * else or a missing entry is -EINVAL; more than KVM_TDX_MAX_CPUID entries is
+ * -E2BIG.  KVM works on a copy: @init is not modified.  A vCPU already
+ * created is -EBUSY.  A memslot that the chosen GPA width cannot map
+ * privately (at or above the shared bit) is -EINVAL.  A failure undoes
+ * everything (HKID, pages): INIT_VM may be called again.
  */
-int kvm_tdx_init_vm(struct kvm_vm *vm, struct kvm_tdx_init_vm *init);
+int kvm_tdx_init_vm(struct kvm_vm *vm, const struct kvm_tdx_init_vm *init);
 /* Fill @init for a guest MAXPHYADDR of @maxphyaddr (48 or 52). */
 void kvm_tdx_init_vm_default(struct kvm_tdx_init_vm *init, unsigned maxphyaddr);
 
-/* KVM_CREATE_VCPU + KVM_TDX_INIT_VCPU; returns the vCPU id or -errno */
+/*
+ * KVM_CREATE_VCPU: the vCPU id or -errno.  Only after INIT_VM and before
+ * FINALIZE (-EIO otherwise, tdx_vcpu_create); at most max_vcpus (-EINVAL).
+ */
 int kvm_create_vcpu(struct kvm_vm *vm);
+/* KVM_TDX_INIT_VCPU (-EINVAL twice, or outside INIT_VM..FINALIZE) */
 int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id);
 
+/* ---- guest_memfd (KVM_CREATE_GUEST_MEMFD) ---- */
+#define KVM_MAX_GMEMS 32
 /*
- * KVM_SET_USER_MEMORY_REGION2 with a guest_memfd: size 0 deletes the slot.
- * A slot holds at most KVM_MEM_MAX_NR_PAGES pages (8 TiB), as in KVM.
+ * A guest_memfd file of @size bytes (page aligned, non-zero; @flags 0):
+ * returns its descriptor (>= 0) or -EINVAL, -EMFILE (too many files).
+ * It lives until the VM is destroyed.
  */
-#define KVM_MAX_MEMSLOTS 16
-#define KVM_MEM_MAX_NR_PAGES ((1ull << 31) - 1)
-int kvm_set_memory_region(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t size);
-/* KVM_SET_MEMORY_ATTRIBUTES: private or shared (4K granularity). */
-int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private);
-/* fallocate(PUNCH_HOLE) on slot @slot's guest_memfd, by file offset. */
-int kvm_gmem_punch_hole(struct kvm_vm *vm, int slot, uint64_t offset, uint64_t len);
+int kvm_create_guest_memfd(struct kvm_vm *vm, uint64_t size, uint64_t flags);
+/*
+ * fallocate(PUNCH_HOLE | KEEP_SIZE) on @fd: zaps the private mappings of
+ * every memslot bound to [offset, offset + len) under the exclusive
+ * mmu_lock, then frees the pages.  -EBADF, -EINVAL (unaligned, len 0,
+ * negative offset), -EFBIG (offset + len wraps); past the end: nothing.
+ * A page the TD still holds (its VM died before the zap could remove it)
+ * stays with the file until teardown reclaims it.
+ */
+int kvm_gmem_punch_hole(struct kvm_vm *vm, int fd, uint64_t offset, uint64_t len);
 
-/* KVM_TDX_INIT_MEM_REGION: @nr_pages 4K pages from @src at @gpa. */
-int kvm_tdx_init_mem_region(struct kvm_vm *vm, uint64_t gpa, const void *src,
-			    uint64_t nr_pages, bool measure);
-/* KVM_TDX_FINALIZE_VM */
+/* ---- memory slots (KVM_SET_USER_MEMORY_REGION2) ---- */
+#define KVM_MEM_GUEST_MEMFD	(1u << 2)
+#define KVM_MAX_MEMSLOTS	16
+#define KVM_MEM_MAX_NR_PAGES	((1ull << 31) - 1)	/* 8 TiB */
+struct kvm_userspace_memory_region2 {
+	uint32_t slot;
+	uint32_t flags;			/* KVM_MEM_GUEST_MEMFD or 0 (shared only) */
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;		/* 0 deletes the slot */
+	uint64_t guest_memfd_offset;	/* with KVM_MEM_GUEST_MEMFD */
+	int guest_memfd;		/* with KVM_MEM_GUEST_MEMFD */
+};
+/*
+ * KVM's checks and errors: unaligned or wrapping, too large, an unknown
+ * flag, a bad slot: -EINVAL; an overlap with another slot: -EEXIST; a
+ * guest_memfd that is not one (-EBADF), or whose [offset, offset + size)
+ * is outside the file or overlaps another binding (-EINVAL).  A
+ * guest_memfd slot cannot be changed, only deleted (-EINVAL).  GPAs must
+ * be below the host MAX_PA and, once INIT_VM chose the GPA width, below
+ * the shared bit (KVM's kvm_is_gfn_alias()).
+ */
+int kvm_set_user_memory_region2(struct kvm_vm *vm, const struct kvm_userspace_memory_region2 *r);
+
+/* ---- memory attributes (KVM_SET_MEMORY_ATTRIBUTES), per VM ---- */
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE	(1ull << 3)
+/*
+ * Set [gpa, gpa + size) to @attributes (KVM_MEMORY_ATTRIBUTE_PRIVATE or
+ * 0).  Attributes belong to the VM (default shared), not to memslots, and
+ * are stored as ranges.  The mappings of the old kind are zapped first
+ * (exclusive mmu_lock); nothing is freed: discarding guest_memfd pages is
+ * the VMM's hole punch.  -EINVAL (unaligned, size 0, wrapping, unknown
+ * bits, the shared bit set), -ENOMEM.
+ */
+int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, uint64_t attributes);
+
+/* ---- build ---- */
+#define KVM_TDX_MEASURE_MEMORY_REGION	(1u << 0)
+struct kvm_tdx_init_mem_region {
+	const void *source;		/* page-aligned user memory (NULL: -EFAULT) */
+	uint64_t gpa;
+	uint64_t nr_pages;
+};
+/*
+ * KVM_TDX_INIT_MEM_REGION, a vCPU call (vCPU @vcpu initialized, else
+ * -EINVAL): page by page, PAGE.ADD and with KVM_TDX_MEASURE_MEMORY_REGION
+ * the 16 MR.EXTENDs.  Progress is reported by advancing @r (source, gpa,
+ * nr_pages), also on failure.  A GFN that is not private or not in a
+ * guest_memfd slot is -EINVAL, an MR.EXTEND error -EIO, host memory -ENOMEM.
+ */
+int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
+			    struct kvm_tdx_init_mem_region *r);
+/* KVM_TDX_FINALIZE_VM: MR.FINALIZE; BUSY is -EBUSY, any other error -EIO (VM dead). */
 int kvm_tdx_finalize_vm(struct kvm_vm *vm);
-/* KVM_PRE_FAULT_MEMORY */
-int kvm_pre_fault_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size);
+
+struct kvm_pre_fault_memory {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t flags;			/* must be 0 */
+};
+/*
+ * KVM_PRE_FAULT_MEMORY, a vCPU call: maps [gpa, gpa + size) as if vCPU
+ * @vcpu faulted on it (private GFNs in the mirror, shared ones in the
+ * direct root), advancing @r as it goes.  Returns 0 once at least one
+ * page was mapped (the rest stays in @r), else the first error:
+ * -EOPNOTSUPP before FINALIZE (unless the "prefault" build flow), -EINVAL
+ * (unaligned, the shared bit), -ENOENT (no memslot), -EAGAIN (memslot
+ * being deleted), -EFAULT (attributes and backing disagree), -ENOMEM, -EIO.
+ */
+int kvm_pre_fault_memory(struct kvm_vm *vm, int vcpu, struct kvm_pre_fault_memory *r);
 
 /* ---- running ---- */
 
-/* Userspace (the VMM): exits KVM hands to it.  Defaults convert, as QEMU does. */
+/*
+ * Userspace (the VMM): the exits KVM_RUN hands to it.  Each is called on
+ * the vCPU's task, as a VMM thread handles its vCPU's exit and calls
+ * KVM_RUN again.  NULL members get the default VMM's answer (QEMU's).
+ */
 struct kvm_vmm_ops {
-	/* KVM_EXIT_MEMORY_FAULT: the guest used [gpa, gpa+size) as @private
-	 * against its attributes, or there is no memslot.  0 resumes. */
-	int (*memory_fault)(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private,
-			    void *ctx);
-	/* TDVMCALL MapGPA (KVM_EXIT_HYPERCALL): returns the TDVMCALL status */
-	uint64_t (*map_gpa)(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool shared,
-			    void *ctx);
+	/* KVM_EXIT_MEMORY_FAULT: vCPU @vcpu used [gpa, gpa + size) as @private
+	 * against the attributes, or where there is no memslot or no
+	 * guest_memfd.  0 runs again; else KVM_RUN fails and the VM stops. */
+	int (*memory_fault)(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t size,
+			    bool private, void *ctx);
+	/* KVM_EXIT_HYPERCALL(KVM_HC_MAP_GPA_RANGE) for TDVMCALL MapGPA, at most
+	 * 2M a time: GPA (shared bit stripped), pages, direction (@private:
+	 * KVM_MAP_GPA_RANGE_ENCRYPTED).  Returns hypercall.ret: 0 success. */
+	uint64_t (*map_gpa_range)(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t npages,
+				  bool private, void *ctx);
+	/* KVM_EXIT_INTERNAL_ERROR (KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON)
+	 * with data[0] = the TD-exit status, e.g. HOST_PRIORITY_BUSY_TIMEOUT.
+	 * 0 runs again; else the VM stops (QEMU stops it). */
+	int (*internal_error)(struct kvm_vm *vm, int vcpu, uint64_t vp_enter_ret, void *ctx);
 	void *ctx;
 };
 void kvm_set_vmm_ops(struct kvm_vm *vm, const struct kvm_vmm_ops *ops);
@@ -151,6 +252,31 @@ void kvm_set_vmm_ops(struct kvm_vm *vm, const struct kvm_vmm_ops *ops);
 int kvm_vcpu_run(struct kvm_vm *vm, int id, void (*prog)(struct gvcpu *g, void *arg),
 		 void *arg);
 struct gvcpu *kvm_vcpu_guest(struct kvm_vm *vm, int id);
+/*
+ * Post an interrupt to vCPU @id (KVM_INTERRUPT / a posted interrupt): it is
+ * delivered at the next TD entry; until then it is a pending event that
+ * makes a long MapGPA return RETRY (tdx_complete_vmcall_map_gpa).
+ */
+int kvm_vcpu_post_interrupt(struct kvm_vm *vm, int id);
+
+/* ---- what a VMM does (QEMU's choices), for tests and custom VMMs ---- */
+/*
+ * A TD's RAM: a guest_memfd of @size bound to memslot @slot at @gpa, and
+ * the range set private.  Returns the guest_memfd or -errno.
+ */
+int kvm_vmm_add_private_ram(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t size);
+/*
+ * QEMU's kvm_convert_memory(): set the attributes, then discard the other
+ * kind's memory: a hole punch of the guest_memfd (to shared) or of the
+ * shared backing (to private).  Refused (-EINVAL) where a GPA has no
+ * memslot, or no guest_memfd when converting to private.
+ */
+int kvm_vmm_convert(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private);
+/* Read/write the shared memory behind @gpa (shared bit ignored), as the VMM can. */
+int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len);
+int kvm_vm_write_shared(struct kvm_vm *vm, uint64_t gpa, const void *buf, uint64_t len);
+/* madvise(DONTNEED) of the shared memory behind [gpa, gpa + size). */
+int kvm_vmm_discard_shared(struct kvm_vm *vm, uint64_t gpa, uint64_t size);
 
 /* ---- inspection ---- */
 struct kvm_vm_stats {
@@ -165,7 +291,9 @@ struct kvm_vm_stats {
 	uint64_t retries;		/* fault retries (frozen SPTE, BUSY, invalidation) */
 	uint64_t local_retries;		/* ... retried inside the host */
 	uint64_t memory_faults;		/* exits to the VMM for conversion */
-	uint64_t conversions;
+	uint64_t conversions;		/* attribute changes that changed something */
+	uint64_t map_gpa_exits;		/* MapGPA hypercall exits (one per 2M chunk) */
+	uint64_t internal_errors;	/* KVM_EXIT_INTERNAL_ERROR exits */
 };
 const struct kvm_vm_stats *kvm_vm_stats(const struct kvm_vm *vm);
 struct tdx_td *kvm_vm_td(const struct kvm_vm *vm);
@@ -173,10 +301,10 @@ uint64_t kvm_vm_tdr(const struct kvm_vm *vm);
 bool kvm_vm_dead(const struct kvm_vm *vm, const char **why);
 /* Is private @gpa mapped in the mirror (and so in the S-EPT)? */
 bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa);
-/* Read/write the shared backing of @gpa (shared bit ignored), as the VMM can. */
-int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len);
-/* Live guest_memfd folios of memslot @slot (2M and 4K); -EINVAL for an unused slot. */
-int kvm_vm_gmem_folios(const struct kvm_vm *vm, int slot, uint64_t *n2m, uint64_t *n4k);
+/* Is @gpa private by the VM's memory attributes? */
+bool kvm_vm_gpa_private(const struct kvm_vm *vm, uint64_t gpa);
+/* Live folios of guest_memfd @fd (2M and 4K); -EBADF for a bad descriptor. */
+int kvm_vm_gmem_folios(const struct kvm_vm *vm, int fd, uint64_t *n2m, uint64_t *n4k);
 /* Simulator bytes the host's structures use (mirror, gmem, attributes, backing maps). */
 uint64_t kvm_vm_resident_bytes(const struct kvm_vm *vm);
 

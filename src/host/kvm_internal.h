@@ -22,10 +22,20 @@ struct gmem_chunk {
 	uint64_t *small;	/* else: HPA of each 4K folio (0: none), or NULL */
 };
 
+/*
+ * The file is sparse: a directory per 1 GiB of file (512 chunks of 2M),
+ * allocated on first use, so a huge file costs what is populated.
+ */
+#define GMEM_DIR_SHIFT	18	/* 4K pages per directory: 2^18 = 1 GiB */
+#define GMEM_DIR_CHUNKS	512
+
 struct gmem {
+	bool used;		/* a guest_memfd file of this VM */
 	uint64_t npages;	/* file size in 4K pages */
-	uint64_t nchunks;
-	struct gmem_chunk *chunks;
+	uint64_t ndirs;
+	struct gmem_chunk **dirs;	/* per 1 GiB: 512 chunks, or NULL */
+	uint64_t ndirs_used;	/* directories allocated */
+	uint64_t nsmall;	/* chunks with a 4K-folio array */
 	bool allow_huge;	/* may allocate 2M folios */
 	seam_rwlock_t invalidate_lock;
 	uint64_t folios_2m, folios_4k;	/* live folios */
@@ -36,32 +46,61 @@ uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool a
 			   int *order);
 
 /*
- * The HPA backing page @index, allocating a folio if @alloc; 0 if none.
- * An existing folio is found inline; the rest is gmem_get_pfn_slow().
+ * The HPA backing page @index, allocating a folio if @alloc; 0 if none
+ * (or host memory is exhausted).  An existing folio is found inline; the
+ * rest is gmem_get_pfn_slow().
  */
 static inline uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t index, bool alloc,
 				    int *order)
 {
 	if (index < g->npages) {
-		const struct gmem_chunk *c = &g->chunks[index / 512];
-		if (c->huge) {
-			if (order)
-				*order = 9;
-			return c->huge + (index % 512) * SZ_4K;
-		}
-		if (c->small && c->small[index % 512]) {
-			if (order)
-				*order = 0;
-			return c->small[index % 512];
+		const struct gmem_chunk *d = g->dirs[index >> GMEM_DIR_SHIFT];
+		if (d) {
+			const struct gmem_chunk *c = &d[(index >> 9) & (GMEM_DIR_CHUNKS - 1)];
+			if (c->huge) {
+				if (order)
+					*order = 9;
+				return c->huge + (index % 512) * SZ_4K;
+			}
+			if (c->small && c->small[index % 512]) {
+				if (order)
+					*order = 0;
+				return c->small[index % 512];
+			}
 		}
 	}
 	return gmem_get_pfn_slow(k, g, index, alloc, order);
 }
 
-/* Free the folios of [index, index + n); a 2M folio cut in part is split. */
-void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n);
+/*
+ * Free the folios of [index, index + n) except the pages @held says the TD
+ * still holds (NULL: none); a 2M folio cut in part is split.  Costs what
+ * is populated, not the span.
+ */
+void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n,
+		     bool (*held)(void *ctx, uint64_t index), void *ctx);
 void gmem_release(struct kvm *k, struct gmem *g);
 uint64_t gmem_resident_bytes(const struct gmem *g);
+
+/* ---- shared memory behind a memslot (the VMM's userspace mapping) ---- */
+/* HPA per 4K page, sparse like guest_memfd: per 1 GiB a table of 2M leaves. */
+struct shmap {
+	uint64_t ndirs;
+	uint64_t ***dirs;	/* [1 GiB][2M] -> 512 HPAs, each level on demand */
+	uint64_t nleaves;	/* 512-entry leaves allocated */
+	uint64_t ndirs_used;
+	uint64_t npages;	/* pages allocated */
+};
+
+/* The HPA of shared page @i, or 0. */
+static inline uint64_t shmap_get(const struct shmap *m, uint64_t i)
+{
+	uint64_t **d = m->dirs[i >> GMEM_DIR_SHIFT];
+	if (!d)
+		return 0;
+	uint64_t *l = d[(i >> 9) & 511];
+	return l ? l[i & 511] : 0;
+}
 
 /* ---- page tables (mmu.c) ---- */
 /*
@@ -108,11 +147,16 @@ struct mmu {
 struct kvm_memslot {
 	bool used;
 	bool deleting;		/* invalid: being deleted, faults must retry */
+	uint32_t flags;		/* KVM_MEM_GUEST_MEMFD */
 	uint64_t base_gfn, npages;
-	struct gmem gmem;	/* the slot's guest_memfd, offset = gfn - base_gfn */
-	uint64_t *private_bits;	/* memory attributes: 1 = private, per 4K */
-	uint64_t **shared;	/* shared backing: per 2M chunk, HPA per page */
-	uint64_t nshared;	/* shared pages allocated */
+	struct gmem *gmem;	/* the bound guest_memfd, or NULL (shared only) */
+	uint64_t gmem_pgoff;	/* file page of base_gfn */
+	struct shmap shared;	/* shared backing (the VMM's memory) */
+};
+
+/* ---- memory attributes: the private GFN ranges of a VM ---- */
+struct attr_range {
+	uint64_t start, end;	/* private GFNs [start, end) */
 };
 
 struct kvm_vcpu {
@@ -120,6 +164,8 @@ struct kvm_vcpu {
 	int id;
 	bool initialized;	/* KVM_TDX_INIT_VCPU done */
 	bool running;		/* inside kvm_vcpu_run */
+	bool irq_pending;	/* an interrupt posted for it, delivered at entry */
+	uint64_t map_gpa_next, map_gpa_end;	/* MapGPA in progress, 2M a time */
 	uint64_t tdvpr;
 	uint64_t tdcx[TDX_TDVPS_PAGES - 1];
 	int ntdcx;
@@ -151,6 +197,16 @@ struct kvm_vm {
 	struct kvm_vcpu *vcpus[KVM_MAX_VCPUS];
 	int nvcpus;
 	struct kvm_memslot slots[KVM_MAX_MEMSLOTS];
+	struct gmem gmems[KVM_MAX_GMEMS];	/* guest_memfd files, fd = index */
+	/*
+	 * Memory attributes (KVM's per-VM xarray): sorted, disjoint, never
+	 * adjacent private ranges; everything else is shared.  Written under
+	 * slots_lock and the exclusive mmu_lock; read by faults (no seam
+	 * point inside a lookup, so a lookup is atomic under the engine).
+	 */
+	struct attr_range *priv;
+	uint32_t npriv, priv_cap;
+	uint32_t priv_hint;		/* the range the last lookup hit */
 	struct mmu mirror, direct;
 	seam_mutex_t lock;		/* kvm->lock */
 	seam_mutex_t slots_lock;
@@ -164,7 +220,14 @@ struct kvm_vm {
 };
 
 /* fault results */
-enum { RET_PF_CONTINUE = 0, RET_PF_RETRY, RET_PF_SPURIOUS, RET_PF_MEMFAULT, RET_PF_ERR };
+enum {
+	RET_PF_CONTINUE = 0,
+	RET_PF_RETRY,
+	RET_PF_SPURIOUS,
+	RET_PF_MEMFAULT,	/* exit to userspace (KVM_EXIT_MEMORY_FAULT) */
+	RET_PF_ERR,		/* the VM was killed */
+	RET_PF_NOMEM,		/* host memory exhausted; nothing changed */
+};
 
 /* vm.c */
 /* The memslot holding @gfn, or NULL (slots never overlap). */
@@ -178,14 +241,24 @@ static inline struct kvm_memslot *vm_slot_of(struct kvm_vm *vm, uint64_t gfn)
 	return NULL;
 }
 
-/* The private attribute of @gfn, which must be in @s. */
-static inline bool vm_gfn_private(const struct kvm_memslot *s, uint64_t gfn)
+bool vm_gfn_private_slow(struct kvm_vm *vm, uint64_t gfn);
+
+/* The private attribute of @gfn (the range of the last hit is tried first). */
+static inline bool vm_gfn_private(struct kvm_vm *vm, uint64_t gfn)
 {
-	uint64_t i = gfn - s->base_gfn;
-	return (s->private_bits[i / 64] >> (i % 64)) & 1;
+	uint32_t h = vm->priv_hint;
+	if (h < vm->npriv && gfn - vm->priv[h].start < vm->priv[h].end - vm->priv[h].start)
+		return true;
+	return vm_gfn_private_slow(vm, gfn);
 }
 
+/* Are all GFNs of [start, end) private? */
+bool vm_range_private(const struct kvm_vm *vm, uint64_t start, uint64_t end);
+
 void vm_kill(struct kvm_vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The shared page behind @gfn of @s (allocated if @alloc), or 0. */
+uint64_t vm_shared_backing(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, bool alloc);
+/* A host page for the TD or the host, or 0 when host memory is exhausted. */
 uint64_t vm_alloc_page(struct kvm_vm *vm);
 
 /* mmu.c */
@@ -223,10 +296,14 @@ static inline int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64
 }
 
 /* tdx.c */
+/*
+ * A BUSY the host retries: OPERAND_BUSY only.  PREVIOUS_TLB_EPOCH_BUSY from
+ * TRACK (or any other error) is a host bug under KVM's protocol, so it
+ * bugs the VM (KVM_BUG_ON), as tdx_operand_busy() leaves it.
+ */
 static inline bool tdx_busy_like(uint64_t st)
 {
-	uint64_t c = tdx_status_code(st);
-	return c == TDX_OPERAND_BUSY || c == TDX_PREVIOUS_TLB_EPOCH_BUSY;
+	return tdx_status_code(st) == TDX_OPERAND_BUSY;
 }
 
 uint64_t tdx_busy_slow(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *), void *arg,
@@ -245,6 +322,7 @@ static inline uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct k
 	return tdx_busy_slow(vm, op, arg, exclusive, st);
 }
 void tdx_kick_all(struct kvm_vm *vm);
+void tdx_request_exit_all(struct kvm_vm *vm);
 int tdx_handle_exit(struct gvcpu *g);
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
 uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa);

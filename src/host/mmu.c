@@ -32,11 +32,12 @@ static inline bool present(uint64_t spte)
 	return spte != SPTE_FROZEN && (spte & SPTE_PRESENT);
 }
 
+/* A zeroed table, or NULL when the simulator itself is out of memory. */
 static struct mmu_page *alloc_table(int level)
 {
 	struct mmu_page *p = aligned_alloc(64, (sizeof(struct mmu_page) + 63) & ~63ul);
 	if (!p)
-		abort();
+		return NULL;
 	memset(p, 0, sizeof(*p));
 	p->level = level;
 	return p;
@@ -46,6 +47,8 @@ int mmu_init(struct mmu *mmu, int root_level, bool mirror, uint64_t root_sept_hp
 {
 	memset(mmu, 0, sizeof(*mmu));
 	mmu->root = alloc_table(root_level);
+	if (!mmu->root)
+		return -ENOMEM;
 	mmu->root->sept_hpa = root_sept_hpa;
 	mmu->root_level = root_level;
 	mmu->mirror = mirror;
@@ -156,6 +159,11 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 {
 	uint64_t gen = mmu->gen;
 	struct mmu_page *pt = mmu->root;
+	if (gfn >> (9 * (mmu->root_level + 1))) {
+		/* above what the root maps: it would alias a low GFN */
+		vm_kill(vm, "GFN %#" PRIx64 " is beyond the %d-level root", gfn, mmu->root_level + 1);
+		return RET_PF_ERR;
+	}
 	for (int level = mmu->root_level; level > target; level--) {
 		uint64_t *sptep = &pt->spte[idx(gfn, level)];
 		uint64_t old = seam_load64(sptep);
@@ -166,8 +174,13 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 		if (!present(old)) {
 			struct mmu_page *c = alloc_table(level - 1);
 			int r;
+			if (!c)
+				return RET_PF_NOMEM;
+			if (mmu->mirror && !(c->sept_hpa = vm_alloc_page(vm))) {
+				free(c);
+				return RET_PF_NOMEM;	/* nothing changed */
+			}
 			if (mmu->mirror) {
-				c->sept_hpa = vm_alloc_page(vm);
 				struct sept_add_arg a = { (gfn << 12) & ~(tdx_level_size(level) - 1),
 							  level, c->sept_hpa };
 				r = freeze_and_call(vm, sptep, old, (uint64_t)(uintptr_t)c | SPTE_PRESENT,
@@ -272,6 +285,8 @@ uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn)
 		return &pt->spte[idx(gfn, 0)];
 	uint64_t gen = mmu->gen;
 	pt = mmu->root;
+	if (gfn >> (9 * (mmu->root_level + 1)))
+		return NULL;	/* beyond the root: nothing maps it */
 	for (int level = mmu->root_level; level > 0; level--) {
 		uint64_t s = pt->spte[idx(gfn, level)];
 		if (!present(s) || (s & SPTE_LEAF))
@@ -288,12 +303,11 @@ struct gpa_arg {
 	uint64_t gpa;
 };
 
+/* An "already blocked" answer is a host bug (KVM_BUG_ON), not success. */
 static uint64_t do_block(struct kvm_vm *vm, void *p)
 {
 	struct tdx_regs out;
-	uint64_t st = tdh_mem_range_block(vm->m, &out, tdx_gpa_info(((struct gpa_arg *)p)->gpa, 0),
-					  vm->tdr);
-	return st == TDX_GPA_RANGE_ALREADY_BLOCKED ? TDX_SUCCESS : st;
+	return tdh_mem_range_block(vm->m, &out, tdx_gpa_info(((struct gpa_arg *)p)->gpa, 0), vm->tdr);
 }
 
 static uint64_t do_track(struct kvm_vm *vm, void *p)
@@ -322,12 +336,15 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 		return;		/* teardown reclaims it once the key is gone */
 	struct gpa_arg a = { gfn << 12 };
 	uint64_t st = tdx_busy_retry(vm, do_block, &a, true);
-	if (st == TDX_SUCCESS)
+	/* TRACK and the kick only while RUNNABLE: tdx_track() returns early
+	 * before that, and REMOVE needs no tracking in the INITIALIZED state */
+	if (st == TDX_SUCCESS && tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
 		st = tdx_busy_retry(vm, do_track, &a, true);
-	if (st == TDX_SUCCESS) {
-		tdx_kick_all(vm);
-		st = tdx_busy_retry(vm, do_remove, &a, true);
+		if (st == TDX_SUCCESS)
+			tdx_kick_all(vm);
 	}
+	if (st == TDX_SUCCESS)
+		st = tdx_busy_retry(vm, do_remove, &a, true);
 	if (st != TDX_SUCCESS) {
 		vm_kill(vm, "removing GPA %#" PRIx64 ": %s (%#" PRIx64 ")", a.gpa,
 			tdx_status_name(st), st);
@@ -388,14 +405,14 @@ static void free_tables(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt,
 		}
 	if (pt != mmu->root && pt->sept_hpa) {
 		if (reclaim) {
+			/* no write-back: CACHE.WB wrote the key back (tdx_reclaim_page) */
 			struct tdx_regs out;
 			uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, pt->sept_hpa);
-			if (st == TDX_SUCCESS)
-				tdh_phymem_page_wbinvd(vm->m, &out, pt->sept_hpa);
-			else
+			if (st != TDX_SUCCESS)
 				vm_kill(vm, "reclaiming S-EPT page %#" PRIx64 ": %s", pt->sept_hpa,
 					tdx_status_name(st));
 		}
+		physmem_zero_page(vm->pm, pt->sept_hpa);
 		hostmem_free_4k(vm->hm, pt->sept_hpa);
 	}
 	free(pt);
@@ -416,12 +433,10 @@ void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)
 bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
 {
 	uint64_t first = gfn & ~511ull;
-	if (first < s->base_gfn || first + 512 > s->base_gfn + s->npages)
+	if (!s->gmem || first < s->base_gfn || first + 512 > s->base_gfn + s->npages ||
+	    ((s->gmem_pgoff ^ s->base_gfn) & 511) || !vm_range_private(vm, first, first + 512))
 		return false;
-	for (uint64_t g = first; g < first + 512; g++)
-		if (!vm_gfn_private(s, g))
-			return false;
 	int order = 0;
-	gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, &order);
+	gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff, false, &order);
 	return order >= 9;
 }

@@ -42,6 +42,19 @@ uint64_t tdx_busy_slow(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *
 }
 
 /*
+ * Ask every vCPU inside the TD to exit, without waiting (KVM_REQ_VM_DEAD):
+ * a dead VM's vCPUs leave at their next exit check and KVM_RUN fails.
+ */
+void tdx_request_exit_all(struct kvm_vm *vm)
+{
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct gvcpu *g = &vm->vcpus[i]->g;
+		if (g->v && g->in_guest_mode)
+			g->kick_req++;
+	}
+}
+
+/*
  * Make every vCPU that is inside the TD exit, and wait until it has (KVM's
  * kvm_make_all_cpus_request with KVM_REQ_OUTSIDE_GUEST_MODE).
  */
@@ -77,24 +90,6 @@ static struct kvm_vcpu *vcpu_of(struct gvcpu *g)
 	return g->host->ctx;
 }
 
-/* The shared backing page of @gfn, allocated on first use. */
-static uint64_t shared_backing(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
-{
-	uint64_t i = gfn - s->base_gfn;
-	uint64_t **chunk = &s->shared[i / 512];
-	if (!*chunk) {
-		*chunk = calloc(512, sizeof(uint64_t));
-		if (!*chunk)
-			abort();
-	}
-	uint64_t *p = &(*chunk)[i % 512];
-	if (!*p) {
-		*p = vm_alloc_page(vm);
-		s->nshared++;
-	}
-	return *p;
-}
-
 /* One attempt at resolving a fault (srcu read held).  RET_PF_*. */
 static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint)
 {
@@ -104,18 +99,20 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint)
 		return RET_PF_MEMFAULT;		/* no memslot: userspace decides */
 	if (s->deleting)
 		return RET_PF_RETRY;		/* KVM_MEMSLOT_INVALID */
-	if (vm_gfn_private(s, gfn) != private)
+	if (vm_gfn_private(vm, gfn) != private)
 		return RET_PF_MEMFAULT;		/* attributes disagree: convert */
 	int r;
 	if (private) {
+		if (!s->gmem)
+			return RET_PF_MEMFAULT;	/* kvm_slot_can_be_private() is false */
 		int level = mmu_max_level(vm, s, gfn, hint);
 		uint64_t first = gfn & ~((1ull << (9 * level)) - 1);
-		seam_read_lock(&s->gmem.invalidate_lock);
-		uint64_t hpa = gmem_get_pfn(vm->k, &s->gmem, first - s->base_gfn, true, NULL);
+		seam_read_lock(&s->gmem->invalidate_lock);
+		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, first - s->base_gfn + s->gmem_pgoff, true,
+					    NULL);
 		if (!hpa) {
-			seam_read_unlock(&s->gmem.invalidate_lock);
-			vm_kill(vm, "out of host memory for GPA %#" PRIx64, gfn << 12);
-			return RET_PF_ERR;
+			seam_read_unlock(&s->gmem->invalidate_lock);
+			return RET_PF_NOMEM;
 		}
 		seam_read_lock(&vm->mmu_lock);
 		if (seq != seam_load64(&vm->invalidate_seq)) {
@@ -125,9 +122,11 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint)
 			r = mmu_map_private(vm, first, level, hpa, 0, false);
 		}
 		seam_read_unlock(&vm->mmu_lock);
-		seam_read_unlock(&s->gmem.invalidate_lock);
+		seam_read_unlock(&s->gmem->invalidate_lock);
 	} else {
-		uint64_t hpa = shared_backing(vm, s, gfn);
+		uint64_t hpa = vm_shared_backing(vm, s, gfn, true);
+		if (!hpa)
+			return RET_PF_NOMEM;
 		seam_read_lock(&vm->mmu_lock);
 		if (seq != seam_load64(&vm->invalidate_seq)) {
 			vm->st.retries++;
@@ -147,6 +146,18 @@ static bool gfn_in_deleting_slot(struct kvm_vm *vm, uint64_t gfn)
 	return s && s->deleting;
 }
 
+/*
+ * An exit to userspace from inside the exit handler: the VMM runs outside
+ * the SRCU read side, as after KVM_RUN returns, then calls KVM_RUN again.
+ */
+#define VMM_EXIT(vm, call)                                 \
+	({                                                 \
+		seam_read_unlock(&(vm)->srcu);             \
+		__typeof__(call) r__ = (call);             \
+		seam_read_lock(&(vm)->srcu);               \
+		r__;                                       \
+	})
+
 static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct tdx_regs *x)
 {
 	uint64_t gpa = x->r8;
@@ -162,10 +173,12 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 	/* the guest's ACCEPT level is the most it wants; no information: huge allowed */
 	int hint = type == EEQ_TYPE_ACCEPT ? (int)((x->rdx >> EEQ_ACCEPT_REQ_LEVEL_SHIFT) & 7)
 					   : TDX_LEVEL_2M;
+	/* only private GPAs are retried locally: only they trigger zero-step */
+	bool local_retry = vm->pol.local_retry && private;
 	int r;
 	for (;;) {
 		r = page_fault(vm, gfn, private, hint);
-		if (r != RET_PF_RETRY || !vm->pol.local_retry || vm->dead)
+		if (r != RET_PF_RETRY || !local_retry || vm->dead)
 			break;
 		/* local retry: do not re-enter the guest (zero-step), but give up
 		 * for a memslot being deleted, or deletion waits for us forever */
@@ -174,19 +187,21 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 		vm->st.local_retries++;
 		seam_yield();
 	}
+	if (r == RET_PF_NOMEM) {
+		/* KVM_RUN fails with -ENOMEM; the VMM cannot go on */
+		vm_kill(vm, "out of host memory for GPA %#" PRIx64, gpa);
+		return -1;
+	}
 	if (r == RET_PF_MEMFAULT) {
-		/* userspace runs outside the SRCU read side, as after a KVM_RUN return */
-		seam_read_unlock(&vm->srcu);
 		vm->st.memory_faults++;
-		int bad = vm->vmm.memory_fault(vm, (gfn << 12), SZ_4K, private, vm->vmm.ctx);
-		seam_read_lock(&vm->srcu);
+		int bad = VMM_EXIT(vm, vm->vmm.memory_fault(vm, g->index, gfn << 12, SZ_4K, private,
+							      vm->vmm.ctx));
 		if (bad) {
 			if (!vm->dead)
 				vm_kill(vm, "userspace gave up on a memory fault at GPA %#" PRIx64, gpa);
 			return -1;
 		}
 	}
-	(void)g;
 	return vm->dead ? -1 : 0;
 }
 
@@ -195,13 +210,27 @@ int tdx_handle_exit(struct gvcpu *g)
 	struct kvm_vm *vm = vcpu_of(g)->vm;
 	const struct tdx_regs *x = tdx_vcpu_exit_regs(g->v);
 	int r = 0;
-	/* TDVMCALLs are answered by tdx_vmcall; HOST_PRIORITY_BUSY_TIMEOUT,
-	 * kicks and other exits just re-enter */
-	/* the exit is handled inside the SRCU read side (vcpu_run holds it
-	 * everywhere but in the guest) */
+	/* TDVMCALLs are answered by tdx_vmcall; kicks and other exits just
+	 * re-enter.  The exit is handled inside the SRCU read side (vcpu_run
+	 * holds it everywhere but in the guest). */
 	seam_read_lock(&vm->srcu);
-	if (!vm->dead && x->rax == EXIT_REASON_EPT_VIOLATION)
+	if (vm->dead) {
+		r = -1;
+	} else if (x->rax >> 62) {
+		/* TDX_ERROR or TDX_NON_RECOVERABLE in the TD-exit status (e.g.
+		 * HOST_PRIORITY_BUSY_TIMEOUT): KVM's unhandled_exit, an internal
+		 * error for the VMM (tdx_handle_exit()) */
+		vm->st.internal_errors++;
+		uint64_t status = x->rax;
+		if (VMM_EXIT(vm, vm->vmm.internal_error(vm, g->index, status, vm->vmm.ctx))) {
+			if (!vm->dead)
+				vm_kill(vm, "KVM_EXIT_INTERNAL_ERROR: TD exit %s (%#" PRIx64 ")",
+					tdx_status_name(status), status);
+			r = -1;
+		}
+	} else if (x->rax == EXIT_REASON_EPT_VIOLATION) {
 		r = handle_ept_violation(vm, g, x);
+	}
 	seam_read_unlock(&vm->srcu);
 	if (vm->dead) {
 		snprintf(g->why, sizeof(g->why), "%s", vm->why);
@@ -210,16 +239,57 @@ int tdx_handle_exit(struct gvcpu *g)
 	return r;
 }
 
+/* Is @gpa (shared bit included) a GPA the TD can use? */
+static bool legal_gpa(struct kvm_vm *vm, uint64_t gpa)
+{
+	return !(gpa >> (vm->levels == 5 ? 52 : 48));
+}
+
+/*
+ * MapGPA: KVM checks the range, then exits to userspace 2M a time
+ * (KVM_HC_MAP_GPA_RANGE); between chunks a pending event ends the call
+ * with RETRY and R11 = where to resume (tdx_map_gpa() and
+ * tdx_complete_vmcall_map_gpa()).
+ */
+static uint64_t map_gpa(struct kvm_vm *vm, struct kvm_vcpu *v, uint64_t gpa, uint64_t size)
+{
+	struct gvcpu *g = &v->g;
+	g->vmcall_r11 = gpa;
+	if (gpa + size <= gpa || !legal_gpa(vm, gpa) || !legal_gpa(vm, gpa + size - 1) ||
+	    ((gpa ^ (gpa + size - 1)) & vm->shared_bit))
+		return TDVMCALL_STATUS_INVALID_OPERAND;
+	if ((gpa | size) & (SZ_4K - 1))
+		return TDVMCALL_STATUS_ALIGN_ERROR;
+	bool private = !(gpa & vm->shared_bit);
+	v->map_gpa_next = gpa;
+	v->map_gpa_end = gpa + size;
+	for (;;) {
+		uint64_t n = v->map_gpa_end - v->map_gpa_next;
+		if (n > SZ_2M)
+			n = SZ_2M;
+		vm->st.map_gpa_exits++;
+		uint64_t ret = vm->vmm.map_gpa_range(vm, v->id, v->map_gpa_next & ~vm->shared_bit,
+						     n >> 12, private, vm->vmm.ctx);
+		if (ret) {
+			g->vmcall_r11 = v->map_gpa_next;
+			return TDVMCALL_STATUS_INVALID_OPERAND;
+		}
+		v->map_gpa_next += SZ_2M;
+		if (v->map_gpa_next >= v->map_gpa_end)
+			return TDVMCALL_STATUS_SUCCESS;
+		if (v->irq_pending) {
+			g->vmcall_r11 = v->map_gpa_next;
+			return TDVMCALL_STATUS_RETRY;
+		}
+	}
+}
+
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 {
-	struct kvm_vm *vm = vcpu_of(g)->vm;
-	if (fn == TDVMCALL_MAP_GPA) {
-		bool shared = (a0 & vm->shared_bit) != 0;
-		uint64_t gpa = a0 & ~vm->shared_bit;
-		if ((gpa | a1) & (SZ_4K - 1) || a1 == 0 || gpa + a1 < gpa)
-			return TDVMCALL_STATUS_INVALID_OPERAND;
-		return vm->vmm.map_gpa(vm, gpa, a1, shared, vm->vmm.ctx);
-	}
+	struct kvm_vcpu *v = vcpu_of(g);
+	struct kvm_vm *vm = v->vm;
+	if (fn == TDVMCALL_MAP_GPA)
+		return map_gpa(vm, v, a0, a1);
 	if (fn == TDVMCALL_DEMOTE) {
 		/* with 4K mappings there is nothing to demote */
 		return vm->pol.max_level == MAP_LEVEL_4K ? TDVMCALL_STATUS_SUCCESS
@@ -250,7 +320,8 @@ static __attribute__((noinline)) void wait_vcpu_enter(struct kvm_vm *vm, struct 
 
 void tdx_before_enter(struct gvcpu *g)
 {
-	struct kvm_vm *vm = vcpu_of(g)->vm;
-	if (__builtin_expect(vm->no_vcpu_enter != 0, 0))
-		wait_vcpu_enter(vm, g);
+	struct kvm_vcpu *v = vcpu_of(g);
+	if (__builtin_expect(v->vm->no_vcpu_enter != 0, 0))
+		wait_vcpu_enter(v->vm, g);
+	v->irq_pending = false;		/* delivered with this entry */
 }

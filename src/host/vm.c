@@ -102,13 +102,13 @@ static int parse_bool(const char *v, bool *out)
 }
 
 /* Variant names, indexed by their enum: one table for parsing and describing. */
-static const char *const build_names[] = {
-	[BUILD_POPULATE] = "populate", [BUILD_PREMAP] = "premap",
+static const char *const build_names[BUILD_NR] = {
+	[BUILD_POPULATE] = "populate", [BUILD_PREFAULT] = "prefault",
 };
-static const char *const busy_names[] = {
+static const char *const busy_names[BUSY_NR] = {
 	[BUSY_KICK_RETRY] = "kick-retry", [BUSY_RETRY_N] = "retry-n",
 };
-static const char *const level_names[] = { [MAP_LEVEL_4K] = "4k" };
+static const char *const level_names[MAP_LEVEL_NR] = { [MAP_LEVEL_4K] = "4k" };
 
 /* The index of @v in @names[@n], or -EINVAL. */
 static int parse_name(const char *v, const char *const *names, int n)
@@ -153,8 +153,20 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 	return 0;
 }
 
+int kvm_policy_check(const struct kvm_policy *p)
+{
+	if ((unsigned)p->build >= BUILD_NR || (unsigned)p->busy >= BUSY_NR ||
+	    (unsigned)p->max_level >= MAP_LEVEL_NR || p->retry_n < 1 || p->retry_n > 1000000)
+		return -EINVAL;
+	return 0;
+}
+
 void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 {
+	if (kvm_policy_check(p)) {
+		snprintf(buf, len, "(invalid policy)");
+		return;
+	}
 	char n[32] = "";
 	if (p->busy == BUSY_RETRY_N)
 		snprintf(n, sizeof(n), " retry_n=%d", p->retry_n);
@@ -174,60 +186,148 @@ void vm_kill(struct kvm_vm *vm, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(vm->why, sizeof(vm->why), fmt, ap);
 	va_end(ap);
+	tdx_request_exit_all(vm);	/* kvm_vm_dead(): KVM_REQ_VM_DEAD to every vCPU */
 }
 
 uint64_t vm_alloc_page(struct kvm_vm *vm)
 {
-	uint64_t p = hostmem_alloc_4k(vm->hm);
-	if (!p) {
-		fprintf(stderr, "tdxsim: host memory exhausted\n");
-		abort();
+	return hostmem_alloc_4k(vm->hm);
+}
+
+/* Give back a page the module never saw (or that it released), zeroed. */
+static void vm_free_page(struct kvm_vm *vm, uint64_t hpa)
+{
+	physmem_zero_page(vm->pm, hpa);
+	hostmem_free_4k(vm->hm, hpa);
+}
+
+static int seamcall_err(struct kvm_vm *vm, const char *leaf, uint64_t st)
+{
+	snprintf(vm->why, sizeof(vm->why), "%s: %s (%#" PRIx64 ")", leaf, tdx_status_name(st), st);
+	return tdx_status_code(st) == TDX_OPERAND_BUSY ? -EBUSY : -EIO;
+}
+
+/* ---- memory attributes: private ranges ---- */
+
+bool vm_gfn_private_slow(struct kvm_vm *vm, uint64_t gfn)
+{
+	uint32_t lo = 0, hi = vm->npriv;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (gfn < vm->priv[mid].start) {
+			hi = mid;
+		} else if (gfn >= vm->priv[mid].end) {
+			lo = mid + 1;
+		} else {
+			vm->priv_hint = mid;
+			return true;
+		}
 	}
-	return p;
+	return false;
+}
+
+/* The first range that ends after @gfn (npriv if none). */
+static uint32_t attr_first_after(const struct kvm_vm *vm, uint64_t gfn)
+{
+	uint32_t lo = 0, hi = vm->npriv;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (vm->priv[mid].end <= gfn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool vm_range_private(const struct kvm_vm *vm, uint64_t start, uint64_t end)
+{
+	uint32_t i = attr_first_after(vm, start);
+	return i < vm->npriv && vm->priv[i].start <= start && vm->priv[i].end >= end;
+}
+
+/* Is any GFN of [start, end) private? */
+static bool attr_any_private(const struct kvm_vm *vm, uint64_t start, uint64_t end)
+{
+	uint32_t i = attr_first_after(vm, start);
+	return i < vm->npriv && vm->priv[i].start < end;
 }
 
 /*
- * The part [*lo, *hi) of gfns [gfn, gfn + n) that slot @s covers; false if
- * none.  Attributes live in the slots, so a range far larger than the
- * guest's memory costs only what the slots hold.
+ * Make room for the ranges after setting [start, end): at most one more
+ * than today.  Done before anything changes, so -ENOMEM changes nothing.
  */
-static bool slot_clip(const struct kvm_memslot *s, uint64_t gfn, uint64_t n, uint64_t *lo,
-		      uint64_t *hi)
+static int attr_reserve(struct kvm_vm *vm)
 {
-	if (!s->used || gfn >= s->base_gfn + s->npages || s->base_gfn >= gfn + n)
-		return false;
-	*lo = gfn > s->base_gfn ? gfn : s->base_gfn;
-	*hi = gfn + n < s->base_gfn + s->npages ? gfn + n : s->base_gfn + s->npages;
-	return true;
+	if (vm->npriv + 1 <= vm->priv_cap)
+		return 0;
+	uint32_t cap = vm->priv_cap ? vm->priv_cap * 2 : 8;
+	struct attr_range *p = realloc(vm->priv, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	vm->priv = p;
+	vm->priv_cap = cap;
+	return 0;
 }
 
-static void set_private(struct kvm_memslot *s, uint64_t lo, uint64_t hi, bool private)
+/* Set [start, end) private or shared (room reserved by attr_reserve). */
+static void attr_set(struct kvm_vm *vm, uint64_t start, uint64_t end, bool private)
 {
-	for (uint64_t i = lo - s->base_gfn; i < hi - s->base_gfn; i++)
-		if (private)
-			s->private_bits[i / 64] |= 1ull << (i % 64);
-		else
-			s->private_bits[i / 64] &= ~(1ull << (i % 64));
+	/* ranges [i, j) touch or overlap [start, end) */
+	uint32_t i = attr_first_after(vm, start ? start - 1 : 0), j = i;
+	while (j < vm->npriv && vm->priv[j].start <= end)
+		j++;
+	struct attr_range keep[2];
+	int nkeep = 0;
+	if (private) {
+		uint64_t lo = start, hi = end;
+		if (i < j && vm->priv[i].start < lo)
+			lo = vm->priv[i].start;
+		if (i < j && vm->priv[j - 1].end > hi)
+			hi = vm->priv[j - 1].end;
+		keep[nkeep++] = (struct attr_range){ lo, hi };
+	} else {
+		if (i < j && vm->priv[i].start < start)
+			keep[nkeep++] = (struct attr_range){ vm->priv[i].start, start };
+		if (i < j && vm->priv[j - 1].end > end)
+			keep[nkeep++] = (struct attr_range){ end, vm->priv[j - 1].end };
+	}
+	uint32_t tail = vm->npriv - j;
+	memmove(&vm->priv[i + (uint32_t)nkeep], &vm->priv[j], tail * sizeof(*vm->priv));
+	memcpy(&vm->priv[i], keep, (size_t)nkeep * sizeof(*keep));
+	vm->npriv = i + (uint32_t)nkeep + tail;
+	vm->priv_hint = 0;
 }
 
-/* QEMU's answer to a memory fault or MapGPA: convert, discarding private memory. */
-static int default_memory_fault(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private,
-				void *ctx)
+/* ---- the default VMM (QEMU) ---- */
+
+static int default_memory_fault(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t size,
+				bool private, void *ctx)
 {
 	(void)ctx;
+	(void)vcpu;
 	if (!vm_slot_of(vm, gpa >> 12)) {
 		vm_kill(vm, "no memslot for GPA %#" PRIx64, gpa);
 		return -EFAULT;
 	}
-	return kvm_set_memory_attributes(vm, gpa, size, private);
+	return kvm_vmm_convert(vm, gpa, size, private);
 }
 
-static uint64_t default_map_gpa(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool shared,
-				void *ctx)
+static uint64_t default_map_gpa_range(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t npages,
+				      bool private, void *ctx)
 {
 	(void)ctx;
-	int r = kvm_set_memory_attributes(vm, gpa, size, !shared);
-	return r ? TDVMCALL_STATUS_INVALID_OPERAND : TDVMCALL_STATUS_SUCCESS;
+	(void)vcpu;
+	return kvm_vmm_convert(vm, gpa, npages * SZ_4K, private) ? 1 : 0;
+}
+
+static int default_internal_error(struct kvm_vm *vm, int vcpu, uint64_t ret, void *ctx)
+{
+	(void)ctx;
+	/* QEMU: "KVM internal error", vm_stop(RUN_STATE_INTERNAL_ERROR) */
+	vm_kill(vm, "KVM_EXIT_INTERNAL_ERROR on vCPU %d: unexpected TD exit %s (%#" PRIx64 ")",
+		vcpu, tdx_status_name(ret), ret);
+	return -1;
 }
 
 void kvm_set_vmm_ops(struct kvm_vm *vm, const struct kvm_vmm_ops *ops)
@@ -235,8 +335,10 @@ void kvm_set_vmm_ops(struct kvm_vm *vm, const struct kvm_vmm_ops *ops)
 	vm->vmm = *ops;
 	if (!vm->vmm.memory_fault)
 		vm->vmm.memory_fault = default_memory_fault;
-	if (!vm->vmm.map_gpa)
-		vm->vmm.map_gpa = default_map_gpa;
+	if (!vm->vmm.map_gpa_range)
+		vm->vmm.map_gpa_range = default_map_gpa_range;
+	if (!vm->vmm.internal_error)
+		vm->vmm.internal_error = default_internal_error;
 }
 
 /* ---- VM creation ---- */
@@ -248,7 +350,7 @@ struct kvm_vm *kvm_create_vm(struct kvm *k, const struct kvm_policy *pol)
 		kvm_policy_default(&def);
 		pol = &def;
 	}
-	if (pol->busy == BUSY_RETRY_N && pol->retry_n < 1)
+	if (!k || kvm_policy_check(pol))
 		return NULL;
 	struct kvm_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -279,54 +381,87 @@ void kvm_tdx_init_vm_default(struct kvm_tdx_init_vm *init, unsigned maxphyaddr)
 	};
 }
 
-static int seamcall_err(struct kvm_vm *vm, const char *leaf, uint64_t st)
+/* Does a used memslot reach @limit_gpa or above? */
+static bool slot_at_or_above(const struct kvm_vm *vm, uint64_t limit_gpa)
 {
-	snprintf(vm->why, sizeof(vm->why), "%s: %s (%#" PRIx64 ")", leaf, tdx_status_name(st), st);
-	return tdx_status_code(st) == TDX_OPERAND_BUSY ? -EBUSY : -EIO;
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		const struct kvm_memslot *s = &vm->slots[i];
+		if (s->used && s->base_gfn + s->npages > limit_gpa >> 12)
+			return true;
+	}
+	return false;
 }
 
-/* Add @n control pages to @owner with @addcx (MNG.ADDCX or VP.ADDCX). */
-static int add_cx_pages(struct kvm_vm *vm,
-			uint64_t (*addcx)(struct tdx_module *, struct tdx_regs *, uint64_t, uint64_t),
-			uint64_t owner, uint64_t *pages, int n, int *added, const char *leaf)
+/*
+ * Undo a failed INIT_VM past TDH.MNG.CREATE (KVM's __tdx_td_init error
+ * path): flush, write back, free the HKID, reclaim the control pages the
+ * module took and the TDR, free the rest.  The VM is as new again.
+ */
+static void init_vm_undo(struct kvm_vm *vm, uint64_t *pages, int npages)
 {
 	struct tdx_regs out;
-	for (int i = 0; i < n; i++) {
-		pages[i] = vm_alloc_page(vm);
-		uint64_t st = addcx(vm->m, &out, pages[i], owner);
-		if (st) {
-			hostmem_free_4k(vm->hm, pages[i]);
-			return seamcall_err(vm, leaf, st);
-		}
-		(*added)++;
+	uint64_t st = tdh_mng_vpflushdone(vm->m, &out, vm->tdr);
+	if (!st) {
+		st = tdh_phymem_cache_wb(vm->m, &out, TDX_CACHEWB_START);
+		while (st == TDX_INTERRUPTED_RESUMABLE)
+			st = tdh_phymem_cache_wb(vm->m, &out, TDX_CACHEWB_RESUME);
+		st = tdh_mng_key_freeid(vm->m, &out, vm->tdr);
 	}
-	return 0;
+	if (st) {
+		/* as KVM: "HKID is leaked"; the TD stays for teardown */
+		vm_kill(vm, "undoing INIT_VM: %s", tdx_status_name(st));
+		return;
+	}
+	for (int i = 0; i < vm->ntdcx; i++)
+		if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdcx[i]) == TDX_SUCCESS)
+			vm_free_page(vm, vm->tdcx[i]);
+	for (int i = vm->ntdcx; i < npages; i++)
+		vm_free_page(vm, pages[i]);
+	if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdr) == TDX_SUCCESS) {
+		tdh_phymem_page_wbinvd(vm->m, &out, vm->tdr);
+		vm_free_page(vm, vm->tdr);
+	}
+	vm->tdr = 0;
+	vm->ntdcx = 0;
+	vm->hkid = 0;
+	vm->state = VM_NEW;
 }
 
-int kvm_tdx_init_vm(struct kvm_vm *vm, struct kvm_tdx_init_vm *init)
+int kvm_tdx_init_vm(struct kvm_vm *vm, const struct kvm_tdx_init_vm *user)
 {
 	struct tdx_regs out;
 	struct kvm_tdx_capabilities caps;
+	struct kvm_tdx_init_vm init;
 	int r = 0;
-	if (!init)
+	if (vm->dead)
+		return -EIO;
+	if (!user)
 		return -EFAULT;
 	seam_mutex_lock(&vm->lock);
-	if (vm->state != VM_NEW || vm->nvcpus) {
+	if (vm->nvcpus) {
+		r = -EBUSY;	/* kvm->created_vcpus (vCPUs exist only after INIT_VM) */
+		goto out;
+	}
+	if (vm->state != VM_NEW) {
 		r = -EINVAL;
 		goto out;
 	}
+	if (user->nent > KVM_TDX_MAX_CPUID) {
+		r = -E2BIG;
+		goto out;
+	}
+	init = *user;	/* memdup_user(): the caller's struct stays as it was */
 	kvm_tdx_capabilities(vm->k, &caps);
-	if ((init->attributes & ~caps.supported_attrs) ||
-	    (init->xfam & ~caps.supported_xfam) || init->nent < 0 ||
-	    init->nent > KVM_TDX_MAX_CPUID) {
+	if ((init.attributes & ~caps.supported_attrs) || (init.xfam & ~caps.supported_xfam) ||
+	    init.nent < 0) {
 		r = -EINVAL;
 		goto out;
 	}
-	/* GPAW and EPT levels from the guest MAXPHYADDR of CPUID 0x80000008 */
+	/* GPAW and EPT levels from the guest MAXPHYADDR of the first CPUID 0x80000008 */
 	struct kvm_cpuid_entry *e = NULL;
-	for (int i = 0; i < init->nent; i++)
-		if (init->entries[i].function == 0x80000008 && init->entries[i].index == 0)
-			e = &init->entries[i];
+	for (int i = 0; i < init.nent && !e; i++)
+		if (init.entries[i].function == 0x80000008 && init.entries[i].index == 0)
+			e = &init.entries[i];
 	if (!e) {
 		r = -EINVAL;
 		goto out;
@@ -337,65 +472,101 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, struct kvm_tdx_init_vm *init)
 		goto out;
 	}
 	e->eax &= ~0x00ff0000u;	/* consumed: the module reports the native value */
-	vm->levels = guest_maxpa == 52 ? 5 : 4;
-	uint16_t max_vcpus = init->max_vcpus ? init->max_vcpus : KVM_MAX_VCPUS;
+	int levels = guest_maxpa == 52 ? 5 : 4;
+	uint16_t max_vcpus = init.max_vcpus ? init.max_vcpus : KVM_MAX_VCPUS;
 	if (max_vcpus > KVM_MAX_VCPUS) {
 		r = -EINVAL;
 		goto out;
 	}
+	/*
+	 * A memslot made before INIT_VM that reaches the shared bit would
+	 * alias shared GPAs (KVM refuses such slots once the bit is known,
+	 * kvm_is_gfn_alias(); we refuse INIT_VM rather than map through it).
+	 */
+	if (slot_at_or_above(vm, levels == 5 ? BIT64(51) : BIT64(47))) {
+		r = -EINVAL;
+		goto out;
+	}
+
+	/* every page first, as KVM does: -ENOMEM before any SEAMCALL */
+	uint64_t pages[1 + TDX_TDCS_PAGES + 1];
+	int npages = 0;
+	for (; npages < (int)(sizeof(pages) / sizeof(pages[0])); npages++)
+		if (!(pages[npages] = vm_alloc_page(vm)))
+			break;
+	if (npages < (int)(sizeof(pages) / sizeof(pages[0]))) {
+		while (npages--)
+			vm_free_page(vm, pages[npages]);
+		r = -ENOMEM;
+		goto out;
+	}
+	uint64_t tdr = pages[0], params = pages[1 + TDX_TDCS_PAGES];
 
 	/* TDH.MNG.CREATE, KEY.CONFIG, ADDCX x6, MNG.INIT */
 	uint64_t st = TDX_HKID_NOT_FREE;
-	vm->tdr = vm_alloc_page(vm);
 	uint16_t hkid = 0;
 	for (unsigned tries = 0; tries < vm->k->plat.nr_hkids; tries++) {
 		hkid = vm->k->next_hkid;
 		vm->k->next_hkid = (uint16_t)(hkid % vm->k->plat.nr_hkids + 1);
-		st = tdh_mng_create(vm->m, &out, vm->tdr, hkid);
+		st = tdh_mng_create(vm->m, &out, tdr, hkid);
 		if (st != TDX_HKID_NOT_FREE)
 			break;
 	}
 	if (st) {
-		hostmem_free_4k(vm->hm, vm->tdr);
-		vm->tdr = 0;
+		for (int i = 0; i < npages; i++)
+			vm_free_page(vm, pages[i]);
 		r = st == TDX_HKID_NOT_FREE ? -EBUSY : seamcall_err(vm, "TDH.MNG.CREATE", st);
 		goto out;
 	}
+	vm->tdr = tdr;
 	vm->hkid = hkid;
 	vm->state = VM_TD_CREATED;
+	/* from here on a failure is undone (init_vm_undo) */
 	st = tdh_mng_key_config(vm->m, &out, vm->tdr);
 	if (st) {
 		r = seamcall_err(vm, "TDH.MNG.KEY.CONFIG", st);
-		goto out;
+		goto undo;
 	}
-	r = add_cx_pages(vm, tdh_mng_addcx, vm->tdr, vm->tdcx, TDX_TDCS_PAGES, &vm->ntdcx,
-			 "TDH.MNG.ADDCX");
-	if (r)
-		goto out;
+	for (int i = 0; i < TDX_TDCS_PAGES; i++) {
+		st = tdh_mng_addcx(vm->m, &out, pages[1 + i], vm->tdr);
+		if (st) {
+			r = seamcall_err(vm, "TDH.MNG.ADDCX", st);
+			goto undo;
+		}
+		vm->tdcx[vm->ntdcx++] = pages[1 + i];
+	}
 	struct td_params p;
 	memset(&p, 0, sizeof(p));
-	p.attributes = init->attributes;
-	p.xfam = init->xfam ? init->xfam : TDX_XFAM_FIXED1;
+	p.attributes = init.attributes;
+	p.xfam = init.xfam ? init.xfam : TDX_XFAM_FIXED1;
 	p.max_vcpus = max_vcpus;
-	p.eptp_controls = EPTP_MT_WB | ((uint64_t)(vm->levels - 1) << EPTP_PWL_SHIFT);
-	p.config_flags = vm->levels == 5 ? TD_CONFIG_GPAW : 0;
+	p.eptp_controls = EPTP_MT_WB | ((uint64_t)(levels - 1) << EPTP_PWL_SHIFT);
+	p.config_flags = levels == 5 ? TD_CONFIG_GPAW : 0;
 	p.tsc_frequency = 100;
-	uint64_t params = vm_alloc_page(vm);
 	physmem_write(vm->pm, params, &p, sizeof(p));
 	st = tdh_mng_init(vm->m, &out, vm->tdr, params);
-	physmem_zero_page(vm->pm, params);
-	hostmem_free_4k(vm->hm, params);
 	if (st) {
 		r = tdx_status_code(st) == TDX_OPERAND_INVALID ? -EINVAL
 							       : seamcall_err(vm, "TDH.MNG.INIT", st);
+		goto undo;
+	}
+	vm_free_page(vm, params);
+	struct tdx_td *td = tdx_td_by_tdr(vm->m, vm->tdr);
+	if (mmu_init(&vm->mirror, levels - 1, true, vm->tdcx[TDX_TDCS_SEPT_ROOT_IDX]) ||
+	    mmu_init(&vm->direct, levels - 1, false, 0)) {
+		/* the simulator's own memory: the TD exists, teardown reclaims it */
+		vm_kill(vm, "out of simulator memory for the page-table roots");
+		r = -ENOMEM;
 		goto out;
 	}
-	vm->td = tdx_td_by_tdr(vm->m, vm->tdr);
-	vm->shared_bit = tdx_td_shared_bit(vm->td);
+	vm->td = td;
+	vm->levels = levels;
+	vm->shared_bit = tdx_td_shared_bit(td);
 	vm->max_vcpus = max_vcpus;
-	mmu_init(&vm->mirror, vm->levels - 1, true, vm->tdcx[TDX_TDCS_SEPT_ROOT_IDX]);
-	mmu_init(&vm->direct, vm->levels - 1, false, 0);
 	vm->state = VM_TD_INITIALIZED;
+	goto out;
+undo:
+	init_vm_undo(vm, pages, npages);
 out:
 	seam_mutex_unlock(&vm->lock);
 	return r;
@@ -407,8 +578,15 @@ int kvm_create_vcpu(struct kvm_vm *vm)
 {
 	int r;
 	seam_mutex_lock(&vm->lock);
-	if (vm->nvcpus >= KVM_MAX_VCPUS || (vm->state >= VM_TD_INITIALIZED &&
-					    vm->nvcpus >= vm->max_vcpus)) {
+	if (vm->dead) {
+		r = -EIO;
+		goto out;
+	}
+	if (vm->state != VM_TD_INITIALIZED) {
+		r = -EIO;	/* tdx_vcpu_create: only between INIT_VM and FINALIZE */
+		goto out;
+	}
+	if (vm->nvcpus >= vm->max_vcpus) {
 		r = -EINVAL;
 		goto out;
 	}
@@ -431,27 +609,50 @@ int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id)
 	struct tdx_regs out;
 	int r = 0;
 	seam_mutex_lock(&vm->lock);
+	if (vm->dead) {
+		r = -EIO;
+		goto out;
+	}
 	if (id < 0 || id >= vm->nvcpus) {
 		r = -ENOENT;
 		goto out;
 	}
 	struct kvm_vcpu *v = vm->vcpus[id];
-	if (vm->state != VM_TD_INITIALIZED || v->initialized) {
-		r = -EINVAL;	/* before INIT_VM, after FINALIZE, or twice */
+	if (vm->state != VM_TD_INITIALIZED || v->initialized || v->tdvpr) {
+		r = -EINVAL;	/* after FINALIZE, twice, or after a failed VP.CREATE */
 		goto out;
 	}
-	v->tdvpr = vm_alloc_page(vm);
-	uint64_t st = tdh_vp_create(vm->m, &out, v->tdvpr, vm->tdr);
+	/* every page first (tdx_td_vcpu_init): -ENOMEM before any SEAMCALL */
+	uint64_t pages[TDX_TDVPS_PAGES];
+	int n = 0;
+	for (; n < TDX_TDVPS_PAGES; n++)
+		if (!(pages[n] = vm_alloc_page(vm)))
+			break;
+	if (n < TDX_TDVPS_PAGES) {
+		while (n--)
+			vm_free_page(vm, pages[n]);
+		r = -ENOMEM;
+		goto out;
+	}
+	uint64_t st = tdh_vp_create(vm->m, &out, pages[0], vm->tdr);
 	if (st) {
-		hostmem_free_4k(vm->hm, v->tdvpr);
-		v->tdvpr = 0;
+		for (int i = 0; i < TDX_TDVPS_PAGES; i++)
+			vm_free_page(vm, pages[i]);
 		r = seamcall_err(vm, "TDH.VP.CREATE", st);
 		goto out;
 	}
-	r = add_cx_pages(vm, tdh_vp_addcx, v->tdvpr, v->tdcx, TDX_TDVPS_PAGES - 1, &v->ntdcx,
-			 "TDH.VP.ADDCX");
-	if (r)
-		goto out;
+	v->tdvpr = pages[0];
+	for (int i = 1; i < TDX_TDVPS_PAGES; i++) {
+		st = tdh_vp_addcx(vm->m, &out, pages[i], v->tdvpr);
+		if (st) {
+			/* pages added are reclaimed at teardown; the rest are freed */
+			for (int j = i; j < TDX_TDVPS_PAGES; j++)
+				vm_free_page(vm, pages[j]);
+			r = seamcall_err(vm, "TDH.VP.ADDCX", st);
+			goto out;
+		}
+		v->tdcx[v->ntdcx++] = pages[i];
+	}
 	st = tdh_vp_init(vm->m, &out, v->tdvpr, 0);
 	if (st) {
 		r = seamcall_err(vm, "TDH.VP.INIT", st);
@@ -471,190 +672,365 @@ out:
 	return r;
 }
 
-/* ---- memory slots, attributes, guest_memfd ---- */
+/* The initialized vCPU @id for a vCPU ioctl, or NULL. */
+static struct kvm_vcpu *ready_vcpu(struct kvm_vm *vm, int id)
+{
+	if (id < 0 || id >= vm->nvcpus || !vm->vcpus[id]->initialized)
+		return NULL;
+	return vm->vcpus[id];
+}
+
+/* ---- shared backing (the VMM's memory behind a memslot) ---- */
+
+static int shmap_init(struct shmap *m, uint64_t npages)
+{
+	memset(m, 0, sizeof(*m));
+	m->ndirs = (npages + (1ull << GMEM_DIR_SHIFT) - 1) >> GMEM_DIR_SHIFT;
+	m->dirs = calloc(m->ndirs ? m->ndirs : 1, sizeof(*m->dirs));
+	return m->dirs ? 0 : -ENOMEM;
+}
+
+uint64_t vm_shared_backing(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, bool alloc)
+{
+	struct shmap *m = &s->shared;
+	uint64_t i = gfn - s->base_gfn;
+	uint64_t hpa = shmap_get(m, i);
+	if (hpa || !alloc)
+		return hpa;
+	uint64_t ***d = &m->dirs[i >> GMEM_DIR_SHIFT];
+	if (!*d) {
+		if (!(*d = calloc(512, sizeof(**d))))
+			return 0;
+		m->ndirs_used++;
+	}
+	uint64_t **l = &(*d)[(i >> 9) & 511];
+	if (!*l) {
+		if (!(*l = calloc(512, sizeof(**l))))
+			return 0;
+		m->nleaves++;
+	}
+	if (!(hpa = vm_alloc_page(vm)))
+		return 0;
+	(*l)[i & 511] = hpa;
+	m->npages++;
+	return hpa;
+}
+
+/* Free the shared pages of slot pages [lo, hi): cost follows what exists. */
+static void shmap_free_range(struct kvm_vm *vm, struct shmap *m, uint64_t lo, uint64_t hi)
+{
+	for (uint64_t di = lo >> GMEM_DIR_SHIFT; lo < hi && di <= (hi - 1) >> GMEM_DIR_SHIFT; di++) {
+		uint64_t **d = m->dirs[di];
+		if (!d)
+			continue;
+		for (unsigned li = 0; li < 512; li++) {
+			uint64_t first = (di << GMEM_DIR_SHIFT) | ((uint64_t)li << 9);
+			uint64_t *l = d[li];
+			if (!l || first + 512 <= lo || first >= hi)
+				continue;
+			for (unsigned p = 0; p < 512; p++) {
+				if (!l[p] || first + p < lo || first + p >= hi)
+					continue;
+				vm_free_page(vm, l[p]);
+				l[p] = 0;
+				m->npages--;
+			}
+		}
+	}
+}
+
+static void shmap_release(struct kvm_vm *vm, struct shmap *m)
+{
+	if (!m->dirs)
+		return;
+	shmap_free_range(vm, m, 0, m->ndirs << GMEM_DIR_SHIFT);
+	for (uint64_t di = 0; di < m->ndirs; di++) {
+		if (!m->dirs[di])
+			continue;
+		for (unsigned li = 0; li < 512; li++)
+			free(m->dirs[di][li]);
+		free(m->dirs[di]);
+	}
+	free(m->dirs);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- guest_memfd ---- */
+
+static struct gmem *gmem_of_fd(struct kvm_vm *vm, int fd)
+{
+	if (fd < 0 || fd >= KVM_MAX_GMEMS || !vm->gmems[fd].used)
+		return NULL;
+	return &vm->gmems[fd];
+}
+
+int kvm_create_guest_memfd(struct kvm_vm *vm, uint64_t size, uint64_t flags)
+{
+	if (vm->dead)
+		return -EIO;
+	if (flags || size == 0 || (size & (SZ_4K - 1)) || (int64_t)size < 0)
+		return -EINVAL;
+	int r = -EMFILE;
+	seam_mutex_lock(&vm->lock);
+	if (vm->dead) {
+		r = -EIO;
+		goto out;
+	}
+	for (int fd = 0; fd < KVM_MAX_GMEMS; fd++) {
+		if (vm->gmems[fd].used)
+			continue;
+		r = gmem_init(&vm->gmems[fd], size >> 12, true) ? -ENOMEM : fd;
+		break;
+	}
+out:
+	seam_mutex_unlock(&vm->lock);
+	return r;
+}
+
+struct held_ctx {
+	struct kvm_vm *vm;
+	struct gmem *g;
+};
+
+/*
+ * Does the TD still hold file page @index?  Only a dead VM can: a live one
+ * removed every leaf it zapped, or died trying.  The page is held while
+ * a memslot bound there still maps it in the mirror.
+ */
+static bool gmem_page_held(void *p, uint64_t index)
+{
+	struct held_ctx *c = p;
+	struct kvm_vm *vm = c->vm;
+	if (!vm->mirror.root)
+		return false;
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		struct kvm_memslot *s = &vm->slots[i];
+		if (!s->used || s->gmem != c->g || index - s->gmem_pgoff >= s->npages)
+			continue;
+		uint64_t *leaf = mmu_leaf(&vm->mirror, s->base_gfn + (index - s->gmem_pgoff));
+		if (leaf && *leaf != SPTE_FROZEN && (*leaf & SPTE_PRESENT) && !(*leaf & SPTE_PREMAP))
+			return true;
+	}
+	return false;
+}
+
+/* Free file pages [first, first + n), keeping what a dead TD still holds. */
+static void gmem_discard(struct kvm_vm *vm, struct gmem *g, uint64_t first, uint64_t n)
+{
+	struct held_ctx c = { vm, g };
+	gmem_free_range(vm->k, g, first, n, vm->dead ? gmem_page_held : NULL, &c);
+}
+
+int kvm_gmem_punch_hole(struct kvm_vm *vm, int fd, uint64_t offset, uint64_t len)
+{
+	struct gmem *g = gmem_of_fd(vm, fd);
+	if (!g)
+		return -EBADF;
+	if ((int64_t)offset < 0 || len == 0 || (int64_t)len < 0)
+		return -EINVAL;
+	if (offset + len < offset || (int64_t)(offset + len) < 0)
+		return -EFBIG;
+	if ((offset | len) & (SZ_4K - 1))
+		return -EINVAL;
+	uint64_t first = offset >> 12, n = len >> 12;
+	if (first >= g->npages)
+		return 0;
+	if (n > g->npages - first)
+		n = g->npages - first;
+	/* zap every binding's part of the range first, then free */
+	seam_write_lock(&g->invalidate_lock);
+	if (vm->state >= VM_TD_INITIALIZED) {
+		seam_write_lock(&vm->mmu_lock);
+		for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+			struct kvm_memslot *s = &vm->slots[i];
+			if (!s->used || s->gmem != g)
+				continue;
+			uint64_t lo = first > s->gmem_pgoff ? first : s->gmem_pgoff;
+			uint64_t hi = first + n < s->gmem_pgoff + s->npages ? first + n
+									    : s->gmem_pgoff + s->npages;
+			if (lo < hi)
+				mmu_zap_private(vm, s->base_gfn + (lo - s->gmem_pgoff), hi - lo);
+		}
+		seam_write_unlock(&vm->mmu_lock);
+	}
+	gmem_discard(vm, g, first, n);
+	seam_write_unlock(&g->invalidate_lock);
+	return 0;
+}
+
+/* ---- memory slots ---- */
 
 static void slot_release(struct kvm_vm *vm, struct kvm_memslot *s)
 {
-	gmem_release(vm->k, &s->gmem);
-	if (s->shared) {
-		for (uint64_t c = 0; c < (s->npages + 511) / 512; c++) {
-			if (!s->shared[c])
-				continue;
-			for (int i = 0; i < 512; i++)
-				if (s->shared[c][i]) {
-					physmem_zero_page(vm->pm, s->shared[c][i]);
-					hostmem_free_4k(vm->hm, s->shared[c][i]);
-				}
-			free(s->shared[c]);
-		}
-	}
-	free(s->shared);
-	free(s->private_bits);
+	shmap_release(vm, &s->shared);
 	memset(s, 0, sizeof(*s));
 }
 
-int kvm_set_memory_region(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t size)
+static int delete_slot(struct kvm_vm *vm, struct kvm_memslot *s)
 {
-	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS)
+	if (!s->used)
 		return -EINVAL;
+	/* invalidate, wait for every fault using it, zap, unbind */
+	s->deleting = true;
+	seam_write_lock(&vm->srcu);	/* synchronize_srcu() */
+	seam_write_unlock(&vm->srcu);
+	if (vm->state >= VM_TD_INITIALIZED) {
+		seam_write_lock(&vm->mmu_lock);
+		mmu_zap_private(vm, s->base_gfn, s->npages);
+		mmu_zap_shared(vm, s->base_gfn, s->npages);
+		seam_write_unlock(&vm->mmu_lock);
+	}
+	slot_release(vm, s);
+	return 0;
+}
+
+int kvm_set_user_memory_region2(struct kvm_vm *vm, const struct kvm_userspace_memory_region2 *r)
+{
+	if (vm->dead)
+		return -EIO;
+	if (!r)
+		return -EFAULT;
+	if (r->slot >= KVM_MAX_MEMSLOTS || (r->flags & ~KVM_MEM_GUEST_MEMFD))
+		return -EINVAL;
+	uint64_t gpa = r->guest_phys_addr, size = r->memory_size;
+	bool has_gmem = r->flags & KVM_MEM_GUEST_MEMFD;
 	if ((gpa | size) & (SZ_4K - 1) || gpa + size < gpa || (size >> 12) > KVM_MEM_MAX_NR_PAGES)
 		return -EINVAL;
-	int r = 0;
+	if (has_gmem && ((r->guest_memfd_offset & (SZ_4K - 1)) ||
+			 r->guest_memfd_offset + size < r->guest_memfd_offset))
+		return -EINVAL;
+	int ret = 0;
 	seam_mutex_lock(&vm->slots_lock);
-	struct kvm_memslot *s = &vm->slots[slot];
+	struct kvm_memslot *s = &vm->slots[r->slot];
+	if (vm->dead) {
+		ret = -EIO;
+		goto out;
+	}
 	if (size == 0) {
-		/* delete: invalidate, wait for every fault using it, zap, free */
-		if (!s->used) {
-			r = -EINVAL;
-			goto out;
-		}
-		s->deleting = true;
-		seam_write_lock(&vm->srcu);	/* synchronize_srcu() */
-		seam_write_unlock(&vm->srcu);
-		if (vm->state >= VM_TD_INITIALIZED) {
-			seam_write_lock(&vm->mmu_lock);
-			mmu_zap_private(vm, s->base_gfn, s->npages);
-			mmu_zap_shared(vm, s->base_gfn, s->npages);
-			seam_write_unlock(&vm->mmu_lock);
-		}
-		slot_release(vm, s);
+		ret = delete_slot(vm, s);
 		goto out;
 	}
 	if (s->used) {
-		r = -EINVAL;	/* a guest_memfd slot cannot be moved or resized, only deleted */
+		ret = -EINVAL;	/* a guest_memfd slot cannot be moved or resized, only deleted */
 		goto out;
 	}
-	if (vm->levels && ((gpa + size - 1) >> (vm->levels == 5 ? 52 : 48))) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (vm->shared_bit && ((gpa | (gpa + size - 1)) & vm->shared_bit)) {
-		r = -EINVAL;	/* slots are in the private half; the shared alias is implied */
+	/* kvm_arch_prepare_memory_region: below the host MAX_PA, no shared-bit alias */
+	uint64_t limit = vm->shared_bit ? vm->shared_bit : BIT64(vm->k->plat.max_pa);
+	if (gpa + size > limit) {
+		ret = -EINVAL;
 		goto out;
 	}
 	uint64_t base = gpa >> 12, n = size >> 12;
 	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
 		struct kvm_memslot *o = &vm->slots[i];
 		if (o->used && base < o->base_gfn + o->npages && o->base_gfn < base + n) {
-			r = -EEXIST;
+			ret = -EEXIST;
 			goto out;
 		}
 	}
+	struct gmem *g = NULL;
+	uint64_t pgoff = r->guest_memfd_offset >> 12;
+	if (has_gmem) {
+		/* kvm_gmem_bind() */
+		g = gmem_of_fd(vm, r->guest_memfd);
+		if (!g) {
+			ret = -EBADF;
+			goto out;
+		}
+		if (pgoff > g->npages || n > g->npages - pgoff) {
+			ret = -EINVAL;
+			goto out;
+		}
+		for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+			struct kvm_memslot *o = &vm->slots[i];
+			if (o->used && o->gmem == g && pgoff < o->gmem_pgoff + o->npages &&
+			    o->gmem_pgoff < pgoff + n) {
+				ret = -EINVAL;	/* the file range is bound already */
+				goto out;
+			}
+		}
+	}
 	memset(s, 0, sizeof(*s));
-	s->base_gfn = base;
-	s->npages = n;
-	s->private_bits = calloc((n + 63) / 64, sizeof(uint64_t));
-	s->shared = calloc((n + 511) / 512, sizeof(uint64_t *));
-	if (!s->private_bits || !s->shared || gmem_init(&s->gmem, n, true)) {
+	if (shmap_init(&s->shared, n)) {
 		slot_release(vm, s);
-		r = -ENOMEM;
+		ret = -ENOMEM;
 		goto out;
 	}
-	/* a new slot starts private, as QEMU sets it for a TD */
-	memset(s->private_bits, 0xff, (n + 63) / 64 * sizeof(uint64_t));
+	s->base_gfn = base;
+	s->npages = n;
+	s->flags = r->flags;
+	s->gmem = g;
+	s->gmem_pgoff = pgoff;
 	s->used = true;
+out:
+	seam_mutex_unlock(&vm->slots_lock);
+	return ret;
+}
+
+/* ---- memory attributes ---- */
+
+int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, uint64_t attributes)
+{
+	if (vm->dead)
+		return -EIO;
+	if ((gpa | size) & (SZ_4K - 1) || size == 0 || gpa + size < gpa ||
+	    (attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
+	    (vm->shared_bit && ((gpa | (gpa + size - 1)) & vm->shared_bit)))
+		return -EINVAL;
+	bool private = attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	uint64_t start = gpa >> 12, end = (gpa + size - 1) / SZ_4K + 1;
+	int r = 0;
+	seam_mutex_lock(&vm->slots_lock);
+	if (vm->dead) {
+		r = -EIO;
+		goto out;
+	}
+	/* nothing to do if the whole range has the attributes already */
+	if (private ? vm_range_private(vm, start, end) : !attr_any_private(vm, start, end))
+		goto out;
+	r = attr_reserve(vm);
+	if (r)
+		goto out;
+	vm->st.conversions++;
+	/* the old kind's mappings go first, under the exclusive lock */
+	if (vm->state >= VM_TD_INITIALIZED) {
+		seam_write_lock(&vm->mmu_lock);
+		if (private)
+			mmu_zap_shared(vm, start, end - start);
+		else
+			mmu_zap_private(vm, start, end - start);
+	}
+	attr_set(vm, start, end, private);
+	if (vm->state >= VM_TD_INITIALIZED) {
+		vm->invalidate_seq++;
+		seam_write_unlock(&vm->mmu_lock);
+	}
 out:
 	seam_mutex_unlock(&vm->slots_lock);
 	return r;
 }
 
-int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private)
-{
-	if ((gpa | size) & (SZ_4K - 1) || size == 0 || gpa + size < gpa ||
-	    (vm->shared_bit && (gpa & vm->shared_bit)))
-		return -EINVAL;
-	seam_mutex_lock(&vm->slots_lock);
-	uint64_t gfn = gpa >> 12, n = size >> 12;
-	vm->st.conversions++;
-	/* the zap runs before the attributes change, under the exclusive lock */
-	if (vm->state >= VM_TD_INITIALIZED) {
-		seam_write_lock(&vm->mmu_lock);
-		if (private)
-			mmu_zap_shared(vm, gfn, n);
-		else
-			mmu_zap_private(vm, gfn, n);
-	}
-	uint64_t lo, hi;
-	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
-		if (slot_clip(&vm->slots[i], gfn, n, &lo, &hi))
-			set_private(&vm->slots[i], lo, hi, private);
-	if (vm->state >= VM_TD_INITIALIZED) {
-		vm->invalidate_seq++;
-		seam_write_unlock(&vm->mmu_lock);
-	}
-	/* private contents are discarded on conversion to shared */
-	if (!private)
-		for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
-			struct kvm_memslot *s = &vm->slots[i];
-			if (!slot_clip(s, gfn, n, &lo, &hi))
-				continue;
-			seam_write_lock(&s->gmem.invalidate_lock);
-			gmem_free_range(vm->k, &s->gmem, lo - s->base_gfn, hi - lo);
-			seam_write_unlock(&s->gmem.invalidate_lock);
-		}
-	seam_mutex_unlock(&vm->slots_lock);
-	return 0;
-}
-
-int kvm_gmem_punch_hole(struct kvm_vm *vm, int slot, uint64_t offset, uint64_t len)
-{
-	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS || (offset | len) & (SZ_4K - 1) || len == 0 ||
-	    offset + len < offset || (int64_t)offset < 0)
-		return -EINVAL;
-	struct kvm_memslot *s = &vm->slots[slot];
-	if (!s->used)
-		return -EBADF;
-	uint64_t first = offset >> 12, n = len >> 12;
-	if (first >= s->npages)
-		return 0;
-	if (first + n > s->npages)
-		n = s->npages - first;
-	/* zap first under the exclusive lock, then free */
-	seam_write_lock(&s->gmem.invalidate_lock);
-	if (vm->state >= VM_TD_INITIALIZED) {
-		seam_write_lock(&vm->mmu_lock);
-		mmu_zap_private(vm, s->base_gfn + first, n);
-		seam_write_unlock(&vm->mmu_lock);
-	}
-	gmem_free_range(vm->k, &s->gmem, first, n);
-	seam_write_unlock(&s->gmem.invalidate_lock);
-	return 0;
-}
-
 /* ---- build: INIT_MEM_REGION, FINALIZE, PRE_FAULT ---- */
 
-static uint64_t busy_loop(uint64_t (*fn)(struct tdx_module *, struct tdx_regs *, uint64_t, uint64_t),
-			  struct kvm_vm *vm, uint64_t a, uint64_t b)
-{
-	struct tdx_regs out;
-	uint64_t st;
-	for (int i = 0; i < 1000; i++) {
-		st = fn(vm->m, &out, a, b);
-		if (tdx_status_code(st) != TDX_OPERAND_BUSY)
-			return st;
-		seam_yield();
-	}
-	return st;
-}
-
-/* Map (populate) or add (premap) one page of initial memory. */
+/* Map (populate) or add (prefault) one page of initial memory. */
 static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool measure)
 {
 	struct kvm_memslot *s = vm_slot_of(vm, gfn);
-	if (!s || s->deleting || !vm_gfn_private(s, gfn))
+	if (!s || s->deleting || !s->gmem || !vm_gfn_private(vm, gfn))
 		return -EINVAL;
+	uint64_t index = gfn - s->base_gfn + s->gmem_pgoff;
+	struct tdx_regs out;
 	int r;
-	if (vm->pol.build == BUILD_PREMAP) {
+	if (vm->pol.build == BUILD_PREFAULT) {
 		/* the page must have been pre-faulted: add it where the mirror says */
 		seam_write_lock(&vm->mmu_lock);
 		uint64_t *leaf = mmu_leaf(&vm->mirror, gfn);
 		uint64_t spte = leaf ? *leaf : 0;
-		uint64_t hpa = gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, false, NULL);
+		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, index, false, NULL);
 		if (!(spte & SPTE_PREMAP) || (spte & SPTE_HPA_MASK) != hpa || !hpa) {
 			seam_write_unlock(&vm->mmu_lock);
 			return -EINVAL;
 		}
-		struct tdx_regs out;
 		uint64_t st = tdh_mem_page_add(vm->m, &out, tdx_gpa_info(gfn << 12, 0), vm->tdr, hpa,
 					       source);
 		if (st) {
@@ -667,63 +1043,70 @@ static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool 
 		seam_write_unlock(&vm->mmu_lock);
 	} else {
 		seam_read_lock(&vm->srcu);
-		seam_read_lock(&s->gmem.invalidate_lock);
-		uint64_t hpa = gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, true, NULL);
+		seam_read_lock(&s->gmem->invalidate_lock);
+		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, index, true, NULL);
 		do {
 			seam_read_lock(&vm->mmu_lock);
-			r = hpa ? mmu_map_private(vm, gfn, 0, hpa, source, false) : RET_PF_ERR;
+			r = hpa ? mmu_map_private(vm, gfn, 0, hpa, source, false) : RET_PF_NOMEM;
 			seam_read_unlock(&vm->mmu_lock);
 		} while (r == RET_PF_RETRY && !vm->dead);
-		seam_read_unlock(&s->gmem.invalidate_lock);
+		seam_read_unlock(&s->gmem->invalidate_lock);
 		seam_read_unlock(&vm->srcu);
 		if (r == RET_PF_SPURIOUS)
 			return -EEXIST;	/* already added */
+		if (r == RET_PF_NOMEM)
+			return -ENOMEM;
 		if (r != RET_PF_CONTINUE)
 			return -EIO;
 	}
 	if (measure)
 		for (uint64_t off = 0; off < SZ_4K; off += 256) {
-			uint64_t st = busy_loop(tdh_mr_extend, vm, (gfn << 12) + off, vm->tdr);
-			if (st)
-				return seamcall_err(vm, "TDH.MR.EXTEND", st);
+			uint64_t st = tdh_mr_extend(vm->m, &out, (gfn << 12) + off, vm->tdr);
+			if (st) {
+				seamcall_err(vm, "TDH.MR.EXTEND", st);
+				return -EIO;
+			}
 		}
 	return 0;
 }
 
-int kvm_tdx_init_mem_region(struct kvm_vm *vm, uint64_t gpa, const void *src,
-			    uint64_t nr_pages, bool measure)
+int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
+			    struct kvm_tdx_init_mem_region *reg)
 {
-	if (nr_pages == 0 || (gpa & (SZ_4K - 1)) || nr_pages > (1ull << 40) ||
-	    gpa + nr_pages * SZ_4K < gpa)
+	if (vm->dead)
+		return -EIO;
+	if (!reg)
+		return -EFAULT;
+	if (!ready_vcpu(vm, vcpu) || vm->state != VM_TD_INITIALIZED)
 		return -EINVAL;
-	if (!src)
-		return -EFAULT;		/* the user page cannot be pinned */
+	if (flags & ~KVM_TDX_MEASURE_MEMORY_REGION)
+		return -EINVAL;
+	uint64_t gpa = reg->gpa, n = reg->nr_pages;
+	if (((uintptr_t)reg->source & (SZ_4K - 1)) || (gpa & (SZ_4K - 1)) || n == 0 ||
+	    n > (1ull << 40) || gpa + n * SZ_4K <= gpa || ((gpa | (gpa + n * SZ_4K - 1)) & vm->shared_bit))
+		return -EINVAL;
 	int r = 0;
-	seam_mutex_lock(&vm->lock);
 	seam_mutex_lock(&vm->slots_lock);
-	uint64_t last = gpa + nr_pages * SZ_4K - 1;
-	/* the whole range is checked before anything is added */
-	if (vm->state != VM_TD_INITIALIZED || ((gpa | last) & vm->shared_bit)) {
-		r = -EINVAL;
-		goto out;
-	}
-	for (uint64_t gfn = gpa >> 12; gfn <= last >> 12; gfn++) {
-		struct kvm_memslot *s = vm_slot_of(vm, gfn);
-		if (!s || s->deleting || !vm_gfn_private(s, gfn)) {
-			r = -EINVAL;
-			goto out;
+	/* one shared page stands for the user buffer */
+	uint64_t source = vm_alloc_page(vm);
+	if (!source)
+		r = -ENOMEM;
+	while (!r && reg->nr_pages) {
+		if (!reg->source) {
+			r = -EFAULT;	/* the user page cannot be pinned */
+			break;
 		}
+		physmem_write(vm->pm, source, reg->source, SZ_4K);
+		r = init_one_page(vm, reg->gpa >> 12, source, flags & KVM_TDX_MEASURE_MEMORY_REGION);
+		if (r)
+			break;
+		reg->source = (const uint8_t *)reg->source + SZ_4K;
+		reg->gpa += SZ_4K;
+		reg->nr_pages--;
 	}
-	uint64_t source = vm_alloc_page(vm);	/* a shared page: the user buffer */
-	for (uint64_t i = 0; i < nr_pages && !r; i++) {
-		physmem_write(vm->pm, source, (const uint8_t *)src + i * SZ_4K, SZ_4K);
-		r = init_one_page(vm, (gpa >> 12) + i, source, measure);
-	}
-	physmem_zero_page(vm->pm, source);
-	hostmem_free_4k(vm->hm, source);
-out:
+	if (source)
+		vm_free_page(vm, source);
 	seam_mutex_unlock(&vm->slots_lock);
-	seam_mutex_unlock(&vm->lock);
 	return r;
 }
 
@@ -732,8 +1115,12 @@ int kvm_tdx_finalize_vm(struct kvm_vm *vm)
 	struct tdx_regs out;
 	int r = 0;
 	seam_mutex_lock(&vm->lock);
+	if (vm->dead) {
+		r = -EIO;
+		goto out;
+	}
 	if (vm->state != VM_TD_INITIALIZED || vm->nr_premapped) {
-		r = -EINVAL;	/* premapped pages never added: seed 004's check */
+		r = -EINVAL;	/* pre-faulted pages never added: seed 004's check */
 		goto out;
 	}
 	uint64_t st = tdh_mr_finalize(vm->m, &out, vm->tdr);
@@ -742,7 +1129,9 @@ int kvm_tdx_finalize_vm(struct kvm_vm *vm)
 		goto out;
 	}
 	if (st) {
-		r = st == TDX_NO_VCPUS ? -EINVAL : seamcall_err(vm, "TDH.MR.FINALIZE", st);
+		/* KVM_BUG_ON: the VM is dead */
+		vm_kill(vm, "TDH.MR.FINALIZE: %s (%#" PRIx64 ")", tdx_status_name(st), st);
+		r = -EIO;
 		goto out;
 	}
 	vm->state = VM_FINALIZED;
@@ -751,72 +1140,102 @@ out:
 	return r;
 }
 
-int kvm_pre_fault_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
+/*
+ * One page of a pre-fault, as a vCPU fault would map it (srcu read held):
+ * 0, or -errno as kvm_tdp_map_page() reports it.
+ */
+static int pre_fault_one(struct kvm_vm *vm, uint64_t gfn, bool prefault_flow)
 {
-	if ((gpa | size) & (SZ_4K - 1) || size == 0 || gpa + size < gpa)
-		return -EINVAL;
-	bool premap = vm->pol.build == BUILD_PREMAP && vm->state == VM_TD_INITIALIZED;
-	if (vm->state != VM_FINALIZED && !premap)
-		return vm->state == VM_TD_INITIALIZED ? -EOPNOTSUPP : -EINVAL;
-	if (gpa & vm->shared_bit)
-		return -EINVAL;
-	int r = 0;
-	seam_read_lock(&vm->srcu);
-	for (uint64_t gfn = gpa >> 12; gfn < (gpa + size) >> 12 && !r; gfn++) {
+	for (;;) {
+		if (vm->dead)
+			return -EIO;
 		struct kvm_memslot *s = vm_slot_of(vm, gfn);
-		if (!s) {
-			r = -ENOENT;
-			break;
+		if (!s)
+			return -ENOENT;		/* RET_PF_EMULATE: MMIO */
+		if (s->deleting)
+			return -EAGAIN;
+		uint64_t seq = seam_load64(&vm->invalidate_seq);
+		int pf;
+		if (vm_gfn_private(vm, gfn)) {
+			if (!s->gmem)
+				return -EFAULT;	/* a memory-fault exit */
+			seam_read_lock(&s->gmem->invalidate_lock);
+			uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff,
+						    true, NULL);
+			seam_read_lock(&vm->mmu_lock);
+			pf = !hpa ? RET_PF_NOMEM
+			     : seq != seam_load64(&vm->invalidate_seq) ? RET_PF_RETRY
+			     : mmu_map_private(vm, gfn, 0, hpa, 0, prefault_flow);
+			seam_read_unlock(&vm->mmu_lock);
+			seam_read_unlock(&s->gmem->invalidate_lock);
+		} else {
+			uint64_t hpa = vm_shared_backing(vm, s, gfn, true);
+			seam_read_lock(&vm->mmu_lock);
+			pf = !hpa ? RET_PF_NOMEM
+			     : seq != seam_load64(&vm->invalidate_seq) ? RET_PF_RETRY
+			     : mmu_map_shared(vm, gfn, hpa);
+			seam_read_unlock(&vm->mmu_lock);
 		}
-		if (s->deleting) {
-			r = -EAGAIN;
-			break;
-		}
-		bool private = vm_gfn_private(s, gfn);
-		for (;;) {
-			uint64_t seq = seam_load64(&vm->invalidate_seq);
-			int pf;
-			if (private) {
-				seam_read_lock(&s->gmem.invalidate_lock);
-				uint64_t hpa = gmem_get_pfn(vm->k, &s->gmem, gfn - s->base_gfn, true, NULL);
-				seam_read_lock(&vm->mmu_lock);
-				pf = !hpa ? RET_PF_ERR
-				     : seq != seam_load64(&vm->invalidate_seq) ? RET_PF_RETRY
-				     : mmu_map_private(vm, gfn, 0, hpa, 0, premap);
-				seam_read_unlock(&vm->mmu_lock);
-				seam_read_unlock(&s->gmem.invalidate_lock);
-			} else {
-				/* a shared page needs no TD mapping ahead of time */
-				pf = RET_PF_CONTINUE;
-			}
-			if (pf == RET_PF_RETRY && !vm->dead) {
-				seam_yield();
-				continue;
-			}
-			if (pf == RET_PF_ERR || vm->dead)
-				r = -EIO;
-			break;
+		switch (pf) {
+		case RET_PF_CONTINUE:
+		case RET_PF_SPURIOUS:
+			return 0;
+		case RET_PF_RETRY:
+			seam_yield();
+			continue;
+		case RET_PF_NOMEM:
+			return -ENOMEM;
+		default:
+			return -EIO;
 		}
 	}
+}
+
+int kvm_pre_fault_memory(struct kvm_vm *vm, int vcpu, struct kvm_pre_fault_memory *r)
+{
+	if (vm->dead)
+		return -EIO;
+	if (!r)
+		return -EFAULT;
+	if (!ready_vcpu(vm, vcpu))
+		return -EINVAL;
+	if (r->flags || (r->gpa | r->size) & (SZ_4K - 1) || r->gpa + r->size <= r->gpa)
+		return -EINVAL;
+	bool prefault_flow = vm->pol.build == BUILD_PREFAULT && vm->state == VM_TD_INITIALIZED;
+	if (vm->state != VM_FINALIZED && !prefault_flow)
+		return -EOPNOTSUPP;	/* pre_fault_allowed is set at FINALIZE */
+	uint64_t full = r->size;
+	int ret = 0;
+	seam_read_lock(&vm->srcu);
+	while (r->size) {
+		if (r->gpa & vm->shared_bit) {
+			ret = -EINVAL;	/* kvm_is_gfn_alias() */
+			break;
+		}
+		ret = pre_fault_one(vm, r->gpa >> 12, prefault_flow);
+		if (ret)
+			break;
+		r->gpa += SZ_4K;
+		r->size -= SZ_4K;
+	}
 	seam_read_unlock(&vm->srcu);
-	return r;
+	/* success once at least one page was mapped */
+	return r->size == full ? ret : 0;
 }
 
 /* ---- running ---- */
 
 int kvm_vcpu_run(struct kvm_vm *vm, int id, void (*prog)(struct gvcpu *g, void *arg), void *arg)
 {
-	if (!prog)
-		return -EINVAL;
-	if (id < 0 || id >= vm->nvcpus || !vm->vcpus[id]->initialized)
-		return -EINVAL;
-	if (vm->state != VM_FINALIZED)
-		return -EINVAL;
-	struct kvm_vcpu *v = vm->vcpus[id];
-	if (v->running)
-		return -EBUSY;
 	if (vm->dead)
 		return -EIO;
+	if (!prog)
+		return -EINVAL;
+	struct kvm_vcpu *v = ready_vcpu(vm, id);
+	if (!v || vm->state != VM_FINALIZED)
+		return -EINVAL;
+	if (v->running)
+		return -EBUSY;
 	v->running = true;
 	int rc = gvcpu_run(&v->g, prog, arg);
 	v->running = false;
@@ -825,7 +1244,131 @@ int kvm_vcpu_run(struct kvm_vm *vm, int id, void (*prog)(struct gvcpu *g, void *
 
 struct gvcpu *kvm_vcpu_guest(struct kvm_vm *vm, int id)
 {
-	return id >= 0 && id < vm->nvcpus && vm->vcpus[id]->initialized ? &vm->vcpus[id]->g : NULL;
+	struct kvm_vcpu *v = ready_vcpu(vm, id);
+	return v ? &v->g : NULL;
+}
+
+int kvm_vcpu_post_interrupt(struct kvm_vm *vm, int id)
+{
+	if (vm->dead)
+		return -EIO;
+	struct kvm_vcpu *v = ready_vcpu(vm, id);
+	if (!v)
+		return -EINVAL;
+	v->irq_pending = true;
+	return 0;
+}
+
+/* ---- what the VMM does ---- */
+
+int kvm_vmm_add_private_ram(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t size)
+{
+	int fd = kvm_create_guest_memfd(vm, size, 0);
+	if (fd < 0)
+		return fd;
+	struct kvm_userspace_memory_region2 r = {
+		.slot = (uint32_t)slot, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = gpa,
+		.memory_size = size, .guest_memfd = fd,
+	};
+	int e = kvm_set_user_memory_region2(vm, &r);
+	if (!e)
+		e = kvm_set_memory_attributes(vm, gpa, size, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	return e ? e : fd;
+}
+
+int kvm_vmm_convert(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private)
+{
+	if ((gpa | size) & (SZ_4K - 1) || size == 0 || gpa + size < gpa)
+		return -EINVAL;
+	/* every page must be RAM, and guest_memfd RAM to become private */
+	for (uint64_t gfn = gpa >> 12; gfn < (gpa + size) >> 12;) {
+		struct kvm_memslot *s = vm_slot_of(vm, gfn);
+		if (!s || (private && !s->gmem))
+			return -EINVAL;
+		gfn = s->base_gfn + s->npages;
+	}
+	int r = kvm_set_memory_attributes(vm, gpa, size, private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
+	if (r)
+		return r;
+	if (private)
+		return kvm_vmm_discard_shared(vm, gpa, size);
+	/* ram_block_discard_guest_memfd_range(): punch what each slot binds */
+	for (uint64_t gfn = gpa >> 12; gfn < (gpa + size) >> 12;) {
+		struct kvm_memslot *s = vm_slot_of(vm, gfn);
+		uint64_t end = s->base_gfn + s->npages < (gpa + size) >> 12 ? s->base_gfn + s->npages
+									     : (gpa + size) >> 12;
+		if (s->gmem) {
+			int fd = (int)(s->gmem - vm->gmems);
+			r = kvm_gmem_punch_hole(vm, fd, (gfn - s->base_gfn + s->gmem_pgoff) << 12,
+						(end - gfn) << 12);
+			if (r)
+				return r;
+		}
+		gfn = end;
+	}
+	return 0;
+}
+
+int kvm_vmm_discard_shared(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
+{
+	if ((gpa | size) & (SZ_4K - 1) || size == 0 || gpa + size < gpa)
+		return -EINVAL;
+	gpa &= ~vm->shared_bit;
+	uint64_t start = gpa >> 12, end = (gpa + size) >> 12;
+	seam_mutex_lock(&vm->slots_lock);
+	/* the MMU notifier: shared mappings go before the pages do */
+	if (vm->state >= VM_TD_INITIALIZED) {
+		seam_write_lock(&vm->mmu_lock);
+		mmu_zap_shared(vm, start, end - start);
+		seam_write_unlock(&vm->mmu_lock);
+	}
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		struct kvm_memslot *s = &vm->slots[i];
+		if (!s->used || start >= s->base_gfn + s->npages || s->base_gfn >= end)
+			continue;
+		uint64_t lo = start > s->base_gfn ? start - s->base_gfn : 0;
+		uint64_t hi = end < s->base_gfn + s->npages ? end - s->base_gfn : s->npages;
+		shmap_free_range(vm, &s->shared, lo, hi);
+	}
+	seam_mutex_unlock(&vm->slots_lock);
+	return 0;
+}
+
+/* Copy between @buf and the shared memory at @gpa; allocates on write. */
+static int shared_copy(struct kvm_vm *vm, uint64_t gpa, uint8_t *buf, uint64_t len, bool write)
+{
+	gpa &= ~vm->shared_bit;
+	while (len) {
+		uint64_t gfn = gpa >> 12, n = SZ_4K - (gpa & 0xfff);
+		if (n > len)
+			n = len;
+		struct kvm_memslot *s = vm_slot_of(vm, gfn);
+		if (!s)
+			return -EFAULT;
+		uint64_t hpa = vm_shared_backing(vm, s, gfn, write);
+		if (!hpa && write)
+			return -ENOMEM;
+		if (write)
+			physmem_write(vm->pm, hpa + (gpa & 0xfff), buf, n);
+		else if (hpa)
+			physmem_read(vm->pm, hpa + (gpa & 0xfff), buf, n);
+		else
+			memset(buf, 0, n);	/* untouched anonymous memory reads zero */
+		buf += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len)
+{
+	return shared_copy(vm, gpa, buf, len, false);
+}
+
+int kvm_vm_write_shared(struct kvm_vm *vm, uint64_t gpa, const void *buf, uint64_t len)
+{
+	return shared_copy(vm, gpa, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 /* ---- inspection ---- */
@@ -849,57 +1392,46 @@ bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa)
 	return leaf && (*leaf & SPTE_PRESENT) && *leaf != SPTE_FROZEN && !(*leaf & SPTE_PREMAP);
 }
 
-int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len)
+bool kvm_vm_gpa_private(const struct kvm_vm *vm, uint64_t gpa)
 {
-	gpa &= ~vm->shared_bit;
-	uint8_t *out = buf;
-	while (len) {
-		uint64_t gfn = gpa >> 12, n = SZ_4K - (gpa & 0xfff);
-		if (n > len)
-			n = len;
-		struct kvm_memslot *s = vm_slot_of(vm, gfn);
-		uint64_t i = s ? gfn - s->base_gfn : 0;
-		uint64_t hpa = s && s->shared[i / 512] ? s->shared[i / 512][i % 512] : 0;
-		if (!hpa)
-			return -EFAULT;
-		physmem_read(vm->pm, hpa + (gpa & 0xfff), out, n);
-		out += n;
-		gpa += n;
-		len -= n;
-	}
-	return 0;
+	uint64_t gfn = gpa >> 12;
+	return vm_range_private(vm, gfn, gfn + 1);
 }
 
-int kvm_vm_gmem_folios(const struct kvm_vm *vm, int slot, uint64_t *n2m, uint64_t *n4k)
+int kvm_vm_gmem_folios(const struct kvm_vm *vm, int fd, uint64_t *n2m, uint64_t *n4k)
 {
-	if (slot < 0 || slot >= KVM_MAX_MEMSLOTS || !vm->slots[slot].used)
-		return -EINVAL;
-	*n2m = vm->slots[slot].gmem.folios_2m;
-	*n4k = vm->slots[slot].gmem.folios_4k;
+	if (fd < 0 || fd >= KVM_MAX_GMEMS || !vm->gmems[fd].used)
+		return -EBADF;
+	*n2m = vm->gmems[fd].folios_2m;
+	*n4k = vm->gmems[fd].folios_4k;
 	return 0;
 }
 
 uint64_t kvm_vm_resident_bytes(const struct kvm_vm *vm)
 {
-	uint64_t n = sizeof(*vm);
+	uint64_t n = sizeof(*vm) + vm->priv_cap * sizeof(*vm->priv);
 	n += (vm->mirror.npages + vm->direct.npages) * sizeof(struct mmu_page);
+	for (int i = 0; i < KVM_MAX_GMEMS; i++)
+		if (vm->gmems[i].used)
+			n += gmem_resident_bytes(&vm->gmems[i]);
 	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
-		const struct kvm_memslot *s = &vm->slots[i];
-		if (!s->used)
+		const struct shmap *m = &vm->slots[i].shared;
+		if (!vm->slots[i].used)
 			continue;
-		n += gmem_resident_bytes(&s->gmem);
-		n += (s->npages + 63) / 64 * sizeof(uint64_t);
-		n += (s->npages + 511) / 512 * sizeof(uint64_t *);
-		for (uint64_t c = 0; c < (s->npages + 511) / 512; c++)
-			if (s->shared[c])
-				n += 512 * sizeof(uint64_t);
+		n += m->ndirs * sizeof(*m->dirs) + m->ndirs_used * 512 * sizeof(uint64_t *) +
+		     m->nleaves * 512 * sizeof(uint64_t);
 	}
 	return n;
 }
 
 /* ---- teardown ---- */
 
-static void reclaim_page(struct kvm_vm *vm, uint64_t hpa)
+/*
+ * Reclaim a control page once the key is gone.  Only the TDR needs a cache
+ * write-back (tdh_phymem_page_wbinvd_tdr): it is encrypted with the
+ * module's global key; TDH.PHYMEM.CACHE.WB wrote back the TD's key.
+ */
+static void reclaim_page(struct kvm_vm *vm, uint64_t hpa, bool is_tdr)
 {
 	struct tdx_regs out;
 	uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, hpa);
@@ -907,9 +1439,9 @@ static void reclaim_page(struct kvm_vm *vm, uint64_t hpa)
 		vm_kill(vm, "reclaiming %#" PRIx64 ": %s", hpa, tdx_status_name(st));
 		return;		/* leaked to the module: the test will see it */
 	}
-	tdh_phymem_page_wbinvd(vm->m, &out, hpa);
-	physmem_zero_page(vm->pm, hpa);
-	hostmem_free_4k(vm->hm, hpa);
+	if (is_tdr)
+		tdh_phymem_page_wbinvd(vm->m, &out, hpa);
+	vm_free_page(vm, hpa);
 }
 
 /* After the key is freed: reclaim private pages the mirror still maps. */
@@ -922,9 +1454,7 @@ static void reclaim_leaves(struct kvm_vm *vm, struct mmu_page *pt)
 		if (s & SPTE_LEAF || pt->level == 0) {
 			if (!(s & SPTE_PREMAP)) {
 				struct tdx_regs out;
-				uint64_t hpa = s & SPTE_HPA_MASK;
-				if (tdh_phymem_page_reclaim(vm->m, &out, hpa) == TDX_SUCCESS)
-					tdh_phymem_page_wbinvd(vm->m, &out, hpa);
+				tdh_phymem_page_reclaim(vm->m, &out, s & SPTE_HPA_MASK);
 			}
 			pt->spte[i] = 0;
 			continue;
@@ -933,15 +1463,19 @@ static void reclaim_leaves(struct kvm_vm *vm, struct mmu_page *pt)
 	}
 }
 
-/* The host's own memory: the direct (shared) tables, the memslots, the vCPUs. */
+/* The host's own memory: direct tables, memslots, guest_memfd files, vCPUs. */
 static void free_host_side(struct kvm_vm *vm)
 {
 	mmu_free_tables(vm, &vm->direct, false);
 	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
 		if (vm->slots[i].used)
 			slot_release(vm, &vm->slots[i]);
+	for (int i = 0; i < KVM_MAX_GMEMS; i++)
+		if (vm->gmems[i].used)
+			gmem_release(vm->k, &vm->gmems[i]);
 	for (int i = 0; i < vm->nvcpus; i++)
 		free(vm->vcpus[i]);
+	free(vm->priv);
 }
 
 int kvm_destroy_vm(struct kvm_vm *vm)
@@ -980,13 +1514,13 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 		for (int i = 0; i < vm->nvcpus; i++) {
 			struct kvm_vcpu *v = vm->vcpus[i];
 			for (int j = 0; j < v->ntdcx; j++)
-				reclaim_page(vm, v->tdcx[j]);
+				reclaim_page(vm, v->tdcx[j], false);
 			if (v->tdvpr)
-				reclaim_page(vm, v->tdvpr);
+				reclaim_page(vm, v->tdvpr, false);
 		}
 		for (int i = 0; i < vm->ntdcx; i++)
-			reclaim_page(vm, vm->tdcx[i]);
-		reclaim_page(vm, vm->tdr);
+			reclaim_page(vm, vm->tdcx[i], false);
+		reclaim_page(vm, vm->tdr, true);
 	}
 	free_host_side(vm);
 	int r = vm->dead && had_td && strstr(vm->why, "reclaim") ? -EIO : 0;

@@ -26,6 +26,7 @@ struct kvm_platform {
 	double fragmentation;	/* fraction of 2M blocks with a pinned 4K page */
 	uint64_t seed;		/* where fragmentation lands */
 	unsigned nr_hkids;
+	uint64_t hp_timeout_ns;	/* the module's host-priority busy timeout (0: 1 s) */
 };
 void kvm_platform_default(struct kvm_platform *p);
 
@@ -301,6 +302,10 @@ uint64_t kvm_vm_tdr(const struct kvm_vm *vm);
 bool kvm_vm_dead(const struct kvm_vm *vm, const char **why);
 /* Is private @gpa mapped in the mirror (and so in the S-EPT)? */
 bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa);
+/* The HPA the mirror maps private @gpa to, or 0. */
+uint64_t kvm_vm_private_hpa(struct kvm_vm *vm, uint64_t gpa);
+/* Is @gpa (shared bit ignored) mapped in the direct (shared) root? */
+bool kvm_vm_shared_mapped(struct kvm_vm *vm, uint64_t gpa);
 /* Is @gpa private by the VM's memory attributes? */
 bool kvm_vm_gpa_private(const struct kvm_vm *vm, uint64_t gpa);
 /* Live folios of guest_memfd @fd (2M and 4K); -EBADF for a bad descriptor. */

@@ -32,6 +32,8 @@ struct kvm *kvm_create(const struct kvm_platform *p)
 	c.max_pa = p->max_pa;
 	c.ept_5level = p->ept_5level;
 	c.nr_hkids = p->nr_hkids;
+	if (p->hp_timeout_ns)
+		c.hp_timeout_ns = p->hp_timeout_ns;
 	struct kvm *k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
@@ -415,7 +417,7 @@ static void init_vm_undo(struct kvm_vm *vm, uint64_t *pages, int npages)
 	for (int i = 0; i < vm->ntdcx; i++)
 		if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdcx[i]) == TDX_SUCCESS)
 			vm_free_page(vm, vm->tdcx[i]);
-	for (int i = vm->ntdcx; i < npages; i++)
+	for (int i = 1 + vm->ntdcx; i < npages; i++)	/* TDCX pages not added, params */
 		vm_free_page(vm, pages[i]);
 	if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdr) == TDX_SUCCESS) {
 		tdh_phymem_page_wbinvd(vm->m, &out, vm->tdr);
@@ -1390,6 +1392,19 @@ bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa)
 		return false;
 	uint64_t *leaf = mmu_leaf(&vm->mirror, gpa >> 12);
 	return leaf && (*leaf & SPTE_PRESENT) && *leaf != SPTE_FROZEN && !(*leaf & SPTE_PREMAP);
+}
+
+uint64_t kvm_vm_private_hpa(struct kvm_vm *vm, uint64_t gpa)
+{
+	return kvm_vm_private_mapped(vm, gpa) ? *mmu_leaf(&vm->mirror, gpa >> 12) & SPTE_HPA_MASK : 0;
+}
+
+bool kvm_vm_shared_mapped(struct kvm_vm *vm, uint64_t gpa)
+{
+	if (!vm->direct.root)
+		return false;
+	uint64_t *leaf = mmu_leaf(&vm->direct, (gpa & ~vm->shared_bit) >> 12);
+	return leaf && (*leaf & SPTE_PRESENT) && *leaf != SPTE_FROZEN;
 }
 
 bool kvm_vm_gpa_private(const struct kvm_vm *vm, uint64_t gpa)

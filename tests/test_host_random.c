@@ -18,7 +18,7 @@
 #include "../src/host/kvm.h"
 
 #define SZ_1M		0x100000ull
-#define SEQUENCES	60
+#define SEQUENCES	100
 #define CALLS		40
 #define HISTORY		8
 
@@ -303,7 +303,8 @@ static int one_sequence(struct kvm *k, struct rnd *r, int seq, unsigned ok[C_KIN
 			struct kvm_tdx_init_mem_region reg = {
 				/* the source holds 16 pages: longer requests must fail before reading it */
 				.source = n <= 16 && rn(r, 8) ? img : NULL,
-				.gpa = rn(r, 2) ? (uint64_t)rn(r, 16384) * SZ_4K : pick_gpa(r),
+				/* mostly inside slot 0 of the prefix, [0, 16M) */
+				.gpa = rn(r, 4) ? (uint64_t)rn(r, 4096) * SZ_4K : pick_gpa(r),
 				.nr_pages = n,
 			};
 			int id = rn(r, 4) ? 0 : (int)rn(r, 3) - 1;
@@ -336,7 +337,7 @@ static int one_sequence(struct kvm *k, struct rnd *r, int seq, unsigned ok[C_KIN
 			CHECK(rc, "FINALIZE");
 			break;
 		case C_PRE_FAULT: {
-			uint64_t gpa = rn(r, 2) ? (uint64_t)rn(r, 16384) * SZ_4K : pick_gpa(r);
+			uint64_t gpa = rn(r, 4) ? (uint64_t)rn(r, 4096) * SZ_4K : pick_gpa(r);
 			uint64_t size = rn(r, 2) ? SZ_4K * (1 + rn(r, 8)) : pick_size(r);
 			struct kvm_pre_fault_memory pf = { gpa, size > 64 * SZ_4K ? 64 * SZ_4K : size,
 							   rn(r, 16) ? 0 : 1 };

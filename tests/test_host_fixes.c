@@ -914,6 +914,49 @@ static void test_prev_epoch_busy_bugs_vm(void **state)
 }
 
 /* ================================================================== */
+/* Mainline 8: an MR.EXTEND error is -EIO                             */
+/* ================================================================== */
+
+static struct tdx_module *mr_m;
+static uint64_t mr_tdr;
+static struct td_ctx mr_hold;
+static bool mr_held;
+
+/* At MR.EXTEND's start, another SEAMCALL holds the TDR shared: BUSY. */
+static void mr_charge(void *ctx, enum seam_cost kind, uint64_t n)
+{
+	(void)ctx;
+	(void)n;
+	if (!mr_held && kind == SEAM_COST_SEAMCALL + TDH_MR_EXTEND)
+		mr_held = td_lock_tdr(mr_m, &mr_hold, mr_tdr, SEAM_SHARED, OPND_RDX) == TDX_SUCCESS;
+}
+
+static const struct seam_hooks mr_hooks = { .charge = mr_charge };
+
+static void test_mr_extend_error_is_eio(void **state)
+{
+	(void)state;
+	BANNER("mainline 8: INIT_MEM_REGION whose MR.EXTEND fails (here BUSY on the TDR) is -EIO, "
+	       "not -EBUSY, and the page does not count as done");
+	struct kvm *k = host(0, 0);
+	struct kvm_vm *vm = td(k, 1, false, false);
+	mr_m = kvm_module(k);
+	mr_tdr = kvm_vm_tdr(vm);
+	mr_held = false;
+	struct kvm_tdx_init_mem_region r = { img, BASE, 1 };
+	seam_install(&mr_hooks);
+	int rc = kvm_tdx_init_mem_region(vm, 0, KVM_TDX_MEASURE_MEMORY_REGION, &r);
+	seam_install(NULL);
+	assert_true(mr_held);
+	td_ctx_release(&mr_hold);
+	assert_int_equal(rc, -EIO);
+	assert_int_equal(r.nr_pages, 1);
+	assert_true(kvm_vm_private_mapped(vm, BASE));	/* PAGE.ADD had happened */
+	destroy_clean(k, vm);
+	kvm_destroy(k);
+}
+
+/* ================================================================== */
 /* Mainline 9: MapGPA                                                 */
 /* ================================================================== */
 
@@ -1113,6 +1156,7 @@ int main(void)
 		cmocka_unit_test(test_local_retry_private_only),
 		cmocka_unit_test(test_track_and_writeback_rules),
 		cmocka_unit_test(test_prev_epoch_busy_bugs_vm),
+		cmocka_unit_test(test_mr_extend_error_is_eio),
 		cmocka_unit_test(test_mapgpa_rules),
 		cmocka_unit_test(test_gmem_objects_and_vmm_exits),
 	};

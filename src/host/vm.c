@@ -1014,17 +1014,36 @@ out:
 
 /* ---- build: INIT_MEM_REGION, FINALIZE, PRE_FAULT ---- */
 
-/* Map (populate) or add (prefault) one page of initial memory. */
+/* The 16 MR.EXTENDs of 256 bytes that measure the page at @gfn. */
+static int extend_page(struct kvm_vm *vm, uint64_t gfn)
+{
+	struct tdx_regs out;
+	for (uint64_t off = 0; off < SZ_4K; off += 256) {
+		uint64_t st = tdh_mr_extend(vm->m, &out, (gfn << 12) + off, vm->tdr);
+		if (st) {
+			seamcall_err(vm, "TDH.MR.EXTEND", st);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Map (populate) or add (prefault) one page of initial memory, and measure
+ * it.  Populate holds the guest_memfd invalidate lock across PAGE.ADD and
+ * the extends, as kvm_gmem_populate() holds the file's invalidate lock
+ * around its post-populate callback: no punch can come in between.
+ */
 static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool measure)
 {
 	struct kvm_memslot *s = vm_slot_of(vm, gfn);
 	if (!s || s->deleting || !s->gmem || !vm_gfn_private(vm, gfn))
 		return -EINVAL;
 	uint64_t index = gfn - s->base_gfn + s->gmem_pgoff;
-	struct tdx_regs out;
 	int r;
 	if (vm->pol.build == BUILD_PREFAULT) {
 		/* the page must have been pre-faulted: add it where the mirror says */
+		struct tdx_regs out;
 		seam_write_lock(&vm->mmu_lock);
 		uint64_t *leaf = mmu_leaf(&vm->mirror, gfn);
 		uint64_t spte = leaf ? *leaf : 0;
@@ -1043,33 +1062,25 @@ static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool 
 		vm->nr_premapped--;
 		vm->st.page_adds++;
 		seam_write_unlock(&vm->mmu_lock);
-	} else {
-		seam_read_lock(&vm->srcu);
-		seam_read_lock(&s->gmem->invalidate_lock);
-		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, index, true, NULL);
-		do {
-			seam_read_lock(&vm->mmu_lock);
-			r = hpa ? mmu_map_private(vm, gfn, 0, hpa, source, false) : RET_PF_NOMEM;
-			seam_read_unlock(&vm->mmu_lock);
-		} while (r == RET_PF_RETRY && !vm->dead);
-		seam_read_unlock(&s->gmem->invalidate_lock);
-		seam_read_unlock(&vm->srcu);
-		if (r == RET_PF_SPURIOUS)
-			return -EEXIST;	/* already added */
-		if (r == RET_PF_NOMEM)
-			return -ENOMEM;
-		if (r != RET_PF_CONTINUE)
-			return -EIO;
+		return measure ? extend_page(vm, gfn) : 0;
 	}
-	if (measure)
-		for (uint64_t off = 0; off < SZ_4K; off += 256) {
-			uint64_t st = tdh_mr_extend(vm->m, &out, (gfn << 12) + off, vm->tdr);
-			if (st) {
-				seamcall_err(vm, "TDH.MR.EXTEND", st);
-				return -EIO;
-			}
-		}
-	return 0;
+	struct gmem *g = s->gmem;
+	seam_read_lock(&vm->srcu);
+	seam_read_lock(&g->invalidate_lock);
+	uint64_t hpa = gmem_get_pfn(vm->k, g, index, true, NULL);
+	do {
+		seam_read_lock(&vm->mmu_lock);
+		r = hpa ? mmu_map_private(vm, gfn, 0, hpa, source, false) : RET_PF_NOMEM;
+		seam_read_unlock(&vm->mmu_lock);
+	} while (r == RET_PF_RETRY && !vm->dead);
+	r = r == RET_PF_CONTINUE ? 0
+	    : r == RET_PF_SPURIOUS ? -EEXIST	/* already added */
+	    : r == RET_PF_NOMEM ? -ENOMEM : -EIO;
+	if (!r && measure)
+		r = extend_page(vm, gfn);
+	seam_read_unlock(&g->invalidate_lock);
+	seam_read_unlock(&vm->srcu);
+	return r;
 }
 
 int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,

@@ -914,6 +914,27 @@ static void test_prev_epoch_busy_bugs_vm(void **state)
 }
 
 /* ================================================================== */
+/* Mainline 8: FINALIZE errors bug the VM                             */
+/* ================================================================== */
+
+static void test_finalize_error_bugs_vm(void **state)
+{
+	(void)state;
+	BANNER("mainline 8: MR.FINALIZE failing with anything but BUSY (NO_VCPUS here) is -EIO "
+	       "and the VM is dead (KVM_BUG_ON): later calls are -EIO too");
+	struct kvm *k = host(0, 0);
+	struct kvm_vm *vm = td(k, 0, false, false);
+	assert_int_equal(kvm_tdx_finalize_vm(vm), -EIO);
+	const char *why;
+	assert_true(kvm_vm_dead(vm, &why));
+	assert_non_null(strstr(why, "NO_VCPUS"));
+	assert_int_equal(kvm_create_vcpu(vm), -EIO);
+	assert_int_equal(kvm_tdx_finalize_vm(vm), -EIO);
+	destroy_clean(k, vm);
+	kvm_destroy(k);
+}
+
+/* ================================================================== */
 /* Mainline 8: an MR.EXTEND error is -EIO                             */
 /* ================================================================== */
 
@@ -1156,6 +1177,7 @@ int main(void)
 		cmocka_unit_test(test_local_retry_private_only),
 		cmocka_unit_test(test_track_and_writeback_rules),
 		cmocka_unit_test(test_prev_epoch_busy_bugs_vm),
+		cmocka_unit_test(test_finalize_error_bugs_vm),
 		cmocka_unit_test(test_mr_extend_error_is_eio),
 		cmocka_unit_test(test_mapgpa_rules),
 		cmocka_unit_test(test_gmem_objects_and_vmm_exits),

@@ -273,7 +273,10 @@ int kvm_vmm_add_private_ram(struct kvm_vm *vm, int slot, uint64_t gpa, uint64_t 
  * memslot, or no guest_memfd when converting to private.
  */
 int kvm_vmm_convert(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private);
-/* Read/write the shared memory behind @gpa (shared bit ignored), as the VMM can. */
+/*
+ * Read/write the shared memory behind @gpa (shared bit ignored), as the VMM
+ * can: -EFAULT outside every memslot; memory never written reads zero.
+ */
 int kvm_vm_read_shared(struct kvm_vm *vm, uint64_t gpa, void *buf, uint64_t len);
 int kvm_vm_write_shared(struct kvm_vm *vm, uint64_t gpa, const void *buf, uint64_t len);
 /* madvise(DONTNEED) of the shared memory behind [gpa, gpa + size). */

@@ -1000,7 +1000,7 @@ static uint64_t log_map_gpa(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t 
 	}
 	if (xl.n++ == xl.post_irq_at)
 		task_check_eq(kvm_vcpu_post_interrupt(vm, vcpu), 0);
-	return kvm_vmm_convert(vm, gpa, npages * SZ_4K, private) ? 1 : 0;
+	return (uint64_t)(int64_t)kvm_vmm_convert(vm, gpa, npages * SZ_4K, private);
 }
 
 struct mapgpa_res {
@@ -1161,6 +1161,318 @@ static void test_gmem_objects_and_vmm_exits(void **state)
 	kvm_destroy(k);
 }
 
+/* ================================================================== */
+/* Found in review: races and leaks around the fixes                  */
+/* ================================================================== */
+
+static struct kvm *rv_k;
+static struct kvm_vm *rv_vm;
+static uint64_t rv_stop, rv_bad;
+
+/* Pre-fault one shared page again and again: what the direct root maps must be allocated. */
+static void rv_faulter(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 60 && !rv_bad; i++) {
+		struct kvm_pre_fault_memory r = { BASE, SZ_4K, 0 };
+		kvm_pre_fault_memory(rv_vm, 0, &r);
+		uint64_t hpa = kvm_vm_shared_hpa(rv_vm, BASE);
+		if (hpa && !hostmem_is_allocated(kvm_hostmem(rv_k), hpa))
+			rv_bad = hpa;
+	}
+	rv_stop = 1;
+}
+
+static void rv_discarder(void *arg)
+{
+	(void)arg;
+	while (!rv_stop)
+		task_check_eq(kvm_vmm_discard_shared(rv_vm, BASE, SZ_4K), 0);
+}
+
+static void test_discard_vs_shared_fault(void **state)
+{
+	(void)state;
+	BANNER("review: discarding shared memory while a shared fault looks it up never leaves "
+	       "a freed page mapped (the pages go under the exclusive mmu_lock)");
+	for (uint64_t s = 1; s <= 40; s++) {
+		struct kvm *k = host(0, 0);
+		struct kvm_vm *vm = td(k, 1, false, true);
+		assert_int_equal(kvm_set_memory_attributes(vm, BASE, SZ_4K, 0), 0);
+		rv_k = k;
+		rv_vm = vm;
+		rv_stop = rv_bad = 0;
+		struct engine *e = engine_seeded(s, 2000000);
+		engine_spawn(e, "fault", rv_faulter, NULL);
+		engine_spawn(e, "discard", rv_discarder, NULL);
+		assert_int_equal(engine_run(e), ENGINE_OK);
+		engine_destroy(e);
+		if (rv_bad)
+			fail_msg("seed %" PRIu64 ": the direct root maps freed HPA %#llx", s,
+				 (unsigned long long)rv_bad);
+		destroy_clean(k, vm);
+		kvm_destroy(k);
+	}
+}
+
+static void rv_deleter(void *arg)
+{
+	(void)arg;
+	while (kvm_vm_stats(rv_vm)->faults < 4)
+		seam_yield();
+	struct kvm_userspace_memory_region2 del = { .slot = 0 };
+	int r = kvm_set_user_memory_region2(rv_vm, &del);
+	task_check(r == 0 || r == -EIO);
+}
+
+static void test_dead_during_deletion(void **state)
+{
+	(void)state;
+	BANNER("review: a VM that dies while its memslot is deleted keeps its TD's pages through "
+	       "a later punch (held is the PAMT's word, not the memslots')");
+	for (uint64_t s = 1; s <= 30; s++) {
+		struct kvm *k = host(0, 0);
+		struct kvm_vm *vm = td(k, 1, false, true);
+		rv_vm = vm;
+		struct engine *e = engine_seeded(s, 2000000);
+		static struct vjob j;
+		j = (struct vjob){ vm, 0, accept_then_stray, NULL, 0 };
+		engine_spawn(e, "vcpu0", vcpu_task, &j);
+		engine_spawn(e, "vmm", rv_deleter, NULL);
+		assert_int_equal(engine_run(e), ENGINE_OK);
+		engine_destroy(e);
+		assert_true(kvm_vm_dead(vm, NULL));
+		assert_int_equal(kvm_gmem_punch_hole(vm, 0, 0, SLOT_SIZE), 0);
+		/* a second VM must find every page it is given clean */
+		struct kvm_vm *vm2 = td(k, 1, false, true);
+		uint64_t n = 1024;
+		assert_int_equal(kvm_vcpu_run(vm2, 0, touch_many, &n), 0);
+		kvm_destroy_vm(vm2);
+		destroy_clean(k, vm);
+		kvm_destroy(k);
+	}
+}
+
+static void rv_converter(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 20; i++) {
+		int r = kvm_vmm_convert(rv_vm, BASE + (uint64_t)(i % 4) * SZ_4K, SZ_4K, i & 1);
+		task_check(r == 0 || r == -EINVAL);
+	}
+}
+
+static void rv_slot_deleter(void *arg)
+{
+	(void)arg;
+	seam_yield();
+	struct kvm_userspace_memory_region2 del = { .slot = 0 };
+	task_check_eq(kvm_set_user_memory_region2(rv_vm, &del), 0);
+}
+
+static void test_convert_vs_deletion(void **state)
+{
+	(void)state;
+	BANNER("review: a VMM conversion racing the deletion of its memslot gets -EINVAL, never "
+	       "a NULL memslot");
+	for (uint64_t s = 1; s <= 40; s++) {
+		struct kvm *k = host(0, 0);
+		struct kvm_vm *vm = td(k, 1, false, true);
+		rv_vm = vm;
+		struct engine *e = engine_seeded(s, 2000000);
+		engine_spawn(e, "convert", rv_converter, NULL);
+		engine_spawn(e, "delete", rv_slot_deleter, NULL);
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK)
+			engine_print_report(e, stderr);
+		assert_int_equal(o, ENGINE_OK);
+		engine_destroy(e);
+		destroy_clean(k, vm);
+		kvm_destroy(k);
+	}
+}
+
+static struct kvm_tdx_init_mem_region rv_region;
+static int rv_init_rc, rv_final_rc;
+
+static void rv_init_mem(void *arg)
+{
+	(void)arg;
+	rv_init_rc = kvm_tdx_init_mem_region(rv_vm, 0, 0, &rv_region);
+}
+
+static void rv_finalize(void *arg)
+{
+	(void)arg;
+	rv_final_rc = kvm_tdx_finalize_vm(rv_vm);
+}
+
+static void test_init_mem_vs_finalize(void **state)
+{
+	(void)state;
+	BANNER("review: INIT_MEM_REGION racing FINALIZE adds or refuses each page, never AUGs "
+	       "it (FINALIZE takes slots_lock, the state is checked under it)");
+	static _Alignas(4096) uint8_t image[16 * 4096];
+	memset(image, 0xa5, sizeof(image));
+	for (uint64_t s = 1; s <= 40; s++) {
+		struct kvm *k = host(0, 0);
+		struct kvm_vm *vm = td(k, 1, false, false);
+		rv_vm = vm;
+		rv_region = (struct kvm_tdx_init_mem_region){ image, BASE, 16 };
+		struct engine *e = engine_seeded(s, 2000000);
+		engine_spawn(e, "init", rv_init_mem, NULL);
+		engine_spawn(e, "final", rv_finalize, NULL);
+		assert_int_equal(engine_run(e), ENGINE_OK);
+		engine_destroy(e);
+		const struct kvm_vm_stats *st = kvm_vm_stats(vm);
+		assert_int_equal(rv_final_rc, 0);
+		assert_int_equal(st->private_maps, 0);
+		assert_int_equal(st->page_adds, 16 - rv_region.nr_pages);
+		assert_true(rv_init_rc == 0 || rv_init_rc == -EINVAL);
+		assert_int_equal(rv_init_rc == 0, rv_region.nr_pages == 0);
+		destroy_clean(k, vm);
+		kvm_destroy(k);
+	}
+}
+
+static void test_freed_pages_are_zeroed(void **state)
+{
+	(void)state;
+	BANNER("review: a private page given back (REMOVE, punch) comes back zeroed: untouched "
+	       "shared memory reads zero, no TD data leaks");
+	struct kvm *k = host(0, 0);
+	struct kvm_vm *vm = td(k, 1, false, false);
+	static _Alignas(4096) uint8_t image[4096];
+	memset(image, 0xa5, sizeof(image));
+	struct kvm_tdx_init_mem_region r = { image, BASE, 1 };
+	assert_int_equal(kvm_tdx_init_mem_region(vm, 0, 0, &r), 0);
+	uint64_t hpa = kvm_vm_private_hpa(vm, BASE);
+	assert_int_equal(kvm_tdx_finalize_vm(vm), 0);
+	assert_int_equal(kvm_vmm_convert(vm, BASE, SZ_4K, false), 0);
+	assert_int_equal(pre_fault(vm, BASE, SZ_4K, NULL), 0);
+	assert_true(kvm_vm_shared_mapped(vm, BASE));
+	uint64_t v = 1;
+	assert_int_equal(kvm_vm_read_shared(vm, BASE, &v, 8), 0);
+	if (kvm_vm_shared_hpa(vm, BASE) == hpa)
+		print_message("  (the shared page is the former private one)\n");
+	assert_int_equal(v, 0);
+	destroy_clean(k, vm);
+	kvm_destroy(k);
+}
+
+static int rv_vm_rc, rv_slot_rc;
+
+static void rv_init_vm(void *arg)
+{
+	(void)arg;
+	struct kvm_tdx_init_vm init;
+	kvm_tdx_init_vm_default(&init, 48);
+	rv_vm_rc = kvm_tdx_init_vm(rv_vm, &init);
+}
+
+static void rv_add_alias_slot(void *arg)
+{
+	(void)arg;
+	int fd = kvm_create_guest_memfd(rv_vm, SZ_2M, 0);
+	struct kvm_userspace_memory_region2 r = { .slot = 1, .flags = KVM_MEM_GUEST_MEMFD,
+						  .guest_phys_addr = BIT47, .memory_size = SZ_2M,
+						  .guest_memfd = fd };
+	rv_slot_rc = kvm_set_user_memory_region2(rv_vm, &r);
+}
+
+static void test_slot_vs_init_vm(void **state)
+{
+	(void)state;
+	BANNER("review: a memslot at the shared bit made while INIT_VM runs: one of the two is "
+	       "refused, never both accepted");
+	for (uint64_t s = 1; s <= 40; s++) {
+		struct kvm *k = host(0, 0);
+		struct kvm_vm *vm = kvm_create_vm(k, NULL);
+		rv_vm = vm;
+		struct engine *e = engine_seeded(s, 2000000);
+		engine_spawn(e, "init", rv_init_vm, NULL);
+		engine_spawn(e, "slot", rv_add_alias_slot, NULL);
+		assert_int_equal(engine_run(e), ENGINE_OK);
+		engine_destroy(e);
+		assert_true(rv_vm_rc == -EINVAL || rv_slot_rc == -EINVAL);
+		assert_true(rv_vm_rc == 0 || rv_slot_rc == 0);
+		destroy_clean(k, vm);
+		kvm_destroy(k);
+	}
+}
+
+static void test_shared_slot_reset_and_move(void **state)
+{
+	(void)state;
+	BANNER("review: a shared-only memslot set again unchanged is 0, moved is 0 (mappings "
+	       "gone, memory kept), resized -EINVAL; a guest_memfd slot stays immutable");
+	struct kvm *k = host(0, 0);
+	struct kvm_vm *vm = td(k, 1, false, true);
+	struct kvm_userspace_memory_region2 r = { .slot = 1, .guest_phys_addr = G3,
+						  .memory_size = SZ_2M };
+	assert_int_equal(kvm_set_user_memory_region2(vm, &r), 0);
+	uint64_t v = 0x1234;
+	assert_int_equal(kvm_vm_write_shared(vm, G3, &v, 8), 0);
+	assert_int_equal(pre_fault(vm, G3, SZ_4K, NULL), 0);
+	assert_true(kvm_vm_shared_mapped(vm, G3));
+	assert_int_equal(kvm_set_user_memory_region2(vm, &r), 0);	/* unchanged */
+	assert_true(kvm_vm_shared_mapped(vm, G3));
+	r.guest_phys_addr = G2;
+	assert_int_equal(kvm_set_user_memory_region2(vm, &r), 0);	/* moved */
+	assert_false(kvm_vm_shared_mapped(vm, G3));
+	v = 0;
+	assert_int_equal(kvm_vm_read_shared(vm, G2, &v, 8), 0);
+	assert_int_equal(v, 0x1234);
+	r.memory_size = 2 * SZ_2M;
+	assert_int_equal(kvm_set_user_memory_region2(vm, &r), -EINVAL);	/* resized */
+	r.memory_size = SZ_2M;
+	r.guest_phys_addr = BASE;
+	assert_int_equal(kvm_set_user_memory_region2(vm, &r), -EEXIST);	/* onto slot 0 */
+	struct kvm_userspace_memory_region2 g = { .slot = 0, .flags = KVM_MEM_GUEST_MEMFD,
+						  .guest_phys_addr = BASE, .memory_size = SLOT_SIZE,
+						  .guest_memfd = 0 };
+	assert_int_equal(kvm_set_user_memory_region2(vm, &g), -EINVAL);	/* immutable */
+	assert_int_equal(kvm_set_memory_attributes(vm, 0, BIT47 + SZ_4K, 0), -EINVAL);
+	destroy_clean(k, vm);
+	kvm_destroy(k);
+}
+
+static int busy_answers;
+
+static uint64_t busy_once(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t npages, bool private,
+			  void *ctx)
+{
+	(void)vcpu;
+	(void)ctx;
+	if (busy_answers++ == 0)
+		return (uint64_t)-EBUSY;
+	return (uint64_t)(int64_t)kvm_vmm_convert(vm, gpa, npages * SZ_4K, private);
+}
+
+static void mapgpa_shared(struct gvcpu *g, void *arg)
+{
+	*(uint64_t *)arg = guest_map_gpa(g, BASE, SZ_4K, true);
+}
+
+static void test_mapgpa_vmm_busy(void **state)
+{
+	(void)state;
+	BANNER("review: a VMM answering MapGPA with -EBUSY makes the guest RETRY (Linux resumes "
+	       "from R11); an unexpected answer fails KVM_RUN");
+	struct kvm *k = host(0, 0);
+	struct kvm_vm *vm = td(k, 1, false, true);
+	struct kvm_vmm_ops ops = { .map_gpa_range = busy_once };
+	kvm_set_vmm_ops(vm, &ops);
+	busy_answers = 0;
+	uint64_t st = 1;
+	assert_int_equal(kvm_vcpu_run(vm, 0, mapgpa_shared, &st), 0);
+	assert_int_equal(st, TDVMCALL_STATUS_SUCCESS);
+	assert_int_equal(busy_answers, 2);
+	assert_false(kvm_vm_gpa_private(vm, BASE));
+	destroy_clean(k, vm);
+	kvm_destroy(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1181,6 +1493,14 @@ int main(void)
 		cmocka_unit_test(test_mr_extend_error_is_eio),
 		cmocka_unit_test(test_mapgpa_rules),
 		cmocka_unit_test(test_gmem_objects_and_vmm_exits),
+		cmocka_unit_test(test_discard_vs_shared_fault),
+		cmocka_unit_test(test_dead_during_deletion),
+		cmocka_unit_test(test_convert_vs_deletion),
+		cmocka_unit_test(test_init_mem_vs_finalize),
+		cmocka_unit_test(test_freed_pages_are_zeroed),
+		cmocka_unit_test(test_slot_vs_init_vm),
+		cmocka_unit_test(test_shared_slot_reset_and_move),
+		cmocka_unit_test(test_mapgpa_vmm_busy),
 	};
 	return cmocka_run_group_tests_name("host fixes (issue 9)", tests, NULL, NULL);
 }

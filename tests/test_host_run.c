@@ -162,7 +162,7 @@ static uint64_t record_map_gpa(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64
 	task_check_eq(npages, PAGES_PER_VCPU);
 	if (private && vcpu == 1)
 		task_check_eq(kvm_vm_read_shared(vm, gpa + 8, &seen_shared, 8), 0);
-	return kvm_vmm_convert(vm, gpa, npages * SZ_4K, private) ? 1 : 0;
+	return (uint64_t)(int64_t)kvm_vmm_convert(vm, gpa, npages * SZ_4K, private);
 }
 
 static void test_conversion_round_trip(void **state)

@@ -107,13 +107,20 @@ static bool split_huge(struct kvm *k, struct gmem *g, struct gmem_chunk *c)
 	return true;
 }
 
-/* Does @held claim any page of the chunk starting at file page @first? */
-static bool chunk_held(uint64_t first, bool (*held)(void *, uint64_t), void *ctx)
+/* Does @held claim any page of the 2M folio at @hpa? */
+static bool folio_held(uint64_t hpa, bool (*held)(void *, uint64_t), void *ctx)
 {
-	for (uint64_t i = first; i < first + 512; i++)
-		if (held(ctx, i))
+	for (uint64_t i = 0; i < 512; i++)
+		if (held(ctx, hpa + i * SZ_4K))
 			return true;
 	return false;
+}
+
+/* Back to the allocator, zeroed: the next user (any VM) must not see it. */
+static void free_4k(struct kvm *k, uint64_t hpa)
+{
+	physmem_zero_page(k->pm, hpa);
+	hostmem_free_4k(&k->hm, hpa);
 }
 
 /* Free the folios of chunk @c (file pages from @first) that lie in [lo, hi). */
@@ -122,7 +129,9 @@ static void free_in_chunk(struct kvm *k, struct gmem *g, struct gmem_chunk *c, u
 {
 	if (c->huge) {
 		bool whole = lo == first && hi == first + 512;
-		if (whole && !(held && chunk_held(first, held, ctx))) {
+		if (whole && !(held && folio_held(c->huge, held, ctx))) {
+			for (uint64_t i = 0; i < 512; i++)
+				physmem_zero_page(k->pm, c->huge + i * SZ_4K);
 			hostmem_free_2m(&k->hm, c->huge);
 			c->huge = 0;
 			g->folios_2m--;
@@ -135,16 +144,16 @@ static void free_in_chunk(struct kvm *k, struct gmem *g, struct gmem_chunk *c, u
 		return;
 	for (uint64_t i = lo; i < hi; i++) {
 		uint64_t *p = &c->small[i - first];
-		if (!*p || (held && held(ctx, i)))
+		if (!*p || (held && held(ctx, *p)))
 			continue;
-		hostmem_free_4k(&k->hm, *p);
+		free_4k(k, *p);
 		*p = 0;
 		g->folios_4k--;
 	}
 }
 
 void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n,
-		     bool (*held)(void *ctx, uint64_t index), void *ctx)
+		     bool (*held)(void *ctx, uint64_t hpa), void *ctx)
 {
 	uint64_t end = n > g->npages - index || index > g->npages ? g->npages : index + n;
 	if (index >= end)

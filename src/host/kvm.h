@@ -170,7 +170,8 @@ struct kvm_userspace_memory_region2 {
  * flag, a bad slot: -EINVAL; an overlap with another slot: -EEXIST; a
  * guest_memfd that is not one (-EBADF), or whose [offset, offset + size)
  * is outside the file or overlaps another binding (-EINVAL).  A
- * guest_memfd slot cannot be changed, only deleted (-EINVAL).  GPAs must
+ * guest_memfd slot cannot be changed, only deleted (-EINVAL); a shared-
+ * only slot may be set again unchanged (0) or moved (KVM_MR_MOVE).  GPAs must
  * be below the host MAX_PA and, once INIT_VM chose the GPA width, below
  * the shared bit (KVM's kvm_is_gfn_alias()).
  */
@@ -238,7 +239,9 @@ struct kvm_vmm_ops {
 			    bool private, void *ctx);
 	/* KVM_EXIT_HYPERCALL(KVM_HC_MAP_GPA_RANGE) for TDVMCALL MapGPA, at most
 	 * 2M a time: GPA (shared bit stripped), pages, direction (@private:
-	 * KVM_MAP_GPA_RANGE_ENCRYPTED).  Returns hypercall.ret: 0 success. */
+	 * KVM_MAP_GPA_RANGE_ENCRYPTED).  Returns hypercall.ret: 0 success,
+	 * -EBUSY (the guest gets RETRY), -EINVAL (INVALID_OPERAND); anything
+	 * else makes KVM_RUN fail (the VM stops). */
 	uint64_t (*map_gpa_range)(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t npages,
 				  bool private, void *ctx);
 	/* KVM_EXIT_INTERNAL_ERROR (KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON)
@@ -298,6 +301,7 @@ struct kvm_vm_stats {
 	uint64_t conversions;		/* attribute changes that changed something */
 	uint64_t map_gpa_exits;		/* MapGPA hypercall exits (one per 2M chunk) */
 	uint64_t internal_errors;	/* KVM_EXIT_INTERNAL_ERROR exits */
+	uint64_t mmu_write_locks;	/* exclusive mmu_lock acquisitions */
 };
 const struct kvm_vm_stats *kvm_vm_stats(const struct kvm_vm *vm);
 struct tdx_td *kvm_vm_td(const struct kvm_vm *vm);
@@ -309,6 +313,8 @@ bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa);
 uint64_t kvm_vm_private_hpa(struct kvm_vm *vm, uint64_t gpa);
 /* Is @gpa (shared bit ignored) mapped in the direct (shared) root? */
 bool kvm_vm_shared_mapped(struct kvm_vm *vm, uint64_t gpa);
+/* The HPA the direct root maps @gpa (shared bit ignored) to, or 0. */
+uint64_t kvm_vm_shared_hpa(struct kvm_vm *vm, uint64_t gpa);
 /* Is @gpa private by the VM's memory attributes? */
 bool kvm_vm_gpa_private(const struct kvm_vm *vm, uint64_t gpa);
 /* Live folios of guest_memfd @fd (2M and 4K); -EBADF for a bad descriptor. */

@@ -73,12 +73,12 @@ static inline uint64_t gmem_get_pfn(struct kvm *k, struct gmem *g, uint64_t inde
 }
 
 /*
- * Free the folios of [index, index + n) except the pages @held says the TD
- * still holds (NULL: none); a 2M folio cut in part is split.  Costs what
- * is populated, not the span.
+ * Free the folios of [index, index + n), zeroed, except the pages @held
+ * says a TD still holds (by HPA; NULL: none); a 2M folio cut in part, or
+ * holding a held page, is split.  Costs what is populated, not the span.
  */
 void gmem_free_range(struct kvm *k, struct gmem *g, uint64_t index, uint64_t n,
-		     bool (*held)(void *ctx, uint64_t index), void *ctx);
+		     bool (*held)(void *ctx, uint64_t hpa), void *ctx);
 void gmem_release(struct kvm *k, struct gmem *g);
 uint64_t gmem_resident_bytes(const struct gmem *g);
 
@@ -228,6 +228,13 @@ enum {
 	RET_PF_ERR,		/* the VM was killed */
 	RET_PF_NOMEM,		/* host memory exhausted; nothing changed */
 };
+
+/* The exclusive mmu_lock, counted (kvm_vm_stats.mmu_write_locks). */
+static inline void mmu_write_lock(struct kvm_vm *vm)
+{
+	seam_write_lock(&vm->mmu_lock);
+	vm->st.mmu_write_locks++;
+}
 
 /* vm.c */
 /* The memslot holding @gfn, or NULL (slots never overlap). */

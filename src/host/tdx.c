@@ -271,7 +271,14 @@ static uint64_t map_gpa(struct kvm_vm *vm, struct kvm_vcpu *v, uint64_t gpa, uin
 		uint64_t ret = vm->vmm.map_gpa_range(vm, v->id, v->map_gpa_next & ~vm->shared_bit,
 						     n >> 12, private, vm->vmm.ctx);
 		if (ret) {
+			/* tdx_complete_vmcall_map_gpa(): -EBUSY is RETRY, -EINVAL an
+			 * invalid operand, anything else fails KVM_RUN */
 			g->vmcall_r11 = v->map_gpa_next;
+			if (ret == (uint64_t)-EBUSY)
+				return TDVMCALL_STATUS_RETRY;
+			if (ret != (uint64_t)-EINVAL)
+				vm_kill(vm, "KVM_RUN: MapGPA exit answered with hypercall.ret %" PRId64,
+					(int64_t)ret);
 			return TDVMCALL_STATUS_INVALID_OPERAND;
 		}
 		v->map_gpa_next += SZ_2M;

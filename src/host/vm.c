@@ -320,7 +320,7 @@ static uint64_t default_map_gpa_range(struct kvm_vm *vm, int vcpu, uint64_t gpa,
 {
 	(void)ctx;
 	(void)vcpu;
-	return kvm_vmm_convert(vm, gpa, npages * SZ_4K, private) ? 1 : 0;
+	return (uint64_t)(int64_t)kvm_vmm_convert(vm, gpa, npages * SZ_4K, private);
 }
 
 static int default_internal_error(struct kvm_vm *vm, int vcpu, uint64_t ret, void *ctx)
@@ -410,7 +410,10 @@ static void init_vm_undo(struct kvm_vm *vm, uint64_t *pages, int npages)
 		st = tdh_mng_key_freeid(vm->m, &out, vm->tdr);
 	}
 	if (st) {
-		/* as KVM: "HKID is leaked"; the TD stays for teardown */
+		/* as KVM: "HKID is leaked"; the TD stays for teardown, which
+		 * reclaims what the module took; the rest goes back now */
+		for (int i = 1 + vm->ntdcx; i < npages; i++)
+			vm_free_page(vm, pages[i]);
 		vm_kill(vm, "undoing INIT_VM: %s", tdx_status_name(st));
 		return;
 	}
@@ -439,7 +442,9 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, const struct kvm_tdx_init_vm *user)
 		return -EIO;
 	if (!user)
 		return -EFAULT;
+	/* slots_lock: no memslot may appear between the check and shared_bit */
 	seam_mutex_lock(&vm->lock);
+	seam_mutex_lock(&vm->slots_lock);
 	if (vm->nvcpus) {
 		r = -EBUSY;	/* kvm->created_vcpus (vCPUs exist only after INIT_VM) */
 		goto out;
@@ -570,6 +575,7 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, const struct kvm_tdx_init_vm *user)
 undo:
 	init_vm_undo(vm, pages, npages);
 out:
+	seam_mutex_unlock(&vm->slots_lock);
 	seam_mutex_unlock(&vm->lock);
 	return r;
 }
@@ -789,38 +795,22 @@ out:
 	return r;
 }
 
-struct held_ctx {
-	struct kvm_vm *vm;
-	struct gmem *g;
-};
-
 /*
- * Does the TD still hold file page @index?  Only a dead VM can: a live one
- * removed every leaf it zapped, or died trying.  The page is held while
- * a memslot bound there still maps it in the mirror.
+ * Does a TD still hold the page at @hpa?  The PAMT says so (the module's
+ * ownership, what KVM's page reference stands for): a page a dead VM
+ * could not remove stays with the file until teardown reclaims it,
+ * whatever happened to the memslot that mapped it.
  */
-static bool gmem_page_held(void *p, uint64_t index)
+static bool gmem_page_held(void *ctx, uint64_t hpa)
 {
-	struct held_ctx *c = p;
-	struct kvm_vm *vm = c->vm;
-	if (!vm->mirror.root)
-		return false;
-	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
-		struct kvm_memslot *s = &vm->slots[i];
-		if (!s->used || s->gmem != c->g || index - s->gmem_pgoff >= s->npages)
-			continue;
-		uint64_t *leaf = mmu_leaf(&vm->mirror, s->base_gfn + (index - s->gmem_pgoff));
-		if (leaf && *leaf != SPTE_FROZEN && (*leaf & SPTE_PRESENT) && !(*leaf & SPTE_PREMAP))
-			return true;
-	}
-	return false;
+	struct kvm_vm *vm = ctx;
+	return tdx_hpa_owner(vm->m, hpa) != NULL;
 }
 
-/* Free file pages [first, first + n), keeping what a dead TD still holds. */
+/* Free file pages [first, first + n), keeping what a TD still holds. */
 static void gmem_discard(struct kvm_vm *vm, struct gmem *g, uint64_t first, uint64_t n)
 {
-	struct held_ctx c = { vm, g };
-	gmem_free_range(vm->k, g, first, n, vm->dead ? gmem_page_held : NULL, &c);
+	gmem_free_range(vm->k, g, first, n, gmem_page_held, vm);
 }
 
 int kvm_gmem_punch_hole(struct kvm_vm *vm, int fd, uint64_t offset, uint64_t len)
@@ -842,7 +832,7 @@ int kvm_gmem_punch_hole(struct kvm_vm *vm, int fd, uint64_t offset, uint64_t len
 	/* zap every binding's part of the range first, then free */
 	seam_write_lock(&g->invalidate_lock);
 	if (vm->state >= VM_TD_INITIALIZED) {
-		seam_write_lock(&vm->mmu_lock);
+		mmu_write_lock(vm);
 		for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
 			struct kvm_memslot *s = &vm->slots[i];
 			if (!s->used || s->gmem != g)
@@ -877,12 +867,55 @@ static int delete_slot(struct kvm_vm *vm, struct kvm_memslot *s)
 	seam_write_lock(&vm->srcu);	/* synchronize_srcu() */
 	seam_write_unlock(&vm->srcu);
 	if (vm->state >= VM_TD_INITIALIZED) {
-		seam_write_lock(&vm->mmu_lock);
+		mmu_write_lock(vm);
 		mmu_zap_private(vm, s->base_gfn, s->npages);
 		mmu_zap_shared(vm, s->base_gfn, s->npages);
 		seam_write_unlock(&vm->mmu_lock);
 	}
 	slot_release(vm, s);
+	return 0;
+}
+
+/* Is [base, base + n) free of every slot but @self? */
+static bool range_free(struct kvm_vm *vm, const struct kvm_memslot *self, uint64_t base, uint64_t n)
+{
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		struct kvm_memslot *o = &vm->slots[i];
+		if (o != self && o->used && base < o->base_gfn + o->npages && o->base_gfn < base + n)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A used slot set again (__kvm_set_memory_region): a guest_memfd slot is
+ * immutable (-EINVAL), a shared-only one may be set unchanged (0) or moved
+ * to another GPA (KVM_MR_MOVE: its mappings go, its memory moves with it);
+ * a new size or flags is -EINVAL.
+ */
+static int change_slot(struct kvm_vm *vm, struct kvm_memslot *s,
+		       const struct kvm_userspace_memory_region2 *r)
+{
+	uint64_t base = r->guest_phys_addr >> 12, n = r->memory_size >> 12;
+	if (s->gmem || (r->flags & KVM_MEM_GUEST_MEMFD) || n != s->npages || r->flags != s->flags)
+		return -EINVAL;
+	if (base == s->base_gfn)
+		return 0;
+	uint64_t limit = vm->shared_bit ? vm->shared_bit : BIT64(vm->k->plat.max_pa);
+	if (r->guest_phys_addr + r->memory_size > limit)
+		return -EINVAL;
+	if (!range_free(vm, s, base, n))
+		return -EEXIST;
+	s->deleting = true;
+	seam_write_lock(&vm->srcu);	/* synchronize_srcu(): no fault uses the old range */
+	seam_write_unlock(&vm->srcu);
+	if (vm->state >= VM_TD_INITIALIZED) {
+		mmu_write_lock(vm);
+		mmu_zap_shared(vm, s->base_gfn, s->npages);
+		seam_write_unlock(&vm->mmu_lock);
+	}
+	s->base_gfn = base;
+	s->deleting = false;
 	return 0;
 }
 
@@ -913,7 +946,7 @@ int kvm_set_user_memory_region2(struct kvm_vm *vm, const struct kvm_userspace_me
 		goto out;
 	}
 	if (s->used) {
-		ret = -EINVAL;	/* a guest_memfd slot cannot be moved or resized, only deleted */
+		ret = change_slot(vm, s, r);
 		goto out;
 	}
 	/* kvm_arch_prepare_memory_region: below the host MAX_PA, no shared-bit alias */
@@ -923,12 +956,9 @@ int kvm_set_user_memory_region2(struct kvm_vm *vm, const struct kvm_userspace_me
 		goto out;
 	}
 	uint64_t base = gpa >> 12, n = size >> 12;
-	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
-		struct kvm_memslot *o = &vm->slots[i];
-		if (o->used && base < o->base_gfn + o->npages && o->base_gfn < base + n) {
-			ret = -EEXIST;
-			goto out;
-		}
+	if (!range_free(vm, NULL, base, n)) {
+		ret = -EEXIST;
+		goto out;
 	}
 	struct gmem *g = NULL;
 	uint64_t pgoff = r->guest_memfd_offset >> 12;
@@ -975,9 +1005,10 @@ int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, ui
 {
 	if (vm->dead)
 		return -EIO;
+	/* nothing at or above the shared bit: those GFNs are aliases */
 	if ((gpa | size) & (SZ_4K - 1) || size == 0 || gpa + size < gpa ||
 	    (attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
-	    (vm->shared_bit && ((gpa | (gpa + size - 1)) & vm->shared_bit)))
+	    (vm->shared_bit && gpa + size > vm->shared_bit))
 		return -EINVAL;
 	bool private = attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
 	uint64_t start = gpa >> 12, end = (gpa + size - 1) / SZ_4K + 1;
@@ -996,7 +1027,7 @@ int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, ui
 	vm->st.conversions++;
 	/* the old kind's mappings go first, under the exclusive lock */
 	if (vm->state >= VM_TD_INITIALIZED) {
-		seam_write_lock(&vm->mmu_lock);
+		mmu_write_lock(vm);
 		if (private)
 			mmu_zap_shared(vm, start, end - start);
 		else
@@ -1037,14 +1068,15 @@ static int extend_page(struct kvm_vm *vm, uint64_t gfn)
 static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool measure)
 {
 	struct kvm_memslot *s = vm_slot_of(vm, gfn);
-	if (!s || s->deleting || !s->gmem || !vm_gfn_private(vm, gfn))
+	if (!s || s->deleting || !s->gmem || !vm_gfn_private(vm, gfn) ||
+	    tdx_td_op_state(vm->td) != OP_STATE_INITIALIZED)
 		return -EINVAL;
 	uint64_t index = gfn - s->base_gfn + s->gmem_pgoff;
 	int r;
 	if (vm->pol.build == BUILD_PREFAULT) {
 		/* the page must have been pre-faulted: add it where the mirror says */
 		struct tdx_regs out;
-		seam_write_lock(&vm->mmu_lock);
+		mmu_write_lock(vm);
 		uint64_t *leaf = mmu_leaf(&vm->mirror, gfn);
 		uint64_t spte = leaf ? *leaf : 0;
 		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, index, false, NULL);
@@ -1090,7 +1122,7 @@ int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
 		return -EIO;
 	if (!reg)
 		return -EFAULT;
-	if (!ready_vcpu(vm, vcpu) || vm->state != VM_TD_INITIALIZED)
+	if (!ready_vcpu(vm, vcpu))
 		return -EINVAL;
 	if (flags & ~KVM_TDX_MEASURE_MEMORY_REGION)
 		return -EINVAL;
@@ -1100,6 +1132,11 @@ int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
 		return -EINVAL;
 	int r = 0;
 	seam_mutex_lock(&vm->slots_lock);
+	/* under slots_lock, so FINALIZE cannot come in between (it takes it too) */
+	if (vm->state != VM_TD_INITIALIZED) {
+		seam_mutex_unlock(&vm->slots_lock);
+		return vm->dead ? -EIO : -EINVAL;
+	}
 	/* one shared page stands for the user buffer */
 	uint64_t source = vm_alloc_page(vm);
 	if (!source)
@@ -1127,7 +1164,9 @@ int kvm_tdx_finalize_vm(struct kvm_vm *vm)
 {
 	struct tdx_regs out;
 	int r = 0;
+	/* slots_lock too: no INIT_MEM_REGION may be half done (tdx_td_finalize) */
 	seam_mutex_lock(&vm->lock);
+	seam_mutex_lock(&vm->slots_lock);
 	if (vm->dead) {
 		r = -EIO;
 		goto out;
@@ -1149,6 +1188,7 @@ int kvm_tdx_finalize_vm(struct kvm_vm *vm)
 	}
 	vm->state = VM_FINALIZED;
 out:
+	seam_mutex_unlock(&vm->slots_lock);
 	seam_mutex_unlock(&vm->lock);
 	return r;
 }
@@ -1308,6 +1348,8 @@ int kvm_vmm_convert(struct kvm_vm *vm, uint64_t gpa, uint64_t size, bool private
 	/* ram_block_discard_guest_memfd_range(): punch what each slot binds */
 	for (uint64_t gfn = gpa >> 12; gfn < (gpa + size) >> 12;) {
 		struct kvm_memslot *s = vm_slot_of(vm, gfn);
+		if (!s)
+			return -EINVAL;	/* deleted meanwhile: nothing of it to discard */
 		uint64_t end = s->base_gfn + s->npages < (gpa + size) >> 12 ? s->base_gfn + s->npages
 									     : (gpa + size) >> 12;
 		if (s->gmem) {
@@ -1329,11 +1371,16 @@ int kvm_vmm_discard_shared(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
 	gpa &= ~vm->shared_bit;
 	uint64_t start = gpa >> 12, end = (gpa + size) >> 12;
 	seam_mutex_lock(&vm->slots_lock);
-	/* the MMU notifier: shared mappings go before the pages do */
-	if (vm->state >= VM_TD_INITIALIZED) {
-		seam_write_lock(&vm->mmu_lock);
+	/*
+	 * The MMU notifier: the shared mappings go, then the pages, both under
+	 * the exclusive mmu_lock: a fault that looked the page up before the
+	 * zap finds invalidate_seq changed once it gets the lock, and one after
+	 * it finds no page (freeing has no scheduling point inside).
+	 */
+	bool locked = vm->state >= VM_TD_INITIALIZED;
+	if (locked) {
+		mmu_write_lock(vm);
 		mmu_zap_shared(vm, start, end - start);
-		seam_write_unlock(&vm->mmu_lock);
 	}
 	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
 		struct kvm_memslot *s = &vm->slots[i];
@@ -1343,6 +1390,8 @@ int kvm_vmm_discard_shared(struct kvm_vm *vm, uint64_t gpa, uint64_t size)
 		uint64_t hi = end < s->base_gfn + s->npages ? end - s->base_gfn : s->npages;
 		shmap_free_range(vm, &s->shared, lo, hi);
 	}
+	if (locked)
+		seam_write_unlock(&vm->mmu_lock);
 	seam_mutex_unlock(&vm->slots_lock);
 	return 0;
 }
@@ -1416,6 +1465,13 @@ bool kvm_vm_shared_mapped(struct kvm_vm *vm, uint64_t gpa)
 		return false;
 	uint64_t *leaf = mmu_leaf(&vm->direct, (gpa & ~vm->shared_bit) >> 12);
 	return leaf && (*leaf & SPTE_PRESENT) && *leaf != SPTE_FROZEN;
+}
+
+uint64_t kvm_vm_shared_hpa(struct kvm_vm *vm, uint64_t gpa)
+{
+	return kvm_vm_shared_mapped(vm, gpa)
+		       ? *mmu_leaf(&vm->direct, (gpa & ~vm->shared_bit) >> 12) & SPTE_HPA_MASK
+		       : 0;
 }
 
 bool kvm_vm_gpa_private(const struct kvm_vm *vm, uint64_t gpa)
@@ -1513,7 +1569,7 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 	bool had_td = vm->state >= VM_TD_CREATED;
 	/* 1. every private leaf is removed while the key is still live */
 	if (vm->state >= VM_TD_INITIALIZED && !vm->dead) {
-		seam_write_lock(&vm->mmu_lock);
+		mmu_write_lock(vm);
 		mmu_zap_private(vm, 0, 1ull << (9 * vm->levels));
 		seam_write_unlock(&vm->mmu_lock);
 	}

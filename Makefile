@@ -46,7 +46,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) \
            $(SANFLAGS) $(LTOFLAGS) -DTDXSIM_VERSION='"$(VERSION)"' -MMD -MP
 LDFLAGS += $(SANFLAGS) $(LTOFLAGS)
-LDLIBS  := -lcrypto -linih
+LDLIBS  := -lcrypto -linih -ljansson
 
 # one line per object, kvmtool style
 OBJS += src/engine/seam.o
@@ -98,6 +98,11 @@ OBJS += src/host/tdx.o
 OBJS += src/host/vm.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
+# the scenario files and the commands that run them (also linked into test_cli)
+SC_OBJS += src/cli/scenario.o
+SC_OBJS += src/cli/sc_run.o
+SC_OBJS += src/cli/cmd_scenario.o
+CLI_OBJS += $(SC_OBJS)
 
 TESTS := $(patsubst tests/%.c,%,$(filter-out tests/testlib.c,$(wildcard tests/test_*.c)))
 BENCHES := bench/bench
@@ -131,6 +136,11 @@ $(BIN): $(addprefix $(BUILD)/,$(CLI_OBJS)) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# the scenario tests link the command's scenario code
+$(BUILD)/tests/test_cli: $(BUILD)/tests/test_cli.o $(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -14,10 +14,58 @@ static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *help;
+	const char *usage;	/* the synopsis and what it does, for 'tdxsim help NAME' */
 } cmds[] = {
-	{ "demo", cmd_demo, "build a small TD, add and accept pages, print what happened and the MRTD" },
-	{ "version", cmd_version, "print the version" },
-	{ "help", cmd_help, "print this help" },
+	{ "run", cmd_run, "run a scenario once: outcome, counters, virtual time, schedule",
+	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--sched rr|random|pct:D|timed]\n"
+	  "           [--seed N] [--json]\n"
+	  "  One run of the scenario.  Prints its outcome (ok, killed, fail, deadlock,\n"
+	  "  livelock), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
+	  "  leaf, the virtual time and the schedule string that replays it.  --set\n"
+	  "  overrides a key (vm.busy=retry-n; a bare KEY means [vm]).  Exit status 0 when\n"
+	  "  [expect] is met (no [expect]: the outcome is ok), 1 when not, 2 for a bad\n"
+	  "  command line.\n"
+	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
+	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
+	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
+	  "  accept_busy vmcalls mmu_write_locks virtual_time_ns steps." },
+	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
+	  "tdxsim replay FILE SCHEDULE [--set ...] [--json]\n"
+	  "  Runs the scenario under the schedule (tdxsim1:...) strictly: a choice that\n"
+	  "  does not fit is an error.  Prints the same report as run, trace hash included." },
+	{ "shrink", cmd_shrink, "shorten a failing schedule (delta debugging)",
+	  "tdxsim shrink FILE SCHEDULE [--set ...] [--runs N]\n"
+	  "  Drops chunks of the schedule's choices and keeps a candidate only if the\n"
+	  "  same failure (outcome and message) comes back; prints the shortest found.\n"
+	  "  At most N runs (default 2000)." },
+	{ "explore", cmd_explore, "many runs with fresh seeds; stop, shrink and report at a failure",
+	  "tdxsim explore FILE [--runs N] [--time T] [--sched random|pct:D] [--seed N]\n"
+	  "               [--shard I/N] [--jobs J] [--report OUT.json] [--set ...]\n"
+	  "  Runs seeds N..N+runs-1 (default 1..100) until one misses [expect], shrinks\n"
+	  "  its schedule and prints the replay command.  --shard I/N takes only the runs\n"
+	  "  whose index is I modulo N (N machines explore disjoint runs; 'tdxsim merge'\n"
+	  "  combines their reports); --jobs J runs J processes.  Exit status 1 on a\n"
+	  "  failure." },
+	{ "compare", cmd_compare, "the same seeds under design variants: one table",
+	  "tdxsim compare FILE --vary KEY=V1,V2,... [--vary ...] [--runs N] [--seed N]\n"
+	  "               [--sched ...] [--json]\n"
+	  "  Every combination of the --vary values runs the same N seeds (default 20);\n"
+	  "  the table shows outcome counts and means per run of TD exits, EPT\n"
+	  "  violations, zero-step refusals, BUSY answers, kicks, exclusive mmu_lock\n"
+	  "  acquisitions, 4K maps, virtual time and SEAMCALLs by leaf." },
+	{ "merge", cmd_merge, "combine explore reports (sharded runs) into one",
+	  "tdxsim merge REPORT.json...\n"
+	  "  Sums the runs and outcome counts of explore reports and keeps the failure\n"
+	  "  with the lowest seed; prints the merged report." },
+	{ "list", cmd_list, "list scenarios, built-in guest programs or design variants",
+	  "tdxsim list scenarios|programs|policies\n"
+	  "  scenarios: the .ini files in ./scenarios (or $TDXSIM_SCENARIOS, or the\n"
+	  "  installed ones) with their descriptions." },
+	{ "demo", cmd_demo, "build a small TD, add and accept pages, print what happened and the MRTD",
+	  "tdxsim demo\n  A guided tour of the module's ABI." },
+	{ "version", cmd_version, "print the version", "tdxsim version" },
+	{ "help", cmd_help, "print this help, or a command's ('tdxsim help run')",
+	  "tdxsim help [COMMAND]" },
 };
 
 static void usage(FILE *f)
@@ -27,6 +75,7 @@ static void usage(FILE *f)
 		   "a KVM-style host and guest programs, without TDX hardware.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "\n'tdxsim help COMMAND' says more; docs/tdxsim.1 is the manual.\n");
 }
 
 static int cmd_version(int argc, char **argv)
@@ -39,10 +88,17 @@ static int cmd_version(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	usage(stdout);
-	return 0;
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name)) {
+			printf("%s\n", cmds[i].usage);
+			return 0;
+		}
+	fprintf(stderr, "tdxsim help: unknown command '%s' (try 'tdxsim --help')\n", argv[1]);
+	return 2;
 }
 
 int main(int argc, char **argv)

@@ -285,6 +285,8 @@ static void hook_wake(void *ctx, const void *obj)
 static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 {
 	struct engine *e = ctx;
+	if (kind < SEAM_COST_NR)
+		e->charges[kind] += n;
 	if (e->cur && kind < SEAM_COST_NR) {
 		e->cur->clock += e->costs.ns[kind] * n;
 		/* time moved: a task that is now earlier may have to act first */
@@ -540,4 +542,9 @@ void engine_print_report(struct engine *e, FILE *f)
 			e->t[i]->name, e->t[i]->clock, e->t[i]->nsteps,
 			e->t[i]->state == T_DONE ? "done" :
 			e->t[i]->state == T_BLOCKED ? "blocked" : "runnable");
+}
+
+uint64_t engine_charges(const struct engine *e, enum seam_cost kind)
+{
+	return kind < SEAM_COST_NR ? e->charges[kind] : 0;
 }

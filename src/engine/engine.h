@@ -47,6 +47,10 @@ struct engine_config {
 	int pct_depth;		/* PCT bug depth d (>= 1) */
 	uint64_t pct_steps;	/* PCT: expected steps per run (0: 1000) */
 	const char *replay;	/* SCHED_REPLAY: the schedule string */
+	bool replay_lenient;	/* SCHED_REPLAY: past the string's end, or where its
+				 * choice is not runnable, pick deterministically
+				 * (the running task, else the lowest id) instead of
+				 * failing: how the shrinker tries shorter schedules */
 	uint64_t step_bound;	/* 0: 1,000,000 */
 	size_t stack_size;	/* task stacks (0: 256 KiB) */
 	const struct cost_table *costs; /* NULL: built-in defaults */
@@ -75,6 +79,8 @@ int engine_ntasks(const struct engine *e);
 const char *engine_task_name(const struct engine *e, int id);
 uint64_t engine_task_clock(const struct engine *e, int id);
 uint64_t engine_elapsed_ns(const struct engine *e);	/* latest task clock */
+/* Operations of @kind charged during the run (SEAM_COST_SEAMCALL + leaf: calls of a leaf). */
+uint64_t engine_charges(const struct engine *e, enum seam_cost kind);
 /*
  * Print the run's report: outcome (and why), steps, trace hash, the
  * schedule string, and each task's virtual time and steps.

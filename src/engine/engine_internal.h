@@ -47,6 +47,7 @@ struct engine {
 	struct engine_config cfg;
 	const struct sched_ops *ops;
 	struct cost_table costs;
+	uint64_t charges[SEAM_COST_NR];	/* operations charged, by kind (SEAMCALLs by leaf) */
 	struct etask *t[ENGINE_MAX_TASKS];
 	int n;
 	struct etask *cur;		/* running task, NULL in the main context */

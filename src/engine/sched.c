@@ -93,9 +93,28 @@ static int pick_timed(struct engine *e, struct etask **r, int n)
 	return best;
 }
 
-/* Replay: the recorded choice; not runnable is an error. */
+/*
+ * A lenient replay's choice where the schedule gives none that fits: the
+ * running task if it can go on, else the lowest runnable id.  Both are
+ * deterministic, so the recorded schedule replays strictly.
+ */
+static int pick_fallback(struct engine *e, struct etask **r, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (r[i] == e->cur)
+			return i;
+	return 0;
+}
+
+/*
+ * Replay: the recorded choice; running out or a task that is not runnable
+ * is an error, or with cfg.replay_lenient (the shrinker's candidates) a
+ * fallback choice.
+ */
 static int pick_replay(struct engine *e, struct etask **r, int n)
 {
+	if (e->replay_pos >= e->nreplay && e->cfg.replay_lenient)
+		return pick_fallback(e, r, n);
 	if (e->replay_pos >= e->nreplay) {
 		engine_end(e, ENGINE_REPLAY_ERROR,
 			   "replay: the schedule ended after %zu choices but step %llu needs another",
@@ -106,6 +125,8 @@ static int pick_replay(struct engine *e, struct etask **r, int n)
 	for (int i = 0; i < n; i++)
 		if ((unsigned)r[i]->id == want)
 			return i;
+	if (e->cfg.replay_lenient)
+		return pick_fallback(e, r, n);
 	char list[512] = "";
 	size_t len = 0;
 	for (int i = 0; i < n && len < sizeof(list) - 16; i++)

@@ -1,0 +1,963 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_scenario.c - the commands that run scenario files: run, replay,
+ * shrink, explore, compare, merge, list.  Reports and JSON output are
+ * written with jansson.  Bad command lines print one line on stderr and
+ * exit 2; a run that misses its [expect] exits 1.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "scenario.h"
+
+#define MAX_SETS 32
+
+static int usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "tdxsim %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (try 'tdxsim help %s')\n", cmd);
+	va_end(ap);
+	return 2;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- shared option handling ---- */
+
+struct opts {
+	const char *cmd;
+	const char *file;
+	const char *arg2;		/* replay/shrink: the schedule */
+	const char *sets[MAX_SETS];
+	int nsets;
+	enum sched_kind sched;
+	int pct_depth;
+	uint64_t seed;
+	bool seed_given;
+	bool json;
+	const char *trace;
+	const char *report;
+	uint64_t runs;
+	double time_s;
+	unsigned shard, nshards;
+	unsigned jobs;
+	const char *varies[8];
+	int nvaries;
+	bool runs_given;
+};
+
+/* "--name value" or "--name=value": the value, advancing *i; NULL if this is not @name. */
+static const char *optval(int argc, char **argv, int *i, const char *name, bool *bad)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n])
+		return NULL;
+	if (*i + 1 >= argc) {
+		*bad = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int parse_sched(struct opts *o, const char *v)
+{
+	if (!strncmp(v, "pct:", 4)) {
+		char *end;
+		long d = strtol(v + 4, &end, 10);
+		if (*end || end == v + 4 || d < 1 || d > 64)
+			return -1;
+		o->sched = SCHED_PCT;
+		o->pct_depth = (int)d;
+		return 0;
+	}
+	if (!strcmp(v, "pct")) {
+		o->sched = SCHED_PCT;
+		o->pct_depth = 2;
+		return 0;
+	}
+	if (sched_parse(v, &o->sched) || o->sched == SCHED_REPLAY)
+		return -1;
+	return 0;
+}
+
+static int parse_u(const char *v, uint64_t *out, uint64_t max)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 0);
+	if (errno || end == v || *end || v[0] == '-' || x > max)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/*
+ * Parse @cmd's command line.  @allowed lists the options it takes:
+ * s(et) S(ched) e(seed) j(son) t(race) r(uns) T(ime) h(shard) J(obs)
+ * v(ary) R(eport).  @npos positional arguments (1 or 2).
+ */
+static int parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,
+		      int npos)
+{
+	memset(o, 0, sizeof(*o));
+	o->cmd = cmd;
+	o->sched = SCHED_RANDOM;
+	o->seed = 1;
+	o->runs = 100;
+	o->jobs = 1;
+	int pos = 0;
+	for (int i = 1; i < argc; i++) {
+		bool bad = false;
+		const char *v;
+		char *a = argv[i];
+		if (a[0] != '-' || !a[1]) {
+			if (pos == 0)
+				o->file = a;
+			else if (pos == 1 && npos > 1)
+				o->arg2 = a;
+			else
+				return usage_err(cmd, "unexpected argument '%s'", a);
+			pos++;
+			continue;
+		}
+#define OPT(ch, name) (strchr(allowed, (ch)) && ((v = optval(argc, argv, &i, (name), &bad)) || bad))
+		if (OPT('s', "--set")) {
+			if (bad)
+				return usage_err(cmd, "--set needs SECTION.KEY=VALUE");
+			if (o->nsets == MAX_SETS)
+				return usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
+			o->sets[o->nsets++] = v;
+		} else if (OPT('S', "--sched")) {
+			if (bad || parse_sched(o, v))
+				return usage_err(cmd, "--sched takes rr, random, pct:D (D 1..64) or timed");
+		} else if (OPT('e', "--seed")) {
+			if (bad || parse_u(v, &o->seed, UINT64_MAX >> 1))
+				return usage_err(cmd, "--seed takes a number");
+			o->seed_given = true;
+		} else if (strchr(allowed, 'j') && !strcmp(a, "--json")) {
+			o->json = true;
+		} else if (OPT('t', "--trace")) {
+			if (bad)
+				return usage_err(cmd, "--trace needs a file name");
+			o->trace = v;
+		} else if (OPT('R', "--report")) {
+			if (bad)
+				return usage_err(cmd, "--report needs a file name");
+			o->report = v;
+		} else if (OPT('r', "--runs")) {
+			if (bad || parse_u(v, &o->runs, 100000000) || !o->runs)
+				return usage_err(cmd, "--runs takes a number from 1 to 10^8");
+			o->runs_given = true;
+		} else if (OPT('T', "--time")) {
+			uint64_t ns;
+			if (bad || sc_parse_time(v, &ns) || !ns)
+				return usage_err(cmd, "--time takes a duration (e.g. 30s, 500ms)");
+			o->time_s = (double)ns / 1e9;
+		} else if (OPT('h', "--shard")) {
+			unsigned a1, b1;
+			char c;
+			if (bad || sscanf(v, "%u/%u%c", &a1, &b1, &c) != 2 || b1 < 1 || a1 >= b1 ||
+			    b1 > 100000)
+				return usage_err(cmd, "--shard takes I/N with 0 <= I < N");
+			o->shard = a1;
+			o->nshards = b1;
+		} else if (OPT('J', "--jobs")) {
+			uint64_t j;
+			if (bad || parse_u(v, &j, 64) || !j)
+				return usage_err(cmd, "--jobs takes a number from 1 to 64");
+			o->jobs = (unsigned)j;
+		} else if (OPT('v', "--vary")) {
+			if (bad || !strchr(v, '=') || o->nvaries == 8)
+				return usage_err(cmd, "--vary takes KEY=V1,V2,... (at most 8 of them)");
+			o->varies[o->nvaries++] = v;
+		} else {
+			return usage_err(cmd, "unknown option '%s'", a);
+		}
+#undef OPT
+	}
+	if (pos < npos)
+		return usage_err(cmd, npos > 1 ? "FILE and SCHEDULE expected" : "a scenario FILE expected");
+	return 0;
+}
+
+/* Load o->file and apply every --set.  0, or 1 (the message printed). */
+static int load(const struct opts *o, struct scenario *sc)
+{
+	char err[512];
+	if (scenario_load(o->file, sc, err, sizeof(err))) {
+		fprintf(stderr, "tdxsim %s: %s\n", o->cmd, err);
+		return 1;
+	}
+	for (int i = 0; i < o->nsets; i++)
+		if (scenario_set(sc, o->sets[i], err, sizeof(err))) {
+			fprintf(stderr, "tdxsim %s: %s\n", o->cmd, err);
+			return 1;
+		}
+	return 0;
+}
+
+static struct sc_run_opts run_opts(const struct opts *o, uint64_t seed)
+{
+	return (struct sc_run_opts){ .sched = o->sched, .seed = seed, .pct_depth = o->pct_depth };
+}
+
+/* ---- output ---- */
+
+static json_t *result_json(const struct scenario *sc, const struct sc_result *r)
+{
+	char why[256];
+	bool met = scenario_expected(sc, r, why, sizeof(why));
+	json_t *c = json_object();
+	for (int i = 0; i < C_NCOUNTERS; i++)
+		json_object_set_new(c, sc_counter_names[i], json_integer((json_int_t)r->counters[i]));
+	json_t *leaves = json_object();
+	for (unsigned l = 0; l < 64; l++)
+		if (r->leaf_calls[l])
+			json_object_set_new(leaves, tdx_leaf_name(l),
+					    json_integer((json_int_t)r->leaf_calls[l]));
+	char hash[32];
+	snprintf(hash, sizeof(hash), "%016" PRIx64, r->hash);
+	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:s, s:s}", "scenario", sc->path,
+			 "outcome", sc_outcome_name(r->outcome), "message", r->message, "expected",
+			 met, "why", why, "counters", c, "seamcalls", leaves, "schedule",
+			 r->schedule ? r->schedule : "", "trace_hash", hash);
+}
+
+static void print_result(FILE *f, const struct scenario *sc, const struct sc_result *r)
+{
+	char why[256];
+	bool met = scenario_expected(sc, r, why, sizeof(why));
+	fprintf(f, "scenario: %s%s%s%s\n", sc->path, sc->description[0] ? " (" : "",
+		sc->description, sc->description[0] ? ")" : "");
+	fprintf(f, "outcome:  %s%s%s\n", sc_outcome_name(r->outcome), r->message[0] ? ": " : "",
+		r->message);
+	fprintf(f, "expect:   %s%s\n", met ? "met" : "NOT MET: ", why);
+	fprintf(f, "virtual time: %.3f ms, %" PRIu64 " engine steps\n",
+		(double)r->counters[C_VTIME_NS] / 1e6, r->counters[C_STEPS]);
+	fprintf(f, "counters:");
+	int col = 9;
+	for (int i = 0; i < C_VTIME_NS; i++) {
+		if (!r->counters[i])
+			continue;
+		char item[64];
+		int n = snprintf(item, sizeof(item), " %s %" PRIu64, sc_counter_names[i],
+				 r->counters[i]);
+		if (col + n > 78) {
+			fprintf(f, "\n         ");
+			col = 9;
+		}
+		fputs(item, f);
+		col += n;
+	}
+	fprintf(f, "\nseamcalls:");
+	col = 10;
+	for (unsigned l = 0; l < 64; l++) {
+		if (!r->leaf_calls[l])
+			continue;
+		char item[64];
+		int n = snprintf(item, sizeof(item), " %s %" PRIu64, tdx_leaf_name(l), r->leaf_calls[l]);
+		if (col + n > 78) {
+			fprintf(f, "\n          ");
+			col = 10;
+		}
+		fputs(item, f);
+		col += n;
+	}
+	fprintf(f, "\ntrace hash: %016" PRIx64 "\nschedule: %s\n", r->hash, r->schedule);
+}
+
+static int finish(const struct opts *o, const struct scenario *sc, struct sc_result *r)
+{
+	char why[256];
+	bool met = scenario_expected(sc, r, why, sizeof(why));
+	if (o->json) {
+		json_t *j = result_json(sc, r);
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
+		json_decref(j);
+	} else {
+		print_result(stdout, sc, r);
+	}
+	sc_result_free(r);
+	return met ? 0 : 1;
+}
+
+/* ---- run, replay ---- */
+
+int cmd_run(int argc, char **argv)
+{
+	struct opts o;
+	int e = parse_opts(&o, "run", argc, argv, "sSejt", 1);
+	if (e)
+		return e;
+	if (o.trace)
+		return usage_err("run", "--trace is not available yet");
+	static struct scenario sc;
+	if (load(&o, &sc))
+		return 1;
+	struct sc_run_opts ro = run_opts(&o, o.seed);
+	struct sc_result r;
+	if (scenario_run(&sc, &ro, &r)) {
+		fprintf(stderr, "tdxsim run: %s: %s\n", o.file, r.message);
+		return 1;
+	}
+	return finish(&o, &sc, &r);
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	struct opts o;
+	int e = parse_opts(&o, "replay", argc, argv, "sjt", 2);
+	if (e)
+		return e;
+	if (o.trace)
+		return usage_err("replay", "--trace is not available yet");
+	if (strncmp(o.arg2, "tdxsim1:", 8))
+		return usage_err("replay", "a schedule string starts with 'tdxsim1:'");
+	static struct scenario sc;
+	if (load(&o, &sc))
+		return 1;
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = o.arg2 };
+	struct sc_result r;
+	if (scenario_run(&sc, &ro, &r)) {
+		fprintf(stderr, "tdxsim replay: %s: %s\n", o.file, r.message);
+		return 1;
+	}
+	if (r.outcome == SC_REPLAY_ERROR) {
+		fprintf(stderr, "tdxsim replay: %s\n", r.message);
+		sc_result_free(&r);
+		return 1;
+	}
+	return finish(&o, &sc, &r);
+}
+
+/* ---- shrink ---- */
+
+/* Same failure: outcome and message. */
+static bool same_failure(const struct sc_result *a, const struct sc_result *b)
+{
+	return a->outcome == b->outcome && !strcmp(a->message, b->message);
+}
+
+/* The choices of schedule @s as a compact letter string (one letter per choice). */
+static char *choices_of(const char *s, size_t *n)
+{
+	const char *p = strrchr(s, ':');
+	p = p ? p + 1 : s;
+	size_t cap = 64, len = 0;
+	char *out = malloc(cap);
+	while (out && *p) {
+		char id = *p++;
+		if (id == '{') {	/* more than 52 tasks: not shrunk */
+			free(out);
+			return NULL;
+		}
+		unsigned long cnt = 1;
+		if (*p >= '0' && *p <= '9')
+			cnt = strtoul(p, (char **)&p, 10);
+		while (len + cnt + 1 > cap) {
+			cap *= 2;
+			char *nb = realloc(out, cap);
+			if (!nb) {
+				free(out);
+				return NULL;
+			}
+			out = nb;
+		}
+		memset(out + len, id, cnt);
+		len += cnt;
+	}
+	if (out)
+		out[len] = 0;
+	*n = len;
+	return out;
+}
+
+/* "tdxsim1:replay:SEED:" + run-length-encoded @c[0..n) */
+static char *schedule_of(uint64_t seed, const char *c, size_t n)
+{
+	size_t cap = 64 + n * 2, len;
+	char *s = malloc(cap);
+	if (!s)
+		return NULL;
+	len = (size_t)snprintf(s, cap, "tdxsim1:replay:%" PRIu64 ":", seed);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && c[j] == c[i])
+			j++;
+		len += (size_t)snprintf(s + len, cap - len, j - i > 1 ? "%c%zu" : "%c", c[i], j - i);
+		i = j;
+	}
+	return s;
+}
+
+/*
+ * Delta debugging over the choice list (ddmin): drop chunks of choices,
+ * replay leniently, keep a candidate whose run fails the same way and whose
+ * recorded schedule is shorter.  At most @budget runs.
+ */
+static char *shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
+		    unsigned budget, unsigned *runs_out)
+{
+	const char *p = strchr(schedule + 8, ':');
+	uint64_t seed = p ? strtoull(p + 1, NULL, 10) : 0;
+	size_t n;
+	char *cur = choices_of(schedule, &n);
+	char *best = strdup(schedule);
+	unsigned runs = 0;
+	if (!cur || !best) {
+		free(cur);
+		return best;
+	}
+	size_t chunks = 2;
+	while (n >= 1 && runs < budget) {
+		size_t sz = (n + chunks - 1) / chunks;
+		bool reduced = false;
+		for (size_t start = 0; start < n && runs < budget; start += sz) {
+			size_t end = start + sz < n ? start + sz : n;
+			/* the candidate: everything but [start, end) */
+			char *cand = malloc(n - (end - start) + 1);
+			if (!cand)
+				break;
+			memcpy(cand, cur, start);
+			memcpy(cand + start, cur + end, n - end);
+			size_t cn = n - (end - start);
+			cand[cn] = 0;
+			char *cs = schedule_of(seed, cand, cn);
+			free(cand);
+			struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = cs, .lenient = true };
+			struct sc_result r;
+			runs++;
+			int e = scenario_run(sc, &ro, &r);
+			free(cs);
+			if (!e && same_failure(&r, target) && strlen(r.schedule) < strlen(best)) {
+				size_t rn;
+				char *rc = choices_of(r.schedule, &rn);
+				if (rc) {
+					free(cur);
+					cur = rc;
+					n = rn;
+					free(best);
+					best = strdup(r.schedule);
+					reduced = true;
+				}
+			}
+			sc_result_free(&r);
+			if (reduced)
+				break;
+		}
+		if (reduced) {
+			chunks = chunks > 2 ? chunks - 1 : 2;
+			continue;
+		}
+		if (chunks >= n)
+			break;
+		chunks = chunks * 2 < n ? chunks * 2 : n;
+	}
+	free(cur);
+	*runs_out = runs;
+	return best;
+}
+
+int cmd_shrink(int argc, char **argv)
+{
+	struct opts o;
+	int e = parse_opts(&o, "shrink", argc, argv, "sr", 2);
+	if (e)
+		return e;
+	if (strncmp(o.arg2, "tdxsim1:", 8))
+		return usage_err("shrink", "a schedule string starts with 'tdxsim1:'");
+	static struct scenario sc;
+	if (load(&o, &sc))
+		return 1;
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = o.arg2 };
+	struct sc_result r;
+	if (scenario_run(&sc, &ro, &r)) {
+		fprintf(stderr, "tdxsim shrink: %s: %s\n", o.file, r.message);
+		return 1;
+	}
+	char why[256];
+	if (r.outcome == SC_REPLAY_ERROR || scenario_expected(&sc, &r, why, sizeof(why))) {
+		fprintf(stderr, "tdxsim shrink: the schedule does not fail (%s%s%s)\n",
+			sc_outcome_name(r.outcome), r.message[0] ? ": " : "", r.message);
+		sc_result_free(&r);
+		return 1;
+	}
+	unsigned runs = 0;
+	char *best = shrink(&sc, o.arg2, &r, o.runs > 100 ? (unsigned)o.runs : 2000, &runs);
+	printf("failure: %s%s%s\n", sc_outcome_name(r.outcome), r.message[0] ? ": " : "",
+	       r.message);
+	printf("shrunk in %u runs: %zu -> %zu characters\n%s\n", runs, strlen(o.arg2), strlen(best),
+	       best);
+	free(best);
+	sc_result_free(&r);
+	return 0;
+}
+
+/* ---- explore ---- */
+
+struct explore_sum {
+	uint64_t runs;
+	uint64_t outcomes[SC_NOUTCOMES];
+	bool failed;
+	uint64_t fail_seed;
+	struct sc_result fail;	/* schedule owned */
+};
+
+/* Run seeds base + i for i in [0, runs) with i % stride == offset (shard and job). */
+static void explore_range(const struct scenario *sc, const struct opts *o, uint64_t base,
+			  uint64_t offset, uint64_t stride, double deadline, bool progress,
+			  struct explore_sum *s)
+{
+	double t0 = now_s(), last = 0;
+	for (uint64_t i = offset; i < o->runs; i += stride) {
+		if (o->time_s && now_s() > deadline)
+			break;
+		struct sc_run_opts ro = run_opts(o, base + i);
+		struct sc_result r;
+		if (scenario_run(sc, &ro, &r)) {
+			fprintf(stderr, "tdxsim explore: %s: %s\n", o->file, r.message);
+			exit(1);
+		}
+		s->runs++;
+		s->outcomes[r.outcome]++;
+		char why[256];
+		if (!scenario_expected(sc, &r, why, sizeof(why))) {
+			s->failed = true;
+			s->fail_seed = base + i;
+			s->fail = r;
+			break;
+		}
+		sc_result_free(&r);
+		double t = now_s();
+		if (progress && t - last > 0.25) {
+			last = t;
+			double rate = (double)s->runs / (t - t0);
+			double left = o->time_s ? deadline - t
+					       : (double)((o->runs - i) / stride) / (rate > 0 ? rate : 1);
+			fprintf(stderr, "\r  runs %" PRIu64 ", %.0f runs/s, failures 0, %.0f s left   ",
+				s->runs, rate, left > 0 ? left : 0);
+		}
+	}
+	if (progress)
+		fprintf(stderr, "\r%60s\r", "");
+}
+
+static json_t *explore_json(const struct scenario *sc, const struct opts *o,
+			    const struct explore_sum *s, const char *shrunk)
+{
+	json_t *oc = json_object();
+	for (int i = 0; i < SC_NOUTCOMES; i++)
+		json_object_set_new(oc, sc_outcome_name((enum sc_outcome)i),
+				    json_integer((json_int_t)s->outcomes[i]));
+	json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "scenario", sc->path, "sched",
+			      o->sched == SCHED_PCT ? "pct" : sched_name(o->sched), "pct_depth",
+			      (json_int_t)o->pct_depth, "seed", (json_int_t)o->seed, "runs_requested",
+			      (json_int_t)o->runs, "runs", (json_int_t)s->runs, "outcomes", oc);
+	json_object_set_new(j, "shard", json_pack("[I, I]", (json_int_t)o->shard,
+						  (json_int_t)(o->nshards ? o->nshards : 1)));
+	if (s->failed) {
+		json_t *f = result_json(sc, &s->fail);
+		json_object_set_new(f, "seed", json_integer((json_int_t)s->fail_seed));
+		if (shrunk)
+			json_object_set_new(f, "shrunk_schedule", json_string(shrunk));
+		json_object_set_new(j, "failure", f);
+	} else {
+		json_object_set_new(j, "failure", json_null());
+	}
+	return j;
+}
+
+int cmd_explore(int argc, char **argv)
+{
+	struct opts o;
+	int e = parse_opts(&o, "explore", argc, argv, "sSerThJR", 1);
+	if (e)
+		return e;
+	if (o.sched != SCHED_RANDOM && o.sched != SCHED_PCT)
+		return usage_err("explore", "--sched takes random or pct:D");
+	static struct scenario sc;
+	if (load(&o, &sc))
+		return 1;
+	uint64_t stride = o.nshards ? o.nshards : 1, offset = o.nshards ? o.shard : 0;
+	double deadline = now_s() + o.time_s;
+	struct explore_sum s = { 0 };
+	bool tty = isatty(2);
+	if (o.jobs <= 1) {
+		explore_range(&sc, &o, o.seed, offset, stride, deadline, tty, &s);
+	} else {
+		/* J processes, each its own stripe of the shard; the first failure by seed wins */
+		int fds[64];
+		pid_t pids[64];
+		for (unsigned j = 0; j < o.jobs; j++) {
+			int p[2];
+			if (pipe(p))
+				return usage_err("explore", "pipe: %s", strerror(errno));
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(p[0]);
+				struct explore_sum c = { 0 };
+				explore_range(&sc, &o, o.seed, offset + stride * j, stride * o.jobs,
+					      deadline, false, &c);
+				FILE *w = fdopen(p[1], "w");
+				fprintf(w, "%" PRIu64 " %d %" PRIu64, c.runs, c.failed, c.fail_seed);
+				for (int k = 0; k < SC_NOUTCOMES; k++)
+					fprintf(w, " %" PRIu64, c.outcomes[k]);
+				fprintf(w, "\n");
+				fclose(w);
+				_exit(0);
+			}
+			close(p[1]);
+			fds[j] = p[0];
+			pids[j] = pid;
+		}
+		for (unsigned j = 0; j < o.jobs; j++) {
+			FILE *rd = fdopen(fds[j], "r");
+			uint64_t runs = 0, fseed = 0, oc[SC_NOUTCOMES] = { 0 };
+			int failed = 0;
+			if (rd && fscanf(rd, "%" SCNu64 " %d %" SCNu64, &runs, &failed, &fseed) == 3)
+				for (int k = 0; k < SC_NOUTCOMES; k++)
+					if (fscanf(rd, " %" SCNu64, &oc[k]) != 1)
+						break;
+			if (rd)
+				fclose(rd);
+			waitpid(pids[j], NULL, 0);
+			s.runs += runs;
+			for (int k = 0; k < SC_NOUTCOMES; k++)
+				s.outcomes[k] += oc[k];
+			if (failed && (!s.failed || fseed < s.fail_seed)) {
+				s.failed = true;
+				s.fail_seed = fseed;
+			}
+		}
+		if (s.failed) {
+			/* the failing run again, in this process, for its result */
+			struct sc_run_opts ro = run_opts(&o, s.fail_seed);
+			if (scenario_run(&sc, &ro, &s.fail))
+				return 1;
+		}
+	}
+	char *shrunk = NULL;
+	unsigned shrink_runs = 0;
+	printf("explored %" PRIu64 " runs of %s (%s%s, seeds from %" PRIu64 "%s):", s.runs, sc.path,
+	       o.sched == SCHED_PCT ? "pct" : sched_name(o.sched), "", o.seed,
+	       o.nshards ? ", sharded" : "");
+	for (int k = 0; k < SC_NOUTCOMES; k++)
+		if (s.outcomes[k])
+			printf(" %s %" PRIu64, sc_outcome_name((enum sc_outcome)k), s.outcomes[k]);
+	printf("\n");
+	if (s.failed) {
+		char why[256];
+		scenario_expected(&sc, &s.fail, why, sizeof(why));
+		printf("FAILED at seed %" PRIu64 ": %s%s%s (%s)\nschedule: %s\n", s.fail_seed,
+		       sc_outcome_name(s.fail.outcome), s.fail.message[0] ? ": " : "",
+		       s.fail.message, why, s.fail.schedule);
+		shrunk = shrink(&sc, s.fail.schedule, &s.fail, 2000, &shrink_runs);
+		printf("shrunk in %u runs (%zu -> %zu characters): %s\n", shrink_runs,
+		       strlen(s.fail.schedule), strlen(shrunk), shrunk);
+		printf("replay: tdxsim replay %s '%s'\n", sc.path, shrunk);
+	}
+	if (o.report) {
+		json_t *j = explore_json(&sc, &o, &s, shrunk);
+		if (json_dump_file(j, o.report, JSON_INDENT(2) | JSON_SORT_KEYS)) {
+			fprintf(stderr, "tdxsim explore: cannot write %s\n", o.report);
+			json_decref(j);
+			return 1;
+		}
+		json_decref(j);
+	}
+	int ret = s.failed ? 1 : 0;
+	free(shrunk);
+	if (s.failed)
+		sc_result_free(&s.fail);
+	return ret;
+}
+
+/* ---- merge ---- */
+
+int cmd_merge(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_err("merge", "REPORT.json files expected");
+	json_t *out = NULL, *oc = NULL, *fail = NULL;
+	json_int_t runs = 0, fail_seed = 0;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			return usage_err("merge", "unknown option '%s'", argv[i]);
+		json_error_t je;
+		json_t *j = json_load_file(argv[i], 0, &je);
+		json_t *o = j ? json_object_get(j, "outcomes") : NULL;
+		json_t *r = j ? json_object_get(j, "runs") : NULL;
+		if (!j || !json_is_object(o) || !json_is_integer(r)) {
+			fprintf(stderr, "tdxsim merge: %s: %s\n", argv[i],
+				j ? "not an explore report" : je.text);
+			json_decref(j);
+			json_decref(out);
+			return 1;
+		}
+		if (!out) {
+			out = json_deep_copy(j);
+			oc = json_object_get(out, "outcomes");
+			json_object_del(out, "shard");
+		} else {
+			const char *k;
+			json_t *v;
+			json_object_foreach(o, k, v) {
+				json_t *cur = json_object_get(oc, k);
+				json_object_set_new(oc, k, json_integer(json_integer_value(cur) +
+									json_integer_value(v)));
+			}
+		}
+		runs += json_integer_value(r);
+		json_t *f = json_object_get(j, "failure");
+		if (json_is_object(f)) {
+			json_int_t fs = json_integer_value(json_object_get(f, "seed"));
+			if (!fail || fs < fail_seed) {
+				json_decref(fail);
+				fail = json_deep_copy(f);
+				fail_seed = fs;
+			}
+		}
+		json_decref(j);
+	}
+	json_object_set_new(out, "runs", json_integer(runs));
+	json_object_set_new(out, "failure", fail ? fail : json_null());
+	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	json_decref(out);
+	return 0;
+}
+
+/* ---- compare ---- */
+
+#define MAX_VARIANTS 64
+
+int cmd_compare(int argc, char **argv)
+{
+	struct opts o;
+	int e = parse_opts(&o, "compare", argc, argv, "sServj", 1);
+	if (e)
+		return e;
+	if (!o.nvaries)
+		return usage_err("compare", "at least one --vary KEY=V1,V2,... expected");
+	if (!o.runs_given)
+		o.runs = 20;
+	static struct scenario base;
+	if (load(&o, &base))
+		return 1;
+	/* the cartesian product of the --vary lists */
+	char keys[8][64], vals[8][16][64];
+	int nvals[8];
+	int nvar = 1;
+	for (int i = 0; i < o.nvaries; i++) {
+		const char *eq = strchr(o.varies[i], '=');
+		snprintf(keys[i], sizeof(keys[i]), "%.*s", (int)(eq - o.varies[i]), o.varies[i]);
+		nvals[i] = 0;
+		for (const char *p = eq + 1; *p;) {
+			const char *c = strchr(p, ',');
+			size_t len = c ? (size_t)(c - p) : strlen(p);
+			if (!len || nvals[i] == 16)
+				return usage_err("compare", "--vary %s: empty value or more than 16",
+						 keys[i]);
+			snprintf(vals[i][nvals[i]++], 64, "%.*s", (int)len, p);
+			p += len + (c ? 1 : 0);
+		}
+		nvar *= nvals[i];
+		if (nvar > MAX_VARIANTS)
+			return usage_err("compare", "more than %d variants", MAX_VARIANTS);
+	}
+	static struct scenario sc[MAX_VARIANTS];
+	static char label[MAX_VARIANTS][160];
+	static double sums[MAX_VARIANTS][C_NCOUNTERS], leaves[MAX_VARIANTS][64];
+	static uint64_t outcomes[MAX_VARIANTS][SC_NOUTCOMES];
+	for (int v = 0; v < nvar; v++) {
+		sc[v] = base;
+		label[v][0] = 0;
+		int rest = v;
+		for (int i = 0; i < o.nvaries; i++) {
+			const char *val = vals[i][rest % nvals[i]];
+			rest /= nvals[i];
+			char a[160], err[512];
+			snprintf(a, sizeof(a), "%s=%s", keys[i], val);
+			if (scenario_set(&sc[v], a, err, sizeof(err))) {
+				fprintf(stderr, "tdxsim compare: %s\n", err);
+				return 1;
+			}
+			size_t l = strlen(label[v]);
+			snprintf(label[v] + l, sizeof(label[v]) - l, "%s%s=%s", l ? " " : "", keys[i], val);
+		}
+		for (uint64_t s = 0; s < o.runs; s++) {
+			struct sc_run_opts ro = run_opts(&o, o.seed + s);
+			struct sc_result r;
+			if (scenario_run(&sc[v], &ro, &r)) {
+				fprintf(stderr, "tdxsim compare: %s (%s): %s\n", o.file, label[v], r.message);
+				return 1;
+			}
+			outcomes[v][r.outcome]++;
+			for (int c = 0; c < C_NCOUNTERS; c++)
+				sums[v][c] += (double)r.counters[c];
+			for (int l = 0; l < 64; l++)
+				leaves[v][l] += (double)r.leaf_calls[l];
+			sc_result_free(&r);
+		}
+	}
+	double n = (double)o.runs;
+	if (o.json) {
+		json_t *arr = json_array();
+		for (int v = 0; v < nvar; v++) {
+			json_t *oc = json_object(), *c = json_object(), *lf = json_object();
+			for (int k = 0; k < SC_NOUTCOMES; k++)
+				json_object_set_new(oc, sc_outcome_name((enum sc_outcome)k),
+						    json_integer((json_int_t)outcomes[v][k]));
+			for (int k = 0; k < C_NCOUNTERS; k++)
+				json_object_set_new(c, sc_counter_names[k], json_real(sums[v][k] / n));
+			for (int l = 0; l < 64; l++)
+				if (leaves[v][l])
+					json_object_set_new(lf, tdx_leaf_name((unsigned)l),
+							    json_real(leaves[v][l] / n));
+			json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "variant", label[v],
+							     "outcomes", oc, "mean", c, "seamcalls_mean",
+							     lf));
+		}
+		json_t *j = json_pack("{s:s, s:I, s:I, s:o}", "scenario", base.path, "runs",
+				      (json_int_t)o.runs, "seed", (json_int_t)o.seed, "variants", arr);
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
+		json_decref(j);
+		return 0;
+	}
+	printf("%s: %" PRIu64 " runs per variant (%s, seeds %" PRIu64 "..%" PRIu64 "), means per run\n\n",
+	       base.path, o.runs, o.sched == SCHED_PCT ? "pct" : sched_name(o.sched), o.seed,
+	       o.seed + o.runs - 1);
+	static const struct { const char *head; int c; } cols[] = {
+		{ "TD exits", C_EXITS }, { "EPT viol", C_EPT_EXITS }, { "0-step", C_ZERO_STEP },
+		{ "BUSY", C_BUSY }, { "kicks", C_KICKS }, { "excl mmu", C_MMU_WRITE_LOCKS },
+		{ "4K maps", C_PRIVATE_MAPS }, { "vtime us", C_VTIME_NS },
+	};
+	int w = 7;
+	for (int v = 0; v < nvar; v++)
+		if ((int)strlen(label[v]) > w)
+			w = (int)strlen(label[v]);
+	printf("%-*s  %-22s", w, "variant", "outcomes");
+	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
+		printf(" %9s", cols[c].head);
+	printf("  SEAMCALLs (mean)\n");
+	for (int v = 0; v < nvar; v++) {
+		char oc[64] = "";
+		size_t l = 0;
+		for (int k = 0; k < SC_NOUTCOMES; k++)
+			if (outcomes[v][k])
+				l += (size_t)snprintf(oc + l, sizeof(oc) - l, "%s%s %" PRIu64, l ? " " : "",
+						      sc_outcome_name((enum sc_outcome)k), outcomes[v][k]);
+		printf("%-*s  %-22s", w, label[v], oc);
+		for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+			double x = sums[v][cols[c].c] / n;
+			if (cols[c].c == C_VTIME_NS)
+				x /= 1000.0;
+			printf(" %9.1f", x);
+		}
+		printf(" ");
+		for (int lf = 0; lf < 64; lf++)
+			if (leaves[v][lf]) {
+				const char *nm = tdx_leaf_name((unsigned)lf);
+				printf(" %s %.1f", !strncmp(nm, "TDH.", 4) ? nm + 4 : nm,
+				       leaves[v][lf] / n);
+			}
+		printf("\n");
+	}
+	return 0;
+}
+
+/* ---- list ---- */
+
+static const char *scenario_dir(void)
+{
+	const char *d = getenv("TDXSIM_SCENARIOS");
+	if (d)
+		return d;
+	if (!access("scenarios", R_OK))
+		return "scenarios";
+	return TDXSIM_DATADIR "/scenarios";
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cmd_list(int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_err("list", "one of scenarios, programs, policies expected");
+	if (!strcmp(argv[1], "programs")) {
+		for (const struct sc_program *p = sc_programs; p->name; p++) {
+			printf("%-18s %s\n%-18s parameters:", p->name, p->help, "");
+			for (const char *const *q = p->params; *q; q++)
+				printf(" %s", *q);
+			printf("\n");
+		}
+		return 0;
+	}
+	if (!strcmp(argv[1], "policies")) {
+		printf("[vm] keys (each also works as --set vm.KEY=VALUE and --vary KEY=V1,V2):\n"
+		       "  build        populate (mainline) | prefault (seed 004's proposal)\n"
+		       "  busy         kick-retry (mainline) | retry-n (out of tree)\n"
+		       "  retry_n      1..1000000 (retry-n's attempts)\n"
+		       "  local_retry  on | off (retry private EPT violations inside KVM)\n"
+		       "  slot_break   on | off (local retry gives up on a memslot being deleted, 6.18)\n"
+		       "  level        4k (mainline; the huge-page designs come with that issue)\n");
+		return 0;
+	}
+	if (strcmp(argv[1], "scenarios"))
+		return usage_err("list", "'%s' is not scenarios, programs or policies", argv[1]);
+	const char *dir = scenario_dir();
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "tdxsim list: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	char *names[512];
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < 512) {
+		size_t l = strlen(de->d_name);
+		if (l > 4 && !strcmp(de->d_name + l - 4, ".ini"))
+			names[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, (size_t)n, sizeof(names[0]), by_name);
+	for (int i = 0; i < n; i++) {
+		char path[1024], err[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		static struct scenario sc;
+		if (scenario_load(path, &sc, err, sizeof(err)))
+			printf("%-34s (does not parse: %s)\n", names[i], err);
+		else
+			printf("%-34s %s\n", names[i], sc.description);
+		free(names[i]);
+	}
+	return 0;
+}

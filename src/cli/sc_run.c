@@ -1,0 +1,651 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sc_run.c - running a scenario: build the host and the TD it describes,
+ * run every vCPU's program and the VMM's actions as engine tasks, classify
+ * the outcome, collect the counters, tear down and check that nothing is
+ * left.  Also the built-in guest programs and the guest-step interpreter.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../host/hostmem.h"
+#include "../module/physmem.h"
+#include "scenario.h"
+
+/* What every task of one run shares. */
+struct sc_world {
+	const struct scenario *sc;
+	struct kvm *k;
+	struct kvm_vm *vm;
+	struct engine *e;
+	int nvcpus;
+	uint64_t done;			/* vCPU tasks finished */
+	int rc[SC_MAX_VCPUS];		/* kvm_vcpu_run's result */
+	int fd[KVM_MAX_MEMSLOTS];	/* the guest_memfd made for each memslot */
+	struct kvm_vm_stats setup;	/* the VM's counters after setup: runs count from there */
+	/* linux-lazy: 4 MiB blocks accepted (1) or being accepted (2), by index */
+	uint8_t *lazy;
+	uint64_t lazy_base, lazy_blocks;
+};
+
+struct sc_ctx {
+	struct sc_world *w;
+	int vcpu;
+};
+
+static uint64_t param(const struct sc_vcpu *v, const char *key, uint64_t def)
+{
+	for (int i = 0; i < v->nparams; i++)
+		if (!strcmp(v->params[i].key, key))
+			return v->params[i].val;
+	return def;
+}
+
+/* The first private guest_memfd memslot: the default range of a program. */
+static void default_range(const struct scenario *sc, uint64_t *gpa, uint64_t *size)
+{
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++)
+		if (sc->slots[i].used && sc->slots[i].gmem && sc->slots[i].private) {
+			*gpa = sc->slots[i].gpa;
+			*size = sc->slots[i].size;
+			return;
+		}
+	*gpa = *size = 0;
+}
+
+static void range_of(struct sc_ctx *c, uint64_t *gpa, uint64_t *size)
+{
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	uint64_t g, s;
+	default_range(c->w->sc, &g, &s);
+	*gpa = param(v, "gpa", g);
+	*size = param(v, "size", param(v, "pages", s / 4096) * 4096);
+}
+
+static bool accepted(uint64_t st)
+{
+	return st == TDX_SUCCESS || tdx_status_code(st) == TDX_PAGE_ALREADY_ACCEPTED;
+}
+
+/*
+ * Accept [gpa, gpa + size) as TDVF and Linux do: 2M where aligned (4K
+ * pages one by one where the host mapped 4K: PAGE_SIZE_MISMATCH), 4K at
+ * the unaligned ends.
+ */
+static void accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size)
+{
+	uint64_t end = gpa + size;
+	while (gpa < end) {
+		if (!(gpa & (SZ_2M - 1)) && end - gpa >= SZ_2M) {
+			uint64_t st = guest_accept(g, gpa, 1);
+			if (accepted(st)) {
+				gpa += SZ_2M;
+				continue;
+			}
+			if (tdx_status_code(st) != TDX_PAGE_SIZE_MISMATCH)
+				gvcpu_kill(g, "guest panic: accept 2M at %#" PRIx64 ": %s", gpa,
+					   tdx_status_name(st));
+			for (uint64_t p = 0; p < 512; p++) {
+				st = guest_accept(g, gpa + p * SZ_4K, 0);
+				if (!accepted(st))
+					gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64 ": %s",
+						   (uint64_t)(gpa + p * SZ_4K), tdx_status_name(st));
+			}
+			gpa += SZ_2M;
+			continue;
+		}
+		uint64_t st = guest_accept(g, gpa, 0);
+		if (!accepted(st))
+			gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64 ": %s", gpa,
+				   tdx_status_name(st));
+		gpa += SZ_4K;
+	}
+}
+
+/* ---- built-in programs ---- */
+
+static void prog_firmware(struct gvcpu *g, void *arg)
+{
+	uint64_t gpa, size;
+	range_of(arg, &gpa, &size);
+	accept_range(g, gpa, size);
+}
+
+static void prog_linux_eager(struct gvcpu *g, void *arg)
+{
+	uint64_t gpa, size;
+	range_of(arg, &gpa, &size);
+	accept_range(g, gpa, size);
+	/* the kernel then uses its memory */
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_2M)
+		guest_write64(g, a, a);
+}
+
+#define LAZY_BLOCK (4ull << 20)
+
+/*
+ * Linux's unaccepted memory: a 4 MiB block is accepted by the first vCPU
+ * that allocates from it; another vCPU wanting the same block waits for
+ * it (accept_memory() serializes on the block).
+ */
+static void prog_linux_lazy(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	struct sc_world *w = c->w;
+	const struct sc_vcpu *v = &w->sc->vcpus[c->vcpu];
+	uint64_t gpa, size;
+	range_of(c, &gpa, &size);
+	uint64_t touches = param(v, "touches", 64);
+	for (uint64_t t = 0; t < touches; t++) {
+		uint64_t page = gpa + (engine_rand() % (size / SZ_4K)) * SZ_4K;
+		uint64_t b = (page - w->lazy_base) / LAZY_BLOCK;
+		while (b < w->lazy_blocks && w->lazy[b] == 2)
+			seam_yield();	/* another vCPU is accepting it */
+		if (b < w->lazy_blocks && !w->lazy[b]) {
+			w->lazy[b] = 2;
+			uint64_t start = w->lazy_base + b * LAZY_BLOCK;
+			uint64_t len = start + LAZY_BLOCK > gpa + size ? gpa + size - start : LAZY_BLOCK;
+			accept_range(g, start, len);
+			w->lazy[b] = 1;
+		}
+		guest_write64(g, page, page);
+	}
+}
+
+static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve)
+{
+	uint64_t st = guest_accept(g, ve->gpa & ~0xfffull, 0);
+	if (!accepted(st))
+		gvcpu_kill(g, "guest panic: #VE accept at %#" PRIx64 ": %s", ve->gpa,
+			   tdx_status_name(st));
+}
+
+/* Seed 001's rare case: touch memory before accepting it; #VE accepts at 4K. */
+static void prog_ve_before_accept(struct gvcpu *g, void *arg)
+{
+	uint64_t gpa, size;
+	range_of(arg, &gpa, &size);
+	guest_set_ve_handler(g, ve_accept);
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+		guest_write64(g, a, a ^ 0x5eed);
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+		if (guest_read64(g, a) != (a ^ 0x5eed))
+			engine_fail("ve-before-accept: data at %#" PRIx64 " lost", a);
+}
+
+/* Seed 001: vCPUs accepting one range at different levels. */
+static void prog_accept_race(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	uint64_t gpa, size;
+	range_of(c, &gpa, &size);
+	if (param(v, "level", 0))
+		accept_range(g, gpa, size);
+	else
+		for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+			if (!accepted(guest_accept(g, a, 0)))
+				gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64, a);
+	/* every page is usable afterwards: each vCPU writes its own word */
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+		guest_write64(g, a + 8 * (uint64_t)c->vcpu, a + (uint64_t)c->vcpu);
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+		if (guest_read64(g, a + 8 * (uint64_t)c->vcpu) != a + (uint64_t)c->vcpu)
+			engine_fail("accept-race: vcpu%d's word at %#" PRIx64 " lost", c->vcpu, a);
+}
+
+/* Private -> shared -> private, rounds times, with data checks. */
+static void prog_convert_pingpong(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	uint64_t gpa, size;
+	range_of(c, &gpa, &size);
+	uint64_t rounds = param(v, "rounds", 4);
+	for (uint64_t r = 0; r < rounds; r++) {
+		for (uint64_t a = gpa; a < gpa + size; a += SZ_4K) {
+			if (!accepted(guest_accept(g, a, 0)))
+				gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64, a);
+			if (guest_read64(g, a) != 0)
+				engine_fail("convert-pingpong: a re-accepted page at %#" PRIx64
+					    " is not zero", a);
+			guest_write64(g, a, a + r);
+		}
+		if (guest_map_gpa(g, gpa, size, true) != TDVMCALL_STATUS_SUCCESS)
+			engine_fail("convert-pingpong: MapGPA to shared failed");
+		for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+			guest_write64(g, guest_shared(g, a), r);
+		if (guest_map_gpa(g, gpa, size, false) != TDVMCALL_STATUS_SUCCESS)
+			engine_fail("convert-pingpong: MapGPA to private failed");
+	}
+}
+
+/* ---- guest steps ---- */
+
+static void prog_steps(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	uint64_t left[SC_MAX_STEPS];	/* iterations left, per repeat */
+	for (int pc = 0; pc < v->nsteps; pc++) {
+		const struct sc_step *s = &v->steps[pc];
+		uint64_t gpa = s->shared && s->op != OP_MAPGPA ? guest_shared(g, s->gpa) : s->gpa;
+		switch (s->op) {
+		case OP_ACCEPT:
+			engine_trace(guest_accept(g, gpa, s->level));
+			break;
+		case OP_READ:
+			engine_trace(guest_read64(g, gpa));
+			break;
+		case OP_WRITE:
+			guest_write64(g, gpa, s->val);
+			break;
+		case OP_CHECK: {
+			uint64_t got = guest_read64(g, gpa);
+			if (got != s->val)
+				engine_fail("vcpu%d line %d: check %#" PRIx64 ": read %#" PRIx64
+					    ", want %#" PRIx64, c->vcpu, s->line, s->gpa, got, s->val);
+			break;
+		}
+		case OP_MAPGPA: {
+			uint64_t st = guest_map_gpa(g, s->gpa, s->val, s->shared);
+			if (st != TDVMCALL_STATUS_SUCCESS)
+				engine_fail("vcpu%d line %d: mapgpa returned %#" PRIx64, c->vcpu,
+					    s->line, st);
+			break;
+		}
+		case OP_DEMOTE:
+			engine_trace(guest_request_demote(g, s->gpa));
+			break;
+		case OP_REPEAT:
+			left[pc] = s->val;
+			break;
+		case OP_END:
+			if (--left[s->match])
+				pc = s->match;
+			break;
+		}
+	}
+}
+
+static const char *const p_range[] = { "gpa", "size", "pages", NULL };
+static const char *const p_lazy[] = { "gpa", "size", "pages", "touches", NULL };
+static const char *const p_race[] = { "gpa", "size", "pages", "level", NULL };
+static const char *const p_pingpong[] = { "gpa", "size", "pages", "rounds", NULL };
+
+const struct sc_program sc_programs[] = {
+	{ "firmware", "accepts its range (default: the first private memslot) 2M where "
+		      "aligned, then 4K, as TDVF does", p_range, false, prog_firmware },
+	{ "linux-eager", "accepts all of its range at boot (2M, falling back to 4K), then "
+			 "uses it", p_range, false, prog_linux_eager },
+	{ "linux-lazy", "unaccepted memory: allocates 'touches' random pages, accepting the "
+			"4 MiB block of each on first use; vCPUs share the blocks", p_lazy, false,
+	  prog_linux_lazy },
+	{ "ve-before-accept", "touches pages before accepting them; its #VE handler accepts "
+			      "at 4K (seed 001's rare case; needs sept_ve_disable = off)", p_range,
+	  true, prog_ve_before_accept },
+	{ "accept-race", "accepts its range at 'level' (4k or 2m) while other vCPUs may "
+			 "accept it at another level, then checks every page is usable", p_race,
+	  false, prog_accept_race },
+	{ "convert-pingpong", "accepts, converts to shared and back 'rounds' times, checking "
+			      "private pages come back zeroed", p_pingpong, false,
+	  prog_convert_pingpong },
+	{ NULL, NULL, NULL, false, NULL },
+};
+
+/* ---- tasks ---- */
+
+static void vcpu_task(void *arg)
+{
+	struct sc_ctx *c = arg;
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	c->w->rc[c->vcpu] = kvm_vcpu_run(c->w->vm, c->vcpu, v->prog ? v->prog->fn : prog_steps, c);
+	c->w->done++;
+}
+
+static bool fired(struct sc_world *w, const struct sc_vmm_action *a)
+{
+	switch (a->trigger) {
+	case TR_START:
+		return true;
+	case TR_VCPU_STEP: {
+		struct gvcpu *g = kvm_vcpu_guest(w->vm, a->vcpu);
+		return g && g->rip >= a->when;
+	}
+	default:
+		return engine_elapsed_ns(w->e) >= a->when;
+	}
+}
+
+static int do_action(struct sc_world *w, const struct sc_vmm_action *a)
+{
+	struct kvm_vm *vm = w->vm;
+	switch (a->act) {
+	case ACT_CONVERT:
+		return kvm_vmm_convert(vm, a->gpa, a->size, a->private);
+	case ACT_ATTR:
+		return kvm_set_memory_attributes(vm, a->gpa, a->size,
+						 a->private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
+	case ACT_PUNCH: {
+		/* the guest_memfd behind the GPA, bound at offset 0 */
+		for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+			const struct sc_memslot *m = &w->sc->slots[i];
+			if (m->used && a->gpa - m->gpa < m->size)
+				return kvm_gmem_punch_hole(vm, w->fd[i], a->gpa - m->gpa, a->size);
+		}
+		return -EINVAL;
+	}
+	case ACT_DELETE: {
+		struct kvm_userspace_memory_region2 r = { .slot = (uint32_t)a->slot };
+		return kvm_set_user_memory_region2(vm, &r);
+	}
+	case ACT_PREFAULT: {
+		struct kvm_pre_fault_memory r = { a->gpa, a->size, 0 };
+		return kvm_pre_fault_memory(vm, 0, &r);
+	}
+	case ACT_CHURN:
+		/* invalidations: every flip bumps the VM's invalidation sequence */
+		for (int n = 0; n < a->slot; n++) {
+			int r = kvm_set_memory_attributes(vm, a->gpa, a->size,
+							  n & 1 ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
+			if (r)
+				return r;
+			seam_yield();
+		}
+		return 0;
+	default:
+		return kvm_vcpu_post_interrupt(vm, a->slot);
+	}
+}
+
+/* The VMM: each action once its trigger fired, in file order per trigger. */
+static void vmm_task(void *arg)
+{
+	struct sc_world *w = arg;
+	const struct scenario *sc = w->sc;
+	bool ran[SC_MAX_ACTIONS] = { false };
+	int left = sc->nactions;
+	while (left && w->done < (uint64_t)w->nvcpus) {
+		for (int i = 0; i < sc->nactions; i++) {
+			if (ran[i] || !fired(w, &sc->actions[i]))
+				continue;
+			ran[i] = true;
+			left--;
+			int r = do_action(w, &sc->actions[i]);
+			engine_trace((uint64_t)(int64_t)r);
+			if (r && r != -EIO)	/* -EIO: the VM died; the run says why */
+				engine_fail("vmm: the action of line %d failed: %s", sc->actions[i].line,
+					    strerror(-r));
+		}
+		seam_yield();
+	}
+}
+
+/* ---- building the TD ---- */
+
+static int setup_err(struct sc_result *r, const char *what, int e)
+{
+	snprintf(r->message, sizeof(r->message), "setup: %s: %s", what, strerror(e < 0 ? -e : e));
+	return -1;
+}
+
+static int build(struct sc_world *w, struct sc_result *r)
+{
+	const struct scenario *sc = w->sc;
+	w->k = kvm_create(&sc->plat);
+	if (!w->k)
+		return setup_err(r, "the host", ENOMEM);
+	w->vm = kvm_create_vm(w->k, &sc->pol);
+	if (!w->vm)
+		return setup_err(r, "KVM_CREATE_VM", EINVAL);
+	struct kvm_tdx_init_vm init;
+	kvm_tdx_init_vm_default(&init, sc->maxphyaddr);
+	if (!sc->sept_ve_disable)
+		init.attributes &= ~TD_ATTR_SEPT_VE_DISABLE;
+	int e = kvm_tdx_init_vm(w->vm, &init);
+	if (e)
+		return setup_err(r, "KVM_TDX_INIT_VM", e);
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		const struct sc_memslot *m = &sc->slots[i];
+		if (!m->used)
+			continue;
+		struct kvm_userspace_memory_region2 reg = { .slot = (uint32_t)i,
+							    .guest_phys_addr = m->gpa,
+							    .memory_size = m->size };
+		if (m->gmem) {
+			int fd = kvm_create_guest_memfd(w->vm, m->size, 0);
+			if (fd < 0)
+				return setup_err(r, "KVM_CREATE_GUEST_MEMFD", fd);
+			w->fd[i] = fd;
+			reg.flags = KVM_MEM_GUEST_MEMFD;
+			reg.guest_memfd = fd;
+		}
+		if ((e = kvm_set_user_memory_region2(w->vm, &reg)))
+			return setup_err(r, "KVM_SET_USER_MEMORY_REGION2", e);
+		if (m->private &&
+		    (e = kvm_set_memory_attributes(w->vm, m->gpa, m->size,
+						   KVM_MEMORY_ATTRIBUTE_PRIVATE)))
+			return setup_err(r, "KVM_SET_MEMORY_ATTRIBUTES", e);
+	}
+	for (int i = 0; i < w->nvcpus; i++) {
+		if ((e = kvm_create_vcpu(w->vm)) != i)
+			return setup_err(r, "KVM_CREATE_VCPU", e < 0 ? e : EINVAL);
+		if ((e = kvm_tdx_init_vcpu(w->vm, i)))
+			return setup_err(r, "KVM_TDX_INIT_VCPU", e);
+	}
+	if (sc->fw_pages) {
+		static _Alignas(4096) uint8_t page[4096];
+		if (sc->pol.build == BUILD_PREFAULT && sc->fw_prefault) {
+			uint64_t n = sc->fw_pages + sc->fw_prefault_extra;
+			struct kvm_pre_fault_memory pf = { sc->fw_gpa, n * 4096, 0 };
+			if ((e = kvm_pre_fault_memory(w->vm, 0, &pf)) || pf.size)
+				return setup_err(r, "KVM_PRE_FAULT_MEMORY (firmware)", e ? e : EIO);
+		}
+		for (uint64_t p = 0; p < sc->fw_pages; p++) {
+			for (int b = 0; b < 4096; b++)	/* a synthetic, deterministic image */
+				page[b] = (uint8_t)(p * 131 + (uint64_t)b * 7 + 1);
+			struct kvm_tdx_init_mem_region reg = { page, sc->fw_gpa + p * 4096, 1 };
+			e = kvm_tdx_init_mem_region(w->vm, 0,
+						    sc->fw_measure ? KVM_TDX_MEASURE_MEMORY_REGION : 0,
+						    &reg);
+			if (e)
+				return setup_err(r, "KVM_TDX_INIT_MEM_REGION (firmware)", e);
+		}
+	}
+	if ((e = kvm_tdx_finalize_vm(w->vm)))
+		return setup_err(r, "KVM_TDX_FINALIZE_VM", e);
+	/* linux-lazy's shared block map covers the first private slot */
+	uint64_t g, s;
+	default_range(sc, &g, &s);
+	w->lazy_base = g;
+	w->lazy_blocks = (s + LAZY_BLOCK - 1) / LAZY_BLOCK;
+	w->lazy = calloc(w->lazy_blocks ? w->lazy_blocks : 1, 1);
+	return w->lazy ? 0 : setup_err(r, "memory", ENOMEM);
+}
+
+/* The run's counters: the VM's since setup, the vCPUs', the engine's. */
+static void collect(struct sc_world *w, struct sc_result *r)
+{
+	const struct kvm_vm_stats *now = kvm_vm_stats(w->vm);
+	struct kvm_vm_stats d;
+	const uint64_t *a = (const uint64_t *)now, *b = (const uint64_t *)&w->setup;
+	uint64_t *x = (uint64_t *)&d;
+	for (size_t i = 0; i < sizeof(d) / sizeof(uint64_t); i++)
+		x[i] = a[i] - b[i];
+	const struct kvm_vm_stats *st = &d;
+	uint64_t *c = r->counters;
+	c[C_FAULTS] = st->faults;
+	c[C_PRIVATE_MAPS] = st->private_maps;
+	c[C_PAGE_ADDS] = st->page_adds;
+	c[C_SEPT_ADDS] = st->sept_adds;
+	c[C_SHARED_MAPS] = st->shared_maps;
+	c[C_ZAPPED] = st->zapped;
+	c[C_BUSY] = st->busy;
+	c[C_KICKS] = st->kicks;
+	c[C_RETRIES] = st->retries;
+	c[C_LOCAL_RETRIES] = st->local_retries;
+	c[C_MEMORY_FAULTS] = st->memory_faults;
+	c[C_CONVERSIONS] = st->conversions;
+	c[C_MAP_GPA_EXITS] = st->map_gpa_exits;
+	c[C_INTERNAL_ERRORS] = st->internal_errors;
+	c[C_MMU_WRITE_LOCKS] = st->mmu_write_locks;
+	c[C_EPT_LEVELS] = (uint64_t)tdx_td_levels(kvm_vm_td(w->vm));
+	for (unsigned l = 0; l < 64; l++)
+		r->leaf_calls[l] = engine_charges(w->e, (enum seam_cost)(SEAM_COST_SEAMCALL + l));
+	for (int i = 0; i < w->nvcpus; i++) {
+		const struct gvcpu *g = kvm_vcpu_guest(w->vm, i);
+		if (!g)
+			continue;
+		c[C_EXITS] += g->st.exits;
+		c[C_EPT_EXITS] += g->st.ept_exits;
+		c[C_ZERO_STEP] += g->st.zero_step_refusals;
+		c[C_ENTER_BUSY] += g->st.enter_busy;
+		c[C_VES] += g->st.ves;
+		c[C_ACCEPTS] += g->st.accepts;
+		c[C_ACCEPT_BUSY] += g->st.accept_busy;
+		c[C_VMCALLS] += g->st.vmcalls;
+	}
+	c[C_VTIME_NS] = engine_elapsed_ns(w->e);
+	c[C_STEPS] = engine_steps(w->e);
+}
+
+int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	struct sc_world w = { .sc = sc };
+	for (int i = 0; i < SC_MAX_VCPUS; i++)
+		if (sc->vcpus[i].used)
+			w.nvcpus = i + 1;
+	if (sc->nvcpus > w.nvcpus)
+		w.nvcpus = sc->nvcpus;
+	int ret = 0;
+	if (build(&w, r)) {
+		r->outcome = SC_SETUP_ERROR;
+		r->schedule = strdup("");
+		goto out;
+	}
+	w.setup = *kvm_vm_stats(w.vm);
+	struct engine_config c = {
+		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
+		.replay = o->replay, .replay_lenient = o->lenient,
+		.step_bound = sc->step_bound, .stack_size = 256 * 1024,
+	};
+	w.e = engine_create(&c);
+	if (!w.e) {
+		snprintf(r->message, sizeof(r->message), "setup: the engine refused the schedule");
+		ret = -1;
+		goto out;
+	}
+	static struct sc_ctx ctx[SC_MAX_VCPUS];
+	for (int i = 0; i < w.nvcpus; i++) {
+		ctx[i] = (struct sc_ctx){ &w, i };
+		if (sc->vcpus[i].used)
+			engine_spawn(w.e, "vcpu", vcpu_task, &ctx[i]);
+		else
+			w.done++;	/* created, nothing to run */
+	}
+	if (sc->nactions)
+		engine_spawn(w.e, "vmm", vmm_task, &w);
+	enum engine_outcome eo = engine_run(w.e);
+	collect(&w, r);
+	const char *why = "";
+	bool dead = kvm_vm_dead(w.vm, &why);
+	switch (eo) {
+	case ENGINE_OK:
+		r->outcome = dead ? SC_KILLED : SC_OK;
+		for (int i = 0; i < w.nvcpus && r->outcome == SC_OK; i++)
+			if (w.rc[i])
+				r->outcome = SC_KILLED;
+		snprintf(r->message, sizeof(r->message), "%s", dead ? why : "");
+		break;
+	case ENGINE_FAIL:
+		r->outcome = SC_FAIL;
+		break;
+	case ENGINE_DEADLOCK:
+		r->outcome = SC_DEADLOCK;
+		break;
+	case ENGINE_STEP_BOUND:
+		r->outcome = SC_LIVELOCK;
+		break;
+	default:
+		r->outcome = SC_REPLAY_ERROR;
+		break;
+	}
+	if (eo != ENGINE_OK)
+		snprintf(r->message, sizeof(r->message), "%s", engine_report(w.e));
+	r->hash = engine_trace_hash(w.e);
+	const char *s = engine_schedule(w.e);
+	r->schedule = strdup(s ? s : "");
+	for (const char *q = strrchr(r->schedule, ':'); q && *++q;)
+		r->nchoices += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '{';
+	engine_destroy(w.e);
+	if (eo == ENGINE_OK) {
+		kvm_destroy_vm(w.vm);
+		w.vm = NULL;
+		uint64_t left = kvm_hostmem(w.k)->allocated;
+		if (left && r->outcome == SC_OK) {
+			r->outcome = SC_FAIL;
+			snprintf(r->message, sizeof(r->message),
+				 "teardown left %" PRIu64 " host pages allocated", left);
+		}
+	} else {
+		kvm_vm_free_abandoned(w.vm);	/* vCPUs are stuck inside the TD */
+		w.vm = NULL;
+	}
+out:
+	if (w.vm)
+		kvm_destroy_vm(w.vm);
+	if (w.k)
+		kvm_destroy(w.k);
+	free(w.lazy);
+	return ret;
+}
+
+void sc_result_free(struct sc_result *r)
+{
+	free(r->schedule);
+	r->schedule = NULL;
+}
+
+static bool cmp_ok(enum sc_cmp c, uint64_t a, uint64_t b)
+{
+	switch (c) {
+	case CMP_EQ: return a == b;
+	case CMP_NE: return a != b;
+	case CMP_LT: return a < b;
+	case CMP_LE: return a <= b;
+	case CMP_GT: return a > b;
+	default: return a >= b;
+	}
+}
+
+bool scenario_expected(const struct scenario *sc, const struct sc_result *r, char *why,
+		       size_t len)
+{
+	static const char *const cmp_names[] = { "=", "!=", "<", "<=", ">", ">=" };
+	enum sc_outcome want = sc->has_expect ? sc->expect_outcome : SC_OK;
+	if (!sc->expect_any_outcome && r->outcome != want) {
+		snprintf(why, len, "outcome %s, expected %s", sc_outcome_name(r->outcome),
+			 sc_outcome_name(want));
+		return false;
+	}
+	if (sc->expect_message[0] && !strstr(r->message, sc->expect_message)) {
+		snprintf(why, len, "message \"%s\" does not contain \"%s\"", r->message,
+			 sc->expect_message);
+		return false;
+	}
+	for (int i = 0; i < sc->nexpects; i++) {
+		const struct sc_expect *e = &sc->expects[i];
+		if (!cmp_ok(e->cmp, r->counters[e->counter], e->val)) {
+			snprintf(why, len, "line %d: %s is %" PRIu64 ", expected %s %" PRIu64, e->line,
+				 sc_counter_names[e->counter], r->counters[e->counter],
+				 cmp_names[e->cmp], e->val);
+			return false;
+		}
+	}
+	why[0] = 0;
+	return true;
+}

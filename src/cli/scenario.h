@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scenario.h - scenario files: a whole tdxsim run described in INI.
+ *
+ *   [platform]  host memory, 5-level EPT, MAX_PA, fragmentation, HKIDs,
+ *               the module's host-priority timeout
+ *   [vm]        every design-variant key (kvm_policy_set), TD attributes,
+ *               guest MAXPHYADDR, number of vCPUs, step bound
+ *   [memslot N] RAM: gpa, size, guest_memfd, private
+ *   [firmware]  initial memory added before FINALIZE (a synthetic image of
+ *               N pages at a GPA, measured or not)
+ *   [vcpu N]    a built-in program with its parameters, or guest steps
+ *   [vmm]       host-side actions, each after a trigger
+ *   [expect]    the outcome and counters a run must show
+ *
+ * Parsing checks everything (unknown sections and keys, numbers, ranges,
+ * GPAs outside every memslot, step syntax) and reports the first problem
+ * as "FILE:LINE: message"; nothing runs from a scenario that failed to
+ * parse.  A parsed scenario is immutable: runs take it as const.
+ */
+#ifndef TDXSIM_SCENARIO_H
+#define TDXSIM_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../engine/engine.h"
+#include "../host/kvm.h"
+
+#define SC_MAX_VCPUS	8
+#define SC_MAX_STEPS	256
+#define SC_MAX_ACTIONS	64
+#define SC_MAX_EXPECT	32
+#define SC_MAX_PARAMS	8
+
+/* ---- guest steps ---- */
+enum sc_op {
+	OP_ACCEPT,	/* accept GPA 4k|2m */
+	OP_READ,	/* read GPA */
+	OP_WRITE,	/* write GPA VALUE */
+	OP_CHECK,	/* check GPA VALUE: a read that must return VALUE */
+	OP_MAPGPA,	/* mapgpa shared|private GPA SIZE */
+	OP_DEMOTE,	/* demote GPA: the proposed demotion TDVMCALL */
+	OP_REPEAT,	/* repeat N {  ...  } */
+	OP_END,		/* the } of a repeat */
+};
+
+struct sc_step {
+	enum sc_op op;
+	uint64_t gpa;		/* a GPA of a shared alias carries the shared bit */
+	uint64_t val;		/* VALUE, SIZE or the repeat count */
+	int level;		/* accept: 0 (4K) or 1 (2M) */
+	bool shared;		/* mapgpa direction; read/write through the shared alias */
+	int match;		/* repeat: index of its end; end: index of its repeat */
+	int line;
+};
+
+/* ---- built-in guest programs ---- */
+struct sc_param {
+	const char *key;
+	uint64_t val;
+};
+
+struct sc_vcpu {
+	bool used;
+	const struct sc_program *prog;	/* a built-in, or NULL for steps */
+	struct sc_param params[SC_MAX_PARAMS];
+	int nparams;
+	struct sc_step steps[SC_MAX_STEPS];
+	int nsteps;
+	int line;
+};
+
+struct sc_program {
+	const char *name;
+	const char *help;
+	const char *const *params;	/* the parameters it takes, NULL-terminated */
+	bool needs_ve;			/* only for a TD with #VE (sept_ve_disable off) */
+	void (*fn)(struct gvcpu *g, void *arg);	/* arg: struct sc_ctx */
+};
+extern const struct sc_program sc_programs[];
+
+/* ---- VMM actions ---- */
+enum sc_trigger { TR_START, TR_VCPU_STEP, TR_TIME };
+enum sc_action {
+	ACT_CONVERT,	/* convert shared|private GPA SIZE (QEMU's way) */
+	ACT_ATTR,	/* attributes shared|private GPA SIZE (KVM only, no discard) */
+	ACT_PUNCH,	/* punch GPA SIZE (the guest_memfd behind the GPA) */
+	ACT_DELETE,	/* delete slot N */
+	ACT_PREFAULT,	/* prefault GPA SIZE (through vCPU 0) */
+	ACT_INTERRUPT,	/* interrupt vcpuN */
+	ACT_CHURN,	/* churn GPA SIZE N: flip the attributes N times (invalidations) */
+};
+
+struct sc_vmm_action {
+	enum sc_trigger trigger;
+	int vcpu;		/* TR_VCPU_STEP */
+	uint64_t when;		/* step count or virtual ns */
+	enum sc_action act;
+	uint64_t gpa, size;
+	bool private;
+	int slot;		/* delete; interrupt: the vCPU */
+	int line;
+};
+
+/* ---- expectations ---- */
+enum sc_outcome {
+	SC_OK = 0,	/* every vCPU ran its program to the end */
+	SC_KILLED,	/* the VM died (guest fault, host bug, memory) */
+	SC_FAIL,	/* a check failed, or the engine's lock checker objected */
+	SC_DEADLOCK,
+	SC_LIVELOCK,	/* the step bound was reached */
+	SC_REPLAY_ERROR,
+	SC_SETUP_ERROR,	/* building the TD failed (an ioctl refused): the message says which */
+	SC_NOUTCOMES
+};
+const char *sc_outcome_name(enum sc_outcome o);
+
+enum sc_cmp { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
+
+struct sc_expect {
+	int counter;		/* index into sc_counter_names */
+	enum sc_cmp cmp;
+	uint64_t val;
+	int line;
+};
+
+/* Counters a run reports (VM stats, vCPU stats summed, the run itself). */
+enum {
+	C_FAULTS, C_PRIVATE_MAPS, C_PAGE_ADDS, C_SEPT_ADDS, C_SHARED_MAPS, C_ZAPPED, C_BUSY,
+	C_KICKS, C_RETRIES, C_LOCAL_RETRIES, C_MEMORY_FAULTS, C_CONVERSIONS, C_MAP_GPA_EXITS,
+	C_INTERNAL_ERRORS, C_EXITS, C_EPT_EXITS, C_ZERO_STEP, C_ENTER_BUSY, C_VES, C_ACCEPTS,
+	C_ACCEPT_BUSY, C_VMCALLS, C_MMU_WRITE_LOCKS, C_EPT_LEVELS, C_VTIME_NS, C_STEPS,
+	C_NCOUNTERS
+};
+extern const char *const sc_counter_names[C_NCOUNTERS];
+
+/* ---- the scenario ---- */
+struct sc_memslot {
+	bool used;
+	uint64_t gpa, size;
+	bool gmem;		/* backed by a guest_memfd (default yes) */
+	bool private;		/* attributes private at start (default yes with gmem) */
+	int line;
+};
+
+struct scenario {
+	char path[256];
+	char description[256];
+	struct kvm_platform plat;
+	struct kvm_policy pol;
+	bool sept_ve_disable;	/* TD attribute; off: pending pages raise #VE */
+	unsigned maxphyaddr;	/* 48 or 52 */
+	int nvcpus;
+	uint64_t step_bound;	/* engine steps (0: 1,000,000) */
+	struct sc_memslot slots[KVM_MAX_MEMSLOTS];
+	/* [firmware]: synthetic initial memory */
+	uint64_t fw_gpa, fw_pages;
+	bool fw_measure;
+	bool fw_prefault;	/* prefault flow: pre-fault the image first (default yes) */
+	uint64_t fw_prefault_extra;	/* ... and this many pages after it, never added */
+	struct sc_vcpu vcpus[SC_MAX_VCPUS];
+	struct sc_vmm_action actions[SC_MAX_ACTIONS];
+	int nactions;
+	/* [expect] */
+	bool has_expect;
+	enum sc_outcome expect_outcome;
+	bool expect_any_outcome;
+	char expect_message[128];	/* a substring of the run's message */
+	struct sc_expect expects[SC_MAX_EXPECT];
+	int nexpects;
+};
+
+/*
+ * Parse @path into @sc.  0, or -1 with "FILE:LINE: message" (or "FILE:
+ * message" for whole-file problems) in @err.
+ */
+int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen);
+/* Apply "section.key=value" (or "key=value" in [vm]), as --set does. */
+int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t errlen);
+/* Check the whole scenario (GPAs inside memslots, programs and the TD). */
+int scenario_check(const struct scenario *sc, char *err, size_t errlen);
+
+/* ---- running ---- */
+struct sc_run_opts {
+	enum sched_kind sched;
+	uint64_t seed;
+	int pct_depth;
+	const char *replay;	/* SCHED_REPLAY: the schedule string */
+	bool lenient;		/* replay leniently (shrinking) */
+};
+
+struct sc_result {
+	enum sc_outcome outcome;
+	char message[256];	/* why it ended so ("" for OK) */
+	uint64_t counters[C_NCOUNTERS];
+	uint64_t leaf_calls[64];	/* SEAMCALLs by leaf number */
+	uint64_t hash;		/* the engine's trace hash */
+	char *schedule;		/* malloc'ed schedule string */
+	size_t nchoices;	/* choices in the schedule */
+};
+
+/*
+ * Run @sc once.  0 with the result in @r (a TD that could not be built is
+ * the outcome SC_SETUP_ERROR, the refused call in the message), or -1 when
+ * the simulator itself could not run (no memory, a bad schedule string).
+ */
+int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r);
+void sc_result_free(struct sc_result *r);
+/* Does @r meet @sc's [expect]?  (No [expect]: the outcome must be OK.) */
+bool scenario_expected(const struct scenario *sc, const struct sc_result *r, char *why,
+		       size_t len);
+
+/* Parse a number with an optional K/M/G/T suffix (binary) or a time with ns/us/ms/s. */
+int sc_parse_size(const char *s, uint64_t *out);
+int sc_parse_time(const char *s, uint64_t *out_ns);
+
+#endif

@@ -99,6 +99,7 @@ OBJS += src/host/vm.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
 CLI_OBJS += src/cli/tdvf.o
+CLI_OBJS += src/cli/measure.o
 
 TESTS := $(patsubst tests/%.c,%,$(filter-out tests/testlib.c,$(wildcard tests/test_*.c)))
 BENCHES := bench/bench

@@ -3,5 +3,6 @@
 #define TDXSIM_CLI_H
 
 int cmd_demo(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct cmd {
 	const char *help;
 } cmds[] = {
 	{ "demo", cmd_demo, "build a small TD, add and accept pages, print what happened and the MRTD" },
+	{ "measure", cmd_measure, "load a TDVF firmware image (OVMF.fd) as QEMU does and print its MRTD" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "print this help" },
 };

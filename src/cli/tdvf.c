@@ -84,7 +84,8 @@ static const char *sec_name(int i, uint32_t type, char *buf, size_t len)
 	if (type < TDVF_NR_TYPES)
 		snprintf(buf, len, "section %d (%s)", i, tdvf_type_name(type));
 	else
-		snprintf(buf, len, "section %d (type %" PRIu32 ")", i, type);
+		snprintf(buf, len, type < 100 ? "section %d (type %" PRIu32 ")" :
+			 "section %d (type %#" PRIx32 ")", i, type);
 	return buf;
 }
 
@@ -195,8 +196,8 @@ int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *t, char *err, size_t
 		return fail(err, errlen, "bad TDVF descriptor version %" PRIu32 " (only 1 is "
 			    "defined)", version);
 	if (n < 2)
-		return fail(err, errlen, "TDVF descriptor has %" PRIu32 " sections, QEMU needs at "
-			    "least 2", n);
+		return fail(err, errlen, "TDVF descriptor has %" PRIu32 " section%s, QEMU needs at "
+			    "least 2", n, n == 1 ? "" : "s");
 	uint64_t want = DESC_BYTES + (uint64_t)SECTION_BYTES * n;
 	if (length != want)
 		return fail(err, errlen, "bad TDVF descriptor length %#" PRIx32 " for %" PRIu32

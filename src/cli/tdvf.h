@@ -86,15 +86,19 @@ const char *tdvf_attr_name(uint32_t attributes, char *buf, size_t len);
 enum tdvf_flow {
 	/*
 	 * QEMU with mainline KVM (target/i386/kvm/tdx.c, tdx_init_fw_mem_region):
-	 * section by section in metadata order, one KVM_TDX_INIT_MEM_REGION of
-	 * the whole section, with KVM_TDX_MEASURE_MEMORY_REGION when it has
-	 * MR_EXTEND: per page PAGE.ADD and then its 16 MR.EXTENDs.
+	 * section by section in metadata order, KVM_TDX_INIT_MEM_REGION with
+	 * KVM_TDX_MEASURE_MEMORY_REGION when the section has MR_EXTEND, so each
+	 * page is PAGE.ADDed and then MR.EXTENDed 16 times.  QEMU makes one
+	 * call per section; the builder one per page, which KVM executes the
+	 * same way, page by page: the same SEAMCALLs in the same order.
 	 */
 	TDVF_FLOW_QEMU9 = 0,
 	/*
 	 * Every page of every section PAGE.ADDed first (INIT_MEM_REGION without
 	 * MEASURE), then the MR.EXTENDs of the MR_EXTEND sections, 256 bytes at
-	 * a time, in the same order.  Same pages, different MRTD.
+	 * a time, in the same order, straight to the module.  Same pages,
+	 * different MRTD.  (The name is issue 10's; no QEMU source read for
+	 * this file does it: every tree seen leaves the order to KVM.)
 	 */
 	TDVF_FLOW_QEMU8,
 	TDVF_NR_FLOWS
@@ -128,7 +132,8 @@ struct kvm_vm;
  *     no PAGE.ADD ("added later via PAGE.AUG"), PAYLOAD comes from the
  *     image like BFV, PAYLOAD_PARAM is refused.
  * QEMU also needs a TD_HOB section (its address is INIT_VCPU's RCX): none
- * is refused.  FINALIZE is the caller's.  0 or -1 with @err.
+ * is refused.  FINALIZE is the caller's.  0 or -1 with @err; after a
+ * failure the VM holds whatever was done (destroy it).
  */
 int tdvf_build_td(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
 		  enum tdvf_flow flow, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #endif
 
 int cmd_demo(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_shrink(int argc, char **argv);

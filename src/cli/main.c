@@ -63,6 +63,13 @@ static const struct cmd {
 	  "  installed ones) with their descriptions." },
 	{ "demo", cmd_demo, "build a small TD, add and accept pages, print what happened and the MRTD",
 	  "tdxsim demo\n  A guided tour of the module's ABI." },
+	{ "measure", cmd_measure, "load a TDVF firmware image (OVMF.fd) as QEMU does and print its MRTD",
+	  "tdxsim measure FIRMWARE.fd [--flow qemu9|qemu8]\n"
+	  "  Parses the TDVF metadata (sections, attributes, TD_HOB), builds the TD\n"
+	  "  through the host API as QEMU does and prints the sections and MRTD.\n"
+	  "  qemu9: per section in metadata order, per page PAGE.ADD then the 16\n"
+	  "  MR.EXTENDs when the section has MR_EXTEND; qemu8: all PAGE.ADDs first,\n"
+	  "  then all the extends." },
 	{ "version", cmd_version, "print the version", "tdxsim version" },
 	{ "help", cmd_help, "print this help, or a command's ('tdxsim help run')",
 	  "tdxsim help [COMMAND]" },

@@ -98,9 +98,9 @@ OBJS += src/host/tdx.o
 OBJS += src/host/vm.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
-CLI_OBJS += src/cli/tdvf.o
 CLI_OBJS += src/cli/measure.o
 # the scenario files and the commands that run them (also linked into test_cli)
+SC_OBJS += src/cli/tdvf.o
 SC_OBJS += src/cli/scenario.o
 SC_OBJS += src/cli/sc_run.o
 SC_OBJS += src/cli/cmd_scenario.o

@@ -226,6 +226,58 @@ static struct sc_run_opts run_opts(const struct opts *o, uint64_t seed)
 
 /* ---- output ---- */
 
+#define SCHED_SHOW 160	/* longer schedule strings are shown cut, and saved to a file */
+
+/* Print @s whole if short, else its head and where the whole string went. */
+static void print_schedule(FILE *f, const char *label, const char *s, const char *save_as)
+{
+	size_t n = strlen(s);
+	if (n <= SCHED_SHOW || !save_as) {
+		fprintf(f, "%s%s\n", label, s);
+		return;
+	}
+	FILE *out = fopen(save_as, "w");
+	if (out) {
+		fprintf(out, "%s\n", s);
+		fclose(out);
+	}
+	fprintf(f, "%s%.*s... (%zu characters%s%s)\n", label, SCHED_SHOW, s, n,
+		out ? "; all of it in " : "", out ? save_as : "");
+}
+
+/* A schedule argument: the string itself, or @FILE holding it. */
+static char *schedule_arg(const char *cmd, const char *arg)
+{
+	if (arg[0] != '@')
+		return strdup(arg);
+	FILE *f = fopen(arg + 1, "r");
+	if (!f) {
+		fprintf(stderr, "tdxsim %s: %s: %s\n", cmd, arg + 1, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 4096, n = 0;
+	char *s = malloc(cap);
+	int c;
+	while (s && (c = fgetc(f)) != EOF) {
+		if (c == '\n' || c == ' ' || c == '\t')
+			continue;
+		if (n + 2 > cap) {
+			char *ns = realloc(s, cap *= 2);
+			if (!ns) {
+				free(s);
+				s = NULL;
+				break;
+			}
+			s = ns;
+		}
+		s[n++] = (char)c;
+	}
+	fclose(f);
+	if (s)
+		s[n] = 0;
+	return s;
+}
+
 static json_t *result_json(const struct scenario *sc, const struct sc_result *r)
 {
 	char why[256];
@@ -286,7 +338,8 @@ static void print_result(FILE *f, const struct scenario *sc, const struct sc_res
 		fputs(item, f);
 		col += n;
 	}
-	fprintf(f, "\ntrace hash: %016" PRIx64 "\nschedule: %s\n", r->hash, r->schedule);
+	fprintf(f, "\ntrace hash: %016" PRIx64 "\n", r->hash);
+	print_schedule(f, "schedule: ", r->schedule, "tdxsim-run.sched");
 }
 
 static int finish(const struct opts *o, const struct scenario *sc, struct sc_result *r)
@@ -320,11 +373,13 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	struct sc_run_opts ro = run_opts(&o, o.seed);
 	struct sc_result r;
-	if (scenario_run(&sc, &ro, &r)) {
+	int ret = 1;
+	if (scenario_run(&sc, &ro, &r))
 		fprintf(stderr, "tdxsim run: %s: %s\n", o.file, r.message);
-		return 1;
-	}
-	return finish(&o, &sc, &r);
+	else
+		ret = finish(&o, &sc, &r);
+	scenario_free(&sc);
+	return ret;
 }
 
 int cmd_replay(int argc, char **argv)
@@ -335,23 +390,32 @@ int cmd_replay(int argc, char **argv)
 		return e;
 	if (o.trace)
 		return usage_err("replay", "--trace is not available yet");
-	if (strncmp(o.arg2, "tdxsim1:", 8))
-		return usage_err("replay", "a schedule string starts with 'tdxsim1:'");
-	static struct scenario sc;
-	if (load(&o, &sc))
+	char *sched = schedule_arg("replay", o.arg2);
+	if (!sched)
 		return 1;
-	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = o.arg2 };
+	if (strncmp(sched, "tdxsim1:", 8)) {
+		free(sched);
+		return usage_err("replay", "a schedule string starts with 'tdxsim1:' (or @FILE)");
+	}
+	static struct scenario sc;
+	if (load(&o, &sc)) {
+		free(sched);
+		return 1;
+	}
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched };
 	struct sc_result r;
+	int ret = 1;
 	if (scenario_run(&sc, &ro, &r)) {
 		fprintf(stderr, "tdxsim replay: %s: %s\n", o.file, r.message);
-		return 1;
-	}
-	if (r.outcome == SC_REPLAY_ERROR) {
+	} else if (r.outcome == SC_REPLAY_ERROR) {
 		fprintf(stderr, "tdxsim replay: %s\n", r.message);
 		sc_result_free(&r);
-		return 1;
+	} else {
+		ret = finish(&o, &sc, &r);
 	}
-	return finish(&o, &sc, &r);
+	scenario_free(&sc);
+	free(sched);
+	return ret;
 }
 
 /* ---- shrink ---- */
@@ -488,15 +552,23 @@ int cmd_shrink(int argc, char **argv)
 	int e = parse_opts(&o, "shrink", argc, argv, "sr", 2);
 	if (e)
 		return e;
-	if (strncmp(o.arg2, "tdxsim1:", 8))
-		return usage_err("shrink", "a schedule string starts with 'tdxsim1:'");
-	static struct scenario sc;
-	if (load(&o, &sc))
+	char *sched = schedule_arg("shrink", o.arg2);
+	if (!sched)
 		return 1;
-	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = o.arg2 };
+	if (strncmp(sched, "tdxsim1:", 8)) {
+		free(sched);
+		return usage_err("shrink", "a schedule string starts with 'tdxsim1:' (or @FILE)");
+	}
+	static struct scenario sc;
+	if (load(&o, &sc)) {
+		free(sched);
+		return 1;
+	}
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched };
 	struct sc_result r;
 	if (scenario_run(&sc, &ro, &r)) {
 		fprintf(stderr, "tdxsim shrink: %s: %s\n", o.file, r.message);
+		free(sched);
 		return 1;
 	}
 	char why[256];
@@ -504,16 +576,19 @@ int cmd_shrink(int argc, char **argv)
 		fprintf(stderr, "tdxsim shrink: the schedule does not fail (%s%s%s)\n",
 			sc_outcome_name(r.outcome), r.message[0] ? ": " : "", r.message);
 		sc_result_free(&r);
+		free(sched);
 		return 1;
 	}
 	unsigned runs = 0;
-	char *best = shrink(&sc, o.arg2, &r, o.runs > 100 ? (unsigned)o.runs : 2000, &runs);
+	char *best = shrink(&sc, sched, &r, o.runs_given ? (unsigned)o.runs : 2000, &runs);
 	printf("failure: %s%s%s\n", sc_outcome_name(r.outcome), r.message[0] ? ": " : "",
 	       r.message);
-	printf("shrunk in %u runs: %zu -> %zu characters\n%s\n", runs, strlen(o.arg2), strlen(best),
-	       best);
+	printf("shrunk in %u runs: %zu -> %zu characters\n", runs, strlen(sched), strlen(best));
+	print_schedule(stdout, "", best, "tdxsim-shrunk.sched");
 	free(best);
+	free(sched);
 	sc_result_free(&r);
+	scenario_free(&sc);
 	return 0;
 }
 
@@ -672,13 +747,18 @@ int cmd_explore(int argc, char **argv)
 	if (s.failed) {
 		char why[256];
 		scenario_expected(&sc, &s.fail, why, sizeof(why));
-		printf("FAILED at seed %" PRIu64 ": %s%s%s (%s)\nschedule: %s\n", s.fail_seed,
+		printf("FAILED at seed %" PRIu64 ": %s%s%s (%s)\n", s.fail_seed,
 		       sc_outcome_name(s.fail.outcome), s.fail.message[0] ? ": " : "",
-		       s.fail.message, why, s.fail.schedule);
+		       s.fail.message, why);
+		print_schedule(stdout, "schedule: ", s.fail.schedule, "tdxsim-failure.sched");
 		shrunk = shrink(&sc, s.fail.schedule, &s.fail, 2000, &shrink_runs);
-		printf("shrunk in %u runs (%zu -> %zu characters): %s\n", shrink_runs,
-		       strlen(s.fail.schedule), strlen(shrunk), shrunk);
-		printf("replay: tdxsim replay %s '%s'\n", sc.path, shrunk);
+		printf("shrunk in %u runs: %zu -> %zu characters\n", shrink_runs,
+		       strlen(s.fail.schedule), strlen(shrunk));
+		print_schedule(stdout, "shrunk: ", shrunk, "tdxsim-shrunk.sched");
+		if (strlen(shrunk) <= SCHED_SHOW)
+			printf("replay: tdxsim replay %s '%s'\n", sc.path, shrunk);
+		else
+			printf("replay: tdxsim replay %s @tdxsim-shrunk.sched\n", sc.path);
 	}
 	if (o.report) {
 		json_t *j = explore_json(&sc, &o, &s, shrunk);
@@ -693,6 +773,7 @@ int cmd_explore(int argc, char **argv)
 	free(shrunk);
 	if (s.failed)
 		sc_result_free(&s.fail);
+	scenario_free(&sc);
 	return ret;
 }
 
@@ -847,6 +928,7 @@ int cmd_compare(int argc, char **argv)
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 		fputc('\n', stdout);
 		json_decref(j);
+		scenario_free(&base);
 		return 0;
 	}
 	printf("%s: %" PRIu64 " runs per variant (%s, seeds %" PRIu64 "..%" PRIu64 "), means per run\n\n",
@@ -854,7 +936,8 @@ int cmd_compare(int argc, char **argv)
 	       o.seed + o.runs - 1);
 	static const struct { const char *head; int c; } cols[] = {
 		{ "TD exits", C_EXITS }, { "EPT viol", C_EPT_EXITS }, { "0-step", C_ZERO_STEP },
-		{ "BUSY", C_BUSY }, { "kicks", C_KICKS }, { "excl mmu", C_MMU_WRITE_LOCKS },
+		{ "BUSY", C_BUSY }, { "ENTER busy", C_ENTER_BUSY }, { "kicks", C_KICKS },
+		{ "excl mmu", C_MMU_WRITE_LOCKS },
 		{ "4K maps", C_PRIVATE_MAPS }, { "vtime us", C_VTIME_NS },
 	};
 	int w = 7;
@@ -863,7 +946,7 @@ int cmd_compare(int argc, char **argv)
 			w = (int)strlen(label[v]);
 	printf("%-*s  %-22s", w, "variant", "outcomes");
 	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
-		printf(" %9s", cols[c].head);
+		printf(" %10s", cols[c].head);
 	printf("  SEAMCALLs (mean)\n");
 	for (int v = 0; v < nvar; v++) {
 		char oc[64] = "";
@@ -877,7 +960,7 @@ int cmd_compare(int argc, char **argv)
 			double x = sums[v][cols[c].c] / n;
 			if (cols[c].c == C_VTIME_NS)
 				x /= 1000.0;
-			printf(" %9.1f", x);
+			printf(" %10.1f", x);
 		}
 		printf(" ");
 		for (int lf = 0; lf < 64; lf++)
@@ -888,6 +971,7 @@ int cmd_compare(int argc, char **argv)
 			}
 		printf("\n");
 	}
+	scenario_free(&base);
 	return 0;
 }
 
@@ -953,10 +1037,12 @@ int cmd_list(int argc, char **argv)
 		char path[1024], err[512];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		static struct scenario sc;
-		if (scenario_load(path, &sc, err, sizeof(err)))
+		if (scenario_load(path, &sc, err, sizeof(err))) {
 			printf("%-34s (does not parse: %s)\n", names[i], err);
-		else
+		} else {
 			printf("%-34s %s\n", names[i], sc.description);
+			scenario_free(&sc);
+		}
 		free(names[i]);
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include "../host/hostmem.h"
 #include "../module/physmem.h"
 #include "scenario.h"
+#include "tdvf.h"
 
 /* What every task of one run shares. */
 struct sc_world {
@@ -124,6 +125,8 @@ static void prog_linux_eager(struct gvcpu *g, void *arg)
 		guest_write64(g, a, a);
 }
 
+static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve);
+
 #define LAZY_BLOCK (4ull << 20)
 
 /*
@@ -139,11 +142,13 @@ static void prog_linux_lazy(struct gvcpu *g, void *arg)
 	uint64_t gpa, size;
 	range_of(c, &gpa, &size);
 	uint64_t touches = param(v, "touches", 64);
+	if (!w->sc->sept_ve_disable)
+		guest_set_ve_handler(g, ve_accept);	/* Linux with #VE for pending pages */
 	for (uint64_t t = 0; t < touches; t++) {
 		uint64_t page = gpa + (engine_rand() % (size / SZ_4K)) * SZ_4K;
 		uint64_t b = (page - w->lazy_base) / LAZY_BLOCK;
 		while (b < w->lazy_blocks && w->lazy[b] == 2)
-			seam_yield();	/* another vCPU is accepting it */
+			guest_relax(g);	/* another vCPU is accepting it */
 		if (b < w->lazy_blocks && !w->lazy[b]) {
 			w->lazy[b] = 2;
 			uint64_t start = w->lazy_base + b * LAZY_BLOCK;
@@ -230,6 +235,8 @@ static void prog_steps(struct gvcpu *g, void *arg)
 	struct sc_ctx *c = arg;
 	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
 	uint64_t left[SC_MAX_STEPS];	/* iterations left, per repeat */
+	if (!c->w->sc->sept_ve_disable)
+		guest_set_ve_handler(g, ve_accept);	/* a #VE for a pending page accepts it */
 	for (int pc = 0; pc < v->nsteps; pc++) {
 		const struct sc_step *s = &v->steps[pc];
 		uint64_t gpa = s->shared && s->op != OP_MAPGPA ? guest_shared(g, s->gpa) : s->gpa;
@@ -436,6 +443,14 @@ static int build(struct sc_world *w, struct sc_result *r)
 		if ((e = kvm_tdx_init_vcpu(w->vm, i)))
 			return setup_err(r, "KVM_TDX_INIT_VCPU", e);
 	}
+	if (sc->fw_tdvf) {
+		char err[256];
+		if (tdvf_build_td(w->k, w->vm, 0, sc->fw_tdvf, (enum tdvf_flow)sc->fw_flow, err,
+				  sizeof(err))) {
+			snprintf(r->message, sizeof(r->message), "setup: the firmware: %s", err);
+			return -1;
+		}
+	}
 	if (sc->fw_pages) {
 		static _Alignas(4096) uint8_t page[4096];
 		if (sc->pol.build == BUILD_PREFAULT && sc->fw_prefault) {
@@ -576,6 +591,17 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	}
 	if (eo != ENGINE_OK)
 		snprintf(r->message, sizeof(r->message), "%s", engine_report(w.e));
+	/* a vCPU that stopped on its own (a guest panic) says why */
+	for (int i = 0; i < w.nvcpus && !dead; i++) {
+		struct gvcpu *g = kvm_vcpu_guest(w.vm, i);
+		if (w.rc[i] && g && g->why[0]) {
+			size_t l = strlen(r->message);
+			snprintf(r->message + l, sizeof(r->message) - l, "%svcpu%d: %s", l ? "; " : "", i,
+				 g->why);
+			if (r->outcome == SC_OK)
+				r->outcome = SC_FAIL;
+		}
+	}
 	r->hash = engine_trace_hash(w.e);
 	const char *s = engine_schedule(w.e);
 	r->schedule = strdup(s ? s : "");

@@ -15,6 +15,7 @@
 #include <ini.h>
 
 #include "scenario.h"
+#include "tdvf.h"
 
 const char *const sc_counter_names[C_NCOUNTERS] = {
 	[C_FAULTS] = "faults", [C_PRIVATE_MAPS] = "private_maps", [C_PAGE_ADDS] = "page_adds",
@@ -318,11 +319,32 @@ static void on_firmware(struct pstate *p, const char *k, const char *v)
 		else
 			sc->fw_prefault_extra = x;
 	} else if (!strcmp(k, "file")) {
-		perr(p, "file: TDVF images come with 'tdxsim measure' (a [firmware] section "
-			"describes a synthetic image here: pages, gpa, measure)");
+		/* a TDVF image, relative to the scenario file's directory */
+		char path[512], err[256];
+		const char *slash = strrchr(sc->path, '/');
+		if (v[0] == '/' || !slash)
+			snprintf(path, sizeof(path), "%s", v);
+		else
+			snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - sc->path), sc->path, v);
+		if (sc->fw_tdvf) {
+			perr(p, "file: a second firmware image");
+			return;
+		}
+		sc->fw_tdvf = calloc(1, sizeof(*sc->fw_tdvf));
+		if (!sc->fw_tdvf || tdvf_load_file(path, sc->fw_tdvf, err, sizeof(err))) {
+			perr(p, "file: %s", sc->fw_tdvf ? err : "out of memory");
+			free(sc->fw_tdvf);
+			sc->fw_tdvf = NULL;
+		}
+	} else if (!strcmp(k, "flow")) {
+		enum tdvf_flow f;
+		if (tdvf_flow_parse(v, &f))
+			perr(p, "flow: '%s' is not qemu9 or qemu8", v);
+		else
+			sc->fw_flow = (int)f;
 	} else {
-		perr(p, "unknown key '%s' in [firmware] (pages, gpa, measure, prefault, "
-			"prefault_extra)", k);
+		perr(p, "unknown key '%s' in [firmware] (file, flow, or a synthetic image: pages, "
+			"gpa, measure, prefault, prefault_extra)", k);
 	}
 }
 
@@ -653,10 +675,23 @@ static void on_vmm(struct pstate *p, const char *k, const char *v)
 
 /* ---- [expect] ---- */
 
-static void on_expect(struct pstate *p, const char *k, const char *v)
+static void on_expect(struct pstate *p, const char *key, const char *v)
 {
 	struct scenario *sc = p->sc;
 	sc->has_expect = true;
+	/* "faults >= 10": inih split at the '=', so the key ends in '>', '<' or '!' */
+	char k[64], val[96];
+	snprintf(k, sizeof(k), "%s", key);
+	size_t kl = strlen(k);
+	while (kl && isspace((unsigned char)k[kl - 1]))
+		k[--kl] = 0;
+	if (kl && strchr("<>!", k[kl - 1])) {
+		snprintf(val, sizeof(val), "%c=%s", k[kl - 1], v);
+		k[--kl] = 0;
+		while (kl && isspace((unsigned char)k[kl - 1]))
+			k[--kl] = 0;
+		v = val;
+	}
 	if (!strcmp(k, "outcome")) {
 		if (!strcmp(v, "any")) {
 			sc->expect_any_outcome = true;
@@ -764,6 +799,15 @@ static void scenario_defaults(struct scenario *sc, const char *path)
 	sc->fw_prefault = true;
 }
 
+void scenario_free(struct scenario *sc)
+{
+	if (sc->fw_tdvf) {
+		tdvf_free(sc->fw_tdvf);
+		free(sc->fw_tdvf);
+		sc->fw_tdvf = NULL;
+	}
+}
+
 int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen)
 {
 	scenario_defaults(sc, path);
@@ -775,11 +819,14 @@ int scenario_load(const char *path, struct scenario *sc, char *err, size_t errle
 	}
 	int r = ini_parse_stream(reader, &p, on_kv, &p);
 	fclose(p.f);
-	if (p.failed)
+	if (p.failed) {
+		scenario_free(sc);
 		return -1;
+	}
 	if (r > 0) {
 		p.line = r;
 		perr(&p, "syntax error (expected [section] or key = value)");
+		scenario_free(sc);
 		return -1;
 	}
 	if (r < 0) {
@@ -790,9 +837,14 @@ int scenario_load(const char *path, struct scenario *sc, char *err, size_t errle
 		if (p.nopen[i]) {
 			p.line = sc->vcpus[i].steps[p.open_repeats[i][p.nopen[i] - 1]].line;
 			perr(&p, "step: repeat without its '}'");
+			scenario_free(sc);
 			return -1;
 		}
-	return scenario_check(sc, err, errlen);
+	if (scenario_check(sc, err, errlen)) {
+		scenario_free(sc);
+		return -1;
+	}
+	return 0;
 }
 
 int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t errlen)
@@ -828,6 +880,15 @@ static const struct sc_memslot *slot_of(const struct scenario *sc, uint64_t gpa)
 		const struct sc_memslot *m = &sc->slots[i];
 		if (m->used && gpa - m->gpa < m->size)
 			return m;
+	}
+	/* a firmware section is guest_memfd RAM too */
+	static struct sc_memslot fw;
+	for (int i = 0; sc->fw_tdvf && i < sc->fw_tdvf->nsec; i++) {
+		const struct tdvf_section *t = &sc->fw_tdvf->sec[i];
+		if (gpa - t->gpa < t->mem_size) {
+			fw = (struct sc_memslot){ true, t->gpa, t->mem_size, true, true, 0 };
+			return &fw;
+		}
 	}
 	return NULL;
 }
@@ -873,8 +934,25 @@ int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 			return check_err(sc, err, errlen, m->line,
 					 "[memslot %d]: private memory needs guest_memfd", i);
 	}
-	if (!nslots)
+	if (!nslots && !sc->fw_tdvf)
 		return check_err(sc, err, errlen, 0, "no [memslot N] section: the TD has no memory");
+	for (int i = 0; sc->fw_tdvf && i < sc->fw_tdvf->nsec; i++) {
+		const struct tdvf_section *t = &sc->fw_tdvf->sec[i];
+		if (sc->slots[i].used)
+			return check_err(sc, err, errlen, sc->slots[i].line,
+					 "[memslot %d]: the firmware's %d sections take memslots "
+					 "0..%d", i, sc->fw_tdvf->nsec, sc->fw_tdvf->nsec - 1);
+		for (int j = 0; j < KVM_MAX_MEMSLOTS; j++) {
+			const struct sc_memslot *m = &sc->slots[j];
+			if (m->used && m->gpa < t->gpa + t->mem_size && t->gpa < m->gpa + m->size)
+				return check_err(sc, err, errlen, m->line,
+						 "[memslot %d] overlaps the firmware's %s section", j,
+						 tdvf_type_name(t->type));
+		}
+	}
+	if (sc->fw_tdvf && sc->fw_pages)
+		return check_err(sc, err, errlen, 0,
+				 "[firmware]: a file or a synthetic image (pages), not both");
 	if (sc->fw_pages) {
 		const struct sc_memslot *m = slot_of(sc, sc->fw_gpa);
 		if (!m || !m->gmem || sc->fw_gpa + sc->fw_pages * 4096 > m->gpa + m->size)

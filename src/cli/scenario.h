@@ -159,6 +159,8 @@ struct scenario {
 	uint64_t fw_gpa, fw_pages;
 	bool fw_measure;
 	bool fw_prefault;	/* prefault flow: pre-fault the image first (default yes) */
+	struct tdvf *fw_tdvf;	/* [firmware] file: a TDVF image (memslots 0..n-1) */
+	int fw_flow;		/* enum tdvf_flow */
 	uint64_t fw_prefault_extra;	/* ... and this many pages after it, never added */
 	struct sc_vcpu vcpus[SC_MAX_VCPUS];
 	struct sc_vmm_action actions[SC_MAX_ACTIONS];
@@ -177,6 +179,8 @@ struct scenario {
  * message" for whole-file problems) in @err.
  */
 int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen);
+/* Free what scenario_load allocated (the firmware image). */
+void scenario_free(struct scenario *sc);
 /* Apply "section.key=value" (or "key=value" in [vm]), as --set does. */
 int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t errlen);
 /* Check the whole scenario (GPAs inside memslots, programs and the TD). */

@@ -317,6 +317,13 @@ uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa)
 	return guest_vmcall(g, TDVMCALL_DEMOTE, gpa, 0);
 }
 
+void guest_relax(struct gvcpu *g)
+{
+	check_kick(g);
+	seam_yield();
+	g->rip++;
+}
+
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h)
 {
 	g->ve_handler = h;

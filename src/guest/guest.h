@@ -126,6 +126,13 @@ uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
 uint64_t guest_map_gpa(struct gvcpu *g, uint64_t gpa, uint64_t size, bool shared);
 /* The proposed explicit-demotion request for the 2M range holding @gpa. */
 uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa);
+/*
+ * PAUSE in a spin loop: a pending kick (the host's IPI) makes the vCPU
+ * exit first, as an interrupt would on a real CPU, then other tasks run.
+ * A guest that waits for another vCPU must spin with this, or a host that
+ * kicks and waits for the exit would wait forever.
+ */
+void guest_relax(struct gvcpu *g);
 /* Install the #VE handler (used when PENDING_VE_DISABLE is 0). */
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h);
 /* The GPA's shared alias (with the TD's shared bit set). */

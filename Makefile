@@ -160,7 +160,7 @@ deps:
 
 # ovmf: Debian's OVMF.fd, which test_tdvf measures (it skips that case without it)
 check: deps
-	@scripts/install-deps ovmf || echo "check: ovmf not installed; test_tdvf will skip OVMF.fd"
+	@scripts/install-deps ovmf parallel || echo "check: ovmf or parallel not installed; the tests that need them skip"
 	@$(MAKE) --no-print-directory $(LIB) $(BIN) $(addprefix $(BUILD)/tests/,$(TESTS))
 	@scripts/run-tests $(BUILD) $(TESTS)
 

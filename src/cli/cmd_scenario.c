@@ -63,6 +63,7 @@ struct opts {
 	const char *varies[8];
 	int nvaries;
 	bool runs_given;
+	bool lenient;
 };
 
 /* "--name value" or "--name=value": the value, advancing *i; NULL if this is not @name. */
@@ -159,6 +160,8 @@ static int parse_opts(struct opts *o, const char *cmd, int argc, char **argv, co
 			o->seed_given = true;
 		} else if (strchr(allowed, 'j') && !strcmp(a, "--json")) {
 			o->json = true;
+		} else if (strchr(allowed, 'l') && !strcmp(a, "--lenient")) {
+			o->lenient = true;
 		} else if (OPT('t', "--trace")) {
 			if (bad)
 				return usage_err(cmd, "--trace needs a file name");
@@ -385,7 +388,7 @@ int cmd_run(int argc, char **argv)
 int cmd_replay(int argc, char **argv)
 {
 	struct opts o;
-	int e = parse_opts(&o, "replay", argc, argv, "sjt", 2);
+	int e = parse_opts(&o, "replay", argc, argv, "sjtl", 2);
 	if (e)
 		return e;
 	if (o.trace)
@@ -402,7 +405,7 @@ int cmd_replay(int argc, char **argv)
 		free(sched);
 		return 1;
 	}
-	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched };
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched, .lenient = o.lenient };
 	struct sc_result r;
 	int ret = 1;
 	if (scenario_run(&sc, &ro, &r)) {
@@ -426,121 +429,157 @@ static bool same_failure(const struct sc_result *a, const struct sc_result *b)
 	return a->outcome == b->outcome && !strcmp(a->message, b->message);
 }
 
-/* The choices of schedule @s as a compact letter string (one letter per choice). */
-static char *choices_of(const char *s, size_t *n)
+/* A schedule's choices as segments: runs of one task (the letter) and their length. */
+struct seg {
+	char id;
+	unsigned long n;
+};
+
+/* Parse the choices of @s into *@out (malloc'ed); -1 for more than 52 tasks or no memory. */
+static int segments_of(const char *s, struct seg **out, size_t *nseg)
 {
 	const char *p = strrchr(s, ':');
 	p = p ? p + 1 : s;
-	size_t cap = 64, len = 0;
-	char *out = malloc(cap);
-	while (out && *p) {
+	size_t cap = 64, n = 0;
+	struct seg *v = malloc(cap * sizeof(*v));
+	while (v && *p) {
 		char id = *p++;
 		if (id == '{') {	/* more than 52 tasks: not shrunk */
-			free(out);
-			return NULL;
+			free(v);
+			return -1;
 		}
 		unsigned long cnt = 1;
 		if (*p >= '0' && *p <= '9')
 			cnt = strtoul(p, (char **)&p, 10);
-		while (len + cnt + 1 > cap) {
-			cap *= 2;
-			char *nb = realloc(out, cap);
-			if (!nb) {
-				free(out);
-				return NULL;
-			}
-			out = nb;
+		if (n && v[n - 1].id == id) {
+			v[n - 1].n += cnt;
+			continue;
 		}
-		memset(out + len, id, cnt);
-		len += cnt;
+		if (n == cap) {
+			struct seg *nv = realloc(v, (cap *= 2) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -1;
+			}
+			v = nv;
+		}
+		v[n++] = (struct seg){ id, cnt };
 	}
-	if (out)
-		out[len] = 0;
-	*n = len;
-	return out;
+	if (!v)
+		return -1;
+	*out = v;
+	*nseg = n;
+	return 0;
 }
 
-/* "tdxsim1:replay:SEED:" + run-length-encoded @c[0..n) */
-static char *schedule_of(uint64_t seed, const char *c, size_t n)
+/* "tdxsim1:replay:SEED:" + @v[0..n) */
+static char *schedule_of(uint64_t seed, const struct seg *v, size_t n)
 {
-	size_t cap = 64 + n * 2, len;
+	size_t cap = 64 + n * 24, len;
 	char *s = malloc(cap);
 	if (!s)
 		return NULL;
 	len = (size_t)snprintf(s, cap, "tdxsim1:replay:%" PRIu64 ":", seed);
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && c[j] == c[i])
-			j++;
-		len += (size_t)snprintf(s + len, cap - len, j - i > 1 ? "%c%zu" : "%c", c[i], j - i);
-		i = j;
-	}
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, v[i].n > 1 ? "%c%lu" : "%c", v[i].id,
+					v[i].n);
 	return s;
 }
 
 /*
- * Delta debugging over the choice list (ddmin): drop chunks of choices,
- * replay leniently, keep a candidate whose run fails the same way and whose
- * recorded schedule is shorter.  At most @budget runs.
+ * Shorten a failing schedule.  A schedule is a list of segments (one task
+ * running for a while); a simpler failure has fewer segments, i.e. fewer
+ * context switches.  Delta debugging over the segments: drop chunks of
+ * them, halving the chunk size, and replay leniently (past the end, the
+ * running task goes on); keep a candidate whose run fails the same way
+ * (outcome and message) and whose own recorded schedule has fewer
+ * segments, or as many and a shorter string.  At most @budget runs.
  */
 static char *shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
 		    unsigned budget, unsigned *runs_out)
 {
 	const char *p = strchr(schedule + 8, ':');
 	uint64_t seed = p ? strtoull(p + 1, NULL, 10) : 0;
+	struct seg *cur;
 	size_t n;
-	char *cur = choices_of(schedule, &n);
 	char *best = strdup(schedule);
 	unsigned runs = 0;
-	if (!cur || !best) {
-		free(cur);
+	if (!best || segments_of(schedule, &cur, &n)) {
+		*runs_out = 0;
 		return best;
 	}
-	size_t chunks = 2;
-	while (n >= 1 && runs < budget) {
-		size_t sz = (n + chunks - 1) / chunks;
+	/* one attempt: the candidate @cand of @cn segments; true if it was kept */
+#define TRY(cand, cn)                                                                     \
+	({                                                                                 \
+		bool kept__ = false;                                                       \
+		char *cs__ = schedule_of(seed, (cand), (cn));                              \
+		if (cs__) {                                                                \
+			struct sc_run_opts ro__ = { .sched = SCHED_REPLAY, .replay = cs__,  \
+						    .lenient = true };                      \
+			struct sc_result r__;                                              \
+			runs++;                                                            \
+			int e__ = scenario_run(sc, &ro__, &r__);                            \
+			free(cs__);                                                        \
+			struct seg *rv__;                                                  \
+			size_t rn__;                                                       \
+			if (!e__ && same_failure(&r__, target) &&                          \
+			    !segments_of(r__.schedule, &rv__, &rn__)) {                     \
+				if (rn__ < n || (rn__ == n && strlen(r__.schedule) < strlen(best))) { \
+					free(cur);                                         \
+					cur = rv__;                                        \
+					n = rn__;                                          \
+					free(best);                                        \
+					best = strdup(r__.schedule);                       \
+					kept__ = true;                                     \
+				} else {                                                   \
+					free(rv__);                                        \
+				}                                                          \
+			}                                                                  \
+			sc_result_free(&r__);                                              \
+		}                                                                          \
+		kept__;                                                                    \
+	})
+	/* both passes again while either makes progress */
+	for (size_t before = n + 1; n < before && runs < budget;) {
+	before = n;
+	/*
+	 * First: fewer context switches without moving the later choices:
+	 * segment j runs the task of segment j-1 instead (same length).
+	 */
+	for (size_t j = 1; j < n && runs < budget;) {
+		struct seg *cand = malloc(n * sizeof(*cand));
+		if (!cand)
+			break;
+		memcpy(cand, cur, n * sizeof(*cand));
+		cand[j].id = cand[j - 1].id;
+		bool kept = TRY(cand, n);
+		free(cand);
+		if (!kept)
+			j++;
+	}
+	size_t chunk = n / 2 ? n / 2 : 1;
+	while (chunk >= 1 && runs < budget) {
 		bool reduced = false;
-		for (size_t start = 0; start < n && runs < budget; start += sz) {
-			size_t end = start + sz < n ? start + sz : n;
-			/* the candidate: everything but [start, end) */
-			char *cand = malloc(n - (end - start) + 1);
+		for (size_t start = 0; start < n && runs < budget && !reduced; start += chunk) {
+			size_t end = start + chunk < n ? start + chunk : n;
+			struct seg *cand = malloc((n - (end - start) + 1) * sizeof(*cand));
 			if (!cand)
 				break;
-			memcpy(cand, cur, start);
-			memcpy(cand + start, cur + end, n - end);
-			size_t cn = n - (end - start);
-			cand[cn] = 0;
-			char *cs = schedule_of(seed, cand, cn);
+			memcpy(cand, cur, start * sizeof(*cand));
+			memcpy(cand + start, cur + end, (n - end) * sizeof(*cand));
+			reduced = TRY(cand, n - (end - start));
 			free(cand);
-			struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = cs, .lenient = true };
-			struct sc_result r;
-			runs++;
-			int e = scenario_run(sc, &ro, &r);
-			free(cs);
-			if (!e && same_failure(&r, target) && strlen(r.schedule) < strlen(best)) {
-				size_t rn;
-				char *rc = choices_of(r.schedule, &rn);
-				if (rc) {
-					free(cur);
-					cur = rc;
-					n = rn;
-					free(best);
-					best = strdup(r.schedule);
-					reduced = true;
-				}
-			}
-			sc_result_free(&r);
-			if (reduced)
+		}
+		if (!reduced) {
+			if (chunk == 1)
 				break;
+			chunk /= 2;
+		} else if (chunk > n) {
+			chunk = n ? n : 1;
 		}
-		if (reduced) {
-			chunks = chunks > 2 ? chunks - 1 : 2;
-			continue;
-		}
-		if (chunks >= n)
-			break;
-		chunks = chunks * 2 < n ? chunks * 2 : n;
 	}
+	}
+#undef TRY
 	free(cur);
 	*runs_out = runs;
 	return best;

@@ -30,9 +30,11 @@ static const struct cmd {
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
 	  "  accept_busy vmcalls mmu_write_locks virtual_time_ns steps." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
-	  "tdxsim replay FILE SCHEDULE [--set ...] [--json]\n"
+	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--json] [--lenient]\n"
 	  "  Runs the scenario under the schedule (tdxsim1:...) strictly: a choice that\n"
-	  "  does not fit is an error.  Prints the same report as run, trace hash included." },
+	  "  does not fit is an error.  Prints the same report as run, trace hash included.\n"
+	  "  --lenient: where the schedule ends or its choice cannot run, the running task\n"
+	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs." },
 	{ "shrink", cmd_shrink, "shorten a failing schedule (delta debugging)",
 	  "tdxsim shrink FILE SCHEDULE [--set ...] [--runs N]\n"
 	  "  Drops chunks of the schedule's choices and keeps a candidate only if the\n"

@@ -126,6 +126,7 @@ struct pstate {
 	struct scenario *sc;
 	FILE *f;
 	int line;		/* the line inih is on */
+	int section_line;	/* the line of the last [section] header */
 	int failed;
 	char *err;
 	size_t errlen;
@@ -272,7 +273,7 @@ static void on_memslot(struct pstate *p, int n, const char *k, const char *v)
 		m->used = true;
 		m->gmem = true;
 		m->private = true;
-		m->line = p->line;
+		m->line = p->section_line;
 	}
 	if (!strcmp(k, "gpa") || !strcmp(k, "size")) {
 		uint64_t x;
@@ -502,7 +503,7 @@ static void on_vcpu(struct pstate *p, int n, const char *k, const char *v)
 	struct sc_vcpu *vc = &p->sc->vcpus[n];
 	if (!vc->used) {
 		vc->used = true;
-		vc->line = p->line;
+		vc->line = p->section_line;
 	}
 	if (!strcmp(k, "program")) {
 		vc->prog = find_program(v);
@@ -766,14 +767,17 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		on_memslot(p, n, name, value);
 	else if ((n = section_index(section, "vcpu", SC_MAX_VCPUS)) >= 0)
 		on_vcpu(p, n, name, value);
-	else if (n == -2 || section_index(section, "memslot", KVM_MAX_MEMSLOTS) == -2)
+	else if (n == -2 || section_index(section, "memslot", KVM_MAX_MEMSLOTS) == -2) {
+		p->line = p->section_line;
 		perr(p, "[%s]: the number is out of range (memslot 0..%d, vcpu 0..%d)", section,
 		     KVM_MAX_MEMSLOTS - 1, SC_MAX_VCPUS - 1);
-	else if (!*section)
+	} else if (!*section) {
 		perr(p, "'%s' before any section", name);
-	else
+	} else {
+		p->line = p->section_line;
 		perr(p, "unknown section [%s] (platform, vm, memslot N, firmware, vcpu N, vmm, "
 			"expect)", section);
+	}
 	return 1;
 }
 
@@ -781,8 +785,14 @@ static char *reader(char *str, int num, void *stream)
 {
 	struct pstate *p = stream;
 	char *r = fgets(str, num, p->f);
-	if (r)
+	if (r) {
 		p->line++;
+		const char *q = r;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '[')
+			p->section_line = p->line;
+	}
 	return r;
 }
 

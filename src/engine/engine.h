@@ -49,8 +49,9 @@ struct engine_config {
 	const char *replay;	/* SCHED_REPLAY: the schedule string */
 	bool replay_lenient;	/* SCHED_REPLAY: past the string's end, or where its
 				 * choice is not runnable, pick deterministically
-				 * (the running task, else the lowest id) instead of
-				 * failing: how the shrinker tries shorter schedules */
+				 * (the running task for up to 256 decisions, else
+				 * round robin) instead of failing: how the shrinker
+				 * tries shorter schedules */
 	uint64_t step_bound;	/* 0: 1,000,000 */
 	size_t stack_size;	/* task stacks (0: 256 KiB) */
 	const struct cost_table *costs; /* NULL: built-in defaults */

@@ -68,6 +68,7 @@ struct engine {
 	/* replay */
 	uint16_t *replay;
 	size_t nreplay, replay_pos;
+	unsigned fallback_run;		/* lenient replay: fallback picks of one task in a row */
 	/* PCT */
 	uint64_t pct_change[64];	/* steps at which to lower the running task */
 	int pct_nchange;

@@ -95,15 +95,20 @@ static int pick_timed(struct engine *e, struct etask **r, int n)
 
 /*
  * A lenient replay's choice where the schedule gives none that fits: the
- * running task if it can go on, else the lowest runnable id.  Both are
- * deterministic, so the recorded schedule replays strictly.
+ * running task if it can go on (for at most 256 decisions in a row), else
+ * the next runnable one in round-robin order.  Deterministic, so the
+ * recorded schedule replays strictly.
  */
 static int pick_fallback(struct engine *e, struct etask **r, int n)
 {
+	/* a task spinning on something another one must do is not let
+	 * starve it: after FALLBACK_RUN decisions in a row, round robin */
+	enum { FALLBACK_RUN = 256 };
 	for (int i = 0; i < n; i++)
-		if (r[i] == e->cur)
+		if (r[i] == e->cur && ++e->fallback_run < FALLBACK_RUN)
 			return i;
-	return 0;
+	e->fallback_run = 0;
+	return pick_rr(e, r, n);
 }
 
 /*

@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tdxsim command and its scenario files: every scenario in scenarios/
+ * meets its [expect]; parse errors name FILE:LINE and what was expected;
+ * replay reproduces a run exactly; explore finds a planted interleaving
+ * bug, shrinks it and the shrunk schedule replays to the same failure;
+ * sharded explores merge into the unsharded report (also under GNU
+ * parallel); compare tables; bad command lines exit 2.
+ *
+ * The command itself is run as a process (build/.../tdxsim, next to this
+ * test's directory), the scenario API is called directly.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+#include "../src/cli/scenario.h"
+
+static char tdxsim[1024];	/* the binary */
+static char tmpdir[256];
+
+/* Write @text to a scenario file in the temporary directory; its path. */
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[512];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* Run the command line @args (after the binary); its exit status; stdout+stderr in @out. */
+static int run_cmd(const char *args, char *out, size_t len)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "cd %s && %s %s 2>&1", tmpdir, tdxsim, args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = out ? fread(out, 1, len - 1, p) : 0;
+	if (out)
+		out[n] = 0;
+	char sink[4096];
+	while (fread(sink, 1, sizeof(sink), p) > 0)
+		;
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *scenario_dir(void)
+{
+	const char *d = getenv("TDXSIM_SCENARIOS");
+	return d ? d : "scenarios";
+}
+
+/* ---- every shipped scenario ---- */
+
+static void test_scenarios_meet_expect(void **state)
+{
+	(void)state;
+	BANNER("every scenario in scenarios/ parses and its default run meets its [expect]");
+	DIR *d = opendir(scenario_dir());
+	assert_non_null(d);
+	struct dirent *de;
+	int n = 0, bad = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".ini"))
+			continue;
+		char path[1024], err[512], why[256];
+		snprintf(path, sizeof(path), "%s/%s", scenario_dir(), de->d_name);
+		static struct scenario sc;
+		n++;
+		if (scenario_load(path, &sc, err, sizeof(err))) {
+			print_error("%s\n", err);
+			bad++;
+			continue;
+		}
+		struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = 1 };
+		struct sc_result r;
+		if (scenario_run(&sc, &o, &r)) {
+			print_error("%s: %s\n", path, r.message);
+			bad++;
+		} else if (!scenario_expected(&sc, &r, why, sizeof(why))) {
+			print_error("%s: %s (%s%s%s)\n", path, why, sc_outcome_name(r.outcome),
+				    r.message[0] ? ": " : "", r.message);
+			bad++;
+		} else {
+			print_message("  %-40s %s\n", de->d_name, sc_outcome_name(r.outcome));
+		}
+		sc_result_free(&r);
+		scenario_free(&sc);
+	}
+	closedir(d);
+	assert_true(n >= 10);
+	assert_int_equal(bad, 0);
+}
+
+/* ---- parse errors ---- */
+
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	BANNER("scenario errors name FILE:LINE and what was expected; nothing runs");
+	static const struct {
+		const char *text;
+		const char *want;	/* "LINE: substring" */
+	} rows[] = {
+		{ "[bogus]\nx = 1\n", "1: unknown section [bogus]" },
+		{ "[vm]\nflavour = mint\n", "2: unknown key 'flavour' in [vm]" },
+		{ "[vm]\nbusy = sometimes\n", "2: busy: 'sometimes' is not a value" },
+		{ "[vm]\nvcpus = 99\n", "2: vcpus: 99 is out of range" },
+		{ "[vm]\nmaxphyaddr = 46\n", "2: maxphyaddr: 46" },
+		{ "[platform]\nmemory = lots\n", "2: memory: 'lots' is not a number" },
+		{ "[platform]\nfragmentation = 1.5\n", "2: fragmentation: '1.5' is not a fraction" },
+		{ "[platform]\nhp_timeout = 3 fortnights\n", "2: hp_timeout" },
+		{ "[memslot 99]\ngpa = 0\n", "1: [memslot 99]: the number is out of range" },
+		{ "[memslot 0]\ngpa = 0x100001\n", "2: gpa: 0x100001 is not 4K aligned" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = accept 0x900000 4k\n",
+		  "5: GPA 0x900000 is outside every memslot" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = jump 0x100000\n",
+		  "5: step: unknown step 'jump'" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = accept 0x100000 1g\n",
+		  "5: step: a level (4k or 2m) expected" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = write 0x100000\n",
+		  "5: step: a VALUE expected" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = repeat 3 {\n",
+		  "5: step: repeat without its '}'" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = }\n",
+		  "5: step: '}' without a repeat" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = attr-wr 0x100000 4k\n",
+		  "5: step: attr-wr: TDG.MEM.PAGE.ATTR.WR is not simulated yet" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nprogram = doom\n",
+		  "5: program: unknown program 'doom'" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nprogram = firmware\nrounds = 3\n",
+		  "6: program firmware takes no parameter 'rounds'" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nprogram = ve-before-accept\n",
+		  "4: [vcpu 0]: program ve-before-accept needs #VE" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 1]\nstep = read 0x100000\n",
+		  "[vcpu 0] is missing" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\n"
+		  "[vmm]\naction = sometimes: punch 0x100000 4K\n",
+		  "7: action: unknown trigger 'sometimes'" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\n"
+		  "[vmm]\naction = at start: explode\n", "7: action: unknown action 'explode'" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\n"
+		  "[vmm]\naction = after vcpu3 step 1: punch 0x100000 4K\n",
+		  "7: action names a vCPU the TD lacks" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\n"
+		  "[expect]\noutcome = fine\n", "7: outcome: 'fine' is not" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\n"
+		  "[expect]\nlatency = 3\n", "7: unknown key 'latency' in [expect]" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\n"
+		  "[expect]\nfaults = ~3\n", "7: faults: '~3' is not [OP] NUMBER" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[memslot 1]\ngpa = 0x200000\nsize = 2M\n"
+		  "[vcpu 0]\nstep = read 0x100000\n", "4: [memslot 1] overlaps [memslot 0]" },
+		{ "[vcpu 0]\nstep = read 0x100000\n", "no [memslot N] section" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n", "no [vcpu N] section" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[firmware]\nfile = nothere.fd\n",
+		  "5: file: " },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = read 0x100000\nthis is "
+		  "not ini\n", "6: syntax error" },
+		{ "x = 1\n", "1: 'x' before any section" },
+	};
+	int bad = 0;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *path = write_file("bad.ini", rows[i].text);
+		char err[512], want[256];
+		static struct scenario sc;
+		const char *colon = strchr(rows[i].want, ':');
+		bool has_line = colon && rows[i].want[0] >= '0' && rows[i].want[0] <= '9';
+		snprintf(want, sizeof(want), "%s%s%s", path, has_line ? ":" : "", rows[i].want);
+		if (!scenario_load(path, &sc, err, sizeof(err))) {
+			print_error("row %zu parsed, want \"%s\"\n", i, want);
+			scenario_free(&sc);
+			bad++;
+		} else if (has_line ? strncmp(err, want, strlen(want)) : !strstr(err, rows[i].want)) {
+			print_error("row %zu: got \"%s\"\n        want \"%s\"\n", i, err, want);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* ---- replay, explore, shrink ---- */
+
+/*
+ * A planted interleaving bug: both vCPUs write one word, vCPU 0 then checks
+ * it still holds its own value.  It fails only when vCPU 1's write lands
+ * between vCPU 0's write and its check.
+ */
+static const char *const racy =
+	"[vm]\nvcpus = 2\n[memslot 0]\ngpa = 0x100000\nsize = 2M\n"
+	"[firmware]\ngpa = 0x100000\npages = 2\n"	/* added at build: no ACCEPT needed */
+	"[vcpu 0]\nsteps = write 0x100000 0xa\n"
+	"        repeat 3 {\n          read 0x100008\n        }\n        check 0x100000 0xa\n"
+	"[vcpu 1]\nsteps = repeat 20 {\n          read 0x101000\n"
+	"        }\n        write 0x100000 0xb\n";
+
+static void test_replay_is_exact(void **state)
+{
+	(void)state;
+	BANNER("a run's schedule string replays to the same trace hash; a shorter one is "
+	       "refused, a lenient replay completes it");
+	const char *path = write_file("racy.ini", racy);
+	static struct scenario sc;
+	char err[512];
+	assert_int_equal(scenario_load(path, &sc, err, sizeof(err)), 0);
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = seed };
+		struct sc_result a, b;
+		assert_int_equal(scenario_run(&sc, &o, &a), 0);
+		struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = a.schedule };
+		assert_int_equal(scenario_run(&sc, &ro, &b), 0);
+		assert_int_equal(a.hash, b.hash);
+		assert_int_equal(a.outcome, b.outcome);
+		assert_string_equal(a.message, b.message);
+		/* cut the schedule: strict replay runs out, lenient fills in */
+		char *cut = strdup(a.schedule);
+		size_t len = strlen(cut);
+		if (a.nchoices > 4) {
+			cut[len - 2] = 0;
+			while (cut[strlen(cut) - 1] >= '0' && cut[strlen(cut) - 1] <= '9')
+				cut[strlen(cut) - 1] = 0;
+			struct sc_result c, d;
+			struct sc_run_opts so = { .sched = SCHED_REPLAY, .replay = cut };
+			assert_int_equal(scenario_run(&sc, &so, &c), 0);
+			assert_int_equal(c.outcome, SC_REPLAY_ERROR);
+			so.lenient = true;
+			assert_int_equal(scenario_run(&sc, &so, &d), 0);
+			assert_true(d.outcome != SC_REPLAY_ERROR);
+			sc_result_free(&c);
+			sc_result_free(&d);
+		}
+		free(cut);
+		sc_result_free(&a);
+		sc_result_free(&b);
+	}
+	scenario_free(&sc);
+}
+
+static void test_explore_finds_and_shrinks(void **state)
+{
+	(void)state;
+	BANNER("explore finds the planted race, shrinks its schedule, and the shrunk schedule "
+	       "replays to the same failure");
+	write_file("racy.ini", racy);
+	static char out[1 << 16];
+	int rc = run_cmd("explore racy.ini --runs 500 --report rep.json", out, sizeof(out));
+	if (rc != 1)
+		print_error("%s\n", out);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "FAILED at seed"));
+	assert_non_null(strstr(out, "check 0x100000: read 0xb, want 0xa"));
+	char *sh = strstr(out, "replay: tdxsim replay racy.ini '");
+	assert_non_null(sh);
+	char shrunk[512];
+	assert_int_equal(sscanf(sh, "replay: tdxsim replay racy.ini '%511[^']'", shrunk), 1);
+	/* the shrunk schedule is no longer than the original and fails the same way */
+	char *orig = strstr(out, "schedule: ");
+	assert_non_null(orig);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "replay racy.ini '%s'", shrunk);
+	static char out2[1 << 14];
+	assert_int_equal(run_cmd(cmd, out2, sizeof(out2)), 1);	/* fails its [expect] */
+	assert_non_null(strstr(out2, "outcome:  fail"));
+	assert_non_null(strstr(out2, "check 0x100000: read 0xb, want 0xa"));
+	/* shrink on its own agrees */
+	snprintf(cmd, sizeof(cmd), "shrink racy.ini '%s'", shrunk);
+	assert_int_equal(run_cmd(cmd, out2, sizeof(out2)), 0);
+	assert_non_null(strstr(out2, "shrunk in"));
+	/* the report says it too */
+	FILE *f = fopen("rep.json", "r");
+	char path[600];
+	snprintf(path, sizeof(path), "%s/rep.json", tmpdir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	static char rep[1 << 16];
+	size_t n = fread(rep, 1, sizeof(rep) - 1, f);
+	rep[n] = 0;
+	fclose(f);
+	assert_non_null(strstr(rep, "\"shrunk_schedule\""));
+	assert_non_null(strstr(rep, "\"outcome\": \"fail\""));
+	print_message("  shrunk schedule: %s\n", shrunk);
+}
+
+static void test_shards_merge(void **state)
+{
+	(void)state;
+	BANNER("explore --shard I/4 over the same seeds, merged, equals one unsharded run; "
+	       "--jobs 2 gives the same counts");
+	const char *ok = "[vm]\nvcpus = 2\n[memslot 0]\ngpa = 0x100000\nsize = 2M\n"
+			 "[vcpu 0]\nprogram = accept-race\nsize = 64K\nlevel = 4k\n"
+			 "[vcpu 1]\nprogram = accept-race\nsize = 64K\nlevel = 4k\n";
+	write_file("ok.ini", ok);
+	static char out[1 << 14];
+	assert_int_equal(run_cmd("explore ok.ini --runs 40 --report all.json", out, sizeof(out)),
+			 0);
+	for (int i = 0; i < 4; i++) {
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd), "explore ok.ini --runs 40 --shard %d/4 --report s%d.json", i,
+			 i);
+		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	}
+	assert_int_equal(run_cmd("merge s0.json s1.json s2.json s3.json > merged.json", NULL, 0), 0);
+	assert_int_equal(run_cmd("explore ok.ini --runs 40 --jobs 2 --report jobs.json", out,
+				 sizeof(out)), 0);
+	/* the same runs and outcomes (jq-free: compare the lines that matter) */
+	const char *cmp = "for f in merged.json jobs.json; do "
+			  "grep -E '\"(runs|ok|fail|killed|livelock)\"' all.json > a.txt; "
+			  "grep -E '\"(runs|ok|fail|killed|livelock)\"' $f > b.txt; "
+			  "cmp -s a.txt b.txt || exit 1; done";
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "cd %s && %s", tmpdir, cmp);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_parallel_shards(void **state)
+{
+	(void)state;
+	BANNER("4 shards under GNU parallel, merged, equal one unsharded explore of the same seeds");
+	if (system("command -v parallel >/dev/null 2>&1")) {
+		print_message("  GNU parallel is not installed (Debian package parallel): skipped\n");
+		skip();
+	}
+	const char *ok = "[vm]\nvcpus = 2\n[memslot 0]\ngpa = 0x100000\nsize = 2M\n"
+			 "[vcpu 0]\nprogram = accept-race\nsize = 64K\nlevel = 2m\n"
+			 "[vcpu 1]\nprogram = accept-race\nsize = 64K\nlevel = 4k\n";
+	write_file("ok2.ini", ok);
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && %s explore ok2.ini --runs 48 --report whole.json >/dev/null && "
+		 "parallel --will-cite -j 2 %s explore ok2.ini --runs 48 --shard {}/4 "
+		 "--report p{}.json '>/dev/null' ::: 0 1 2 3 && "
+		 "%s merge p0.json p1.json p2.json p3.json > pm.json && "
+		 "grep -E '\"(runs|ok|fail)\"' whole.json > w.txt && "
+		 "grep -E '\"(runs|ok|fail)\"' pm.json > m.txt && cmp -s w.txt m.txt",
+		 tmpdir, tdxsim, tdxsim, tdxsim);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* ---- compare, bad command lines, list, help ---- */
+
+static void test_compare_table(void **state)
+{
+	(void)state;
+	BANNER("compare runs the same seeds under each variant: one row each, and local retry "
+	       "off shows zero-step refusals where on has none");
+	static char out[1 << 15];
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "compare %s/%s/seed002-zero-step.ini --vary local_retry=on,off "
+		 "--runs 6 --json", getcwd(NULL, 0), scenario_dir());
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	char *on = strstr(out, "\"variant\": \"local_retry=on\"");
+	char *off = strstr(out, "\"variant\": \"local_retry=off\"");
+	assert_non_null(on);
+	assert_non_null(off);
+	/* the variants appear in their --vary order; read each mean */
+	double zs_on = -1, zs_off = -1;
+	char *p = strstr(out, "\"zero_step_refusals\":");
+	assert_non_null(p);
+	sscanf(p, "\"zero_step_refusals\": %lf", &zs_on);
+	p = strstr(p + 1, "\"zero_step_refusals\":");
+	assert_non_null(p);
+	sscanf(p, "\"zero_step_refusals\": %lf", &zs_off);
+	print_message("  zero-step refusals per run: local_retry=on %.2f, off %.2f\n", zs_on, zs_off);
+	assert_true(zs_on == 0.0);
+	assert_true(zs_off > 0.0);
+}
+
+static void test_bad_command_lines(void **state)
+{
+	(void)state;
+	BANNER("bad command lines: one line on stderr, exit status 2");
+	write_file("racy.ini", racy);
+	static const char *const bad[] = {
+		"", "frobnicate", "run", "run racy.ini --sched fastest", "run racy.ini --seed x",
+		"run racy.ini extra", "run racy.ini --set", "run racy.ini --bogus",
+		"explore racy.ini --runs 0", "explore racy.ini --shard 4/4", "explore racy.ini --jobs 99",
+		"explore racy.ini --sched rr", "explore racy.ini --time forever",
+		"replay racy.ini", "replay racy.ini notaschedule", "shrink racy.ini",
+		"compare racy.ini", "compare racy.ini --vary novalue", "list", "list everything",
+		"help frobnicate", "merge", "measure", "measure a.fd --flow qemu7",
+	};
+	int failures = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char out[2048];
+		int rc = run_cmd(bad[i], out, sizeof(out));
+		int lines = 0;
+		for (char *q = out; *q; q++)
+			lines += *q == '\n';
+		bool usage_page = !strcmp(bad[i], "");	/* bare 'tdxsim' prints the usage */
+		if (rc != 2 || (!usage_page && lines != 1)) {
+			print_error("'tdxsim %s': exit %d, %d lines: %s\n", bad[i], rc, lines, out);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+	/* a scenario that does not parse: exit 1 with its FILE:LINE message */
+	write_file("broken.ini", "[vm]\nbusy = maybe\n");
+	char out[2048];
+	assert_int_equal(run_cmd("run broken.ini", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "broken.ini:2: busy"));
+}
+
+static void test_list_and_help(void **state)
+{
+	(void)state;
+	BANNER("list programs/policies/scenarios and help COMMAND describe what exists");
+	static char out[1 << 15];
+	assert_int_equal(run_cmd("list programs", out, sizeof(out)), 0);
+	for (const struct sc_program *p = sc_programs; p->name; p++)
+		assert_non_null(strstr(out, p->name));
+	assert_int_equal(run_cmd("list policies", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "kick-retry"));
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "list scenarios");
+	char dir[800];
+	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", getcwd(NULL, 0), scenario_dir());
+	snprintf(cmd, sizeof(cmd), "cd %s && %s %s list scenarios 2>&1", tmpdir, dir, tdxsim);
+	FILE *p = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	assert_int_equal(pclose(p), 0);
+	assert_non_null(strstr(out, "seed001-rare-case.ini"));
+	assert_null(strstr(out, "does not parse"));
+	static const char *const cmds[] = { "run", "replay", "shrink", "explore", "compare",
+					    "merge", "list", "measure" };
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "help %s", cmds[i]);
+		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+		char want[64];
+		snprintf(want, sizeof(want), "tdxsim %s", cmds[i]);
+		assert_non_null(strstr(out, want));
+	}
+}
+
+static void test_run_json(void **state)
+{
+	(void)state;
+	BANNER("run --json is one JSON object with the outcome, counters, SEAMCALLs and schedule");
+	write_file("racy.ini", racy);
+	static char out[1 << 16];
+	int rc = run_cmd("run racy.ini --json --sched rr", out, sizeof(out));
+	assert_true(rc == 0 || rc == 1);
+	assert_int_equal(out[0], '{');
+	assert_non_null(strstr(out, "\"outcome\":"));
+	assert_non_null(strstr(out, "\"counters\":"));
+	assert_non_null(strstr(out, "\"TDH.VP.ENTER\":"));
+	assert_non_null(strstr(out, "\"schedule\": \"tdxsim1:rr:"));
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tdxsim-cli-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	/* build/<variant>/tests/test_cli -> build/<variant>/tdxsim */
+	char self[1024];
+	snprintf(self, sizeof(self), "%s", argv[0]);
+	char *dir = dirname(self);
+	if (realpath(dir, tdxsim))
+		strncat(tdxsim, "/../tdxsim", sizeof(tdxsim) - strlen(tdxsim) - 1);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scenarios_meet_expect),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_replay_is_exact),
+		cmocka_unit_test(test_explore_finds_and_shrinks),
+		cmocka_unit_test(test_shards_merge),
+		cmocka_unit_test(test_parallel_shards),
+		cmocka_unit_test(test_compare_table),
+		cmocka_unit_test(test_bad_command_lines),
+		cmocka_unit_test(test_list_and_help),
+		cmocka_unit_test(test_run_json),
+	};
+	return cmocka_run_group_tests_name("tdxsim command", tests, setup, teardown);
+}

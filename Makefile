@@ -1,6 +1,7 @@
 # tdxsim - a hardware-free simulator of Intel TDX private memory.
 # Plain GNU Make: `make` builds libtdxsim.a and the tdxsim binary;
-# `make check` builds and runs every test; `make demo`; `make bench`.
+# `make check` builds and runs every test; `make demo`; `make bench`;
+# `make install PREFIX=...` and `make uninstall` (see below).
 # SAN=1 builds everything with AddressSanitizer and UBSan in build/san.
 
 VERSION := 0.1.0
@@ -220,10 +221,10 @@ $(SOLIB): $(addprefix $(PIC_BUILD)/,$(OBJS))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(PICFLAGS) $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $^ $(LDLIBS)
 
-install: $(BIN) $(ILIB) $(SOLIB)
-ifeq ($(SAN),1)
-	$(error install: a SAN=1 build is for tests only; install a release build)
+ifeq ($(SAN) $(filter install,$(MAKECMDGOALS)),1 install)
+$(error install: a SAN=1 build is for tests only; install a release build)
 endif
+install: $(BIN) $(ILIB) $(SOLIB)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(addprefix $(DESTDIR)$(INCLUDEDIR)/tdxsim/,$(sort $(dir $(HEADERS:src/%=%))))
 	$(INSTALL) -m 755 $(BIN) $(DESTDIR)$(BINDIR)/tdxsim

@@ -203,6 +203,8 @@ HEADERS += src/module/tdx_module.h
 shared: $(ILIB) $(SOLIB)
 
 PICFLAGS := -fPIC -fno-semantic-interposition $(if $(LTOFLAGS),-ffat-lto-objects)
+# what the library itself needs (tdxsim.pc's Libs.private), not the command's
+SOLIBS  := -lcrypto -linih
 OBJCOPY ?= objcopy
 
 $(PIC_BUILD)/%.o: %.c
@@ -219,7 +221,7 @@ $(ILIB): $(addprefix $(PIC_BUILD)/,$(OBJS))
 
 $(SOLIB): $(addprefix $(PIC_BUILD)/,$(OBJS))
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(PICFLAGS) $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) -shared $(PICFLAGS) $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $^ $(SOLIBS)
 
 ifeq ($(SAN) $(filter install,$(MAKECMDGOALS)),1 install)
 $(error install: a SAN=1 build is for tests only; install a release build)

@@ -1,6 +1,7 @@
 # tdxsim - a hardware-free simulator of Intel TDX private memory.
 # Plain GNU Make: `make` builds libtdxsim.a and the tdxsim binary;
-# `make check` builds and runs every test; `make demo`; `make bench`.
+# `make check` builds and runs every test; `make demo`; `make bench`;
+# `make install PREFIX=...` and `make uninstall` (see below).
 # SAN=1 builds everything with AddressSanitizer and UBSan in build/san.
 
 VERSION := 0.1.0
@@ -174,6 +175,99 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench
 	@mkdir -p bench/results
 	@$(BUILD)/bench/bench bench/results/latest.json
+
+# ---- the installed library: `make install PREFIX=... [DESTDIR=...]` ----
+# install puts the tdxsim binary, libtdxsim.a, libtdxsim.so (SONAME
+# libtdxsim.so.0), the public headers, tdxsim.pc and the man page under
+# PREFIX; `make uninstall` removes them again.  The installed libraries are
+# built from their own objects, compiled with -fPIC in $(BUILD)-pic
+# (build/rel-pic), so the static library and the tests above stay as they
+# are.
+#
+# LTO: a gcc LTO object, slim or fat, carries GIMPLE that gcc's linker
+# plugin uses even in a link without -flto, and another gcc version refuses
+# it ("bytecode stream ... generated with LTO version 12.0 instead of the
+# expected 11.3"); clang cannot link slim ones at all.  So under LTO=1 the
+# PIC objects are fat: libtdxsim.so is an LTO link of them, and the
+# installed libtdxsim.a is them with the LTO sections removed (what Debian
+# does to static libraries), plain code that any compiler links.
+# -fno-semantic-interposition lets calls inside libtdxsim.so be inlined;
+# without it LTO gains nothing there.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+PIC_BUILD := $(BUILD)-pic
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libtdxsim.so.$(SOMAJOR)
+SOLIB   := $(PIC_BUILD)/libtdxsim.so.$(VERSION)
+ILIB    := $(PIC_BUILD)/libtdxsim.a
+
+# the public headers: what a guest program or a custom VMM includes and
+# what those include in turn, installed as include/tdxsim/<dir>/<file> so
+# that their relative includes keep working
+HEADERS += src/engine/engine.h
+HEADERS += src/engine/seam.h
+HEADERS += src/guest/guest.h
+HEADERS += src/host/hostmem.h
+HEADERS += src/host/kvm.h
+HEADERS += src/module/tdx_abi.h
+HEADERS += src/module/tdx_module.h
+
+.PHONY: shared install uninstall
+shared: $(ILIB) $(SOLIB)
+
+PICFLAGS := -fPIC -fno-semantic-interposition $(if $(LTOFLAGS),-ffat-lto-objects)
+# what the library itself needs (tdxsim.pc's Libs.private), not the command's
+SOLIBS  := -lcrypto -linih
+OBJCOPY ?= objcopy
+
+$(PIC_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC PIC  $<")
+	$(Q)$(CC) $(CFLAGS) $(PICFLAGS) -c $< -o $@
+
+$(ILIB): $(addprefix $(PIC_BUILD)/,$(OBJS))
+	@rm -f $@ $@.lto
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@.lto $^
+	$(Q)$(OBJCOPY) -R '.gnu.lto_*' -R '.gnu.debuglto_*' -N __gnu_lto_v1 $@.lto $@
+	@rm -f $@.lto
+
+$(SOLIB): $(addprefix $(PIC_BUILD)/,$(OBJS))
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(PICFLAGS) $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $^ $(SOLIBS)
+
+ifeq ($(SAN) $(filter install,$(MAKECMDGOALS)),1 install)
+$(error install: a SAN=1 build is for tests only; install a release build)
+endif
+install: $(BIN) $(ILIB) $(SOLIB)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(addprefix $(DESTDIR)$(INCLUDEDIR)/tdxsim/,$(sort $(dir $(HEADERS:src/%=%))))
+	$(INSTALL) -m 755 $(BIN) $(DESTDIR)$(BINDIR)/tdxsim
+	$(INSTALL) -m 644 $(ILIB) $(DESTDIR)$(LIBDIR)/libtdxsim.a
+	$(INSTALL) -m 755 $(SOLIB) $(DESTDIR)$(LIBDIR)/libtdxsim.so.$(VERSION)
+	ln -sf libtdxsim.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtdxsim.so
+	for h in $(HEADERS:src/%=%); do \
+		$(INSTALL) -m 644 src/$$h $(DESTDIR)$(INCLUDEDIR)/tdxsim/$$h || exit 1; \
+	done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' tdxsim.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/tdxsim.pc
+	$(INSTALL) -m 644 docs/tdxsim.1 $(DESTDIR)$(MANDIR)/man1/tdxsim.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tdxsim $(DESTDIR)$(LIBDIR)/libtdxsim.a \
+	      $(DESTDIR)$(LIBDIR)/libtdxsim.so $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libtdxsim.so.$(VERSION) $(DESTDIR)$(PKGCONFIGDIR)/tdxsim.pc \
+	      $(DESTDIR)$(MANDIR)/man1/tdxsim.1 $(addprefix $(DESTDIR)$(INCLUDEDIR)/tdxsim/,$(HEADERS:src/%=%))
+	rmdir $(addprefix $(DESTDIR)$(INCLUDEDIR)/tdxsim/,$(sort $(dir $(HEADERS:src/%=%)))) \
+	      $(DESTDIR)$(INCLUDEDIR)/tdxsim 2>/dev/null || true
 
 clean:
 	rm -rf build tdxsim

@@ -909,6 +909,7 @@ int cmd_compare(int argc, char **argv)
 		if (nvar > MAX_VARIANTS)
 			return usage_err("compare", "more than %d variants", MAX_VARIANTS);
 	}
+	bool tty = isatty(2);
 	static struct scenario sc[MAX_VARIANTS];
 	static char label[MAX_VARIANTS][160];
 	static double sums[MAX_VARIANTS][C_NCOUNTERS], leaves[MAX_VARIANTS][64];
@@ -930,6 +931,9 @@ int cmd_compare(int argc, char **argv)
 			snprintf(label[v] + l, sizeof(label[v]) - l, "%s%s=%s", l ? " " : "", keys[i], val);
 		}
 		for (uint64_t s = 0; s < o.runs; s++) {
+			if (tty)
+				fprintf(stderr, "\r  variant %d of %d, run %" PRIu64 " of %" PRIu64 "   ",
+					v + 1, nvar, s + 1, o.runs);
 			struct sc_run_opts ro = run_opts(&o, o.seed + s);
 			struct sc_result r;
 			if (scenario_run(&sc[v], &ro, &r)) {
@@ -944,6 +948,8 @@ int cmd_compare(int argc, char **argv)
 			sc_result_free(&r);
 		}
 	}
+	if (tty)
+		fprintf(stderr, "\r%60s\r", "");
 	double n = (double)o.runs;
 	if (o.json) {
 		json_t *arr = json_array();

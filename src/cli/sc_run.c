@@ -444,7 +444,7 @@ static int build(struct sc_world *w, struct sc_result *r)
 			return setup_err(r, "KVM_TDX_INIT_VCPU", e);
 	}
 	if (sc->fw_tdvf) {
-		char err[256];
+		char err[224];
 		if (tdvf_build_td(w->k, w->vm, 0, sc->fw_tdvf, (enum tdvf_flow)sc->fw_flow, err,
 				  sizeof(err))) {
 			snprintf(r->message, sizeof(r->message), "setup: the firmware: %s", err);

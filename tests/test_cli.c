@@ -321,6 +321,11 @@ static void test_shards_merge(void **state)
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "cd %s && %s", tmpdir, cmp);
 	assert_int_equal(system(cmd), 0);
+	/* reports of another search (a different base seed) are refused, not added up */
+	assert_int_equal(run_cmd("explore ok.ini --runs 4 --seed 100 --report other.json", out,
+				 sizeof(out)), 0);
+	assert_int_equal(run_cmd("merge s0.json other.json", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "another search"));
 }
 
 static void test_parallel_shards(void **state)

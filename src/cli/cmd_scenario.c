@@ -818,6 +818,16 @@ int cmd_explore(int argc, char **argv)
 
 /* ---- merge ---- */
 
+/* Reports of one search: the same scenario, scheduler, PCT depth and base seed. */
+static bool same_search(json_t *a, json_t *b)
+{
+	static const char *const keys[] = { "scenario", "sched", "pct_depth", "seed" };
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		if (!json_equal(json_object_get(a, keys[k]), json_object_get(b, keys[k])))
+			return false;
+	return true;
+}
+
 int cmd_merge(int argc, char **argv)
 {
 	if (argc < 2)
@@ -836,6 +846,15 @@ int cmd_merge(int argc, char **argv)
 				j ? "not an explore report" : je.text);
 			json_decref(j);
 			json_decref(out);
+			return 1;
+		}
+		if (out && !same_search(out, j)) {
+			fprintf(stderr,
+				"tdxsim merge: %s: another search (scenario, scheduler or seed differ from %s)\n",
+				argv[i], argv[1]);
+			json_decref(j);
+			json_decref(out);
+			json_decref(fail);
 			return 1;
 		}
 		if (!out) {

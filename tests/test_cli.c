@@ -22,7 +22,7 @@
 #include "testlib.h"
 #include "../src/cli/scenario.h"
 
-static char tdxsim[1024];	/* the binary */
+static char tdxsim[512];	/* the binary */
 static char tmpdir[256];
 
 /* Write @text to a scenario file in the temporary directory; its path. */
@@ -40,7 +40,7 @@ static const char *write_file(const char *name, const char *text)
 /* Run the command line @args (after the binary); its exit status; stdout+stderr in @out. */
 static int run_cmd(const char *args, char *out, size_t len)
 {
-	char cmd[4096];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "cd %s && %s %s 2>&1", tmpdir, tdxsim, args);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
@@ -267,7 +267,7 @@ static void test_explore_finds_and_shrinks(void **state)
 	/* the shrunk schedule is no longer than the original and fails the same way */
 	char *orig = strstr(out, "schedule: ");
 	assert_non_null(orig);
-	char cmd[1024];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "replay racy.ini '%s'", shrunk);
 	static char out2[1 << 14];
 	assert_int_equal(run_cmd(cmd, out2, sizeof(out2)), 1);	/* fails its [expect] */
@@ -318,7 +318,7 @@ static void test_shards_merge(void **state)
 			  "grep -E '\"(runs|ok|fail|killed|livelock)\"' all.json > a.txt; "
 			  "grep -E '\"(runs|ok|fail|killed|livelock)\"' $f > b.txt; "
 			  "cmp -s a.txt b.txt || exit 1; done";
-	char cmd[1024];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "cd %s && %s", tmpdir, cmp);
 	assert_int_equal(system(cmd), 0);
 	/* reports of another search (a different base seed) are refused, not added up */
@@ -340,7 +340,7 @@ static void test_parallel_shards(void **state)
 			 "[vcpu 0]\nprogram = accept-race\nsize = 64K\nlevel = 2m\n"
 			 "[vcpu 1]\nprogram = accept-race\nsize = 64K\nlevel = 4k\n";
 	write_file("ok2.ini", ok);
-	char cmd[2048];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && %s explore ok2.ini --runs 48 --report whole.json >/dev/null && "
 		 "parallel --will-cite -j 2 %s explore ok2.ini --runs 48 --shard {}/4 "
@@ -360,7 +360,7 @@ static void test_compare_table(void **state)
 	BANNER("compare runs the same seeds under each variant: one row each, and local retry "
 	       "off shows zero-step refusals where on has none");
 	static char out[1 << 15];
-	char cmd[1024];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "compare %s/%s/seed002-zero-step.ini --vary local_retry=on,off "
 		 "--runs 6 --json", getcwd(NULL, 0), scenario_dir());
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
@@ -426,9 +426,9 @@ static void test_list_and_help(void **state)
 		assert_non_null(strstr(out, p->name));
 	assert_int_equal(run_cmd("list policies", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "kick-retry"));
-	char cmd[1024];
+	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "list scenarios");
-	char dir[800];
+	char dir[512];
 	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", getcwd(NULL, 0), scenario_dir());
 	snprintf(cmd, sizeof(cmd), "cd %s && %s %s list scenarios 2>&1", tmpdir, dir, tdxsim);
 	FILE *p = popen(cmd, "r");

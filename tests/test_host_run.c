@@ -570,6 +570,79 @@ static bool chaos_read_ok(uint64_t gpa, uint64_t v)
 	return v == 0 || (v >> 16) == gpa;
 }
 
+/* ---- a guest access is one instruction ---- */
+
+#define ATOMIC_A (SLOT_BASE + 0x10000)
+#define ATOMIC_B (SLOT_BASE + 0x20000)
+#define ATOMIC_OPS 60
+static uint64_t atomic_done;
+
+static void atomic_writer(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (uint64_t n = 0; n < ATOMIC_OPS; n++)
+		guest_write64(g, guest_shared(g, ATOMIC_A), chaos_tag(ATOMIC_A, 0, n));
+}
+
+static void atomic_reader(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (uint64_t n = 0; n < ATOMIC_OPS; n++) {
+		uint64_t v = guest_read64(g, guest_shared(g, ATOMIC_B));
+		if (v && v >> 16 != ATOMIC_B)
+			gvcpu_kill(g, "shared read at B returned %#" PRIx64 ", written at A", v);
+	}
+}
+
+/* A vCPU task that counts itself done however its program ended (a kill too). */
+static void atomic_task(void *p)
+{
+	vcpu_task(p);
+	seam_fetch_add64(&atomic_done, 1);
+}
+
+/* QEMU converts A and B to private and back: their shared pages are freed and reused. */
+static void atomic_vmm(void *arg)
+{
+	struct world *w = arg;
+	for (bool priv = true; seam_load64(&atomic_done) < 2; priv = !priv) {
+		task_check_eq(kvm_vmm_convert(w->vm, ATOMIC_A, SZ_4K, priv), 0);
+		task_check_eq(kvm_vmm_convert(w->vm, ATOMIC_B, SZ_4K, priv), 0);
+	}
+}
+
+static void test_guest_access_is_atomic(void **state)
+{
+	(void)state;
+	BANNER("a guest access translates and accesses in one step: the VMM cannot free a "
+	       "shared page between the two (a late write would land in a page reused for "
+	       "another GPA)");
+	uint64_t base = test_seed();
+	for (uint64_t s = base; s < base + 200; s++) {
+		struct kvm_policy pol;
+		kvm_policy_default(&pol);
+		struct world w;
+		world_init(&w, &pol, 2, true);
+		atomic_done = 0;
+		struct engine *e = engine_seeded(s, 1000000);
+		static struct vjob j[2];
+		j[0] = (struct vjob){ &w, 0, atomic_writer, NULL, 0 };
+		j[1] = (struct vjob){ &w, 1, atomic_reader, NULL, 0 };
+		engine_spawn(e, "writer", atomic_task, &j[0]);
+		engine_spawn(e, "reader", atomic_task, &j[1]);
+		engine_spawn(e, "vmm", atomic_vmm, &w);
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK || j[0].rc || j[1].rc || kvm_vm_dead(w.vm, NULL)) {
+			engine_print_report(e, stderr);
+			print_error("seed %" PRIu64 "\n", s);
+			print_world(&w);
+			fail();
+		}
+		engine_destroy(e);
+		world_fini(&w);
+	}
+}
+
 static void chaos_ve(struct gvcpu *g, const struct tdx_ve_info *ve)
 {
 	uint64_t st = guest_accept(g, ve->gpa & ~0xfffull, 0);
@@ -615,6 +688,12 @@ static void chaos_guest(struct gvcpu *g, void *arg)
 		}
 		}
 	}
+}
+
+/* Counted however the program ended, so the VMM stops after a kill too. */
+static void chaos_task(void *p)
+{
+	vcpu_task(p);
 	seam_fetch_add64(&chaos_done, 1);
 }
 
@@ -694,7 +773,7 @@ static void test_everything_at_once(void **state)
 		static struct vjob j[2];
 		for (int i = 0; i < 2; i++) {
 			j[i] = (struct vjob){ &w, i, chaos_guest, NULL, 0 };
-			engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+			engine_spawn(e, "vcpu", chaos_task, &j[i]);
 		}
 		engine_spawn(e, "vmm", chaos_vmm, NULL);
 		enum engine_outcome o = engine_run(e);
@@ -728,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_busy_policies),
 		cmocka_unit_test(test_fragmentation),
 		cmocka_unit_test(test_exits),
+		cmocka_unit_test(test_guest_access_is_atomic),
 		cmocka_unit_test(test_everything_at_once),
 	};
 	return cmocka_run_group_tests_name("host under the engine", tests, NULL, NULL);

@@ -145,7 +145,14 @@ static void check_stale(struct gvcpu *g, uint64_t gpa, uint64_t hpa)
 	}
 }
 
-/* Translate @gpa for an access; returns the HPA.  Handles exits and #VEs. */
+/*
+ * Translate @gpa for an access; returns the HPA.  Handles exits and #VEs.
+ * The caller accesses the HPA before its next scheduling point (charging
+ * the access is one): an instruction's translation and access are atomic
+ * to other CPUs, so the host cannot free the page in between (a shared
+ * page zapped and freed by the VMM's conversion would otherwise take a
+ * late write after it was handed to another GPA).
+ */
 static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
 {
 	check_kick(g);
@@ -199,8 +206,8 @@ static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
 uint64_t guest_read64(struct gvcpu *g, uint64_t gpa)
 {
 	uint64_t hpa = translate(g, gpa, EXITQ_READ);
-	seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 	uint64_t v = physmem_read64(tdx_module_physmem(g->m), hpa & ~7ull);
+	seam_charge(SEAM_COST_GUEST_ACCESS, 1);	/* after: see translate() */
 	g->rip++;
 	return v;
 }
@@ -208,8 +215,8 @@ uint64_t guest_read64(struct gvcpu *g, uint64_t gpa)
 void guest_write64(struct gvcpu *g, uint64_t gpa, uint64_t val)
 {
 	uint64_t hpa = translate(g, gpa, EXITQ_WRITE);
-	seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 	physmem_write64(tdx_module_physmem(g->m), hpa & ~7ull, val);
+	seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 	g->rip++;
 }
 
@@ -222,11 +229,11 @@ static void guest_copy(struct gvcpu *g, uint64_t gpa, uint8_t *buf, size_t len, 
 		if (n > len)
 			n = len;
 		uint64_t hpa = translate(g, gpa, write ? EXITQ_WRITE : EXITQ_READ);
-		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 		if (write)
 			physmem_write(pm, hpa, buf, n);
 		else
 			physmem_read(pm, hpa, buf, n);
+		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 		buf += n;
 		gpa += n;
 		len -= n;

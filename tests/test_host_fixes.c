@@ -1450,6 +1450,13 @@ static uint64_t busy_once(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t np
 	return (uint64_t)(int64_t)kvm_vmm_convert(vm, gpa, npages * SZ_4K, private);
 }
 
+static uint64_t efault_answer(struct kvm_vm *vm, int vcpu, uint64_t gpa, uint64_t npages,
+			      bool private, void *ctx)
+{
+	(void)vm, (void)vcpu, (void)gpa, (void)npages, (void)private, (void)ctx;
+	return (uint64_t)-EFAULT;
+}
+
 static void mapgpa_shared(struct gvcpu *g, void *arg)
 {
 	*(uint64_t *)arg = guest_map_gpa(g, BASE, SZ_4K, true);
@@ -1459,7 +1466,8 @@ static void test_mapgpa_vmm_busy(void **state)
 {
 	(void)state;
 	BANNER("review: a VMM answering MapGPA with -EBUSY makes the guest RETRY (Linux resumes "
-	       "from R11); an unexpected answer fails KVM_RUN");
+	       "from R11); an unexpected answer fails KVM_RUN (-EIO, the guest not entered "
+	       "again)");
 	struct kvm *k = host(0, 0);
 	struct kvm_vm *vm = td(k, 1, false, true);
 	struct kvm_vmm_ops ops = { .map_gpa_range = busy_once };
@@ -1471,6 +1479,20 @@ static void test_mapgpa_vmm_busy(void **state)
 	assert_int_equal(busy_answers, 2);
 	assert_false(kvm_vm_gpa_private(vm, BASE));
 	destroy_clean(k, vm);
+	kvm_destroy(k);
+
+	/* an answer KVM does not expect kills the VM: KVM_RUN is -EIO, the guest
+	 * is not entered again and never sees a status for its MapGPA */
+	k = host(0, 0);
+	vm = td(k, 1, false, true);
+	struct kvm_vmm_ops bad = { .map_gpa_range = efault_answer };
+	kvm_set_vmm_ops(vm, &bad);
+	st = 1;
+	assert_int_equal(kvm_vcpu_run(vm, 0, mapgpa_shared, &st), -EIO);
+	assert_int_equal(st, 1);
+	assert_true(kvm_vm_dead(vm, NULL));
+	assert_int_equal(kvm_destroy_vm(vm), 0);
+	assert_int_equal(kvm_hostmem(k)->allocated, 0);
 	kvm_destroy(k);
 }
 

@@ -51,8 +51,10 @@ static void enter(struct gvcpu *g)
 	for (;;) {
 		/* like KVM: mode = IN_GUEST_MODE first, then check for reasons not to enter */
 		g->in_guest_mode = true;
-		if (g->host->before_enter)
-			g->host->before_enter(g);
+		if (g->host->before_enter && g->host->before_enter(g) < 0) {
+			g->in_guest_mode = false;
+			host_killed(g);
+		}
 		tdx_vcpu_set_rip(g->v, g->rip);
 		uint64_t st = tdh_vp_enter(g->m, &out, g->tdvpr);
 		if (st == TDX_SUCCESS)

@@ -46,8 +46,10 @@ struct gvcpu_host {
 	/* The HPA mapping shared GPA @gpa (shared bit stripped); ~0 if it is not
 	 * mapped, which makes the access an EPT-violation exit. */
 	uint64_t (*shared_hpa)(struct gvcpu *g, uint64_t gpa);
-	/* Optional: called before every VP.ENTER (the host may hold entries off). */
-	void (*before_enter)(struct gvcpu *g);
+	/* Optional: called before every VP.ENTER (the host may hold entries
+	 * off).  0: enter; -1: the VM is dead, do not enter (the reason is in
+	 * g->why), as KVM_RUN checks KVM_REQ_VM_DEAD before every entry. */
+	int (*before_enter)(struct gvcpu *g);
 	void *ctx;
 };
 

@@ -333,6 +333,6 @@ void tdx_request_exit_all(struct kvm_vm *vm);
 int tdx_handle_exit(struct gvcpu *g);
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
 uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa);
-void tdx_before_enter(struct gvcpu *g);
+int tdx_before_enter(struct gvcpu *g);
 
 #endif

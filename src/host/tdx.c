@@ -325,10 +325,17 @@ static __attribute__((noinline)) void wait_vcpu_enter(struct kvm_vm *vm, struct 
 	}
 }
 
-void tdx_before_enter(struct gvcpu *g)
+int tdx_before_enter(struct gvcpu *g)
 {
 	struct kvm_vcpu *v = vcpu_of(g);
 	if (__builtin_expect(v->vm->no_vcpu_enter != 0, 0))
 		wait_vcpu_enter(v->vm, g);
+	/* KVM_REQ_VM_DEAD: a VM that died while this vCPU was outside the TD
+	 * (in a TDVMCALL's exit to the VMM, say) is not entered again */
+	if (__builtin_expect(v->vm->dead, 0)) {
+		snprintf(g->why, sizeof(g->why), "%s", v->vm->why);
+		return -1;
+	}
 	v->irq_pending = false;		/* delivered with this entry */
+	return 0;
 }

@@ -364,8 +364,11 @@ static void test_compare_table(void **state)
 	       "off shows zero-step refusals where on has none");
 	static char out[1 << 15];
 	char cmd[8192];
+	char *cwd = getcwd(NULL, 0);
+	assert_non_null(cwd);
 	snprintf(cmd, sizeof(cmd), "compare %s/%s/seed002-zero-step.ini --vary local_retry=on,off "
-		 "--runs 6 --json", getcwd(NULL, 0), scenario_dir());
+		 "--runs 6 --json", cwd, scenario_dir());
+	free(cwd);
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
 	char *on = strstr(out, "\"variant\": \"local_retry=on\"");
 	char *off = strstr(out, "\"variant\": \"local_retry=off\"");
@@ -432,7 +435,10 @@ static void test_list_and_help(void **state)
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "list scenarios");
 	char dir[512];
-	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", getcwd(NULL, 0), scenario_dir());
+	char *cwd = getcwd(NULL, 0);
+	assert_non_null(cwd);
+	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", cwd, scenario_dir());
+	free(cwd);
 	snprintf(cmd, sizeof(cmd), "cd %s && %s %s list scenarios 2>&1", tmpdir, dir, tdxsim);
 	FILE *p = popen(cmd, "r");
 	size_t n = fread(out, 1, sizeof(out) - 1, p);

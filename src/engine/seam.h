@@ -92,19 +92,6 @@ enum seam_cost {
 };
 
 /*
- * What the engine installs.  Each pointer may be NULL.
- *   point:  a scheduling point before an access to @addr (may switch task).
- *   lock:   a lock of @cls was taken (@acquire) or released.
- *   now_ns: the current task's clock.
- *   wait:   block the current task until someone wakes @obj (@what names it
- *           for deadlock reports); returns after a wake, the caller re-checks.
- *   wake:   make every task waiting on @obj runnable.
- *   charge: advance the current task's clock by the cost of @kind, @n times.
- *   event:  something a trace shows happened (enum seam_event_kind); NULL
- *           unless a recorder wants events.  Never a scheduling point and
- *           never part of the trace hash, so recording cannot change a run.
- */
-/*
  * Events for a trace recorder.  A SEAMCALL or TDCALL begins at its
  * seam_charge(SEAM_COST_SEAMCALL + leaf or SEAM_COST_TDCALL) and ends at its
  * SEAM_EV_RETURN.
@@ -121,6 +108,19 @@ enum seam_event_kind {
 
 #define SEAM_EV_NO_STATUS (~0ull)
 
+/*
+ * What the engine installs.  Each pointer may be NULL.
+ *   point:  a scheduling point before an access to @addr (may switch task).
+ *   lock:   a lock of @cls was taken (@acquire) or released.
+ *   now_ns: the current task's clock.
+ *   wait:   block the current task until someone wakes @obj (@what names it
+ *           for deadlock reports); returns after a wake, the caller re-checks.
+ *   wake:   make every task waiting on @obj runnable.
+ *   charge: advance the current task's clock by the cost of @kind, @n times.
+ *   event:  something a trace shows happened (enum seam_event_kind); NULL
+ *           unless a recorder wants events.  Never a scheduling point and
+ *           never part of the trace hash, so recording cannot change a run.
+ */
 struct seam_hooks {
 	void (*point)(void *ctx, const void *addr);
 	void (*lock)(void *ctx, enum seam_lock_class cls, const void *lock,

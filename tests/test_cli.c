@@ -655,6 +655,58 @@ static void test_trace_replays_exactly(void **state)
 	json_decref(re_plain);
 }
 
+static void test_trace_counts(void **state)
+{
+	(void)state;
+	BANNER("a traced run with a VMM: a vmm track, as many spans of each leaf as the run "
+	       "counted SEAMCALLs, one kick instant per kick");
+	char cmd[8192];
+	char *cwd = getcwd(NULL, 0);
+	assert_non_null(cwd);
+	snprintf(cmd, sizeof(cmd), "run %s/%s/seed002-track-vs-enter.ini --trace tv.json --json "
+		 "> tv-run.json", cwd, scenario_dir());
+	free(cwd);
+	assert_int_equal(run_cmd(cmd, NULL, 0), 0);
+	json_t *run = load_json("tv-run.json"), *t = load_json("tv.json");
+	json_t *evs = json_object_get(t, "traceEvents");
+	json_t *spans = json_object();	/* leaf name -> count */
+	json_int_t kicks = 0;
+	bool vmm = false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(evs, i, e) {
+		const char *ph = json_string_value(json_object_get(e, "ph"));
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (!strcmp(ph, "M"))
+			vmm |= !strcmp(json_string_value(json_object_get(json_object_get(e, "args"),
+									 "name")), "vmm");
+		else if (!strcmp(ph, "i"))
+			kicks += !strcmp(name, "kick");
+		else if (!strcmp(ph, "X") && !strncmp(name, "TDH.", 4)) {
+			json_int_t c = json_integer_value(json_object_get(spans, name));
+			json_object_set_new(spans, name, json_integer(c + 1));
+		}
+	}
+	assert_true(vmm);
+	json_t *want = json_object_get(run, "seamcalls");
+	assert_true(json_object_size(want) >= 5);
+	if (!json_equal(spans, want)) {
+		char *a = json_dumps(spans, JSON_SORT_KEYS), *b = json_dumps(want, JSON_SORT_KEYS);
+		print_error("spans %s, SEAMCALLs %s\n", a, b);
+		free(a);
+		free(b);
+		fail();
+	}
+	json_int_t want_kicks = json_integer_value(json_object_get(json_object_get(run, "counters"),
+								   "kicks"));
+	print_message("  %zu leaves, %lld kicks\n", json_object_size(want), (long long)kicks);
+	assert_true(want_kicks > 0);
+	assert_int_equal(kicks, want_kicks);
+	json_decref(spans);
+	json_decref(run);
+	json_decref(t);
+}
+
 static void test_trace_unwritable(void **state)
 {
 	(void)state;
@@ -714,6 +766,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_run_json),
 		cmocka_unit_test(test_trace_file),
 		cmocka_unit_test(test_trace_replays_exactly),
+		cmocka_unit_test(test_trace_counts),
 		cmocka_unit_test(test_trace_unwritable),
 	};
 	return cmocka_run_group_tests_name("tdxsim command", tests, setup, teardown);

@@ -105,6 +105,7 @@ SC_OBJS += src/cli/tdvf.o
 SC_OBJS += src/cli/scenario.o
 SC_OBJS += src/cli/sc_run.o
 SC_OBJS += src/cli/cmd_scenario.o
+SC_OBJS += src/cli/trace.o
 CLI_OBJS += $(SC_OBJS)
 
 TESTS := $(patsubst tests/%.c,%,$(filter-out tests/testlib.c,$(wildcard tests/test_*.c)))

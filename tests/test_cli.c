@@ -5,7 +5,8 @@
  * replay reproduces a run exactly; explore finds a planted interleaving
  * bug, shrinks it and the shrunk schedule replays to the same failure;
  * sharded explores merge into the unsharded report (also under GNU
- * parallel); compare tables; bad command lines exit 2.
+ * parallel); compare tables; bad command lines exit 2; --trace writes a
+ * trace-event JSON file that a replay reproduces byte for byte.
  *
  * The command itself is run as a process (build/.../tdxsim, next to this
  * test's directory), the scenario API is called directly.
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "testlib.h"
 #include "../src/cli/scenario.h"
@@ -470,6 +473,258 @@ static void test_run_json(void **state)
 	assert_non_null(strstr(out, "\"schedule\": \"tdxsim1:rr:"));
 }
 
+/* ---- --trace ---- */
+
+static const char *const accept_race =
+	"[vm]\nvcpus = 2\n[memslot 0]\ngpa = 0x100000\nsize = 4M\n"
+	"[vcpu 0]\nprogram = accept-race\ngpa = 0x200000\nsize = 2M\nlevel = 2m\n"
+	"[vcpu 1]\nprogram = accept-race\ngpa = 0x200000\nsize = 2M\nlevel = 4k\n";
+
+static json_t *load_json(const char *name)
+{
+	char path[512];
+	json_error_t je;
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	json_t *j = json_load_file(path, 0, &je);
+	if (!j)
+		print_error("%s: line %d: %s\n", path, je.line, je.text);
+	assert_non_null(j);
+	return j;
+}
+
+static char *hash_of(json_t *run)
+{
+	const char *h = json_string_value(json_object_get(run, "trace_hash"));
+	assert_non_null(h);
+	return strdup(h);
+}
+
+/* Whole-file equality of two files in the temporary directory. */
+static bool same_file(const char *a, const char *b)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "cmp -s %s/%s %s/%s", tmpdir, a, tmpdir, b);
+	return system(cmd) == 0;
+}
+
+struct xspan {
+	long long t0, t1;	/* ns */
+	long long tid;
+};
+
+static int xspan_cmp(const void *pa, const void *pb)
+{
+	const struct xspan *a = pa, *b = pb;
+	if (a->tid != b->tid)
+		return a->tid < b->tid ? -1 : 1;
+	if (a->t0 != b->t0)
+		return a->t0 < b->t0 ? -1 : 1;
+	return a->t1 > b->t1 ? -1 : a->t1 < b->t1;	/* the outer span first */
+}
+
+static long long ns_of(json_t *v)
+{
+	return (long long)(json_number_value(v) * 1000.0 + 0.5);
+}
+
+static void test_trace_file(void **state)
+{
+	(void)state;
+	BANNER("run --trace writes trace-event JSON: a track per task, SEAMCALL and TDCALL "
+	       "spans that nest, one VP.ENTER span per VP.ENTER the run counted");
+	write_file("race.ini", accept_race);
+	assert_int_equal(run_cmd("run race.ini --trace t.json --json > run.json", NULL, 0), 0);
+	json_t *run = load_json("run.json");
+	json_t *t = load_json("t.json");
+	assert_string_equal(json_string_value(json_object_get(t, "displayTimeUnit")), "ns");
+	json_t *evs = json_object_get(t, "traceEvents");
+	assert_true(json_is_array(evs));
+	size_t n = json_array_size(evs);
+	struct xspan *x = calloc(n, sizeof(*x));
+	assert_non_null(x);
+	size_t nx = 0, aug = 0, accept = 0, enter = 0;
+	bool named[2] = { false, false }, process = false;
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(evs, i);
+		const char *ph = json_string_value(json_object_get(e, "ph"));
+		const char *name = json_string_value(json_object_get(e, "name"));
+		assert_non_null(ph);
+		assert_non_null(name);
+		assert_int_equal(json_integer_value(json_object_get(e, "pid")), 1);
+		if (!strcmp(ph, "M")) {
+			const char *v = json_string_value(json_object_get(json_object_get(e, "args"),
+									  "name"));
+			assert_non_null(v);
+			if (!strcmp(name, "process_name")) {
+				process = !strcmp(v, "race");
+			} else {
+				assert_string_equal(name, "thread_name");
+				json_int_t tid = json_integer_value(json_object_get(e, "tid"));
+				assert_true(tid >= 0 && tid < 2);
+				char want[16];
+				snprintf(want, sizeof(want), "vcpu%d", (int)tid);
+				assert_string_equal(v, want);
+				named[tid] = true;
+			}
+			continue;
+		}
+		assert_true(json_is_number(json_object_get(e, "ts")));
+		if (!strcmp(ph, "i")) {
+			assert_string_equal(json_string_value(json_object_get(e, "s")), "t");
+			continue;
+		}
+		assert_string_equal(ph, "X");
+		json_t *dur = json_object_get(e, "dur");
+		assert_true(json_is_number(dur));
+		assert_true(json_number_value(dur) >= 0.0);
+		x[nx].t0 = ns_of(json_object_get(e, "ts"));
+		x[nx].t1 = x[nx].t0 + ns_of(dur);
+		x[nx].tid = json_integer_value(json_object_get(e, "tid"));
+		nx++;
+		aug += !strcmp(name, "TDH.MEM.PAGE.AUG");
+		accept += !strcmp(name, "TDG.MEM.PAGE.ACCEPT");
+		enter += !strcmp(name, "TDH.VP.ENTER");
+		if (strcmp(name, "TDG.MEM.PAGE.ACCEPT")) {
+			const char *st = json_string_value(json_object_get(json_object_get(e, "args"),
+									   "status"));
+			assert_non_null(st);
+			assert_memory_equal(st, "0x", 2);
+		}
+	}
+	assert_true(process);
+	assert_true(named[0] && named[1]);
+	assert_true(aug >= 1);
+	assert_true(accept >= 1);
+	json_int_t want_enter = json_integer_value(json_object_get(json_object_get(run, "seamcalls"),
+								   "TDH.VP.ENTER"));
+	print_message("  %zu events, %zu spans, %zu VP.ENTER (run counted %lld)\n", n, nx, enter,
+		      (long long)want_enter);
+	assert_true(want_enter > 0);
+	assert_int_equal(enter, want_enter);
+	/* per track: each span ends before the next starts, or contains it */
+	qsort(x, nx, sizeof(*x), xspan_cmp);
+	long long stack[32];
+	int depth = 0, bad = 0;
+	for (size_t i = 0; i < nx; i++) {
+		if (i && x[i].tid != x[i - 1].tid)
+			depth = 0;
+		while (depth && stack[depth - 1] <= x[i].t0)
+			depth--;
+		if (depth && x[i].t1 > stack[depth - 1])
+			bad++;
+		if (depth < 32)
+			stack[depth++] = x[i].t1;
+	}
+	assert_int_equal(bad, 0);
+	free(x);
+	json_decref(t);
+	json_decref(run);
+}
+
+static void test_trace_replays_exactly(void **state)
+{
+	(void)state;
+	BANNER("replay --trace of a run's schedule writes the same file; tracing leaves the "
+	       "trace hash alone");
+	write_file("race.ini", accept_race);
+	assert_int_equal(run_cmd("run race.ini --seed 7 --json > plain.json", NULL, 0), 0);
+	assert_int_equal(run_cmd("run race.ini --seed 7 --trace t1.json --json > traced.json",
+				 NULL, 0), 0);
+	json_t *plain = load_json("plain.json"), *traced = load_json("traced.json");
+	char *h0 = hash_of(plain), *h1 = hash_of(traced);
+	assert_string_equal(h0, h1);
+	const char *sched = json_string_value(json_object_get(plain, "schedule"));
+	assert_non_null(sched);
+	assert_string_equal(sched, json_string_value(json_object_get(traced, "schedule")));
+	/* the schedule into a file: replay takes @FILE */
+	write_file("run.sched", sched);
+	assert_int_equal(run_cmd("replay race.ini @run.sched --trace t2.json --json > re.json",
+				 NULL, 0), 0);
+	assert_int_equal(run_cmd("replay race.ini @run.sched --json > re-plain.json", NULL, 0), 0);
+	json_t *re = load_json("re.json"), *re_plain = load_json("re-plain.json");
+	char *h2 = hash_of(re), *h3 = hash_of(re_plain);
+	assert_string_equal(h0, h2);
+	assert_string_equal(h0, h3);
+	assert_true(same_file("t1.json", "t2.json"));
+	free(h0);
+	free(h1);
+	free(h2);
+	free(h3);
+	json_decref(plain);
+	json_decref(traced);
+	json_decref(re);
+	json_decref(re_plain);
+}
+
+static void test_trace_counts(void **state)
+{
+	(void)state;
+	BANNER("a traced run with a VMM: a vmm track, as many spans of each leaf as the run "
+	       "counted SEAMCALLs, one kick instant per kick");
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "run %s/%s/seed002-track-vs-enter.ini --trace tv.json --json "
+		 "> tv-run.json", cwd(), scenario_dir());
+	assert_int_equal(run_cmd(cmd, NULL, 0), 0);
+	json_t *run = load_json("tv-run.json"), *t = load_json("tv.json");
+	json_t *evs = json_object_get(t, "traceEvents");
+	json_t *spans = json_object();	/* leaf name -> count */
+	json_int_t kicks = 0;
+	bool vmm = false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(evs, i, e) {
+		const char *ph = json_string_value(json_object_get(e, "ph"));
+		const char *name = json_string_value(json_object_get(e, "name"));
+		if (!strcmp(ph, "M"))
+			vmm |= !strcmp(json_string_value(json_object_get(json_object_get(e, "args"),
+									 "name")), "vmm");
+		else if (!strcmp(ph, "i"))
+			kicks += !strcmp(name, "kick");
+		else if (!strcmp(ph, "X") && !strncmp(name, "TDH.", 4)) {
+			json_int_t c = json_integer_value(json_object_get(spans, name));
+			json_object_set_new(spans, name, json_integer(c + 1));
+		}
+	}
+	assert_true(vmm);
+	json_t *want = json_object_get(run, "seamcalls");
+	assert_true(json_object_size(want) >= 5);
+	if (!json_equal(spans, want)) {
+		char *a = json_dumps(spans, JSON_SORT_KEYS), *b = json_dumps(want, JSON_SORT_KEYS);
+		print_error("spans %s, SEAMCALLs %s\n", a, b);
+		free(a);
+		free(b);
+		fail();
+	}
+	json_int_t want_kicks = json_integer_value(json_object_get(json_object_get(run, "counters"),
+								   "kicks"));
+	print_message("  %zu leaves, %lld kicks\n", json_object_size(want), (long long)kicks);
+	assert_true(want_kicks > 0);
+	assert_int_equal(kicks, want_kicks);
+	json_decref(spans);
+	json_decref(run);
+	json_decref(t);
+}
+
+static void test_trace_unwritable(void **state)
+{
+	(void)state;
+	BANNER("--trace to a path that cannot be written: one line on stderr, exit status 1");
+	write_file("race.ini", accept_race);
+	static const char *const cmds[] = {
+		"run race.ini --trace /nonexistent/x.json",
+		"replay race.ini tdxsim1:random:1:a --trace /nonexistent/x.json",
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char out[2048];
+		assert_int_equal(run_cmd(cmds[i], out, sizeof(out)), 1);
+		int lines = 0;
+		for (char *q = out; *q; q++)
+			lines += *q == '\n';
+		assert_int_equal(lines, 1);
+		assert_non_null(strstr(out, "/nonexistent/x.json"));
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -507,6 +762,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_command_lines),
 		cmocka_unit_test(test_list_and_help),
 		cmocka_unit_test(test_run_json),
+		cmocka_unit_test(test_trace_file),
+		cmocka_unit_test(test_trace_replays_exactly),
+		cmocka_unit_test(test_trace_counts),
+		cmocka_unit_test(test_trace_unwritable),
 	};
 	return cmocka_run_group_tests_name("tdxsim command", tests, setup, teardown);
 }

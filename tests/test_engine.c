@@ -342,6 +342,74 @@ static void test_virtual_time(void **state)
 	engine_destroy(e);
 }
 
+/* ---- recorded events ---- */
+
+/* A pretend SEAMCALL of leaf 6: start charge, a scheduling point, a return. */
+static void ev_caller(void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	for (int i = 0; i < 5; i++) {
+		seam_charge(SEAM_COST_SEAMCALL + 6, 1);
+		uint64_t v = seam_load64(&shared[0]);
+		seam_store64(&shared[0], v + me + 1);
+		seam_ret(SEAM_COST_SEAMCALL + 6, i == 3 ? 0x8000020000000000ull : 0);
+		seam_event(SEAM_EV_KICK, me, 0);
+	}
+}
+
+static uint64_t run_ev(struct engine *e)
+{
+	shared[0] = 0;
+	engine_spawn(e, "a", ev_caller, (void *)0);
+	engine_spawn(e, "b", ev_caller, (void *)1);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	return engine_trace_hash(e);
+}
+
+static void test_recorded_events(void **state)
+{
+	(void)state;
+	BANNER("record_events keeps each call's start and return with the task's clock, "
+	       "and changes neither the schedule nor the trace hash");
+	for (uint64_t s = 1; s <= 50; s++) {
+		struct engine_config c = { .sched = SCHED_RANDOM, .seed = s, .stack_size = 64 * 1024 };
+		struct engine *plain = engine_create(&c);
+		c.record_events = true;
+		struct engine *rec = engine_create(&c);
+		assert_int_equal(run_ev(plain), run_ev(rec));
+		assert_string_equal(engine_schedule(plain), engine_schedule(rec));
+		const struct engine_event *ev;
+		bool complete = false;
+		assert_int_equal(engine_events(plain, &ev, NULL), 0);
+		size_t n = engine_events(rec, &ev, &complete);
+		assert_true(complete);
+		assert_int_equal(n, 2 * 5 * 3);	/* start, return, kick */
+		int open[2] = { 0, 0 };
+		uint64_t start[2] = { 0, 0 };
+		for (size_t i = 0; i < n; i++) {
+			int t = ev[i].task;
+			assert_true(t == 0 || t == 1);
+			if (ev[i].kind == ENGINE_EV_CALL) {
+				assert_int_equal(open[t], 0);
+				assert_int_equal(ev[i].a, SEAM_COST_SEAMCALL + 6);
+				open[t] = 1;
+				start[t] = ev[i].ns;
+			} else if (ev[i].kind == SEAM_EV_RETURN) {
+				assert_int_equal(open[t], 1);
+				assert_int_equal(ev[i].a, SEAM_COST_SEAMCALL + 6);
+				/* stamped before the charge: the call lasts its cost */
+				assert_int_equal(ev[i].ns - start[t], 1500);
+				open[t] = 0;
+			} else {
+				assert_int_equal(ev[i].kind, SEAM_EV_KICK);
+				assert_int_equal(ev[i].a, (uint64_t)t);
+			}
+		}
+		engine_destroy(plain);
+		engine_destroy(rec);
+	}
+}
+
 static void test_cost_file(void **state)
 {
 	(void)state;
@@ -479,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_lock_checks),
 		cmocka_unit_test(test_step_bound),
 		cmocka_unit_test(test_virtual_time),
+		cmocka_unit_test(test_recorded_events),
 		cmocka_unit_test(test_cost_file),
 		cmocka_unit_test(test_guard_page),
 		cmocka_unit_test(test_completion_and_rwlock),

@@ -363,26 +363,60 @@ static int finish(const struct opts *o, const struct scenario *sc, struct sc_res
 
 /* ---- run, replay ---- */
 
+/* --trace FILE: opened before the run, so a bad path costs no run.  NULL: none or failed. */
+static FILE *trace_open(const struct opts *o, bool *failed)
+{
+	*failed = false;
+	if (!o->trace)
+		return NULL;
+	FILE *f = fopen(o->trace, "w");
+	if (!f) {
+		fprintf(stderr, "tdxsim %s: %s: %s\n", o->cmd, o->trace, strerror(errno));
+		*failed = true;
+	}
+	return f;
+}
+
+/* Close the trace; a write that failed makes the command fail (1). */
+static int trace_close(const struct opts *o, FILE *f, bool write_failed, int ret)
+{
+	if (!f)
+		return ret;
+	if (fclose(f) || write_failed) {
+		fprintf(stderr, "tdxsim %s: %s: the trace could not be written\n", o->cmd, o->trace);
+		return 1;
+	}
+	return ret;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct opts o;
 	int e = parse_opts(&o, "run", argc, argv, "sSejt", 1);
 	if (e)
 		return e;
-	if (o.trace)
-		return usage_err("run", "--trace is not available yet");
 	static struct scenario sc;
 	if (load(&o, &sc))
 		return 1;
+	bool bad;
+	FILE *tf = trace_open(&o, &bad);
+	if (bad) {
+		scenario_free(&sc);
+		return 1;
+	}
 	struct sc_run_opts ro = run_opts(&o, o.seed);
+	ro.trace = tf;
 	struct sc_result r;
 	int ret = 1;
-	if (scenario_run(&sc, &ro, &r))
+	bool trace_failed = false;
+	if (scenario_run(&sc, &ro, &r)) {
 		fprintf(stderr, "tdxsim run: %s: %s\n", o.file, r.message);
-	else
+	} else {
+		trace_failed = r.trace_failed;
 		ret = finish(&o, &sc, &r);
+	}
 	scenario_free(&sc);
-	return ret;
+	return trace_close(&o, tf, trace_failed, ret);
 }
 
 int cmd_replay(int argc, char **argv)
@@ -391,8 +425,6 @@ int cmd_replay(int argc, char **argv)
 	int e = parse_opts(&o, "replay", argc, argv, "sjtl", 2);
 	if (e)
 		return e;
-	if (o.trace)
-		return usage_err("replay", "--trace is not available yet");
 	char *sched = schedule_arg("replay", o.arg2);
 	if (!sched)
 		return 1;
@@ -405,19 +437,31 @@ int cmd_replay(int argc, char **argv)
 		free(sched);
 		return 1;
 	}
-	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched, .lenient = o.lenient };
+	bool bad;
+	FILE *tf = trace_open(&o, &bad);
+	if (bad) {
+		scenario_free(&sc);
+		free(sched);
+		return 1;
+	}
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched, .lenient = o.lenient,
+				  .trace = tf };
 	struct sc_result r;
 	int ret = 1;
+	bool trace_failed = false;
 	if (scenario_run(&sc, &ro, &r)) {
 		fprintf(stderr, "tdxsim replay: %s: %s\n", o.file, r.message);
 	} else if (r.outcome == SC_REPLAY_ERROR) {
 		fprintf(stderr, "tdxsim replay: %s\n", r.message);
+		trace_failed = r.trace_failed;
 		sc_result_free(&r);
 	} else {
+		trace_failed = r.trace_failed;
 		ret = finish(&o, &sc, &r);
 	}
 	scenario_free(&sc);
 	free(sched);
+	ret = trace_close(&o, tf, trace_failed, ret);
 	return ret;
 }
 

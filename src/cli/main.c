@@ -18,21 +18,26 @@ static const struct cmd {
 } cmds[] = {
 	{ "run", cmd_run, "run a scenario once: outcome, counters, virtual time, schedule",
 	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--sched rr|random|pct:D|timed]\n"
-	  "           [--seed N] [--json]\n"
+	  "           [--seed N] [--json] [--trace OUT.json]\n"
 	  "  One run of the scenario.  Prints its outcome (ok, killed, fail, deadlock,\n"
 	  "  livelock), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
 	  "  leaf, the virtual time and the schedule string that replays it.  --set\n"
-	  "  overrides a key (vm.busy=retry-n; a bare KEY means [vm]).  Exit status 0 when\n"
-	  "  [expect] is met (no [expect]: the outcome is ok), 1 when not, 2 for a bad\n"
-	  "  command line.\n"
+	  "  overrides a key (vm.busy=retry-n; a bare KEY means [vm]).  --trace writes\n"
+	  "  the run as Chrome trace-event JSON (open it at https://ui.perfetto.dev): a\n"
+	  "  track per task, a span per SEAMCALL and TDCALL with its status, TD exits,\n"
+	  "  kicks and BUSY answers, in virtual time.  Exit status 0 when [expect] is met\n"
+	  "  (no [expect]: the outcome is ok), 1 when not or when the trace cannot be\n"
+	  "  written, 2 for a bad command line.\n"
 	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
 	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
 	  "  accept_busy vmcalls mmu_write_locks virtual_time_ns steps." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
 	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--json] [--lenient]\n"
+	  "              [--trace OUT.json]\n"
 	  "  Runs the scenario under the schedule (tdxsim1:...) strictly: a choice that\n"
 	  "  does not fit is an error.  Prints the same report as run, trace hash included.\n"
+	  "  --trace as for run: the same schedule writes the same file.\n"
 	  "  --lenient: where the schedule ends or its choice cannot run, the running task\n"
 	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs." },
 	{ "shrink", cmd_shrink, "shorten a failing schedule (delta debugging)",

@@ -547,6 +547,7 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
 		.replay = o->replay, .replay_lenient = o->lenient,
 		.step_bound = sc->step_bound, .stack_size = 256 * 1024,
+		.record_events = o->trace != NULL,
 	};
 	w.e = engine_create(&c);
 	if (!w.e) {
@@ -557,8 +558,10 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	static struct sc_ctx ctx[SC_MAX_VCPUS];
 	for (int i = 0; i < w.nvcpus; i++) {
 		ctx[i] = (struct sc_ctx){ &w, i };
+		char name[16];
+		snprintf(name, sizeof(name), "vcpu%d", i);
 		if (sc->vcpus[i].used)
-			engine_spawn(w.e, "vcpu", vcpu_task, &ctx[i]);
+			engine_spawn(w.e, name, vcpu_task, &ctx[i]);
 		else
 			w.done++;	/* created, nothing to run */
 	}
@@ -607,6 +610,8 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	r->schedule = strdup(s ? s : "");
 	for (const char *q = strrchr(r->schedule, ':'); q && *++q;)
 		r->nchoices += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '{';
+	if (o->trace)
+		r->trace_failed = sc_trace_write(w.e, sc, o->trace) != 0;
 	engine_destroy(w.e);
 	if (eo == ENGINE_OK) {
 		kvm_destroy_vm(w.vm);

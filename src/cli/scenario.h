@@ -193,6 +193,7 @@ struct sc_run_opts {
 	int pct_depth;
 	const char *replay;	/* SCHED_REPLAY: the schedule string */
 	bool lenient;		/* replay leniently (shrinking) */
+	FILE *trace;		/* not NULL: write the run's trace-event JSON here */
 };
 
 struct sc_result {
@@ -203,6 +204,7 @@ struct sc_result {
 	uint64_t hash;		/* the engine's trace hash */
 	char *schedule;		/* malloc'ed schedule string */
 	size_t nchoices;	/* choices in the schedule */
+	bool trace_failed;	/* sc_run_opts.trace could not be written */
 };
 
 /*
@@ -212,6 +214,11 @@ struct sc_result {
  */
 int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r);
 void sc_result_free(struct sc_result *r);
+/*
+ * Write the events @e recorded (engine_config.record_events) for @sc to @f
+ * as Chrome trace-event JSON (trace.c).  0, or -1 if it could not.
+ */
+int sc_trace_write(struct engine *e, const struct scenario *sc, FILE *f);
 /* Does @r meet @sc's [expect]?  (No [expect]: the outcome must be OK.) */
 bool scenario_expected(const struct scenario *sc, const struct sc_result *r, char *why,
 		       size_t len);

@@ -282,9 +282,35 @@ static void hook_wake(void *ctx, const void *obj)
 	}
 }
 
+/* Keep one event for a trace; out of memory, stop keeping them (the run goes on). */
+static void record(struct engine *e, int kind, uint64_t a, uint64_t b)
+{
+	if (!e->cur || e->ev_dropped)
+		return;
+	if (e->nev == e->evcap) {
+		size_t nc = e->evcap ? e->evcap * 2 : 4096;
+		struct engine_event *v = realloc(e->ev, nc * sizeof(*v));
+		if (!v) {
+			e->ev_dropped = true;
+			return;
+		}
+		e->ev = v;
+		e->evcap = nc;
+	}
+	e->ev[e->nev++] = (struct engine_event){ e->cur->clock, a, b, e->cur->id, kind };
+}
+
+static void hook_event(void *ctx, enum seam_event_kind kind, uint64_t a, uint64_t b)
+{
+	record(ctx, (int)kind, a, b);
+}
+
 static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 {
 	struct engine *e = ctx;
+	/* a SEAMCALL's or TDCALL's charge is its start: stamp it before the cost */
+	if (__builtin_expect(e->cfg.record_events, 0) && kind <= SEAM_COST_TDCALL)
+		record(e, ENGINE_EV_CALL, (uint64_t)kind, 0);
 	if (kind < SEAM_COST_NR)
 		e->charges[kind] += n;
 	if (e->cur && kind < SEAM_COST_NR) {
@@ -338,6 +364,7 @@ struct engine *engine_create(const struct engine_config *cfg)
 		.wait = hook_wait,
 		.wake = hook_wake,
 		.charge = hook_charge,
+		.event = cfg->record_events ? hook_event : NULL,
 		.ctx = e,
 	};
 	return e;
@@ -354,6 +381,7 @@ void engine_destroy(struct engine *e)
 	free(e->choices);
 	free(e->replay);
 	free(e->schedule);
+	free(e->ev);
 	free(e);
 }
 
@@ -547,4 +575,12 @@ void engine_print_report(struct engine *e, FILE *f)
 uint64_t engine_charges(const struct engine *e, enum seam_cost kind)
 {
 	return kind < SEAM_COST_NR ? e->charges[kind] : 0;
+}
+
+size_t engine_events(const struct engine *e, const struct engine_event **ev, bool *complete)
+{
+	if (complete)
+		*complete = !e->ev_dropped;
+	*ev = e->ev;
+	return e->nev;
 }

@@ -55,6 +55,7 @@ struct engine_config {
 	uint64_t step_bound;	/* 0: 1,000,000 */
 	size_t stack_size;	/* task stacks (0: 256 KiB) */
 	const struct cost_table *costs; /* NULL: built-in defaults */
+	bool record_events;	/* keep the events a trace shows (engine_events) */
 };
 
 #define ENGINE_MAX_TASKS 256
@@ -82,6 +83,29 @@ uint64_t engine_task_clock(const struct engine *e, int id);
 uint64_t engine_elapsed_ns(const struct engine *e);	/* latest task clock */
 /* Operations of @kind charged during the run (SEAM_COST_SEAMCALL + leaf: calls of a leaf). */
 uint64_t engine_charges(const struct engine *e, enum seam_cost kind);
+
+/*
+ * Recorded events (engine_config.record_events): the seam's events
+ * (enum seam_event_kind) and the start of every SEAMCALL and TDCALL
+ * (ENGINE_EV_CALL, a = its enum seam_cost), in the order they happened,
+ * each stamped with its task's virtual clock.  Recording changes nothing in
+ * the run: same schedule, same trace hash.
+ */
+#define ENGINE_EV_CALL SEAM_EV_NR
+
+struct engine_event {
+	uint64_t ns;		/* the task's virtual clock */
+	uint64_t a, b;		/* as enum seam_event_kind says */
+	int task;
+	int kind;		/* enum seam_event_kind or ENGINE_EV_CALL */
+};
+
+/*
+ * The events of the last run and their number; *@complete (if not NULL)
+ * is false when memory ran out and later events were dropped.
+ */
+size_t engine_events(const struct engine *e, const struct engine_event **ev, bool *complete);
+
 /*
  * Print the run's report: outcome (and why), steps, trace hash, the
  * schedule string, and each task's virtual time and steps.

@@ -72,6 +72,10 @@ struct engine {
 	/* PCT */
 	uint64_t pct_change[64];	/* steps at which to lower the running task */
 	int pct_nchange;
+	/* events for a trace (cfg.record_events) */
+	struct engine_event *ev;
+	size_t nev, evcap;
+	bool ev_dropped;
 	struct seam_hooks hooks;
 	const struct seam_hooks *saved_hooks;
 };

@@ -92,6 +92,23 @@ enum seam_cost {
 };
 
 /*
+ * Events for a trace recorder.  A SEAMCALL or TDCALL begins at its
+ * seam_charge(SEAM_COST_SEAMCALL + leaf or SEAM_COST_TDCALL) and ends at its
+ * SEAM_EV_RETURN.
+ */
+enum seam_event_kind {
+	SEAM_EV_RETURN = 0,	/* a = the call's enum seam_cost, b = its status
+				 * (SEAM_EV_NO_STATUS: it ended in a TD exit) */
+	SEAM_EV_TD_EXIT,	/* a = exit reason (VP.ENTER's RAX), b = GPA (R8) */
+	SEAM_EV_KICK,		/* the host kicks vCPU a out of the TD */
+	SEAM_EV_VE,		/* a #VE for GPA a instead of an EPT-violation exit */
+	SEAM_EV_ZERO_STEP,	/* VP.ENTER refused to enter: GPA a would still fault */
+	SEAM_EV_NR
+};
+
+#define SEAM_EV_NO_STATUS (~0ull)
+
+/*
  * What the engine installs.  Each pointer may be NULL.
  *   point:  a scheduling point before an access to @addr (may switch task).
  *   lock:   a lock of @cls was taken (@acquire) or released.
@@ -100,6 +117,9 @@ enum seam_cost {
  *           for deadlock reports); returns after a wake, the caller re-checks.
  *   wake:   make every task waiting on @obj runnable.
  *   charge: advance the current task's clock by the cost of @kind, @n times.
+ *   event:  something a trace shows happened (enum seam_event_kind); NULL
+ *           unless a recorder wants events.  Never a scheduling point and
+ *           never part of the trace hash, so recording cannot change a run.
  */
 struct seam_hooks {
 	void (*point)(void *ctx, const void *addr);
@@ -109,6 +129,7 @@ struct seam_hooks {
 	void (*wait)(void *ctx, const void *obj, const char *what);
 	void (*wake)(void *ctx, const void *obj);
 	void (*charge)(void *ctx, enum seam_cost kind, uint64_t n);
+	void (*event)(void *ctx, enum seam_event_kind kind, uint64_t a, uint64_t b);
 	void *ctx;
 };
 
@@ -301,6 +322,23 @@ static inline void seam_charge(enum seam_cost kind, uint64_t n)
 {
 	if (__builtin_expect(seam_active != 0, 0) && seam_active->charge)
 		seam_active->charge(seam_active->ctx, kind, n);
+}
+
+/* Report an event to a recorder, if one listens (one test without). */
+static inline void seam_event(enum seam_event_kind kind, uint64_t a, uint64_t b)
+{
+	if (__builtin_expect(seam_active != 0, 0) && seam_active->event)
+		seam_active->event(seam_active->ctx, kind, a, b);
+}
+
+/*
+ * The end of a SEAMCALL (@kind SEAM_COST_SEAMCALL + leaf) or TDCALL: every
+ * return of a public handler is "return seam_ret(kind, status);".
+ */
+static inline uint64_t seam_ret(enum seam_cost kind, uint64_t st)
+{
+	seam_event(SEAM_EV_RETURN, (uint64_t)kind, st);
+	return st;
 }
 
 /* ---- blocking locks for host code (seam.c) ----

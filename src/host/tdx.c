@@ -49,8 +49,10 @@ void tdx_request_exit_all(struct kvm_vm *vm)
 {
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct gvcpu *g = &vm->vcpus[i]->g;
-		if (g->v && g->in_guest_mode)
+		if (g->v && g->in_guest_mode) {
 			g->kick_req++;
+			seam_event(SEAM_EV_KICK, (uint64_t)i, 0);
+		}
 	}
 }
 
@@ -65,6 +67,7 @@ void tdx_kick_all(struct kvm_vm *vm)
 		struct gvcpu *g = &vm->vcpus[i]->g;
 		if (g->v && g->in_guest_mode) {
 			g->kick_req++;
+			seam_event(SEAM_EV_KICK, (uint64_t)i, 0);
 			any = true;
 			seam_charge(SEAM_COST_IPI, 1);
 		}

@@ -32,6 +32,7 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 	uint64_t exitq = (rwx & 7) | EXITQ_GPA_VALID;
 	if (s == SEPT_PENDING && !td->pending_ve_disable) {
 		v->ve = (struct tdx_ve_info){ EXIT_REASON_EPT_VIOLATION, exitq, gpa };
+		seam_event(SEAM_EV_VE, gpa, 0);
 		seam_charge(SEAM_COST_VE, 1);
 		return TDG_VE;
 	}

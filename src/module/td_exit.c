@@ -21,6 +21,7 @@ void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint6
 		v->last_exit = LAST_EXIT_ASYNC_FAULT;
 	seam_fetch_add64(&v->td->refcount[v->epoch & 1], (uint64_t)-1);
 	v->in_td = false;
+	seam_event(SEAM_EV_TD_EXIT, rax, r8);
 	seam_charge(SEAM_COST_TD_EXIT, 1);
 	pamt_unwalk(&v->enter_tdr);
 	pamt_unwalk(&v->enter_tdvpr);

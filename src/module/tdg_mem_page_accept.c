@@ -159,7 +159,8 @@ enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t info, uint64_t
 	seam_charge(SEAM_COST_TDCALL, 1);
 	td_step_check(v);	/* a TDCALL is a VM exit into the module */
 	enum tdg_outcome o = accept(v, info, status);
-	if (o == TDG_EXIT)
-		return o;
-	return tdcall_return(v, o, status);
+	if (o != TDG_EXIT)
+		o = tdcall_return(v, o, status);
+	seam_event(SEAM_EV_RETURN, SEAM_COST_TDCALL, o == TDG_EXIT ? SEAM_EV_NO_STATUS : *status);
+	return o;
 }

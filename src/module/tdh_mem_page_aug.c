@@ -36,5 +36,5 @@ uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_PAGE_AUG, st);
 }

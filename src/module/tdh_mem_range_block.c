@@ -39,5 +39,5 @@ uint64_t tdh_mem_range_block(struct tdx_module *m, struct tdx_regs *out, uint64_
 	pamt_entry_of(&m->pm, hpa, size)->bepoch = seam_load64(&c.td->td_epoch);
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_RANGE_BLOCK, st);
 }

@@ -37,5 +37,5 @@ uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint6
 	c.entry = NULL;
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_RANGE_UNBLOCK, st);
 }

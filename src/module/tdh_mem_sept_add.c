@@ -19,7 +19,8 @@ uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 	out_clear(out);
 	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_ADD, 1);
 	if (handle & HANDLE_RSVD)
-		return err(TDX_OPERAND_INVALID, OPND_RDX);
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_ADD,
+				err(TDX_OPERAND_INVALID, OPND_RDX));
 	bool allow_existing = handle & TDR_HANDLE_ALLOW_EXISTING;
 	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_SEPT_ADD, handle & TDR_HANDLE_HPA_MASK,
 				   info, TDX_LEVEL_2M, -1, SEAM_SHARED, &gpa, &level, &e, &cur);
@@ -47,5 +48,5 @@ uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_ADD, st);
 }

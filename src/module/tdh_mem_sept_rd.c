@@ -34,5 +34,5 @@ uint64_t tdh_mem_sept_rd(struct tdx_module *m, struct tdx_regs *out, uint64_t in
 	sept_set_details(out, cur, level);
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_RD, st);
 }

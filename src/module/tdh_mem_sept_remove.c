@@ -53,5 +53,5 @@ uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_REMOVE, st);
 }

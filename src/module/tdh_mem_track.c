@@ -35,5 +35,5 @@ out:
 	if (epoch_locked)
 		seam_sharex_release(&td->epoch_lock, SEAM_EXCLUSIVE, SEAM_LOCK_EPOCH);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_TRACK, st);
 }

@@ -42,5 +42,5 @@ uint64_t tdh_mng_addcx(struct tdx_module *m, struct tdx_regs *out, uint64_t tdcx
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MNG_ADDCX, st);
 }

@@ -36,7 +36,8 @@ uint64_t tdh_mng_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr
 	out_clear(out);
 	seam_charge(SEAM_COST_SEAMCALL + TDH_MNG_CREATE, 1);
 	if ((hkid >> 16) || hkid == 0 || hkid > m->cfg.nr_hkids)
-		return err(TDX_OPERAND_INVALID, OPND_RDX);
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_MNG_CREATE,
+				err(TDX_OPERAND_INVALID, OPND_RDX));
 	st = pamt_check_lock_free(m, tdr, PAMT_4K, SEAM_LOCK_PAMT_TDR, OPND_RCX, &pl);
 	if (st)
 		goto out;
@@ -66,5 +67,5 @@ out:
 	if (kot_locked)
 		seam_sharex_release(&m->kot_lock, SEAM_EXCLUSIVE, SEAM_LOCK_KOT);
 	pamt_unwalk(&pl);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MNG_CREATE, st);
 }

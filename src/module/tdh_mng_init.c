@@ -136,5 +136,5 @@ uint64_t tdh_mng_init(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr, 
 	td->op_state = OP_STATE_INITIALIZED;
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MNG_INIT, st);
 }

@@ -24,5 +24,5 @@ uint64_t tdh_mng_key_config(struct tdx_module *m, struct tdx_regs *out, uint64_t
 	c.td->lifecycle = TD_KEYS_CONFIGURED;
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MNG_KEY_CONFIG, st);
 }

@@ -37,5 +37,5 @@ out:
 	if (kot_locked)
 		seam_sharex_release(&m->kot_lock, SEAM_EXCLUSIVE, SEAM_LOCK_KOT);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MNG_VPFLUSHDONE, st);
 }

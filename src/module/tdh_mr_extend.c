@@ -40,5 +40,5 @@ uint64_t tdh_mr_extend(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa,
 	mrtd_extend_data(c.td, chunk, sizeof(chunk));
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MR_EXTEND, st);
 }

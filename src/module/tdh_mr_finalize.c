@@ -22,5 +22,5 @@ uint64_t tdh_mr_finalize(struct tdx_module *m, struct tdx_regs *out, uint64_t td
 	c.td->op_state = OP_STATE_RUNNABLE;
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_MR_FINALIZE, st);
 }

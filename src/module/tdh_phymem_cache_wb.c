@@ -16,9 +16,11 @@ uint64_t tdh_phymem_cache_wb(struct tdx_module *m, struct tdx_regs *out, uint64_
 	out_clear(out);
 	seam_charge(SEAM_COST_SEAMCALL + TDH_PHYMEM_CACHE_WB, 1);
 	if (cmd > TDX_CACHEWB_RESUME)
-		return err(TDX_OPERAND_INVALID, OPND_RCX);
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_CACHE_WB,
+				err(TDX_OPERAND_INVALID, OPND_RCX));
 	if (!seam_sharex_try(&m->wbt_lock, SEAM_EXCLUSIVE, SEAM_LOCK_WBT))
-		return err(TDX_OPERAND_BUSY, OPND_WBCACHE);
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_CACHE_WB,
+				err(TDX_OPERAND_BUSY, OPND_WBCACHE));
 	if (!seam_sharex_try(&m->kot_lock, SEAM_SHARED, SEAM_LOCK_KOT)) {
 		st = err(TDX_OPERAND_BUSY, OPND_KOT);
 		goto out;
@@ -54,7 +56,7 @@ out:
 	if (kot_locked)
 		seam_sharex_release(&m->kot_lock, SEAM_SHARED, SEAM_LOCK_KOT);
 	seam_sharex_release(&m->wbt_lock, SEAM_EXCLUSIVE, SEAM_LOCK_WBT);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_CACHE_WB, st);
 }
 
 void tdx_module_set_host_interrupt(struct tdx_module *m, bool pending)

@@ -14,10 +14,10 @@ uint64_t tdh_phymem_page_reclaim(struct tdx_module *m, struct tdx_regs *out, uin
 	seam_charge(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_RECLAIM, 1);
 	uint64_t st = hpa_operand_check(m, hpa, SZ_4K, OPND_RCX);
 	if (st)
-		return st;
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_RECLAIM, st);
 	st = pamt_walk_lock(m, hpa, PAMT_4K, SEAM_EXCLUSIVE, SEAM_LOCK_PAMT_PAGE, &pl);
 	if (st)
-		return err(st, OPND_RCX);
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_RECLAIM, err(st, OPND_RCX));
 	struct pamt_entry *e = pl.leaf;
 	if (e->type == PT_NDA || e->type == PT_RSVD) {
 		st = err(TDX_PAGE_METADATA_INCORRECT, OPND_RCX);
@@ -62,5 +62,5 @@ out:
 		m->tds[free_td->id - 1] = NULL;
 		td_free(free_td);
 	}
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_RECLAIM, st);
 }

@@ -13,7 +13,7 @@ uint64_t tdh_phymem_page_wbinvd(struct tdx_module *m, struct tdx_regs *out, uint
 	uint64_t st = pamt_check_lock(m, hpa, PAMT_4K, PT_NDA, SEAM_SHARED,
 				      SEAM_LOCK_PAMT_PAGE, OPND_RCX, &pl);
 	if (st)
-		return st;
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_WBINVD, st);
 	pamt_unwalk(&pl);
-	return TDX_SUCCESS;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_PAGE_WBINVD, TDX_SUCCESS);
 }

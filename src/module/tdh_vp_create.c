@@ -41,5 +41,5 @@ uint64_t tdh_vp_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvp
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_CREATE, st);
 }

@@ -18,7 +18,8 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	out_clear(out);
 	seam_charge(SEAM_COST_SEAMCALL + TDH_VP_ENTER, 1);
 	if (rcx & ENTER_RCX_RSVD)
-		return err(TDX_OPERAND_INVALID, OPND_RCX);
+		return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_ENTER,
+				err(TDX_OPERAND_INVALID, OPND_RCX));
 	uint64_t tdvpr = rcx & GENMASK64(51, 12);
 	uint64_t st = td_lock_vcpu(m, &c, tdvpr, SEAM_SHARED, OPND_RCX);
 	if (st)
@@ -84,6 +85,7 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		if (faulting != ~0ull) {
 			seam_fetch_add64(&td->refcount[epoch & 1], (uint64_t)-1);
 			v->zs_refused++;
+			seam_event(SEAM_EV_ZERO_STEP, faulting, 0);
 			v->exit = (struct tdx_regs){ .rax = EXIT_REASON_EPT_VIOLATION,
 						     .rcx = EXITQ_WRITE | EXITQ_GPA_VALID,
 						     .r8 = faulting };
@@ -102,8 +104,8 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	c.tdvpr_locked = c.tdr_locked = false;
 	td_ctx_release(&c);	/* the op-state lock is not held while running */
 	seam_charge(SEAM_COST_TD_ENTRY, 1);
-	return TDX_SUCCESS;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_ENTER, TDX_SUCCESS);
 fail:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_ENTER, st);
 }

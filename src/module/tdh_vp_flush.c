@@ -33,5 +33,5 @@ uint64_t tdh_vp_flush(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr
 	c.td->num_assoc_vcpus--;
 out:
 	td_ctx_release(&c);
-	return st;
+	return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_FLUSH, st);
 }

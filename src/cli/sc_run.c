@@ -543,10 +543,13 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		goto out;
 	}
 	w.setup = *kvm_vm_stats(w.vm);
+	uint64_t bound = sc->step_bound ? sc->step_bound : 1000000;
+	if (o->stop_at && o->stop_at < bound)
+		bound = o->stop_at;	/* the run "livelocks" there: tdxsim map tells */
 	struct engine_config c = {
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
 		.replay = o->replay, .replay_lenient = o->lenient,
-		.step_bound = sc->step_bound, .stack_size = 256 * 1024,
+		.step_bound = bound, .stack_size = 256 * 1024,
 	};
 	w.e = engine_create(&c);
 	if (!w.e) {
@@ -607,6 +610,8 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	r->schedule = strdup(s ? s : "");
 	for (const char *q = strrchr(r->schedule, ':'); q && *++q;)
 		r->nchoices += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '{';
+	if (o->snapshot)
+		o->snapshot(o->snapshot_arg, w.vm, r);
 	engine_destroy(w.e);
 	if (eo == ENGINE_OK) {
 		kvm_destroy_vm(w.vm);

@@ -54,6 +54,13 @@ static int run_cmd(const char *args, char *out, size_t len)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The working directory (a static buffer: getcwd(NULL, 0) would leak under SAN=1). */
+static const char *cwd(void)
+{
+	static char buf[1024];
+	return getcwd(buf, sizeof(buf)) ? buf : ".";
+}
+
 static const char *scenario_dir(void)
 {
 	const char *d = getenv("TDXSIM_SCENARIOS");
@@ -362,7 +369,7 @@ static void test_compare_table(void **state)
 	static char out[1 << 15];
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "compare %s/%s/seed002-zero-step.ini --vary local_retry=on,off "
-		 "--runs 6 --json", getcwd(NULL, 0), scenario_dir());
+		 "--runs 6 --json", cwd(), scenario_dir());
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
 	char *on = strstr(out, "\"variant\": \"local_retry=on\"");
 	char *off = strstr(out, "\"variant\": \"local_retry=off\"");
@@ -436,8 +443,8 @@ static void test_list_and_help(void **state)
 	assert_non_null(strstr(out, "kick-retry"));
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "list scenarios");
-	char dir[512];
-	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", getcwd(NULL, 0), scenario_dir());
+	char dir[1200];
+	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", cwd(), scenario_dir());
 	snprintf(cmd, sizeof(cmd), "cd %s && %s %s list scenarios 2>&1", tmpdir, dir, tdxsim);
 	FILE *p = popen(cmd, "r");
 	size_t n = fread(out, 1, sizeof(out) - 1, p);

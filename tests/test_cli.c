@@ -523,6 +523,8 @@ static void test_map_text(void **state)
 	assert_int_equal(map_entries(out, "MAPPED"), 4);
 	assert_int_equal(map_entries(out, "PENDING"), 1);
 	assert_non_null(strstr(out, "16 KiB"));	/* MAPPED: 4 pages */
+	assert_non_null(strstr(out, "KVM mirror: 5 leaves (0 pre-faulted, 0 frozen); agrees with "
+				    "the S-EPT\n"));
 	/* the same seed maps the same: deterministic */
 	static char again[1 << 16];
 	assert_int_equal(run_cmd("map mapped.ini --seed 1 --sched random", again, sizeof(again)), 0);
@@ -536,6 +538,13 @@ static void test_map_text(void **state)
 	assert_int_equal(run_cmd("map mapped.ini --at 100000000", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "note: the run ended before step 100000000"));
 	assert_int_equal(map_entries(out, "MAPPED"), 4);
+	/* a TD whose build failed is mapped as far as it got: the pre-faulted page FINALIZE refused */
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "map %s/%s/seed004-prefault-extra.ini", cwd(), scenario_dir());
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "snapshot: where building the TD failed"));
+	assert_non_null(strstr(out, "outcome: setup-error: setup: KVM_TDX_FINALIZE_VM"));
+	assert_non_null(strstr(out, "(1 pre-faulted, 0 frozen)"));
 }
 
 /* Does @path parse as XML?  xmllint if installed, else python3's minidom. */

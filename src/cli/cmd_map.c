@@ -24,6 +24,7 @@
 #define MAP_SVG_RECTS	4000	/* ranges drawn one by one, over all strips */
 #define MAP_COLUMNS	1000	/* bar width in pixels; merged bars are one per column */
 #define MAP_SCHED_SHOW	100	/* longer schedule strings are shown cut */
+#define MAP_SHOW_DIFFS	8	/* differences between the mirror and the S-EPT shown */
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
@@ -53,6 +54,13 @@ struct map {
 	uint64_t locked;	/* entries whose lock was held */
 	int levels;		/* S-EPT levels of the TD */
 	uint64_t steps;		/* engine steps when it was taken */
+	/* KVM's mirror, compared with the S-EPT */
+	uint64_t *matched;	/* per range: mirror leaves found in it */
+	size_t cur;		/* the range the mirror walk is at */
+	uint64_t mirror_leaves, premapped, frozen;
+	uint64_t extra;		/* mirror leaves the S-EPT does not have */
+	uint64_t extra_gpa[MAP_SHOW_DIFFS];
+	int extra_level[MAP_SHOW_DIFFS];
 };
 
 static const char *level_name(int level)
@@ -93,17 +101,89 @@ static int map_leaf(void *arg, const struct tdx_sept_leaf *l)
 	return 0;
 }
 
+/* States of S-EPT page entries that KVM's mirror should have a leaf for. */
+static bool mirrored_state(unsigned state)
+{
+	const char *n = tdx_sept_state_name(state);
+	return !strcmp(n, "MAPPED") || !strcmp(n, "PENDING") || !strcmp(n, "BLOCKED") ||
+	       !strcmp(n, "PENDING_BLOCKED");
+}
+
+/*
+ * A leaf of KVM's mirror, in GPA order like the ranges: find the range
+ * holding it; a leaf no range of its level and a mirrored state holds is
+ * a difference.  Pre-faulted and frozen leaves have no S-EPT entry yet.
+ */
+static int mirror_leaf(void *arg, const struct kvm_mirror_leaf *l)
+{
+	struct map *m = arg;
+	m->mirror_leaves++;
+	if (l->premap || l->frozen) {
+		m->premapped += l->premap;
+		m->frozen += l->frozen;
+		return 0;
+	}
+	while (m->cur < m->n && m->r[m->cur].end <= l->gpa)
+		m->cur++;
+	const struct map_range *r = m->cur < m->n ? &m->r[m->cur] : NULL;
+	if (r && r->start <= l->gpa && r->level == l->level && mirrored_state(r->state)) {
+		m->matched[m->cur]++;
+		return 0;
+	}
+	if (m->extra < MAP_SHOW_DIFFS) {
+		m->extra_gpa[m->extra] = l->gpa;
+		m->extra_level[m->extra] = l->level;
+	}
+	m->extra++;
+	return 0;
+}
+
+/* The mirror against the S-EPT: leaves on one side only. */
+static void print_mirror(FILE *f, const struct map *m)
+{
+	uint64_t missing = 0, shown = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (mirrored_state(m->r[i].state))
+			missing += m->r[i].entries - m->matched[i];
+	fprintf(f, "KVM mirror: %" PRIu64 " lea%s (%" PRIu64 " pre-faulted, %" PRIu64 " frozen); ",
+		m->mirror_leaves, m->mirror_leaves == 1 ? "f" : "ves", m->premapped, m->frozen);
+	if (!m->extra && !missing) {
+		fprintf(f, "agrees with the S-EPT\n");
+		return;
+	}
+	fprintf(f, "%" PRIu64 " leaves the S-EPT lacks, %" PRIu64 " S-EPT entries it lacks\n",
+		m->extra, missing);
+	for (uint64_t i = 0; i < m->extra && i < MAP_SHOW_DIFFS; i++)
+		fprintf(f, "  mirror only: 0x%016" PRIx64 "  %s\n", m->extra_gpa[i],
+			level_name(m->extra_level[i]));
+	for (size_t i = 0; i < m->n && shown < MAP_SHOW_DIFFS; i++)
+		if (mirrored_state(m->r[i].state) && m->matched[i] < m->r[i].entries) {
+			fprintf(f, "  S-EPT only:  0x%016" PRIx64 "-0x%016" PRIx64 "  %s  %s  (%" PRIu64
+				   " of %" PRIu64 " entries)\n", m->r[i].start, m->r[i].end - 1,
+				level_name(m->r[i].level), tdx_sept_state_name(m->r[i].state),
+				m->r[i].entries - m->matched[i], m->r[i].entries);
+			shown++;
+		}
+}
+
 /* sc_run_opts.snapshot: the VM as the run left it, before teardown. */
 static void map_snapshot(void *arg, struct kvm_vm *vm, const struct sc_result *r)
 {
 	struct map *m = arg;
 	const struct tdx_td *td = kvm_vm_td(vm);
+	if (!td)
+		return;		/* INIT_VM did not get that far */
 	m->taken = true;
 	m->steps = r->counters[C_STEPS];
-	if (!td)
-		return;
 	m->levels = tdx_td_levels(td);
-	tdx_td_sept_for_each_leaf(td, map_leaf, m);
+	if (tdx_td_sept_for_each_leaf(td, map_leaf, m))
+		return;
+	m->matched = calloc(m->n ? m->n : 1, sizeof(*m->matched));
+	if (!m->matched) {
+		m->nomem = true;
+		return;
+	}
+	kvm_vm_mirror_for_each_leaf(vm, mirror_leaf, m);
 }
 
 /* ---- the text summary ---- */
@@ -699,6 +779,8 @@ int cmd_map(int argc, char **argv)
 	char when[128];
 	if (stopped)
 		snprintf(when, sizeof(when), "at step %" PRIu64 " (the run was stopped there)", o.at);
+	else if (r.outcome == SC_SETUP_ERROR)
+		snprintf(when, sizeof(when), "where building the TD failed (no vCPU ran)");
 	else
 		snprintf(when, sizeof(when), "at the end of the run (%s), step %" PRIu64,
 			 sc_outcome_name(r.outcome), m.steps);
@@ -721,6 +803,7 @@ int cmd_map(int argc, char **argv)
 		printf("note: %" PRIu64 " entr%s locked (a SEAMCALL in flight)\n", m.locked,
 		       m.locked == 1 ? "y" : "ies");
 	print_summary(stdout, &m);
+	print_mirror(stdout, &m);
 	if (svg) {
 		struct svg_info in = { sc.path, sc.description, when };
 		bool merged = false;
@@ -742,6 +825,7 @@ out_result:
 	sc_result_free(&r);
 out_map:
 	free(m.r);
+	free(m.matched);
 out:
 	scenario_free(&sc);
 	if (svg) {

@@ -66,11 +66,13 @@ static const struct cmd {
 	  "  steps (--at; a run that ends earlier is mapped at its end, and the output\n"
 	  "  says so).  Adjacent entries of the same level and state are one range.\n"
 	  "  Prints one line per range (GPAs, level, state, entries) and the totals by\n"
-	  "  state and by level in entries, 4K pages and bytes.  --svg also draws it: a\n"
-	  "  strip per memslot, coloured by state, 4K pages hatched, GPA ticks and a\n"
-	  "  legend; strips with too many ranges are merged into one bar per pixel\n"
-	  "  column ('mixed' where they differ).  Exit status 0 with a map, 1 when the\n"
-	  "  scenario does not parse or no TD was built, 2 for a bad command line." },
+	  "  state and by level in entries, 4K pages and bytes, and whether KVM's mirror\n"
+	  "  of the S-EPT has the same leaves.  A TD whose build failed is mapped as far\n"
+	  "  as it got.  --svg also draws it: a strip per memslot, coloured by state, 4K\n"
+	  "  pages hatched, GPA ticks and a legend; strips with too many ranges are\n"
+	  "  merged into one bar per pixel column ('mixed' where they differ).  Exit\n"
+	  "  status 0 with a map, 1 when the scenario does not parse or not even the TD\n"
+	  "  was created, 2 for a bad command line." },
 	{ "list", cmd_list, "list scenarios, built-in guest programs or design variants",
 	  "tdxsim list scenarios|programs|policies\n"
 	  "  scenarios: the .ini files in ./scenarios (or $TDXSIM_SCENARIOS, or the\n"

@@ -540,6 +540,8 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	if (build(&w, r)) {
 		r->outcome = SC_SETUP_ERROR;
 		r->schedule = strdup("");
+		if (o->snapshot && w.vm)
+			o->snapshot(o->snapshot_arg, w.vm, r);	/* what was built */
 		goto out;
 	}
 	w.setup = *kvm_vm_stats(w.vm);

@@ -112,17 +112,16 @@ static bool mirrored_state(unsigned state)
 /*
  * A leaf of KVM's mirror, in GPA order like the ranges: find the range
  * holding it; a leaf no range of its level and a mirrored state holds is
- * a difference.  Pre-faulted and frozen leaves have no S-EPT entry yet.
+ * a difference.  A pre-faulted leaf has no S-EPT entry yet and a frozen
+ * one is in flight: either may or may not have one, neither is a
+ * difference.
  */
 static int mirror_leaf(void *arg, const struct kvm_mirror_leaf *l)
 {
 	struct map *m = arg;
 	m->mirror_leaves++;
-	if (l->premap || l->frozen) {
-		m->premapped += l->premap;
-		m->frozen += l->frozen;
-		return 0;
-	}
+	m->premapped += l->premap;
+	m->frozen += l->frozen;
 	while (m->cur < m->n && m->r[m->cur].end <= l->gpa)
 		m->cur++;
 	const struct map_range *r = m->cur < m->n ? &m->r[m->cur] : NULL;
@@ -130,6 +129,8 @@ static int mirror_leaf(void *arg, const struct kvm_mirror_leaf *l)
 		m->matched[m->cur]++;
 		return 0;
 	}
+	if (l->premap || l->frozen)
+		return 0;
 	if (m->extra < MAP_SHOW_DIFFS) {
 		m->extra_gpa[m->extra] = l->gpa;
 		m->extra_level[m->extra] = l->level;
@@ -266,20 +267,41 @@ static const char *state_colour(unsigned state)
 	return "#000000";
 }
 
-/* @s with XML's five special characters escaped. */
+/* The length of the valid UTF-8 sequence at @s (1 to 4), or 0. */
+static int utf8_len(const unsigned char *s)
+{
+	int n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+	if (s[0] < 0x80)
+		return 1;
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * @s with XML's five special characters escaped, and what XML 1.0 does not
+ * allow in a UTF-8 document (control characters, bytes that are not UTF-8)
+ * as '?'.
+ */
 static void xml_puts(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		int n = utf8_len(p);
+		switch (*p) {
 		case '&': fputs("&amp;", f); break;
 		case '<': fputs("&lt;", f); break;
 		case '>': fputs("&gt;", f); break;
 		case '"': fputs("&quot;", f); break;
 		case '\'': fputs("&apos;", f); break;
 		default:
-			/* control characters are not allowed in XML 1.0 */
-			fputc((unsigned char)*s < 0x20 && *s != '\t' ? '?' : *s, f);
+			if (!n || (*p < 0x20 && *p != '\t'))
+				fputc('?', f);
+			else
+				fwrite(p, 1, (size_t)n, f);
 		}
+		p += n ? n : 1;
 	}
 }
 

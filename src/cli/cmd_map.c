@@ -4,8 +4,9 @@
  * scenario as 'tdxsim run' does, stops it at the end or after --at STEP
  * engine steps, walks the module's S-EPT for the TD (read-only) and
  * coalesces adjacent entries of the same level and state into ranges.
- * Prints the ranges and the totals; --svg draws one strip per memslot,
- * coloured by state, 4K pages hatched, with a legend.
+ * Prints the ranges and the totals, and compares KVM's mirror with them;
+ * --svg draws one strip per memslot, coloured by state, 4K pages hatched,
+ * with a legend.
  */
 #include <errno.h>
 #include <inttypes.h>

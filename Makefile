@@ -100,6 +100,7 @@ OBJS += src/host/vm.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
 CLI_OBJS += src/cli/measure.o
+CLI_OBJS += src/cli/cmd_map.o
 # the scenario files and the commands that run them (also linked into test_cli)
 SC_OBJS += src/cli/tdvf.o
 SC_OBJS += src/cli/scenario.o

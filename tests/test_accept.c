@@ -1199,6 +1199,77 @@ static void test_access_not_present(void **state)
 	}
 }
 
+/* ---- the read-only S-EPT walk (tdx_td_sept_for_each_leaf, for tdxsim map) ---- */
+
+struct leaves {
+	struct tdx_sept_leaf l[16];
+	int n;
+	int stop_after;		/* return 1 at this many leaves (0: never) */
+};
+
+static int collect_leaf(void *arg, const struct tdx_sept_leaf *l)
+{
+	struct leaves *v = arg;
+	if (v->n < 16)
+		v->l[v->n] = *l;
+	v->n++;
+	return v->stop_after && v->n == v->stop_after;
+}
+
+static void test_sept_for_each_leaf(void **state)
+{
+	(void)state;
+	BANNER("the read-only S-EPT walk: every leaf in GPA order with its level and state, "
+	       "nothing for FREE entries, a nonzero return stops it");
+	struct fx f;
+	enum tdg_outcome o;
+	fx_init_runnable(&f, NULL);
+	struct leaves v = { .n = 0 };
+	assert_int_equal(tdx_td_sept_for_each_leaf(tdx_td_by_tdr(f.m, f.b.tdr), collect_leaf, &v), 0);
+	assert_int_equal(v.n, 0);	/* SEPT.ADDs alone map nothing */
+	/* 2M MAPPED; then 4K: two MAPPED, one PENDING, one BLOCKED */
+	const uint64_t g4 = GPA2M + SZ_2M;
+	fx_aug(&f, GPA2M, 1);
+	assert_status(fx_accept(&f, 0, GPA2M, 1, &o), TDX_SUCCESS);
+	for (uint64_t p = 0; p < 4; p++)
+		fx_aug(&f, g4 + p * SZ_4K, 0);
+	assert_status(fx_accept(&f, 0, g4, 0, &o), TDX_SUCCESS);
+	assert_status(fx_accept(&f, 0, g4 + SZ_4K, 0, &o), TDX_SUCCESS);
+	assert_status(fx_accept(&f, 0, g4 + 3 * SZ_4K, 0, &o), TDX_SUCCESS);
+	fx_block(&f, g4 + 3 * SZ_4K, 0);
+	uint64_t child = tdx_td_child_count(tdx_td_by_tdr(f.m, f.b.tdr));
+	v.n = 0;
+	assert_int_equal(tdx_td_sept_for_each_leaf(tdx_td_by_tdr(f.m, f.b.tdr), collect_leaf, &v), 0);
+	assert_int_equal(v.n, 5);
+	static const struct {
+		uint64_t gpa;
+		int level;
+		const char *state;
+	} want[] = {
+		{ GPA2M, 1, "MAPPED" },
+		{ GPA2M + SZ_2M, 0, "MAPPED" },
+		{ GPA2M + SZ_2M + SZ_4K, 0, "MAPPED" },
+		{ GPA2M + SZ_2M + 2 * SZ_4K, 0, "PENDING" },
+		{ GPA2M + SZ_2M + 3 * SZ_4K, 0, "BLOCKED" },
+	};
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(v.l[i].gpa, want[i].gpa);
+		assert_int_equal(v.l[i].level, want[i].level);
+		assert_string_equal(tdx_sept_state_name(v.l[i].state), want[i].state);
+		assert_false(v.l[i].locked);
+		assert_int_not_equal(v.l[i].hpa, 0);
+	}
+	assert_string_equal(tdx_sept_state_name(99), "?");
+	/* a callback's nonzero return ends the walk with that value */
+	v = (struct leaves){ .stop_after = 2 };
+	assert_int_equal(tdx_td_sept_for_each_leaf(tdx_td_by_tdr(f.m, f.b.tdr), collect_leaf, &v), 1);
+	assert_int_equal(v.n, 2);
+	/* read-only: nothing was allocated or changed on the way */
+	assert_int_equal(tdx_td_child_count(tdx_td_by_tdr(f.m, f.b.tdr)), child);
+	assert_int_equal(fx_pub_state(&f, GPA2M, 1), SEPT_PUB_MAPPED);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1226,6 +1297,7 @@ int main(void)
 		cmocka_unit_test(test_access_pending_ve_disabled),
 		cmocka_unit_test(test_access_pending_ve),
 		cmocka_unit_test(test_access_not_present),
+		cmocka_unit_test(test_sept_for_each_leaf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,10 +57,10 @@ static int run_cmd(const char *args, char *out, size_t len)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* The current directory (the tests run from the top of the tree). */
+/* The working directory (a static buffer: getcwd(NULL, 0) would leak under SAN=1). */
 static const char *cwd(void)
 {
-	static char buf[256];
+	static char buf[1024];
 	return getcwd(buf, sizeof(buf)) ? buf : ".";
 }
 
@@ -404,6 +404,9 @@ static void test_bad_command_lines(void **state)
 		"replay racy.ini", "replay racy.ini notaschedule", "shrink racy.ini",
 		"compare racy.ini", "compare racy.ini --vary novalue", "list", "list everything",
 		"help frobnicate", "merge", "measure", "measure a.fd --flow qemu7",
+		"map", "map racy.ini --svg", "map racy.ini --at x", "map racy.ini --at",
+		"map racy.ini --at 0", "map racy.ini --svg /nonexistent/dir/map.svg",
+		"map racy.ini --bogus", "map racy.ini --sched fastest", "map racy.ini extra",
 	};
 	int failures = 0;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -424,6 +427,11 @@ static void test_bad_command_lines(void **state)
 	char out[2048];
 	assert_int_equal(run_cmd("run broken.ini", out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "broken.ini:2: busy"));
+	assert_int_equal(run_cmd("map broken.ini --svg broken.svg", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "broken.ini:2: busy"));
+	char path[512];
+	snprintf(path, sizeof(path), "%s/broken.svg", tmpdir);
+	assert_int_not_equal(access(path, F_OK), 0);	/* no empty picture left behind */
 }
 
 static void test_list_and_help(void **state)
@@ -438,7 +446,7 @@ static void test_list_and_help(void **state)
 	assert_non_null(strstr(out, "kick-retry"));
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd), "list scenarios");
-	char dir[512];
+	char dir[1200];
 	snprintf(dir, sizeof(dir), "TDXSIM_SCENARIOS=%s/%s", cwd(), scenario_dir());
 	snprintf(cmd, sizeof(cmd), "cd %s && %s %s list scenarios 2>&1", tmpdir, dir, tdxsim);
 	FILE *p = popen(cmd, "r");
@@ -448,7 +456,7 @@ static void test_list_and_help(void **state)
 	assert_non_null(strstr(out, "seed001-rare-case.ini"));
 	assert_null(strstr(out, "does not parse"));
 	static const char *const cmds[] = { "run", "replay", "shrink", "explore", "compare",
-					    "merge", "list", "measure" };
+					    "merge", "list", "measure", "map" };
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		snprintf(cmd, sizeof(cmd), "help %s", cmds[i]);
 		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
@@ -725,6 +733,148 @@ static void test_trace_unwritable(void **state)
 	}
 }
 
+/* ---- map ---- */
+
+/*
+ * One vCPU: a 2M accept (the host maps 4K, so the module answers
+ * PAGE_SIZE_MISMATCH and leaves the one 4K page it faulted in PENDING),
+ * then 4K accepts of three adjacent pages and one more apart.
+ */
+static const char *const mapped =
+	"[vm]\ndescription = a 2M accept and four 4K accepts\n"
+	"[memslot 0]\ngpa = 0x100000\nsize = 8M\n"
+	"[vcpu 0]\nsteps = accept 0x200000 2m\n"
+	"        accept 0x400000 4k\n        accept 0x401000 4k\n        accept 0x402000 4k\n"
+	"        accept 0x404000 4k\n        write 0x400000 1\n";
+
+/* The entries of @state in map's "by state" totals (0 when it has no line). */
+static uint64_t map_entries(const char *out, const char *state)
+{
+	const char *by = strstr(out, "by state:\n");
+	assert_non_null(by);
+	const char *end = strstr(by, "by level:");
+	char key[64];
+	snprintf(key, sizeof(key), "\n  %s ", state);
+	const char *l = strstr(by, key);
+	if (!l || (end && l > end))
+		return 0;
+	return strtoull(l + strlen(key), NULL, 10);
+}
+
+static void test_map_text(void **state)
+{
+	(void)state;
+	BANNER("map: one line per coalesced range with level, state and entries; totals by "
+	       "state and level; --at an early step maps less");
+	write_file("mapped.ini", mapped);
+	static char out[1 << 16];
+	assert_int_equal(run_cmd("map mapped.ini", out, sizeof(out)), 0);
+	if (!strstr(out, "0x0000000000400000-0x0000000000402fff  4K  MAPPED  (3 entries)\n"))
+		print_error("%s\n", out);
+	assert_non_null(strstr(out, "0x0000000000400000-0x0000000000402fff  4K  MAPPED  (3 entries)\n"));
+	assert_non_null(strstr(out, "0x0000000000404000-0x0000000000404fff  4K  MAPPED  (1 entry)\n"));
+	assert_non_null(strstr(out, "0x0000000000200000-0x0000000000200fff  4K  PENDING  (1 entry)\n"));
+	assert_non_null(strstr(out, "snapshot: at the end of the run (ok)"));
+	assert_int_equal(map_entries(out, "MAPPED"), 4);
+	assert_int_equal(map_entries(out, "PENDING"), 1);
+	assert_non_null(strstr(out, "16 KiB"));	/* MAPPED: 4 pages */
+	assert_non_null(strstr(out, "KVM mirror: 5 leaves (0 pre-faulted, 0 frozen); agrees with "
+				    "the S-EPT\n"));
+	/* the same seed maps the same: deterministic */
+	static char again[1 << 16];
+	assert_int_equal(run_cmd("map mapped.ini --seed 1 --sched random", again, sizeof(again)), 0);
+	assert_string_equal(out, again);
+	/* early: stopped there, fewer pages mapped */
+	assert_int_equal(run_cmd("map mapped.ini --at 350", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "snapshot: at step 350 (the run was stopped there)"));
+	uint64_t early = map_entries(out, "MAPPED");
+	assert_true(early > 0 && early < 4);
+	/* past the end: the end, and it says so */
+	assert_int_equal(run_cmd("map mapped.ini --at 100000000", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "note: the run ended before step 100000000"));
+	assert_int_equal(map_entries(out, "MAPPED"), 4);
+	/* a TD whose build failed is mapped as far as it got: the pre-faulted page FINALIZE refused */
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd), "map %s/%s/seed004-prefault-extra.ini", cwd(), scenario_dir());
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "snapshot: where building the TD failed"));
+	assert_non_null(strstr(out, "outcome: setup-error: setup: KVM_TDX_FINALIZE_VM"));
+	assert_non_null(strstr(out, "(1 pre-faulted, 0 frozen)"));
+}
+
+/* Does @path parse as XML?  xmllint if installed, else python3's minidom. */
+static bool xml_ok(const char *path)
+{
+	char cmd[1200];
+	if (!system("command -v xmllint >/dev/null 2>&1"))
+		snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", path);
+	else
+		snprintf(cmd, sizeof(cmd), "python3 -c 'import xml.dom.minidom,sys; "
+			 "xml.dom.minidom.parse(sys.argv[1])' '%s'", path);
+	return system(cmd) == 0;
+}
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+static void test_map_svg(void **state)
+{
+	(void)state;
+	BANNER("map --svg: valid XML with a legend and a rect per state present; thousands of "
+	       "ranges are merged into bounded bars");
+	write_file("mapped.ini", mapped);
+	static char out[1 << 16];
+	char path[512];
+	assert_int_equal(run_cmd("map mapped.ini --svg map.svg", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "svg: map.svg"));
+	snprintf(path, sizeof(path), "%s/map.svg", tmpdir);
+	assert_true(xml_ok(path));
+	const char *svg = read_all(path);
+	assert_non_null(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+	assert_non_null(strstr(svg, "class=\"legend\""));
+	assert_non_null(strstr(svg, "<rect class=\"MAPPED\""));
+	assert_non_null(strstr(svg, "<rect class=\"PENDING\""));
+	assert_null(strstr(svg, "<rect class=\"BLOCKED\""));
+	assert_non_null(strstr(svg, "tdxsim map: mapped.ini"));
+	assert_non_null(strstr(svg, "0x100000"));	/* a tick label */
+	/* 16 memslots and 512 alternating ranges in the first: merged, still XML */
+	char text[1 << 15];
+	size_t n = (size_t)snprintf(text, sizeof(text), "[vm]\ndescription = a <&> name, caf\xc3\xa9, \xff\n");
+	for (int i = 0; i < 16; i++) {
+		unsigned long long gpa = i ? 0x100000000ull + (unsigned long long)i * 0x200000
+					   : 0x200000ull;
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "[memslot %d]\ngpa = %#llx\nsize = %s\n", i, gpa,
+				      i ? "2M" : "4M");
+	}
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "[vcpu 0]\nsteps =");
+	for (int p = 0; p < 256; p++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "  accept %#x 4k\n",
+				      0x200000 + 2 * p * 4096);
+	snprintf(text + n, sizeof(text) - n, "[vmm]\naction = at start: prefault 0x200000 4M\n");
+	write_file("many.ini", text);
+	assert_int_equal(run_cmd("map many.ini --svg=many.svg", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "merged"));
+	assert_int_equal(map_entries(out, "MAPPED"), 256);
+	snprintf(path, sizeof(path), "%s/many.svg", tmpdir);
+	assert_true(xml_ok(path));
+	svg = read_all(path);
+	assert_non_null(strstr(svg, "a &lt;&amp;&gt; name, caf\xc3\xa9, ?"));	/* not UTF-8: ? */
+	assert_non_null(strstr(svg, "mixed"));
+	int rects = 0;
+	for (const char *q = svg; (q = strstr(q, "<rect")); q++)
+		rects++;
+	assert_true(rects < 5000);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -766,6 +916,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_trace_replays_exactly),
 		cmocka_unit_test(test_trace_counts),
 		cmocka_unit_test(test_trace_unwritable),
+		cmocka_unit_test(test_map_text),
+		cmocka_unit_test(test_map_svg),
 	};
 	return cmocka_run_group_tests_name("tdxsim command", tests, setup, teardown);
 }

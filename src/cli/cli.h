@@ -15,5 +15,6 @@ int cmd_explore(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_map(int argc, char **argv);
 
 #endif

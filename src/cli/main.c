@@ -64,6 +64,20 @@ static const struct cmd {
 	  "tdxsim merge REPORT.json...\n"
 	  "  Sums the runs and outcome counts of explore reports and keeps the failure\n"
 	  "  with the lowest seed; prints the merged report." },
+	{ "map", cmd_map, "a picture of the TD's private memory: S-EPT ranges by level and state",
+	  "tdxsim map FILE [--at STEP] [--set ...] [--sched ...] [--seed N] [--svg OUT.svg]\n"
+	  "  Runs the scenario as 'tdxsim run' does and takes a snapshot of the module's\n"
+	  "  S-EPT for the TD at the end of the run, or once the engine has taken STEP\n"
+	  "  steps (--at; a run that ends earlier is mapped at its end, and the output\n"
+	  "  says so).  Adjacent entries of the same level and state are one range.\n"
+	  "  Prints one line per range (GPAs, level, state, entries) and the totals by\n"
+	  "  state and by level in entries, 4K pages and bytes, and whether KVM's mirror\n"
+	  "  of the S-EPT has the same leaves.  A TD whose build failed is mapped as far\n"
+	  "  as it got.  --svg also draws it: a strip per memslot, coloured by state, 4K\n"
+	  "  pages hatched, GPA ticks and a legend; strips with too many ranges are\n"
+	  "  merged into one bar per pixel column ('mixed' where they differ).  Exit\n"
+	  "  status 0 with a map, 1 when the scenario does not parse or not even the TD\n"
+	  "  was created, 2 for a bad command line." },
 	{ "list", cmd_list, "list scenarios, built-in guest programs or design variants",
 	  "tdxsim list scenarios|programs|policies\n"
 	  "  scenarios: the .ini files in ./scenarios (or $TDXSIM_SCENARIOS, or the\n"

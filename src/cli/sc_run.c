@@ -540,13 +540,18 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	if (build(&w, r)) {
 		r->outcome = SC_SETUP_ERROR;
 		r->schedule = strdup("");
+		if (o->snapshot && w.vm)
+			o->snapshot(o->snapshot_arg, w.vm, r);	/* what was built */
 		goto out;
 	}
 	w.setup = *kvm_vm_stats(w.vm);
+	uint64_t bound = sc->step_bound ? sc->step_bound : 1000000;
+	if (o->stop_at && o->stop_at < bound)
+		bound = o->stop_at;	/* the run "livelocks" there: tdxsim map tells */
 	struct engine_config c = {
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
 		.replay = o->replay, .replay_lenient = o->lenient,
-		.step_bound = sc->step_bound, .stack_size = 256 * 1024,
+		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
 	};
 	w.e = engine_create(&c);
@@ -612,6 +617,8 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		r->nchoices += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '{';
 	if (o->trace)
 		r->trace_failed = sc_trace_write(w.e, sc, o->trace) != 0;
+	if (o->snapshot)
+		o->snapshot(o->snapshot_arg, w.vm, r);
 	engine_destroy(w.e);
 	if (eo == ENGINE_OK) {
 		kvm_destroy_vm(w.vm);

@@ -187,6 +187,7 @@ int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t 
 int scenario_check(const struct scenario *sc, char *err, size_t errlen);
 
 /* ---- running ---- */
+struct sc_result;
 struct sc_run_opts {
 	enum sched_kind sched;
 	uint64_t seed;
@@ -194,6 +195,11 @@ struct sc_run_opts {
 	const char *replay;	/* SCHED_REPLAY: the schedule string */
 	bool lenient;		/* replay leniently (shrinking) */
 	FILE *trace;		/* not NULL: write the run's trace-event JSON here */
+	/* tdxsim map: stop after this many engine steps if the run gets that far (0: no) */
+	uint64_t stop_at;
+	/* called with the VM as the run left it, before teardown (NULL: none) */
+	void (*snapshot)(void *arg, struct kvm_vm *vm, const struct sc_result *r);
+	void *snapshot_arg;
 };
 
 struct sc_result {

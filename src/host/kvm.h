@@ -322,4 +322,20 @@ int kvm_vm_gmem_folios(const struct kvm_vm *vm, int fd, uint64_t *n2m, uint64_t 
 /* Simulator bytes the host's structures use (mirror, gmem, attributes, backing maps). */
 uint64_t kvm_vm_resident_bytes(const struct kvm_vm *vm);
 
+/*
+ * KVM's mirror of the S-EPT, read-only (no lock, no scheduling point: for a
+ * VM nothing runs on): @fn for every leaf SPTE, and every frozen one (a
+ * SEAMCALL for it in flight), in GPA order.  Nonzero from @fn stops the
+ * walk and is returned.
+ */
+struct kvm_mirror_leaf {
+	uint64_t gpa;
+	int level;		/* 0 4K, 1 2M */
+	uint64_t hpa;		/* 0 when frozen */
+	bool premap;		/* pre-faulted, not yet in the S-EPT (prefault flow) */
+	bool frozen;
+};
+typedef int (*kvm_mirror_leaf_fn)(void *arg, const struct kvm_mirror_leaf *leaf);
+int kvm_vm_mirror_for_each_leaf(const struct kvm_vm *vm, kvm_mirror_leaf_fn fn, void *arg);
+
 #endif

@@ -426,6 +426,38 @@ void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)
 	mmu->gen++;	/* the tables are gone: drop the walk cache */
 }
 
+/* ---- read-only inspection (kvm.h) ---- */
+
+static int mirror_visit(const struct mmu_page *t, uint64_t gfn, kvm_mirror_leaf_fn fn, void *arg)
+{
+	for (int i = 0; i < 512; i++) {
+		uint64_t s = t->spte[i];
+		uint64_t g = gfn + ((uint64_t)i << (9 * t->level));
+		int r = 0;
+		if (!s)
+			continue;
+		if (s == SPTE_FROZEN || (s & SPTE_LEAF)) {
+			struct kvm_mirror_leaf l = {
+				.gpa = g << 12, .level = t->level,
+				.hpa = s == SPTE_FROZEN ? 0 : s & SPTE_HPA_MASK,
+				.premap = s != SPTE_FROZEN && (s & SPTE_PREMAP),
+				.frozen = s == SPTE_FROZEN,
+			};
+			r = fn(arg, &l);
+		} else if ((s & SPTE_PRESENT) && t->level > 0) {
+			r = mirror_visit(child_of(s), g, fn, arg);
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int kvm_vm_mirror_for_each_leaf(const struct kvm_vm *vm, kvm_mirror_leaf_fn fn, void *arg)
+{
+	return vm->mirror.root ? mirror_visit(vm->mirror.root, 0, fn, arg) : 0;
+}
+
 /*
  * mmu_max_level()'s 2M test: the whole 2M range of @gfn is inside @s, all
  * private, and backed by a 2M guest_memfd folio.

@@ -195,3 +195,74 @@ void sept_entry_write_locked(uint64_t *entry, uint64_t value)
 {
 	seam_store64(entry, (value & ~SEPTE_HP) | SEPTE_LOCK);
 }
+
+/* ---- read-only inspection (tdx_module.h) ---- */
+
+const char *tdx_sept_state_name(unsigned state)
+{
+	return state < SEPT_NR_STATES ? sept_state_names[state] : "?";
+}
+
+/*
+ * The entries of the S-EPT page at @hpa as they are, without materializing
+ * it (physmem_page_words() would allocate a copy of a zero page): NULL for
+ * an all-zero page (512 FREE entries), else its words, in @buf for a
+ * one-word page.
+ */
+static const uint64_t *sept_peek_page(struct physmem *pm, uint64_t hpa, uint64_t *buf)
+{
+	if (!physmem_valid(pm, hpa))
+		return NULL;
+	const struct phys_2m *c = physmem_chunk2m(pm, hpa, false);
+	uint64_t tag = c ? c->content[(hpa >> 12) & 511] : 0;
+	if (!tag)
+		return NULL;
+	if (!(tag & 1))
+		return (const uint64_t *)(uintptr_t)tag;
+	for (int i = 0; i < 512; i++)
+		buf[i] = 0;
+	buf[(tag >> 1) & 511] = tag >> 10;
+	return buf;
+}
+
+static int sept_visit(struct physmem *pm, uint64_t table, int level, uint64_t base,
+		      tdx_sept_leaf_fn fn, void *arg)
+{
+	uint64_t buf[512];
+	const uint64_t *w = sept_peek_page(pm, table, buf);
+	if (!w)
+		return 0;
+	for (int i = 0; i < 512; i++) {
+		uint64_t e = w[i];
+		enum sept_state s = septe_state(e);
+		uint64_t gpa = base + ((uint64_t)i << (12 + 9 * level));
+		int r = 0;
+		if (s == SEPT_FREE)
+			continue;
+		if (s == SEPT_NL_MAPPED && level > 0) {
+			r = sept_visit(pm, septe_hpa(e), level - 1, gpa, fn, arg);
+		} else {
+			/* a leaf, REMOVED, or a table the module cannot walk through */
+			struct tdx_sept_leaf l = {
+				.gpa = gpa, .level = level, .state = s, .hpa = septe_hpa(e),
+				.locked = (e & SEPTE_LOCK) != 0,
+			};
+			r = fn(arg, &l);
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Every S-EPT entry of @td that is not FREE and that the walk does not go
+ * through, in GPA order.  Plain reads, no lock and no scheduling point:
+ * for a TD nobody runs (the engine stopped, or between calls).
+ */
+int tdx_td_sept_for_each_leaf(const struct tdx_td *td, tdx_sept_leaf_fn fn, void *arg)
+{
+	if (td->num_tdcx < TDX_TDCS_PAGES || !td->root)
+		return 0;
+	return sept_visit(&td->m->pm, td->root, td->root_level, 0, fn, arg);
+}

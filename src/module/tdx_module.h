@@ -171,4 +171,28 @@ bool tdx_td_gpaw(const struct tdx_td *td);
 /* GPA shared bit for this TD (bit 47 or 51). */
 uint64_t tdx_td_shared_bit(const struct tdx_td *td);
 
+/*
+ * The S-EPT as it stands, read-only (for maps and reports).  A leaf is an
+ * entry that is not FREE and that the module's walk stops at: MAPPED,
+ * BLOCKED, PENDING and PENDING_BLOCKED pages at their level, REMOVED
+ * entries, and NL_BLOCKED tables (reported whole, as the walk cannot go
+ * through them).  @state is the module's own state (tdx_sept_state_name()).
+ */
+struct tdx_sept_leaf {
+	uint64_t gpa;		/* first GPA the entry covers */
+	int level;		/* 0 4K, 1 2M, 2 1G, ... */
+	unsigned state;
+	uint64_t hpa;		/* the page (or table) it points at */
+	bool locked;		/* its entry lock is held (a SEAMCALL in flight) */
+};
+/* Return nonzero to stop the walk (that value is returned). */
+typedef int (*tdx_sept_leaf_fn)(void *arg, const struct tdx_sept_leaf *leaf);
+/*
+ * @fn for every leaf of @td in GPA order.  Takes no lock and has no
+ * scheduling point: only for a TD nothing is running on.
+ */
+int tdx_td_sept_for_each_leaf(const struct tdx_td *td, tdx_sept_leaf_fn fn, void *arg);
+/* "FREE", "REMOVED", "NL_MAPPED", ..., "PENDING_BLOCKED"; "?" out of range. */
+const char *tdx_sept_state_name(unsigned state);
+
 #endif /* TDXSIM_TDX_MODULE_H */

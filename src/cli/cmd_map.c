@@ -10,34 +10,21 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "scenario.h"
 
-#define MAP_MAX_SETS	32
 #define MAP_NSTATES	16	/* the module's states fit in 4 bits */
 #define MAP_NLEVELS	5
 #define MAP_SVG_RECTS	4000	/* ranges drawn one by one, over all strips */
 #define MAP_COLUMNS	1000	/* bar width in pixels; merged bars are one per column */
 #define MAP_SCHED_SHOW	100	/* longer schedule strings are shown cut */
 #define MAP_SHOW_DIFFS	8	/* differences between the mirror and the S-EPT shown */
-
-static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_err(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "tdxsim map: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (try 'tdxsim help map')\n");
-	va_end(ap);
-	return 2;
-}
 
 /* One run of entries: [start, end) of @level entries in @state. */
 struct map_range {
@@ -657,133 +644,29 @@ static size_t write_svg(FILE *f, const struct scenario *sc, const struct map *m,
 
 /* ---- the command ---- */
 
-struct map_opts {
-	const char *file;
-	const char *svg;
-	const char *sets[MAP_MAX_SETS];
-	int nsets;
-	struct sc_run_opts run;
-	uint64_t at;
-};
-
-/* "--name value" or "--name=value": the value, advancing *i; NULL if this is not @name. */
-static const char *map_optval(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-	if (strncmp(argv[*i], name, n))
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n])
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
-static int map_number(const char *v, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!v || !*v || v[0] == '-')
-		return -1;
-	unsigned long long x = strtoull(v, &end, 0);
-	if (errno || *end)
-		return -1;
-	*out = x;
-	return 0;
-}
-
-static int map_sched(struct sc_run_opts *r, const char *v)
-{
-	uint64_t d;
-	if (!strcmp(v, "pct")) {
-		r->sched = SCHED_PCT;
-		r->pct_depth = 2;
-		return 0;
-	}
-	if (!strncmp(v, "pct:", 4)) {
-		if (map_number(v + 4, &d) || d < 1 || d > 64)
-			return -1;
-		r->sched = SCHED_PCT;
-		r->pct_depth = (int)d;
-		return 0;
-	}
-	return sched_parse(v, &r->sched) || r->sched == SCHED_REPLAY ? -1 : 0;
-}
-
-static int map_parse(struct map_opts *o, int argc, char **argv)
-{
-	memset(o, 0, sizeof(*o));
-	o->run.sched = SCHED_RANDOM;
-	o->run.seed = 1;
-	for (int i = 1; i < argc; i++) {
-		bool missing = false;
-		const char *v;
-		if (argv[i][0] != '-' || !argv[i][1]) {
-			if (o->file)
-				return usage_err("unexpected argument '%s'", argv[i]);
-			o->file = argv[i];
-		} else if ((v = map_optval(argc, argv, &i, "--svg", &missing)) || missing) {
-			if (missing || !*v)
-				return usage_err("--svg needs a file name");
-			o->svg = v;
-		} else if ((v = map_optval(argc, argv, &i, "--at", &missing)) || missing) {
-			if (missing || map_number(v, &o->at) || !o->at)
-				return usage_err("--at takes a number of engine steps (1 or more)");
-		} else if ((v = map_optval(argc, argv, &i, "--set", &missing)) || missing) {
-			if (missing)
-				return usage_err("--set needs SECTION.KEY=VALUE");
-			if (o->nsets == MAP_MAX_SETS)
-				return usage_err("too many --set (at most %d)", MAP_MAX_SETS);
-			o->sets[o->nsets++] = v;
-		} else if ((v = map_optval(argc, argv, &i, "--sched", &missing)) || missing) {
-			if (missing || map_sched(&o->run, v))
-				return usage_err("--sched takes rr, random, pct:D (D 1..64) or timed");
-		} else if ((v = map_optval(argc, argv, &i, "--seed", &missing)) || missing) {
-			if (missing || map_number(v, &o->run.seed) || o->run.seed > UINT64_MAX >> 1)
-				return usage_err("--seed takes a number");
-		} else {
-			return usage_err("unknown option '%s'", argv[i]);
-		}
-	}
-	if (!o->file)
-		return usage_err("a scenario FILE expected");
-	return 0;
-}
-
 int cmd_map(int argc, char **argv)
 {
-	struct map_opts o;
-	int ret = map_parse(&o, argc, argv);
+	struct opts o;
+	int ret = cli_parse_opts(&o, "map", argc, argv, "sSega", 1);
 	if (ret)
 		return ret;
 	static struct scenario sc;
-	char err[512];
 	FILE *svg = NULL;
-	if (scenario_load(o.file, &sc, err, sizeof(err))) {
-		fprintf(stderr, "tdxsim map: %s\n", err);
+	if (cli_load(&o, &sc))
 		return 1;
-	}
 	ret = 1;
-	for (int i = 0; i < o.nsets; i++)
-		if (scenario_set(&sc, o.sets[i], err, sizeof(err))) {
-			fprintf(stderr, "tdxsim map: %s\n", err);
-			goto out;
-		}
 	/* an output that cannot be written is a bad command line, found before the run */
 	if (o.svg && !(svg = fopen(o.svg, "w"))) {
-		ret = usage_err("%s: %s", o.svg, strerror(errno));
+		ret = cli_usage_err("map", "%s: %s", o.svg, strerror(errno));
 		goto out;
 	}
 	struct map m = { 0 };
 	struct sc_result r;
-	o.run.stop_at = o.at;
-	o.run.snapshot = map_snapshot;
-	o.run.snapshot_arg = &m;
-	if (scenario_run(&sc, &o.run, &r)) {
+	struct sc_run_opts run = cli_run_opts(&o, o.seed);
+	run.stop_at = o.at;
+	run.snapshot = map_snapshot;
+	run.snapshot_arg = &m;
+	if (scenario_run(&sc, &run, &r)) {
 		fprintf(stderr, "tdxsim map: %s: %s\n", o.file, r.message);
 		goto out_map;
 	}

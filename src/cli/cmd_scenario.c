@@ -18,12 +18,10 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "scenario.h"
 
-#define MAX_SETS 32
-
-static int usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_err(const char *cmd, const char *fmt, ...)
+int cli_usage_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -43,28 +41,6 @@ static double now_s(void)
 
 /* ---- shared option handling ---- */
 
-struct opts {
-	const char *cmd;
-	const char *file;
-	const char *arg2;		/* replay/shrink: the schedule */
-	const char *sets[MAX_SETS];
-	int nsets;
-	enum sched_kind sched;
-	int pct_depth;
-	uint64_t seed;
-	bool seed_given;
-	bool json;
-	const char *trace;
-	const char *report;
-	uint64_t runs;
-	double time_s;
-	unsigned shard, nshards;
-	unsigned jobs;
-	const char *varies[8];
-	int nvaries;
-	bool runs_given;
-	bool lenient;
-};
 
 /* "--name value" or "--name=value": the value, advancing *i; NULL if this is not @name. */
 static const char *optval(int argc, char **argv, int *i, const char *name, bool *bad)
@@ -115,13 +91,9 @@ static int parse_u(const char *v, uint64_t *out, uint64_t max)
 	return 0;
 }
 
-/*
- * Parse @cmd's command line.  @allowed lists the options it takes:
- * s(et) S(ched) e(seed) j(son) t(race) r(uns) T(ime) h(shard) J(obs)
- * v(ary) R(eport).  @npos positional arguments (1 or 2).
- */
-static int parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,
-		      int npos)
+/* See cli_opts.h. */
+int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,
+		   int npos)
 {
 	memset(o, 0, sizeof(*o));
 	o->cmd = cmd;
@@ -140,23 +112,23 @@ static int parse_opts(struct opts *o, const char *cmd, int argc, char **argv, co
 			else if (pos == 1 && npos > 1)
 				o->arg2 = a;
 			else
-				return usage_err(cmd, "unexpected argument '%s'", a);
+				return cli_usage_err(cmd, "unexpected argument '%s'", a);
 			pos++;
 			continue;
 		}
 #define OPT(ch, name) (strchr(allowed, (ch)) && ((v = optval(argc, argv, &i, (name), &bad)) || bad))
 		if (OPT('s', "--set")) {
 			if (bad)
-				return usage_err(cmd, "--set needs SECTION.KEY=VALUE");
+				return cli_usage_err(cmd, "--set needs SECTION.KEY=VALUE");
 			if (o->nsets == MAX_SETS)
-				return usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
+				return cli_usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
 			o->sets[o->nsets++] = v;
 		} else if (OPT('S', "--sched")) {
 			if (bad || parse_sched(o, v))
-				return usage_err(cmd, "--sched takes rr, random, pct:D (D 1..64) or timed");
+				return cli_usage_err(cmd, "--sched takes rr, random, pct:D (D 1..64) or timed");
 		} else if (OPT('e', "--seed")) {
 			if (bad || parse_u(v, &o->seed, UINT64_MAX >> 1))
-				return usage_err(cmd, "--seed takes a number");
+				return cli_usage_err(cmd, "--seed takes a number");
 			o->seed_given = true;
 		} else if (strchr(allowed, 'j') && !strcmp(a, "--json")) {
 			o->json = true;
@@ -164,50 +136,56 @@ static int parse_opts(struct opts *o, const char *cmd, int argc, char **argv, co
 			o->lenient = true;
 		} else if (OPT('t', "--trace")) {
 			if (bad)
-				return usage_err(cmd, "--trace needs a file name");
+				return cli_usage_err(cmd, "--trace needs a file name");
 			o->trace = v;
+		} else if (OPT('g', "--svg")) {
+			if (bad || !*v)
+				return cli_usage_err(cmd, "--svg needs a file name");
+			o->svg = v;
+		} else if (OPT('a', "--at")) {
+			if (bad || parse_u(v, &o->at, UINT64_MAX) || !o->at)
+				return cli_usage_err(cmd, "--at takes a number of engine steps (1 or more)");
 		} else if (OPT('R', "--report")) {
 			if (bad)
-				return usage_err(cmd, "--report needs a file name");
+				return cli_usage_err(cmd, "--report needs a file name");
 			o->report = v;
 		} else if (OPT('r', "--runs")) {
 			if (bad || parse_u(v, &o->runs, 100000000) || !o->runs)
-				return usage_err(cmd, "--runs takes a number from 1 to 10^8");
+				return cli_usage_err(cmd, "--runs takes a number from 1 to 10^8");
 			o->runs_given = true;
 		} else if (OPT('T', "--time")) {
 			uint64_t ns;
 			if (bad || sc_parse_time(v, &ns) || !ns)
-				return usage_err(cmd, "--time takes a duration (e.g. 30s, 500ms)");
+				return cli_usage_err(cmd, "--time takes a duration (e.g. 30s, 500ms)");
 			o->time_s = (double)ns / 1e9;
 		} else if (OPT('h', "--shard")) {
 			unsigned a1, b1;
 			char c;
 			if (bad || sscanf(v, "%u/%u%c", &a1, &b1, &c) != 2 || b1 < 1 || a1 >= b1 ||
 			    b1 > 100000)
-				return usage_err(cmd, "--shard takes I/N with 0 <= I < N");
+				return cli_usage_err(cmd, "--shard takes I/N with 0 <= I < N");
 			o->shard = a1;
 			o->nshards = b1;
 		} else if (OPT('J', "--jobs")) {
 			uint64_t j;
 			if (bad || parse_u(v, &j, 64) || !j)
-				return usage_err(cmd, "--jobs takes a number from 1 to 64");
+				return cli_usage_err(cmd, "--jobs takes a number from 1 to 64");
 			o->jobs = (unsigned)j;
 		} else if (OPT('v', "--vary")) {
 			if (bad || !strchr(v, '=') || o->nvaries == 8)
-				return usage_err(cmd, "--vary takes KEY=V1,V2,... (at most 8 of them)");
+				return cli_usage_err(cmd, "--vary takes KEY=V1,V2,... (at most 8 of them)");
 			o->varies[o->nvaries++] = v;
 		} else {
-			return usage_err(cmd, "unknown option '%s'", a);
+			return cli_usage_err(cmd, "unknown option '%s'", a);
 		}
 #undef OPT
 	}
 	if (pos < npos)
-		return usage_err(cmd, npos > 1 ? "FILE and SCHEDULE expected" : "a scenario FILE expected");
+		return cli_usage_err(cmd, npos > 1 ? "FILE and SCHEDULE expected" : "a scenario FILE expected");
 	return 0;
 }
 
-/* Load o->file and apply every --set.  0, or 1 (the message printed). */
-static int load(const struct opts *o, struct scenario *sc)
+int cli_load(const struct opts *o, struct scenario *sc)
 {
 	char err[512];
 	if (scenario_load(o->file, sc, err, sizeof(err))) {
@@ -217,12 +195,13 @@ static int load(const struct opts *o, struct scenario *sc)
 	for (int i = 0; i < o->nsets; i++)
 		if (scenario_set(sc, o->sets[i], err, sizeof(err))) {
 			fprintf(stderr, "tdxsim %s: %s\n", o->cmd, err);
+			scenario_free(sc);
 			return 1;
 		}
 	return 0;
 }
 
-static struct sc_run_opts run_opts(const struct opts *o, uint64_t seed)
+struct sc_run_opts cli_run_opts(const struct opts *o, uint64_t seed)
 {
 	return (struct sc_run_opts){ .sched = o->sched, .seed = seed, .pct_depth = o->pct_depth };
 }
@@ -392,11 +371,11 @@ static int trace_close(const struct opts *o, FILE *f, bool write_failed, int ret
 int cmd_run(int argc, char **argv)
 {
 	struct opts o;
-	int e = parse_opts(&o, "run", argc, argv, "sSejt", 1);
+	int e = cli_parse_opts(&o, "run", argc, argv, "sSejt", 1);
 	if (e)
 		return e;
 	static struct scenario sc;
-	if (load(&o, &sc))
+	if (cli_load(&o, &sc))
 		return 1;
 	bool bad;
 	FILE *tf = trace_open(&o, &bad);
@@ -404,7 +383,7 @@ int cmd_run(int argc, char **argv)
 		scenario_free(&sc);
 		return 1;
 	}
-	struct sc_run_opts ro = run_opts(&o, o.seed);
+	struct sc_run_opts ro = cli_run_opts(&o, o.seed);
 	ro.trace = tf;
 	struct sc_result r;
 	int ret = 1;
@@ -422,7 +401,7 @@ int cmd_run(int argc, char **argv)
 int cmd_replay(int argc, char **argv)
 {
 	struct opts o;
-	int e = parse_opts(&o, "replay", argc, argv, "sjtl", 2);
+	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtl", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("replay", o.arg2);
@@ -430,10 +409,10 @@ int cmd_replay(int argc, char **argv)
 		return 1;
 	if (strncmp(sched, "tdxsim1:", 8)) {
 		free(sched);
-		return usage_err("replay", "a schedule string starts with 'tdxsim1:' (or @FILE)");
+		return cli_usage_err("replay", "a schedule string starts with 'tdxsim1:' (or @FILE)");
 	}
 	static struct scenario sc;
-	if (load(&o, &sc)) {
+	if (cli_load(&o, &sc)) {
 		free(sched);
 		return 1;
 	}
@@ -632,7 +611,7 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 int cmd_shrink(int argc, char **argv)
 {
 	struct opts o;
-	int e = parse_opts(&o, "shrink", argc, argv, "sr", 2);
+	int e = cli_parse_opts(&o, "shrink", argc, argv, "sr", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("shrink", o.arg2);
@@ -640,10 +619,10 @@ int cmd_shrink(int argc, char **argv)
 		return 1;
 	if (strncmp(sched, "tdxsim1:", 8)) {
 		free(sched);
-		return usage_err("shrink", "a schedule string starts with 'tdxsim1:' (or @FILE)");
+		return cli_usage_err("shrink", "a schedule string starts with 'tdxsim1:' (or @FILE)");
 	}
 	static struct scenario sc;
-	if (load(&o, &sc)) {
+	if (cli_load(&o, &sc)) {
 		free(sched);
 		return 1;
 	}
@@ -694,7 +673,7 @@ static void explore_range(const struct scenario *sc, const struct opts *o, uint6
 	for (uint64_t i = offset; i < o->runs; i += stride) {
 		if (o->time_s && now_s() > deadline)
 			break;
-		struct sc_run_opts ro = run_opts(o, base + i);
+		struct sc_run_opts ro = cli_run_opts(o, base + i);
 		struct sc_result r;
 		if (scenario_run(sc, &ro, &r)) {
 			fprintf(stderr, "tdxsim explore: %s: %s\n", o->file, r.message);
@@ -752,13 +731,13 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 int cmd_explore(int argc, char **argv)
 {
 	struct opts o;
-	int e = parse_opts(&o, "explore", argc, argv, "sSerThJR", 1);
+	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJR", 1);
 	if (e)
 		return e;
 	if (o.sched != SCHED_RANDOM && o.sched != SCHED_PCT)
-		return usage_err("explore", "--sched takes random or pct:D");
+		return cli_usage_err("explore", "--sched takes random or pct:D");
 	static struct scenario sc;
-	if (load(&o, &sc))
+	if (cli_load(&o, &sc))
 		return 1;
 	uint64_t stride = o.nshards ? o.nshards : 1, offset = o.nshards ? o.shard : 0;
 	double deadline = now_s() + o.time_s;
@@ -773,7 +752,7 @@ int cmd_explore(int argc, char **argv)
 		for (unsigned j = 0; j < o.jobs; j++) {
 			int p[2];
 			if (pipe(p))
-				return usage_err("explore", "pipe: %s", strerror(errno));
+				return cli_usage_err("explore", "pipe: %s", strerror(errno));
 			pid_t pid = fork();
 			if (pid == 0) {
 				close(p[0]);
@@ -813,7 +792,7 @@ int cmd_explore(int argc, char **argv)
 		}
 		if (s.failed) {
 			/* the failing run again, in this process, for its result */
-			struct sc_run_opts ro = run_opts(&o, s.fail_seed);
+			struct sc_run_opts ro = cli_run_opts(&o, s.fail_seed);
 			if (scenario_run(&sc, &ro, &s.fail))
 				return 1;
 		}
@@ -875,12 +854,12 @@ static bool same_search(json_t *a, json_t *b)
 int cmd_merge(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage_err("merge", "REPORT.json files expected");
+		return cli_usage_err("merge", "REPORT.json files expected");
 	json_t *out = NULL, *oc = NULL, *fail = NULL;
 	json_int_t runs = 0, fail_seed = 0;
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-')
-			return usage_err("merge", "unknown option '%s'", argv[i]);
+			return cli_usage_err("merge", "unknown option '%s'", argv[i]);
 		json_error_t je;
 		json_t *j = json_load_file(argv[i], 0, &je);
 		json_t *o = j ? json_object_get(j, "outcomes") : NULL;
@@ -941,15 +920,15 @@ int cmd_merge(int argc, char **argv)
 int cmd_compare(int argc, char **argv)
 {
 	struct opts o;
-	int e = parse_opts(&o, "compare", argc, argv, "sServj", 1);
+	int e = cli_parse_opts(&o, "compare", argc, argv, "sServj", 1);
 	if (e)
 		return e;
 	if (!o.nvaries)
-		return usage_err("compare", "at least one --vary KEY=V1,V2,... expected");
+		return cli_usage_err("compare", "at least one --vary KEY=V1,V2,... expected");
 	if (!o.runs_given)
 		o.runs = 20;
 	static struct scenario base;
-	if (load(&o, &base))
+	if (cli_load(&o, &base))
 		return 1;
 	/* the cartesian product of the --vary lists */
 	char keys[8][64], vals[8][16][64];
@@ -963,14 +942,14 @@ int cmd_compare(int argc, char **argv)
 			const char *c = strchr(p, ',');
 			size_t len = c ? (size_t)(c - p) : strlen(p);
 			if (!len || nvals[i] == 16)
-				return usage_err("compare", "--vary %s: empty value or more than 16",
+				return cli_usage_err("compare", "--vary %s: empty value or more than 16",
 						 keys[i]);
 			snprintf(vals[i][nvals[i]++], 64, "%.*s", (int)len, p);
 			p += len + (c ? 1 : 0);
 		}
 		nvar *= nvals[i];
 		if (nvar > MAX_VARIANTS)
-			return usage_err("compare", "more than %d variants", MAX_VARIANTS);
+			return cli_usage_err("compare", "more than %d variants", MAX_VARIANTS);
 	}
 	bool tty = isatty(2);
 	static struct scenario sc[MAX_VARIANTS];
@@ -997,7 +976,7 @@ int cmd_compare(int argc, char **argv)
 			if (tty)
 				fprintf(stderr, "\r  variant %d of %d, run %" PRIu64 " of %" PRIu64 "   ",
 					v + 1, nvar, s + 1, o.runs);
-			struct sc_run_opts ro = run_opts(&o, o.seed + s);
+			struct sc_run_opts ro = cli_run_opts(&o, o.seed + s);
 			struct sc_result r;
 			if (scenario_run(&sc[v], &ro, &r)) {
 				fprintf(stderr, "tdxsim compare: %s (%s): %s\n", o.file, label[v], r.message);
@@ -1103,7 +1082,7 @@ static int by_name(const void *a, const void *b)
 int cmd_list(int argc, char **argv)
 {
 	if (argc != 2)
-		return usage_err("list", "one of scenarios, programs, policies expected");
+		return cli_usage_err("list", "one of scenarios, programs, policies expected");
 	if (!strcmp(argv[1], "programs")) {
 		for (const struct sc_program *p = sc_programs; p->name; p++) {
 			printf("%-18s %s\n%-18s parameters:", p->name, p->help, "");
@@ -1124,7 +1103,7 @@ int cmd_list(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "scenarios"))
-		return usage_err("list", "'%s' is not scenarios, programs or policies", argv[1]);
+		return cli_usage_err("list", "'%s' is not scenarios, programs or policies", argv[1]);
 	const char *dir = scenario_dir();
 	DIR *d = opendir(dir);
 	if (!d) {

@@ -16,6 +16,7 @@
 #include "../src/engine/engine.h"
 #include "../src/host/hostmem.h"
 #include "../src/host/kvm.h"
+#include "vjob.h"
 
 #define SZ_1M		0x100000ull
 #define BASE		SZ_1M		/* slot 0: [1 MiB, 65 MiB) on guest_memfd 0 */
@@ -104,30 +105,6 @@ static void count_stop(void)
 	seam_install(NULL);
 }
 
-/* ---- engine helpers ---- */
-
-struct vjob {
-	struct kvm_vm *vm;
-	int id;
-	void (*prog)(struct gvcpu *g, void *arg);
-	void *arg;
-	int rc;
-};
-
-static void vcpu_task(void *p)
-{
-	struct vjob *j = p;
-	j->rc = kvm_vcpu_run(j->vm, j->id, j->prog, j->arg);
-}
-
-static struct engine *engine_seeded(uint64_t seed, uint64_t bound)
-{
-	struct engine_config c = { .sched = SCHED_RANDOM, .seed = seed, .step_bound = bound,
-				   .stack_size = 256 * 1024 };
-	struct engine *e = engine_create(&c);
-	assert_non_null(e);
-	return e;
-}
 
 /* ================================================================== */
 /* Defect 1: a dead VM never releases a page its TD still holds       */
@@ -381,7 +358,7 @@ static void test_hp_timeout_is_an_internal_error(void **state)
 		struct engine *e = engine_seeded(1, 2000000);
 		static struct vjob j;
 		j = (struct vjob){ vm, 0, accept_hp, NULL, 0 };
-		engine_spawn(e, "vcpu0", vcpu_task, &j);
+		engine_spawn(e, "vcpu0", vjob_task, &j);
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK)
 			engine_print_report(e, stderr);
@@ -443,7 +420,7 @@ static void test_hp_leftover_scenario(void **state)
 		static struct vjob j[2];
 		for (int i = 0; i < 2; i++) {
 			j[i] = (struct vjob){ vm, i, hp_acceptor, NULL, 0 };
-			engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+			engine_spawn(e, "vcpu", vjob_task, &j[i]);
 		}
 		engine_spawn(e, "vmm", hp_converter, NULL);
 		enum engine_outcome o = engine_run(e);
@@ -778,7 +755,7 @@ static void test_local_retry_private_only(void **state)
 		static struct vjob j[2];
 		for (int i = 0; i < 2; i++) {
 			j[i] = (struct vjob){ vm, i, shared_reader, NULL, 0 };
-			engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+			engine_spawn(e, "vcpu", vjob_task, &j[i]);
 		}
 		engine_spawn(e, "vmm", lr_deleter, NULL);
 		enum engine_outcome o = engine_run(e);
@@ -898,7 +875,7 @@ static void test_prev_epoch_busy_bugs_vm(void **state)
 	struct engine *e = engine_seeded(3, 500000);
 	static struct vjob j;
 	j = (struct vjob){ vm, 0, ep_guest, NULL, 0 };
-	engine_spawn(e, "vcpu0", vcpu_task, &j);
+	engine_spawn(e, "vcpu0", vjob_task, &j);
 	engine_spawn(e, "vmm", ep_host, NULL);
 	enum engine_outcome o = engine_run(e);
 	if (o != ENGINE_OK)
@@ -1237,7 +1214,7 @@ static void test_dead_during_deletion(void **state)
 		struct engine *e = engine_seeded(s, 2000000);
 		static struct vjob j;
 		j = (struct vjob){ vm, 0, accept_then_stray, NULL, 0 };
-		engine_spawn(e, "vcpu0", vcpu_task, &j);
+		engine_spawn(e, "vcpu0", vjob_task, &j);
 		engine_spawn(e, "vmm", rv_deleter, NULL);
 		assert_int_equal(engine_run(e), ENGINE_OK);
 		engine_destroy(e);

@@ -11,6 +11,7 @@
 #include "../src/engine/engine.h"
 #include "../src/host/hostmem.h"
 #include "../src/host/kvm.h"
+#include "vjob.h"
 
 #define SLOT_BASE 0x100000ull	/* slot 0: [1 MiB, 65 MiB) */
 #define SLOT_SIZE (64ull << 20)
@@ -52,20 +53,6 @@ static void world_fini(struct world *w)
 	kvm_destroy(w->k);
 }
 
-struct vjob {
-	struct world *w;
-	int id;
-	void (*prog)(struct gvcpu *g, void *arg);
-	void *arg;
-	int rc;
-};
-
-static void vcpu_task(void *p)
-{
-	struct vjob *j = p;
-	j->rc = kvm_vcpu_run(j->w->vm, j->id, j->prog, j->arg);
-}
-
 /* What the vCPUs and the VM did, for a failing run. */
 static void print_world(struct world *w)
 {
@@ -83,15 +70,6 @@ static void print_world(struct world *w)
 		    " memfaults %" PRIu64 " zapped %" PRIu64 " kicks %" PRIu64 " conversions %" PRIu64
 		    "\n", vs->faults, vs->retries, vs->local_retries, vs->busy, vs->memory_faults,
 		    vs->zapped, vs->kicks, vs->conversions);
-}
-
-static struct engine *engine_seeded(uint64_t seed, uint64_t bound)
-{
-	struct engine_config c = { .sched = SCHED_RANDOM, .seed = seed, .step_bound = bound,
-				   .stack_size = 256 * 1024 };
-	struct engine *e = engine_create(&c);
-	assert_non_null(e);
-	return e;
 }
 
 static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve)
@@ -181,8 +159,8 @@ static void test_conversion_round_trip(void **state)
 		struct engine *e = engine_seeded(s, 0);
 		static struct vjob j[2];
 		for (int i = 0; i < 2; i++) {
-			j[i] = (struct vjob){ &w, i, convert_prog, NULL, 0 };
-			engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+			j[i] = (struct vjob){ w.vm, i, convert_prog, NULL, 0 };
+			engine_spawn(e, "vcpu", vjob_task, &j[i]);
 		}
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK || j[0].rc || j[1].rc) {
@@ -257,8 +235,8 @@ static void test_hole_punch_while_running(void **state)
 		punch_phase = 0;
 		struct engine *e = engine_seeded(s, 0);
 		static struct vjob j;
-		j = (struct vjob){ &w, 0, punch_toucher, NULL, 0 };
-		engine_spawn(e, "vcpu0", vcpu_task, &j);
+		j = (struct vjob){ w.vm, 0, punch_toucher, NULL, 0 };
+		engine_spawn(e, "vcpu0", vjob_task, &j);
 		engine_spawn(e, "vmm", puncher, NULL);
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK || j.rc) {
@@ -308,8 +286,8 @@ static enum engine_outcome run_delete(uint64_t seed, const struct kvm_policy *po
 	struct engine *e = engine_seeded(seed, 300000);
 	static struct vjob j[2];
 	for (int i = 0; i < nvcpus; i++) {
-		j[i] = (struct vjob){ &w, i, slot1_toucher, NULL, 0 };
-		engine_spawn(e, "vcpu", vcpu_task, &j[i]);
+		j[i] = (struct vjob){ w.vm, i, slot1_toucher, NULL, 0 };
+		engine_spawn(e, "vcpu", vjob_task, &j[i]);
 	}
 	engine_spawn(e, "vmm", slot_deleter, NULL);
 	enum engine_outcome o = engine_run(e);
@@ -403,10 +381,10 @@ static struct busy_result run_contention(const struct kvm_policy *pol, uint64_t 
 		world_init(&w, pol, 2, true);
 		struct engine *e = engine_seeded(s, 0);
 		static struct vjob j[2];
-		j[0] = (struct vjob){ &w, 0, contend_acceptor, NULL, 0 };
-		j[1] = (struct vjob){ &w, 1, contend_converter, NULL, 0 };
-		engine_spawn(e, "acceptor", vcpu_task, &j[0]);
-		engine_spawn(e, "converter", vcpu_task, &j[1]);
+		j[0] = (struct vjob){ w.vm, 0, contend_acceptor, NULL, 0 };
+		j[1] = (struct vjob){ w.vm, 1, contend_converter, NULL, 0 };
+		engine_spawn(e, "acceptor", vjob_task, &j[0]);
+		engine_spawn(e, "converter", vjob_task, &j[1]);
 		enum engine_outcome o = engine_run(e);
 		if (o != ENGINE_OK) {
 			engine_print_report(e, stderr);
@@ -597,7 +575,7 @@ static void atomic_reader(struct gvcpu *g, void *arg)
 /* A vCPU task that counts itself done however its program ended (a kill too). */
 static void atomic_task(void *p)
 {
-	vcpu_task(p);
+	vjob_task(p);
 	seam_fetch_add64(&atomic_done, 1);
 }
 
@@ -626,8 +604,8 @@ static void test_guest_access_is_atomic(void **state)
 		atomic_done = 0;
 		struct engine *e = engine_seeded(s, 1000000);
 		static struct vjob j[2];
-		j[0] = (struct vjob){ &w, 0, atomic_writer, NULL, 0 };
-		j[1] = (struct vjob){ &w, 1, atomic_reader, NULL, 0 };
+		j[0] = (struct vjob){ w.vm, 0, atomic_writer, NULL, 0 };
+		j[1] = (struct vjob){ w.vm, 1, atomic_reader, NULL, 0 };
 		engine_spawn(e, "writer", atomic_task, &j[0]);
 		engine_spawn(e, "reader", atomic_task, &j[1]);
 		engine_spawn(e, "vmm", atomic_vmm, &w);
@@ -693,7 +671,7 @@ static void chaos_guest(struct gvcpu *g, void *arg)
 /* Counted however the program ended, so the VMM stops after a kill too. */
 static void chaos_task(void *p)
 {
-	vcpu_task(p);
+	vjob_task(p);
 	seam_fetch_add64(&chaos_done, 1);
 }
 
@@ -772,7 +750,7 @@ static void test_everything_at_once(void **state)
 		struct engine *e = engine_seeded(s, 4000000);
 		static struct vjob j[2];
 		for (int i = 0; i < 2; i++) {
-			j[i] = (struct vjob){ &w, i, chaos_guest, NULL, 0 };
+			j[i] = (struct vjob){ w.vm, i, chaos_guest, NULL, 0 };
 			engine_spawn(e, "vcpu", chaos_task, &j[i]);
 		}
 		engine_spawn(e, "vmm", chaos_vmm, NULL);

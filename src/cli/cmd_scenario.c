@@ -509,103 +509,109 @@ static char *schedule_of(uint64_t seed, const struct seg *v, size_t n)
 	return s;
 }
 
-/*
- * Shorten a failing schedule.  A schedule is a list of segments (one task
- * running for a while); a simpler failure has fewer segments, i.e. fewer
- * context switches.  Delta debugging over the segments: drop chunks of
- * them, halving the chunk size, and replay leniently (past the end, the
- * running task goes on); keep a candidate whose run fails the same way
- * (outcome and message) and whose own recorded schedule has fewer
- * segments, or as many and a shorter string.  At most @budget runs.
- */
-static char *shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
-		    unsigned budget, unsigned *runs_out)
-{
-	const char *p = strchr(schedule + 8, ':');
-	uint64_t seed = p ? strtoull(p + 1, NULL, 10) : 0;
-	struct seg *cur;
+struct shrinker {
+	const struct scenario *sc;
+	const struct sc_result *target;	/* the failure to keep */
+	uint64_t seed;
+	struct seg *cur;		/* the best schedule's segments */
 	size_t n;
-	char *best = strdup(schedule);
-	unsigned runs = 0;
-	if (!best || segments_of(schedule, &cur, &n)) {
-		*runs_out = 0;
-		return best;
+	char *best;			/* ... and its string */
+	unsigned runs, budget;
+};
+
+/* Replay candidate @cand (@cn segments) leniently; keep it if it is better. */
+static bool shrink_try(struct shrinker *k, const struct seg *cand, size_t cn)
+{
+	char *cs = schedule_of(k->seed, cand, cn);
+	if (!cs)
+		return false;
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = cs, .lenient = true };
+	struct sc_result r;
+	bool kept = false;
+	k->runs++;
+	int e = scenario_run(k->sc, &ro, &r);
+	free(cs);
+	struct seg *rv;
+	size_t rn;
+	if (!e && same_failure(&r, k->target) && !segments_of(r.schedule, &rv, &rn)) {
+		if (rn < k->n || (rn == k->n && strlen(r.schedule) < strlen(k->best))) {
+			free(k->cur);
+			k->cur = rv;
+			k->n = rn;
+			free(k->best);
+			k->best = strdup(r.schedule);
+			kept = true;
+		} else {
+			free(rv);
+		}
 	}
-	/* one attempt: the candidate @cand of @cn segments; true if it was kept */
-#define TRY(cand, cn)                                                                     \
-	({                                                                                 \
-		bool kept__ = false;                                                       \
-		char *cs__ = schedule_of(seed, (cand), (cn));                              \
-		if (cs__) {                                                                \
-			struct sc_run_opts ro__ = { .sched = SCHED_REPLAY, .replay = cs__,  \
-						    .lenient = true };                      \
-			struct sc_result r__;                                              \
-			runs++;                                                            \
-			int e__ = scenario_run(sc, &ro__, &r__);                            \
-			free(cs__);                                                        \
-			struct seg *rv__;                                                  \
-			size_t rn__;                                                       \
-			if (!e__ && same_failure(&r__, target) &&                          \
-			    !segments_of(r__.schedule, &rv__, &rn__)) {                     \
-				if (rn__ < n || (rn__ == n && strlen(r__.schedule) < strlen(best))) { \
-					free(cur);                                         \
-					cur = rv__;                                        \
-					n = rn__;                                          \
-					free(best);                                        \
-					best = strdup(r__.schedule);                       \
-					kept__ = true;                                     \
-				} else {                                                   \
-					free(rv__);                                        \
-				}                                                          \
-			}                                                                  \
-			sc_result_free(&r__);                                              \
-		}                                                                          \
-		kept__;                                                                    \
-	})
-	/* both passes again while either makes progress */
-	for (size_t before = n + 1; n < before && runs < budget;) {
-	before = n;
-	/*
-	 * First: fewer context switches without moving the later choices:
-	 * segment j runs the task of segment j-1 instead (same length).
-	 */
-	for (size_t j = 1; j < n && runs < budget;) {
-		struct seg *cand = malloc(n * sizeof(*cand));
-		if (!cand)
-			break;
-		memcpy(cand, cur, n * sizeof(*cand));
+	sc_result_free(&r);
+	return kept;
+}
+
+/* First pass: segment j runs the task of segment j-1 instead (same length). */
+static void shrink_merge(struct shrinker *k, struct seg *cand)
+{
+	for (size_t j = 1; j < k->n && k->runs < k->budget;) {
+		memcpy(cand, k->cur, k->n * sizeof(*cand));
 		cand[j].id = cand[j - 1].id;
-		bool kept = TRY(cand, n);
-		free(cand);
-		if (!kept)
+		if (!shrink_try(k, cand, k->n))
 			j++;
 	}
-	size_t chunk = n / 2 ? n / 2 : 1;
-	while (chunk >= 1 && runs < budget) {
+}
+
+/* Second pass: delta debugging, dropping chunks of segments, halving the chunk. */
+static void shrink_drop(struct shrinker *k, struct seg *cand)
+{
+	size_t chunk = k->n / 2 ? k->n / 2 : 1;
+	while (k->runs < k->budget) {
 		bool reduced = false;
-		for (size_t start = 0; start < n && runs < budget && !reduced; start += chunk) {
-			size_t end = start + chunk < n ? start + chunk : n;
-			struct seg *cand = malloc((n - (end - start) + 1) * sizeof(*cand));
-			if (!cand)
-				break;
-			memcpy(cand, cur, start * sizeof(*cand));
-			memcpy(cand + start, cur + end, (n - end) * sizeof(*cand));
-			reduced = TRY(cand, n - (end - start));
-			free(cand);
+		for (size_t start = 0; start < k->n && k->runs < k->budget && !reduced;
+		     start += chunk) {
+			size_t end = start + chunk < k->n ? start + chunk : k->n;
+			memcpy(cand, k->cur, start * sizeof(*cand));
+			memcpy(cand + start, k->cur + end, (k->n - end) * sizeof(*cand));
+			reduced = shrink_try(k, cand, k->n - (end - start));
 		}
 		if (!reduced) {
 			if (chunk == 1)
 				break;
 			chunk /= 2;
-		} else if (chunk > n) {
-			chunk = n ? n : 1;
+		} else if (chunk > k->n) {
+			chunk = k->n ? k->n : 1;
 		}
 	}
+}
+
+/*
+ * Shorten a failing schedule.  A schedule is a list of segments (one task
+ * running for a while); a simpler failure has fewer segments, i.e. fewer
+ * context switches.  Each candidate is replayed leniently (past the end,
+ * the running task goes on) and kept if its run fails the same way
+ * (outcome and message) and its own recorded schedule has fewer segments,
+ * or as many and a shorter string.  Both passes run again while either
+ * makes progress; at most @budget runs.
+ */
+static char *shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
+		    unsigned budget, unsigned *runs_out)
+{
+	const char *p = strchr(schedule + 8, ':');
+	struct shrinker k = { .sc = sc, .target = target, .seed = p ? strtoull(p + 1, NULL, 10) : 0,
+			      .best = strdup(schedule), .budget = budget };
+	struct seg *cand = NULL;
+	/* the segment count only goes down: one candidate buffer does */
+	if (k.best && !segments_of(schedule, &k.cur, &k.n) &&
+	    (cand = malloc((k.n + 1) * sizeof(*cand)))) {
+		for (size_t before = k.n + 1; k.n < before && k.runs < budget;) {
+			before = k.n;
+			shrink_merge(&k, cand);
+			shrink_drop(&k, cand);
+		}
 	}
-#undef TRY
-	free(cur);
-	*runs_out = runs;
-	return best;
+	free(cand);
+	free(k.cur);
+	*runs_out = k.runs;
+	return k.best;
 }
 
 int cmd_shrink(int argc, char **argv)

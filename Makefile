@@ -164,9 +164,10 @@ $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(LIB)
 deps:
 	@scripts/install-deps
 
-# ovmf: Debian's OVMF.fd, which test_tdvf measures (it skips that case without it)
+# ovmf: Debian's OVMF.fd, which test_tdvf measures (it skips that case without it);
+# parallel: test_parallel_shards; libxml2-utils: xmllint, which checks map's SVG
 check: deps
-	@scripts/install-deps ovmf parallel || echo "check: ovmf or parallel not installed; the tests that need them skip"
+	@scripts/install-deps ovmf parallel libxml2-utils || echo "check: ovmf, parallel or libxml2-utils not installed; the tests that need them skip or fall back"
 	@$(MAKE) --no-print-directory $(LIB) $(BIN) $(addprefix $(BUILD)/tests/,$(TESTS))
 	@scripts/run-tests $(BUILD) $(TESTS)
 

@@ -92,10 +92,11 @@ static void path_rec(struct fx *f, uint64_t gpa, int level, uint64_t *pages, int
 	for (int l = tdx_td_levels(f->b.td) - 1; l > level; l--) {
 		uint64_t page = bringup_page(&f->b);
 		uint64_t info = tdx_gpa_info(gpa & ~(tdx_level_size(l) - 1), l);
-		assert_status(tdh_mem_sept_add(f->m, &f->out, info,
-					       f->b.tdr | TDR_HANDLE_ALLOW_EXISTING, page),
+		assert_status(tdh_mem_sept_add_v1(f->m, &f->out, info,
+						  f->b.tdr | TDR_HANDLE_ALLOW_EXISTING, page),
 			      TDX_SUCCESS);
-		if (f->out.r8 & SEPT_ADD_R8_EXISTED) {
+		if (f->out.r8 != TDX_NULL_PA) {
+			assert_true(f->out.r8 & SEPT_ADD_R8_EXISTED);
 			assert_int_equal(f->out.r8 & ~SEPT_ADD_R8_EXISTED, page);
 			assert_int_equal(pamt_peek_type(f->pm, page, PAMT_4K), PT_NDA);
 		} else {

@@ -20,23 +20,6 @@
  * Fixtures
  */
 
-/* fx_init with a module config of our own. */
-static void fx_init_cfg(struct fx *f, const struct tdx_module_config *cfg,
-			const struct bringup_opts *o)
-{
-	memset(f, 0, sizeof(*f));
-	f->m = tdx_module_create(cfg);
-	assert_non_null(f->m);
-	f->pm = tdx_module_physmem(f->m);
-	bringup_init(&f->b, f->m);
-	f->o = *o;
-	if (bringup_td(&f->b, &f->o)) {
-		print_error("bringup failed at %s: %s\n", f->b.last_leaf,
-			    tdx_status_name(f->b.last_status));
-		fail();
-	}
-}
-
 /* A RUNNABLE 5-level TD with GPAW = 1 (shared bit 51); MAX_PA 52 for PML5. */
 static void fx_gpaw(struct fx *f)
 {
@@ -492,18 +475,22 @@ static void test_sept_add_handle(void **state)
 	assert_status(tdh_mem_sept_add(f.m, &f.out, gi, tdr, f.b.tdcx[4]), PMI(OPND_R8));
 	assert_status(tdh_mem_sept_add(f.m, &f.out, gi, tdr, f.b.shared_page), RANGE(OPND_R8));
 
-	assert_status(tdh_mem_sept_add(f.m, &f.out, gi, tdr | TDR_HANDLE_ALLOW_EXISTING, p),
+	assert_status(tdh_mem_sept_add_v1(f.m, &f.out, gi, tdr | TDR_HANDLE_ALLOW_EXISTING, p),
 		      TDX_SUCCESS);
 	assert_int_equal(pamt_peek_type(f.pm, p, PAMT_4K), PT_EPT);
-	assert_int_equal(f.out.r8 & SEPT_ADD_R8_EXISTED, 0);
+	assert_int_equal(f.out.r8, TDX_NULL_PA);	/* version 1: the page was used */
 	uint64_t p2 = bringup_page(&f.b);
 	/* present: an error without ALLOW_EXISTING, success with it (page unused) */
 	assert_status(tdh_mem_sept_add(f.m, &f.out, gi, tdr, p2), TDX_EPT_ENTRY_STATE_INCORRECT | OPND_RCX);
 	assert_int_equal(f.out.rdx, tdx_sept_info(3, SEPT_PUB_NL_MAPPED));
-	assert_status(tdh_mem_sept_add(f.m, &f.out, gi, tdr | TDR_HANDLE_ALLOW_EXISTING, p2),
+	assert_status(tdh_mem_sept_add_v1(f.m, &f.out, gi, tdr | TDR_HANDLE_ALLOW_EXISTING, p2),
 		      TDX_SUCCESS);
 	assert_int_equal(f.out.r8, p2 | SEPT_ADD_R8_EXISTED);
 	assert_int_equal(pamt_peek_type(f.pm, p2, PAMT_4K), PT_NDA);
+	/* version 0: the same success, but R8 comes back as given */
+	assert_status(tdh_mem_sept_add(f.m, &f.out, gi, tdr | TDR_HANDLE_ALLOW_EXISTING, p2),
+		      TDX_SUCCESS);
+	assert_int_equal(f.out.r8, p2);
 	fx_fini(&f);
 }
 

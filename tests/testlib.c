@@ -58,8 +58,16 @@ void assert_status_impl(uint64_t got, uint64_t want, const char *file, int line)
 
 void fx_init(struct fx *f, const struct bringup_opts *o)
 {
+	fx_init_cfg(f, NULL, o);
+}
+
+void fx_init_cfg(struct fx *f, const struct tdx_module_config *c, const struct bringup_opts *o)
+{
 	struct tdx_module_config cfg;
-	tdx_module_default_config(&cfg);
+	if (c)
+		cfg = *c;
+	else
+		tdx_module_default_config(&cfg);
 	if (o && o->levels == 5)
 		cfg.max_pa = 52;	/* 5-level S-EPT needs MAX_PA >= 49 */
 	f->m = tdx_module_create(&cfg);
@@ -201,4 +209,57 @@ uint64_t test_pamt_in_use(struct tdx_module *m)
 		}
 	}
 	return n;
+}
+
+uint64_t fx_page_1g(struct fx *f)
+{
+	uint64_t prev = 0;
+	int run = 0;
+	for (int n = 0; n < 4096; n++) {
+		uint64_t p = bringup_page_2m(&f->b);
+		run = (prev && p == prev - SZ_2M) ? run + 1 : 1;
+		prev = p;
+		if (run >= 512 && !(p & (SZ_1G - 1)))
+			return p;
+	}
+	fail_msg("no 1G-aligned gigabyte left in the TDMR");
+	return 0;
+}
+
+uint64_t fx_huge_leaf(struct fx *f, uint64_t gpa, int level, bool accepted)
+{
+	bool runnable = tdx_td_op_state(f->b.td) == OP_STATE_RUNNABLE;
+	uint64_t step = tdx_level_size(level - 1);
+	uint64_t base = level == 1 ? bringup_page_2m(&f->b) : fx_page_1g(f);
+	fx_path(f, gpa, level - 1);
+	for (int i = 0; i < 512; i++) {
+		uint64_t g = gpa + (uint64_t)i * step, h = base + (uint64_t)i * step;
+		if (accepted && !runnable) {
+			assert_int_equal(level, 1);	/* PAGE.ADD is 4K only */
+			assert_status(tdh_mem_page_add(f->m, &f->out, tdx_gpa_info(g, 0), f->b.tdr,
+						       h, f->b.shared_page), TDX_SUCCESS);
+			continue;
+		}
+		assert_status(tdh_mem_page_aug(f->m, &f->out, tdx_gpa_info(g, level - 1), f->b.tdr,
+					       h), TDX_SUCCESS);
+		if (accepted)
+			assert_status(fx_accept(f, 0, g, level - 1, NULL), TDX_SUCCESS);
+	}
+	if (runnable) {
+		fx_block(f, gpa, level);
+		fx_track(f);
+	}
+	assert_status(tdh_mem_page_promote(f->m, &f->out, 0, tdx_gpa_info(gpa, level), f->b.tdr),
+		      TDX_SUCCESS);
+	return base;
+}
+
+void fx_demote(struct fx *f, uint64_t gpa, int level)
+{
+	if (tdx_td_op_state(f->b.td) == OP_STATE_RUNNABLE) {
+		fx_block(f, gpa, level);
+		fx_track(f);
+	}
+	assert_status(tdh_mem_page_demote(f->m, &f->out, tdx_gpa_info(gpa, level), f->b.tdr,
+					  bringup_page(&f->b), 0, 0), TDX_SUCCESS);
 }

@@ -31,6 +31,8 @@ struct fx {
 
 /* A module with a TD through MNG.INIT and @o's vCPUs (default opts if NULL). */
 void fx_init(struct fx *f, const struct bringup_opts *o);
+/* fx_init() on a module configured by @c (default config if NULL). */
+void fx_init_cfg(struct fx *f, const struct tdx_module_config *c, const struct bringup_opts *o);
 /* ... and MR.FINALIZE: the TD is RUNNABLE. */
 void fx_init_runnable(struct fx *f, const struct bringup_opts *o);
 void fx_fini(struct fx *f);
@@ -41,6 +43,18 @@ void fx_path(struct fx *f, uint64_t gpa, int level);
 uint64_t fx_aug(struct fx *f, uint64_t gpa, int level);
 /* PAGE.ADD a fresh page at @gpa (path included); returns the HPA. */
 uint64_t fx_add(struct fx *f, uint64_t gpa);
+/* A fresh 1G-aligned 1G page (512 consecutive 2M pages of the bump allocator). */
+uint64_t fx_page_1g(struct fx *f);
+/*
+ * A 2M (@level 1) or 1G (@level 2) leaf at @gpa, built the only way the ABI
+ * allows: 512 children one level down over one aligned block, then
+ * PROMOTE (after BLOCK + TRACK when RUNNABLE).  @accepted: the children are
+ * MAPPED (PAGE.ADD when INITIALIZED, which needs level 1; AUG + ACCEPT when
+ * RUNNABLE), else PENDING.  Returns the leaf's HPA.
+ */
+uint64_t fx_huge_leaf(struct fx *f, uint64_t gpa, int level, bool accepted);
+/* DEMOTE the leaf at @gpa/@level with a fresh S-EPT page (BLOCK + TRACK first when RUNNABLE). */
+void fx_demote(struct fx *f, uint64_t gpa, int level);
 /* VP.ENTER vCPU @i; asserts success. */
 void fx_enter(struct fx *f, int i);
 /* Make vCPU @i leave the TD (a TDVMCALL-like exit) if it is inside. */

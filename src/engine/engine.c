@@ -305,6 +305,13 @@ static void hook_event(void *ctx, enum seam_event_kind kind, uint64_t a, uint64_
 	record(ctx, (int)kind, a, b);
 }
 
+/* Each task is a logical CPU of its own; outside a task, CPU 0. */
+static int hook_cpu(void *ctx)
+{
+	struct engine *e = ctx;
+	return e->cur ? e->cur->id : 0;
+}
+
 static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 {
 	struct engine *e = ctx;
@@ -365,6 +372,7 @@ struct engine *engine_create(const struct engine_config *cfg)
 		.wake = hook_wake,
 		.charge = hook_charge,
 		.event = cfg->record_events ? hook_event : NULL,
+		.cpu = hook_cpu,
 		.ctx = e,
 	};
 	return e;

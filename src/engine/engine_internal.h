@@ -14,7 +14,8 @@ struct held_lock {
 	enum seam_lock_mode mode;
 };
 
-#define MAX_HELD 32
+/* PROMOTE holds the 512 child entry locks of an S-EPT page, plus its others */
+#define MAX_HELD 576
 
 struct etask {
 	int id;

@@ -120,6 +120,8 @@ enum seam_event_kind {
  *   event:  something a trace shows happened (enum seam_event_kind); NULL
  *           unless a recorder wants events.  Never a scheduling point and
  *           never part of the trace hash, so recording cannot change a run.
+ *   cpu:    the logical CPU the current task runs on (its task id), for
+ *           per-CPU platform state such as a pending host interrupt.
  */
 struct seam_hooks {
 	void (*point)(void *ctx, const void *addr);
@@ -130,6 +132,7 @@ struct seam_hooks {
 	void (*wake)(void *ctx, const void *obj);
 	void (*charge)(void *ctx, enum seam_cost kind, uint64_t n);
 	void (*event)(void *ctx, enum seam_event_kind kind, uint64_t a, uint64_t b);
+	int (*cpu)(void *ctx);
 	void *ctx;
 };
 
@@ -309,6 +312,14 @@ static inline uint64_t seam_now_ns(void)
 	if (seam_active && seam_active->now_ns)
 		return seam_active->now_ns(seam_active->ctx);
 	return seam_direct_clock_ns;
+}
+
+/* The current logical CPU: the engine's task id, 0 under the direct driver. */
+static inline int seam_cpu(void)
+{
+	if (seam_active && seam_active->cpu)
+		return seam_active->cpu(seam_active->ctx);
+	return 0;
 }
 
 /* An explicit scheduling point with no memory access attached. */

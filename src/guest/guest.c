@@ -279,6 +279,70 @@ uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
 	}
 }
 
+/*
+ * ATTR.RD / ATTR.WR as ACCEPT runs them: BUSY is retried after a yield, a
+ * TD exit (the host acts: maps, or demotes for ATTR.WR's type-5 exit)
+ * re-runs the TDCALL.
+ */
+uint64_t guest_attr_rd(struct gvcpu *g, uint64_t gpa, uint64_t *rcx)
+{
+	for (;;) {
+		uint64_t st, rdx;
+		check_kick(g);
+		tdx_vcpu_set_rip(g->v, g->rip);
+		enum tdg_outcome o = tdg_mem_page_attr_rd(g->v, gpa, &st, rcx, &rdx);
+		if (o == TDG_RETURN) {
+			if (tdx_status_code(st) == TDX_OPERAND_BUSY) {
+				seam_yield();
+				continue;
+			}
+			g->rip++;
+			return st;
+		}
+		exited(g);
+	}
+}
+
+uint64_t guest_attr_wr(struct gvcpu *g, uint64_t gpa, int level)
+{
+	for (;;) {
+		uint64_t st, rcx, rdx;
+		check_kick(g);
+		tdx_vcpu_set_rip(g->v, g->rip);
+		enum tdg_outcome o = tdg_mem_page_attr_wr(g->v, tdx_gpa_info(gpa, level), 0, 0, &st,
+							  &rcx, &rdx);
+		if (o == TDG_RETURN) {
+			if (tdx_status_code(st) == TDX_OPERAND_BUSY) {
+				seam_yield();
+				continue;
+			}
+			g->rip++;
+			return st;
+		}
+		exited(g);
+	}
+}
+
+uint64_t guest_vp_info(struct gvcpu *g, struct tdx_regs *out)
+{
+	check_kick(g);
+	tdx_vcpu_set_rip(g->v, g->rip);
+	uint64_t st = tdg_vp_info(g->v, out);
+	g->rip++;
+	return st;
+}
+
+uint64_t guest_set_pending_ve(struct gvcpu *g, bool enable)
+{
+	uint64_t old;
+	check_kick(g);
+	tdx_vcpu_set_rip(g->v, g->rip);
+	uint64_t st = tdg_vm_wr(g->v, 0, MD_TDCS_TD_CTLS, enable ? 0 : TD_CTLS_PENDING_VE_DISABLE,
+				TD_CTLS_PENDING_VE_DISABLE, &old);
+	g->rip++;
+	return st;
+}
+
 uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 {
 	check_kick(g);

@@ -118,6 +118,21 @@ void guest_write(struct gvcpu *g, uint64_t gpa, const void *buf, size_t len);
  * (SUCCESS, PAGE_ALREADY_ACCEPTED|level, PAGE_SIZE_MISMATCH|level, ...).
  */
 uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level);
+/*
+ * TDG.MEM.PAGE.ATTR.RD of @gpa (*rcx: GPA aligned to its leaf | level |
+ * bit 62 if pending) and ATTR.WR of @gpa at @level with no attribute
+ * change: the real module's way to ask the host to demote a larger leaf
+ * (the TDCALL exits until the host has).  Return the final status.
+ */
+uint64_t guest_attr_rd(struct gvcpu *g, uint64_t gpa, uint64_t *rcx);
+uint64_t guest_attr_wr(struct gvcpu *g, uint64_t gpa, int level);
+/* TDG.VP.INFO into *out. */
+uint64_t guest_vp_info(struct gvcpu *g, struct tdx_regs *out);
+/*
+ * Pending-page #VE on (@enable) or off through TDG.VM.WR of TD_CTLS, as
+ * Linux's disable_sept_ve() does; needs FLEXIBLE_PENDING_VE.
+ */
+uint64_t guest_set_pending_ve(struct gvcpu *g, bool enable);
 /* TDG.VP.VMCALL: returns the host's TDVMCALL status. */
 uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
 /*

@@ -46,7 +46,7 @@ uint64_t bringup_page_2m(struct bringup *b)
 void bringup_td_params(const struct bringup_opts *o, struct td_params *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->attributes = o->sept_ve_disable ? TD_ATTR_SEPT_VE_DISABLE : 0;
+	p->attributes = (o->sept_ve_disable ? TD_ATTR_SEPT_VE_DISABLE : 0) | o->extra_attributes;
 	p->xfam = TDX_XFAM_FIXED1;
 	p->max_vcpus = o->max_vcpus ? o->max_vcpus : (uint16_t)(o->nvcpus ? o->nvcpus : 1);
 	p->eptp_controls = EPTP_MT_WB | ((uint64_t)(o->levels - 1) << EPTP_PWL_SHIFT);
@@ -99,7 +99,7 @@ int bringup_sept_path(struct bringup *b, uint64_t gpa, int level)
 	struct tdx_regs out;
 	for (int l = tdx_td_levels(b->td) - 1; l > level; l--) {
 		uint64_t page = bringup_page(b);
-		uint64_t st = tdh_mem_sept_add(b->m, &out, tdx_gpa_info(gpa & ~(tdx_level_size(l) - 1), l),
+		uint64_t st = tdh_mem_sept_add_v1(b->m, &out, tdx_gpa_info(gpa & ~(tdx_level_size(l) - 1), l),
 					       b->tdr | TDR_HANDLE_ALLOW_EXISTING, page);
 		if (st != TDX_SUCCESS) {
 			b->last_status = st;
@@ -107,7 +107,7 @@ int bringup_sept_path(struct bringup *b, uint64_t gpa, int level)
 			return -1;
 		}
 		/* an existing table left the page unused: hand it back */
-		if (out.r8 & SEPT_ADD_R8_EXISTED && b->next == page + SZ_4K)
+		if (out.r8 != TDX_NULL_PA && (out.r8 & SEPT_ADD_R8_EXISTED) && b->next == page + SZ_4K)
 			b->next = page;
 	}
 	return 0;

@@ -22,6 +22,8 @@ struct bringup_opts {
 	bool gpaw;		/* CONFIG_FLAGS.GPAW (needs 5 levels) */
 	bool sept_ve_disable;	/* ATTRIBUTES.SEPT_VE_DISABLE */
 	bool flexible_pending_ve;
+	uint64_t extra_attributes;	/* more ATTRIBUTES bits (e.g. the proposed
+					 * SEPT_EXPLICIT_DEMOTION) */
 	int nvcpus;		/* VP.CREATE'd and VP.INIT'd */
 	uint16_t max_vcpus;	/* 0: nvcpus */
 	uint16_t hkid;		/* 0: 1 */

@@ -89,9 +89,12 @@ enum sept_op {
 	SOP_SEPT_REMOVE,
 	SOP_PAGE_DEMOTE,
 	SOP_PAGE_PROMOTE,
+	SOP_PAGE_RELOCATE,
 	SOP_MR_EXTEND,
 	SOP_SEPT_RD,
 	SOP_ACCEPT,
+	SOP_ATTR_RD,		/* guest TDG.MEM.PAGE.ATTR.RD */
+	SOP_ATTR_WR,		/* guest TDG.MEM.PAGE.ATTR.WR */
 	SOP_NR
 };
 
@@ -108,6 +111,12 @@ struct sept_rule {
 extern const struct sept_rule sept_rules[SOP_NR];
 extern const char *const sept_state_names[SEPT_NR_STATES];
 extern const uint8_t sept_public_state[SEPT_NR_STATES];
+
+/* A leaf state without its block: what DEMOTE's children and RELOCATE leave. */
+static inline enum sept_state sept_state_unblocked(enum sept_state s)
+{
+	return s == SEPT_BLOCKED ? SEPT_MAPPED : s == SEPT_PENDING_BLOCKED ? SEPT_PENDING : s;
+}
 
 static inline bool sept_allowed(enum sept_op op, enum sept_state s)
 {
@@ -133,6 +142,7 @@ struct pamt_lock {
 struct tdx_vcpu {
 	struct tdx_td *td;
 	uint32_t index;			/* in td->vcpus */
+	uint32_t vcpu_index;		/* VCPU_INDEX: the order of VP.INIT */
 	uint64_t tdvpr;			/* TDVPR page HPA */
 	uint64_t tdcx[TDX_TDVPS_PAGES - 1]; /* TDVPS pages after the TDVPR */
 	uint32_t num_tdcx;
@@ -234,8 +244,22 @@ struct tdx_module {
 	seam_sharex_t wbt_lock;		/* the (single) package's write-back mutex */
 	uint32_t wb_intr_point;		/* CACHE.WB: sub-blocks done, 0 = none running */
 	uint8_t *wb_selected;		/* CACHE.WB: keys the running write-back covers */
-	bool host_interrupt_pending;	/* makes interruptible leaves stop early */
+	/* a host interrupt is pending, per logical CPU (one bit each) */
+	uint64_t host_intr[TDX_MAX_LOGICAL_CPUS / 64];
 };
+
+/*
+ * Is a host interrupt pending on the CPU running this SEAMCALL?  The
+ * module's is_interrupt_pending_host_side(): interruptible leaves poll it
+ * at their interruption points.
+ */
+static inline bool host_interrupt_pending(const struct tdx_module *m)
+{
+	unsigned cpu = (unsigned)seam_cpu();
+	if (cpu >= TDX_MAX_LOGICAL_CPUS)
+		return false;
+	return (m->host_intr[cpu / 64] >> (cpu % 64)) & 1;
+}
 
 /* Cache sub-blocks one PHYMEM.CACHE.WB walks (each an interruption point). */
 #define TDX_WB_SUB_BLOCKS 4
@@ -412,6 +436,21 @@ void mrtd_free(struct tdx_td *td);
 
 /* td_exit.c */
 void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint64_t r8);
+/*
+ * The EPT-violation TD exit of a guest TDCALL that walks the S-EPT (ACCEPT,
+ * eeq_type EEQ_TYPE_ACCEPT; ATTR.WR, EEQ_TYPE_ATTR_WR): extended info with
+ * the requested level and the level and state where the walk stopped.
+ */
+void td_exit_accept_violation(struct tdx_vcpu *v, unsigned eeq_type, uint64_t gpa,
+			      int req_level, uint64_t found, int found_level);
+/*
+ * tdg_mem_page_accept.c: the common end of a TDCALL that returns to the
+ * guest (host-priority busy timer; OPERAND_BUSY_HOST_PRIORITY reaches the
+ * guest as OPERAND_BUSY).
+ */
+enum tdg_outcome tdcall_return(struct tdx_vcpu *v, enum tdg_outcome o, uint64_t *status);
+/* tdg_mem_page_attr_rd.c: the guest side of an entry lock (see there). */
+uint64_t td_lock_entry_guest(uint64_t *e, uint64_t *cur);
 void td_epf_log(struct tdx_vcpu *v, uint64_t gpa);
 bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 

@@ -13,17 +13,20 @@ enum { O_RCX = 1, O_RDX = 2, O_R8 = 4, O_R9 = 8, O_R10 = 16, O_R11 = 32 };
 static const struct {
 	const char *name;
 	unsigned outs;
+	unsigned maxver;	/* highest version (RAX bits 23:16) the leaf takes */
 } leaves[TDH_NR_LEAVES] = {
 	[TDH_VP_ENTER] = { "TDH.VP.ENTER", O_RCX | O_RDX | O_R8 },
 	[TDH_MNG_ADDCX] = { "TDH.MNG.ADDCX", 0 },
 	[TDH_MEM_PAGE_ADD] = { "TDH.MEM.PAGE.ADD", O_RCX | O_RDX },
-	[TDH_MEM_SEPT_ADD] = { "TDH.MEM.SEPT.ADD", O_RCX | O_RDX | O_R8 },
+	[TDH_MEM_SEPT_ADD] = { "TDH.MEM.SEPT.ADD", O_RCX | O_RDX | O_R8 | O_R9 | O_R10 | O_R11, 1 },
 	[TDH_VP_ADDCX] = { "TDH.VP.ADDCX", 0 },
+	[TDH_MEM_PAGE_RELOCATE] = { "TDH.MEM.PAGE.RELOCATE", O_RCX | O_RDX },
 	[TDH_MEM_PAGE_AUG] = { "TDH.MEM.PAGE.AUG", O_RCX | O_RDX },
 	[TDH_MEM_RANGE_BLOCK] = { "TDH.MEM.RANGE.BLOCK", O_RCX | O_RDX },
 	[TDH_MNG_KEY_CONFIG] = { "TDH.MNG.KEY.CONFIG", 0 },
 	[TDH_MNG_CREATE] = { "TDH.MNG.CREATE", 0 },
 	[TDH_VP_CREATE] = { "TDH.VP.CREATE", 0 },
+	[TDH_MEM_PAGE_DEMOTE] = { "TDH.MEM.PAGE.DEMOTE", O_RCX | O_RDX },
 	[TDH_MR_EXTEND] = { "TDH.MR.EXTEND", O_RCX | O_RDX },
 	[TDH_MR_FINALIZE] = { "TDH.MR.FINALIZE", 0 },
 	[TDH_VP_FLUSH] = { "TDH.VP.FLUSH", 0 },
@@ -31,11 +34,12 @@ static const struct {
 	[TDH_MNG_KEY_FREEID] = { "TDH.MNG.KEY.FREEID", 0 },
 	[TDH_MNG_INIT] = { "TDH.MNG.INIT", O_RCX },
 	[TDH_VP_INIT] = { "TDH.VP.INIT", 0 },
+	[TDH_MEM_PAGE_PROMOTE] = { "TDH.MEM.PAGE.PROMOTE", O_RCX | O_RDX | O_R9 | O_R10 | O_R11, 1 },
 	[TDH_MEM_SEPT_RD] = { "TDH.MEM.SEPT.RD", O_RCX | O_RDX | O_R8 },
 	[TDH_PHYMEM_PAGE_RECLAIM] = { "TDH.PHYMEM.PAGE.RECLAIM",
 				      O_RCX | O_RDX | O_R8 | O_R9 | O_R10 | O_R11 },
 	[TDH_MEM_PAGE_REMOVE] = { "TDH.MEM.PAGE.REMOVE", O_RCX | O_RDX },
-	[TDH_MEM_SEPT_REMOVE] = { "TDH.MEM.SEPT.REMOVE", O_RCX | O_RDX },
+	[TDH_MEM_SEPT_REMOVE] = { "TDH.MEM.SEPT.REMOVE", O_RCX | O_RDX | O_R9 | O_R10 | O_R11, 1 },
 	[TDH_MEM_TRACK] = { "TDH.MEM.TRACK", 0 },
 	[TDH_MEM_RANGE_UNBLOCK] = { "TDH.MEM.RANGE.UNBLOCK", O_RCX | O_RDX },
 	[TDH_PHYMEM_CACHE_WB] = { "TDH.PHYMEM.CACHE.WB", 0 },
@@ -51,10 +55,12 @@ void tdx_seamcall(struct tdx_module *m, struct tdx_regs *r)
 {
 	struct tdx_regs out = { 0 };
 	unsigned leaf = r->rax & 0xffff;
+	unsigned ver = (r->rax >> 16) & 0xff;
 	uint64_t st;
 
-	/* bits 63:24 reserved; only version 0 of each leaf is implemented */
-	if ((r->rax >> 16) != 0 || leaf >= TDH_NR_LEAVES || !leaves[leaf].name) {
+	/* bits 63:24 reserved; each leaf takes versions 0..maxver */
+	if ((r->rax >> 24) != 0 || leaf >= TDH_NR_LEAVES || !leaves[leaf].name ||
+	    ver > leaves[leaf].maxver) {
 		r->rax = err(TDX_OPERAND_INVALID, OPND_RAX);
 		return;
 	}
@@ -62,8 +68,39 @@ void tdx_seamcall(struct tdx_module *m, struct tdx_regs *r)
 	case TDH_VP_ENTER: st = tdh_vp_enter(m, &out, r->rcx); break;
 	case TDH_MNG_ADDCX: st = tdh_mng_addcx(m, &out, r->rcx, r->rdx); break;
 	case TDH_MEM_PAGE_ADD: st = tdh_mem_page_add(m, &out, r->rcx, r->rdx, r->r8, r->r9); break;
-	case TDH_MEM_SEPT_ADD: st = tdh_mem_sept_add(m, &out, r->rcx, r->rdx, r->r8); break;
+	case TDH_MEM_SEPT_ADD:
+		if (ver == 0) {
+			st = tdh_mem_sept_add(m, &out, r->rcx, r->rdx, r->r8);
+			/* version 0 writes none of R8..R11 */
+			out.r8 = r->r8;
+			out.r9 = r->r9;
+			out.r10 = r->r10;
+			out.r11 = r->r11;
+		} else if (r->r9 != TDX_NULL_PA || r->r10 != TDX_NULL_PA || r->r11 != TDX_NULL_PA) {
+			/* an L2 S-EPT page for an L2 VM the TD does not have */
+			st = err(TDX_OPERAND_INVALID, r->r9 != TDX_NULL_PA ? OPND_R9 :
+				 r->r10 != TDX_NULL_PA ? OPND_R9 + 1 : OPND_R9 + 2);
+			out.r8 = r->r8;
+			out.r9 = r->r9;
+			out.r10 = r->r10;
+			out.r11 = r->r11;
+		} else {
+			st = tdh_mem_sept_add_v1(m, &out, r->rcx, r->rdx, r->r8);
+		}
+		break;
 	case TDH_VP_ADDCX: st = tdh_vp_addcx(m, &out, r->rcx, r->rdx); break;
+	case TDH_MEM_PAGE_RELOCATE: st = tdh_mem_page_relocate(m, &out, r->rcx, r->rdx, r->r8); break;
+	case TDH_MEM_PAGE_DEMOTE:
+		st = tdh_mem_page_demote(m, &out, r->rcx, r->rdx, r->r8, r->r12, r->r13);
+		break;
+	case TDH_MEM_PAGE_PROMOTE:
+		st = tdh_mem_page_promote(m, &out, ver, r->rcx, r->rdx);
+		if (ver == 0) {
+			out.r9 = r->r9;
+			out.r10 = r->r10;
+			out.r11 = r->r11;
+		}
+		break;
 	case TDH_MEM_PAGE_AUG: st = tdh_mem_page_aug(m, &out, r->rcx, r->rdx, r->r8); break;
 	case TDH_MEM_RANGE_BLOCK: st = tdh_mem_range_block(m, &out, r->rcx, r->rdx); break;
 	case TDH_MNG_KEY_CONFIG: st = tdh_mng_key_config(m, &out, r->rcx); break;
@@ -79,7 +116,16 @@ void tdx_seamcall(struct tdx_module *m, struct tdx_regs *r)
 	case TDH_MEM_SEPT_RD: st = tdh_mem_sept_rd(m, &out, r->rcx, r->rdx); break;
 	case TDH_PHYMEM_PAGE_RECLAIM: st = tdh_phymem_page_reclaim(m, &out, r->rcx); break;
 	case TDH_MEM_PAGE_REMOVE: st = tdh_mem_page_remove(m, &out, r->rcx, r->rdx); break;
-	case TDH_MEM_SEPT_REMOVE: st = tdh_mem_sept_remove(m, &out, r->rcx, r->rdx); break;
+	case TDH_MEM_SEPT_REMOVE:
+		if (ver == 0) {
+			st = tdh_mem_sept_remove(m, &out, r->rcx, r->rdx);
+			out.r9 = r->r9;
+			out.r10 = r->r10;
+			out.r11 = r->r11;
+		} else {
+			st = tdh_mem_sept_remove_v1(m, &out, r->rcx, r->rdx);
+		}
+		break;
 	case TDH_MEM_TRACK: st = tdh_mem_track(m, &out, r->rcx); break;
 	case TDH_MEM_RANGE_UNBLOCK: st = tdh_mem_range_unblock(m, &out, r->rcx, r->rdx); break;
 	case TDH_PHYMEM_CACHE_WB: st = tdh_phymem_cache_wb(m, &out, r->rcx); break;
@@ -103,6 +149,7 @@ void tdx_seamcall(struct tdx_module *m, struct tdx_regs *r)
 const struct tdx_status_desc tdx_status_catalog[] = {
 	N(TDX_SUCCESS),
 	N(TDX_INTERRUPTED_RESUMABLE),
+	N(TDX_INTERRUPTED_RESTARTABLE),
 	N(TDX_OPERAND_INVALID),
 	N(TDX_OPERAND_ADDR_RANGE_ERROR),
 	N(TDX_OPERAND_BUSY),
@@ -130,10 +177,14 @@ const struct tdx_status_desc tdx_status_catalog[] = {
 	N(TDX_GPA_RANGE_NOT_BLOCKED),
 	N(TDX_GPA_RANGE_ALREADY_BLOCKED),
 	N(TDX_TLB_TRACKING_NOT_DONE),
+	N(TDX_EPT_INVALID_PROMOTE_CONDITIONS),
 	N(TDX_PAGE_ALREADY_ACCEPTED),
 	N(TDX_PAGE_SIZE_MISMATCH),
 	N(TDX_EPT_ENTRY_STATE_INCORRECT),
 	N(TDX_EPT_PAGE_NOT_FREE),
+	N(TDX_METADATA_FIELD_ID_INCORRECT),
+	N(TDX_METADATA_FIELD_NOT_WRITABLE),
+	N(TDX_METADATA_FIELD_VALUE_NOT_VALID),
 	{ 0, NULL },
 };
 #undef N
@@ -142,13 +193,11 @@ const struct tdx_status_desc tdx_status_catalog[] = {
 static const struct tdx_status_desc other_codes[] = {
 	{ TDX_NON_RECOVERABLE_VCPU, "TDX_NON_RECOVERABLE_VCPU" },
 	{ TDX_NON_RECOVERABLE_TD, "TDX_NON_RECOVERABLE_TD" },
-	{ TDX_INTERRUPTED_RESTARTABLE, "TDX_INTERRUPTED_RESTARTABLE" },
 	{ TDX_OPERAND_BUSY_HOST_PRIORITY, "TDX_OPERAND_BUSY_HOST_PRIORITY" },
 	{ TDX_PAGE_NOT_OWNED_BY_TD, "TDX_PAGE_NOT_OWNED_BY_TD" },
 	{ TDX_VCPU_ASSOCIATED, "TDX_VCPU_ASSOCIATED" },
 	{ TDX_KEY_STATE_INCORRECT, "TDX_KEY_STATE_INCORRECT" },
 	{ TDX_KEY_CONFIGURED, "TDX_KEY_CONFIGURED" },
-	{ TDX_EPT_INVALID_PROMOTE_CONDITIONS, "TDX_EPT_INVALID_PROMOTE_CONDITIONS" },
 	{ 0, NULL },
 };
 

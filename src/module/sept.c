@@ -61,12 +61,19 @@ const struct sept_rule sept_rules[SOP_NR] = {
 	/* PROMOTE: the entry becomes a copy of child 0, so no fixed next state */
 	[SOP_PAGE_PROMOTE] = { "PAGE.PROMOTE", S(NL_MAPPED) | S(NL_BLOCKED),
 		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
+	[SOP_PAGE_RELOCATE] = { "PAGE.RELOCATE", S(MAPPED) | S(BLOCKED) | S(PENDING) | S(PENDING_BLOCKED),
+		ROW(N,         N,         N,         N,         MAPPED,    MAPPED,    PENDING,   PENDING) },
 	[SOP_MR_EXTEND] = { "MR.EXTEND", S(MAPPED),
 		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
 	[SOP_SEPT_RD] = { "SEPT.RD", 0xff,
 		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
 	[SOP_ACCEPT] = { "ACCEPT", S(PENDING),
 		ROW(N,         N,         N,         N,         N,         N,         MAPPED,    N) },
+	/* ATTR.RD/WR change no state; anything but MAPPED/PENDING is an EPT-violation exit */
+	[SOP_ATTR_RD] = { "ATTR.RD", S(MAPPED) | S(PENDING),
+		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
+	[SOP_ATTR_WR] = { "ATTR.WR", S(MAPPED) | S(PENDING),
+		ROW(N,         N,         N,         N,         N,         N,         N,         N) },
 };
 #undef ROW
 #undef SEPT_N

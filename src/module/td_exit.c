@@ -75,3 +75,14 @@ bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa)
 		return false;
 	return !(s == SEPT_PENDING && !td->pending_ve_disable);
 }
+
+void td_exit_accept_violation(struct tdx_vcpu *v, unsigned eeq_type, uint64_t gpa,
+			      int req_level, uint64_t found, int found_level)
+{
+	uint64_t eeq = eeq_type |
+		       ((uint64_t)req_level << EEQ_ACCEPT_REQ_LEVEL_SHIFT) |
+		       ((uint64_t)found_level << EEQ_ACCEPT_ERR_LEVEL_SHIFT) |
+		       ((uint64_t)sept_public_state[septe_state(found)] << EEQ_ACCEPT_ERR_STATE_SHIFT);
+	td_exit(v, EXIT_REASON_EPT_VIOLATION, EXITQ_WRITE | EXITQ_GPA_VALID, eeq,
+		gpa & ~(SZ_4K - 1));
+}

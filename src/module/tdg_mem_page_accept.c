@@ -44,7 +44,7 @@ static void accept_exit(struct tdx_vcpu *v, uint64_t gpa, int req_level, uint64_
  * A TDCALL that ends in an asynchronous TD exit never gets here, and
  * VP.ENTER does not touch the timer, so it keeps running across both.
  */
-static enum tdg_outcome tdcall_return(struct tdx_vcpu *v, enum tdg_outcome o, uint64_t *status)
+enum tdg_outcome tdcall_return(struct tdx_vcpu *v, enum tdg_outcome o, uint64_t *status)
 {
 	if (tdx_status_code(*status) != TDX_OPERAND_BUSY_HOST_PRIORITY) {
 		v->hp_busy = false;

@@ -2,18 +2,22 @@
 /*
  * TDH.MEM.SEPT.REMOVE (leaf 30): unhook an empty S-EPT page from the entry
  * at GPA/level (1..root).  Once the TD is runnable the entry must be
- * NL_BLOCKED and tracked.  RCX out: the freed S-EPT page.
+ * NL_BLOCKED and tracked.  RCX out: the freed S-EPT page.  Version 1 also
+ * reports the L2 S-EPT pages it freed in R9..R11: NULL_PA here, as the
+ * simulator has no L2 VMs.
  */
 #include "internal.h"
 
-uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
-			     uint64_t tdr)
+static uint64_t sept_remove(struct tdx_module *m, struct tdx_regs *out, unsigned version,
+			    uint64_t info, uint64_t tdr)
 {
 	struct td_ctx c;
 	struct pamt_lock pl = { 0 };
 	uint64_t gpa, cur, *e;
 	int level;
 	out_clear(out);
+	if (version)	/* the L2 pages it would free: none without L2 VMs */
+		out->r9 = out->r10 = out->r11 = TDX_NULL_PA;
 	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_REMOVE, 1);
 	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_SEPT_REMOVE, tdr, info, TDX_LEVEL_2M,
 				   -1, SEAM_EXCLUSIVE, &gpa, &level, &e, &cur);
@@ -54,4 +58,16 @@ out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);
 	return seam_ret(SEAM_COST_SEAMCALL + TDH_MEM_SEPT_REMOVE, st);
+}
+
+uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
+			     uint64_t tdr)
+{
+	return sept_remove(m, out, 0, info, tdr);
+}
+
+uint64_t tdh_mem_sept_remove_v1(struct tdx_module *m, struct tdx_regs *out, uint64_t info,
+				uint64_t tdr)
+{
+	return sept_remove(m, out, 1, info, tdr);
 }

@@ -63,6 +63,9 @@ static uint64_t check_params(struct tdx_module *m, const struct td_params *p)
 	if ((a & ~ATTR_FIXED0) ||
 	    ((a & TD_ATTR_MIGRATABLE) && (a & (TD_ATTR_DEBUG | TD_ATTR_PERFMON))))
 		return err(TDX_OPERAND_INVALID, OPND_ATTRIBUTES);
+	/* the proposed attribute exists only where the module advertises it */
+	if ((a & TD_ATTR_SEPT_EXPLICIT_DEMOTION) && !m->cfg.sept_explicit_demotion)
+		return err(TDX_OPERAND_INVALID, OPND_ATTRIBUTES);
 	st = check_xfam(p->xfam);
 	if (st)
 		return st;

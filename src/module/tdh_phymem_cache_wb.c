@@ -43,7 +43,7 @@ uint64_t tdh_phymem_cache_wb(struct tdx_module *m, struct tdx_regs *out, uint64_
 	}
 	while (m->wb_intr_point < TDX_WB_SUB_BLOCKS) {
 		m->wb_intr_point++;
-		if (m->wb_intr_point < TDX_WB_SUB_BLOCKS && m->host_interrupt_pending) {
+		if (m->wb_intr_point < TDX_WB_SUB_BLOCKS && host_interrupt_pending(m)) {
 			st = TDX_INTERRUPTED_RESUMABLE;
 			goto out;
 		}
@@ -59,7 +59,20 @@ out:
 	return seam_ret(SEAM_COST_SEAMCALL + TDH_PHYMEM_CACHE_WB, st);
 }
 
+int tdx_module_post_host_interrupt(struct tdx_module *m, int cpu, bool pending)
+{
+	if (cpu < 0 || cpu >= TDX_MAX_LOGICAL_CPUS)
+		return -1;
+	unsigned c = (unsigned)cpu;
+	if (pending)
+		m->host_intr[c / 64] |= 1ull << (c % 64);
+	else
+		m->host_intr[c / 64] &= ~(1ull << (c % 64));
+	return 0;
+}
+
 void tdx_module_set_host_interrupt(struct tdx_module *m, bool pending)
 {
-	m->host_interrupt_pending = pending;
+	for (unsigned i = 0; i < TDX_MAX_LOGICAL_CPUS / 64; i++)
+		m->host_intr[i] = pending ? ~0ull : 0;
 }

@@ -31,8 +31,8 @@ uint64_t tdh_vp_init(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr,
 		st = TDX_MAX_VCPUS_EXCEEDED;
 		goto out;
 	}
-	/* all checks passed */
-	td->num_vcpus++;
+	/* all checks passed: VCPU_INDEX is the order of VP.INIT (TDG.VP.INFO R9) */
+	v->vcpu_index = td->num_vcpus++;
 	v->initialized = true;
 	v->initial_rcx = initial_rcx;
 	v->associated = true;

@@ -56,7 +56,10 @@ enum tdh_leaf {
 /* TDCALL leaves (guest side). */
 enum tdg_leaf {
 	TDG_VP_VMCALL = 0,
+	TDG_VP_INFO = 1,
 	TDG_MEM_PAGE_ACCEPT = 6,
+	TDG_VM_RD = 7,
+	TDG_VM_WR = 8,
 	TDG_MEM_PAGE_ATTR_RD = 23,
 	TDG_MEM_PAGE_ATTR_WR = 24,
 };
@@ -107,6 +110,10 @@ enum tdg_leaf {
 #define TDX_PAGE_SIZE_MISMATCH		0xC0000B0B00000000ull
 #define TDX_EPT_ENTRY_STATE_INCORRECT	0xC0000B0D00000000ull
 #define TDX_EPT_PAGE_NOT_FREE		0xC0000B0E00000000ull
+#define TDX_METADATA_FIELD_ID_INCORRECT	0xC0000C0000000000ull
+#define TDX_METADATA_FIELD_NOT_WRITABLE	0xC0000C0100000000ull
+#define TDX_METADATA_FIELD_NOT_READABLE	0xC0000C0200000000ull
+#define TDX_METADATA_FIELD_VALUE_NOT_VALID 0xC0000C0300000000ull
 
 #define TDX_STATUS_ERROR		BIT64(63)
 #define TDX_STATUS_CODE_MASK		0xFFFFFFFF00000000ull
@@ -189,6 +196,12 @@ static inline uint64_t tdx_gpa_info(uint64_t gpa, int level)
 /* TD handle operand (RDX): bits 51:12 TDR HPA; bit 0 ALLOW_EXISTING (SEPT.ADD). */
 #define TDR_HANDLE_ALLOW_EXISTING	BIT64(0)
 #define TDR_HANDLE_HPA_MASK		GENMASK64(51, 12)
+/* DEMOTE's RDX bit 0: L2 SEPT add mode (no effect without L2 VMs; never refused). */
+#define DEMOTE_HANDLE_L2_ADD		BIT64(0)
+/* NULL_PA of the version-1 outputs (R8..R11 of SEPT.ADD, R9..R11 of PROMOTE/SEPT.REMOVE). */
+#define TDX_NULL_PA			(~0ull)
+/* ATTR.RD / ATTR.WR RCX out: bit 62 set when the page is PENDING. */
+#define ATTR_RCX_PENDING		BIT64(62)
 /* SEPT.ADD R8 out: bit 63 set when ALLOW_EXISTING found a present entry. */
 #define SEPT_ADD_R8_EXISTED		BIT64(63)
 
@@ -274,6 +287,25 @@ enum td_op_state {
  */
 #define TD_ATTR_SEPT_EXPLICIT_DEMOTION	BIT64(40)
 
+/*
+ * TDX_FEATURES0 bits of the two proposals (docs/design.md "Proposed
+ * features"): no real module enumerates either; bits 62 and 63 are unused
+ * by the 1.5 module.
+ */
+#define TDX_FEATURES0_SEPT_EXPLICIT_DEMOTION	BIT64(62)
+#define TDX_FEATURES0_NONBLOCKING_RESIZE	BIT64(63)
+
+/*
+ * TD-scope metadata fields a guest reads and writes with TDG.VM.RD/WR
+ * (include/auto_gen/tdr_tdcs_fields_lookup.c): class 17 (execution
+ * controls), 8-byte elements, TD context.  The guest may write only
+ * TD_CTLS bit 0, and may change it only when CONFIG_FLAGS has
+ * FLEXIBLE_PENDING_VE (Linux's disable_sept_ve()).
+ */
+#define MD_TDCS_CONFIG_FLAGS		0x1110000300000016ull
+#define MD_TDCS_TD_CTLS			0x1110000300000017ull
+#define TD_CTLS_PENDING_VE_DISABLE	BIT64(0)
+
 #define TD_CONFIG_GPAW			BIT64(0)
 #define TD_CONFIG_FLEXIBLE_PENDING_VE	BIT64(1)
 #define TD_CONFIG_NO_RBP_MOD		BIT64(2)
@@ -325,6 +357,7 @@ enum tdx_eeq_type {
 	EEQ_TYPE_NONE = 0,
 	EEQ_TYPE_ACCEPT = 1,
 	EEQ_TYPE_GVA = 2,
+	EEQ_TYPE_ATTR_WR = 5,
 	EEQ_TYPE_PENDING_EPT_VIOLATION = 6,
 };
 #define EEQ_TYPE_MASK		GENMASK64(3, 0)

@@ -38,6 +38,18 @@ struct tdx_module_config {
 	bool ept_5level;	/* the platform supports 5-level EPT */
 	unsigned nr_hkids;	/* private key ids available to TDs, 1..65535 */
 	uint64_t hp_timeout_ns;	/* host-priority busy timeout (0: default 1 s) */
+	/*
+	 * Module features (TDX_FEATURES0, tdx_module_features0()).
+	 * enhanced_demote_interruptibility: DEMOTE never returns
+	 * INTERRUPTED_RESTARTABLE (first in module 1.5.28).  The other two are
+	 * proposals no real module enumerates (docs/design.md, "Proposed
+	 * features"): sept_explicit_demotion lets MNG.INIT accept the TD
+	 * attribute of seed 000; nonblocking_resize lets DEMOTE split an
+	 * unblocked leaf without TLB tracking.
+	 */
+	bool enhanced_demote_interruptibility;
+	bool sept_explicit_demotion;
+	bool nonblocking_resize;
 	/* TDMRs; if ntdmr == 0, one TDMR covers [1G, phys_size rounded down to 1G) */
 	int ntdmr;
 	struct { uint64_t base, size; } tdmr[16];
@@ -68,7 +80,15 @@ struct tdx_status_desc {
 };
 extern const struct tdx_status_desc tdx_status_catalog[];
 
-/* Platform event: a host interrupt is pending (stops interruptible leaves). */
+/*
+ * Platform event: a host interrupt is pending on logical CPU @cpu (the
+ * engine's task id; 0 under the direct driver), which makes interruptible
+ * leaves (CACHE.WB, DEMOTE, PROMOTE) called on that CPU stop early.
+ * tdx_module_set_host_interrupt() posts or clears it on every CPU.
+ */
+#define TDX_MAX_LOGICAL_CPUS 256
+/* -1 if @cpu is outside [0, TDX_MAX_LOGICAL_CPUS). */
+int tdx_module_post_host_interrupt(struct tdx_module *m, int cpu, bool pending);
 void tdx_module_set_host_interrupt(struct tdx_module *m, bool pending);
 
 /* ---- TD and vCPU lifecycle ---- */
@@ -88,8 +108,11 @@ uint64_t tdh_phymem_page_reclaim(struct tdx_module *m, struct tdx_regs *out, uin
 uint64_t tdh_phymem_page_wbinvd(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
 
 /* ---- memory ---- */
+/* Version 0 leaves R8 as given; version 1 reports in R8 whether the page was used. */
 uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t td_handle, uint64_t sept_hpa);
+uint64_t tdh_mem_sept_add_v1(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t td_handle, uint64_t sept_hpa);
 uint64_t tdh_mem_sept_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mem_sept_remove_v1(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
 uint64_t tdh_mem_page_add(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr, uint64_t hpa, uint64_t source_hpa);
 uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr, uint64_t hpa);
 uint64_t tdh_mem_page_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
@@ -99,6 +122,13 @@ uint64_t tdh_mem_track(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr)
 uint64_t tdh_mem_sept_rd(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t tdr);
 uint64_t tdh_mr_extend(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa, uint64_t tdr);
 uint64_t tdh_mr_finalize(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
+/* Huge pages (docs/design.md "Huge pages"). */
+uint64_t tdh_mem_page_demote(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info,
+			     uint64_t tdr, uint64_t sept_hpa, uint64_t pamt0, uint64_t pamt1);
+uint64_t tdh_mem_page_promote(struct tdx_module *m, struct tdx_regs *out, unsigned version,
+			      uint64_t gpa_info, uint64_t tdr);
+uint64_t tdh_mem_page_relocate(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info,
+			       uint64_t tdr, uint64_t target_hpa);
 
 /* ---- guest side ---- */
 
@@ -112,6 +142,32 @@ enum tdg_outcome {
 
 /* TDG.MEM.PAGE.ACCEPT.  *status is valid when the outcome is TDG_RETURN. */
 enum tdg_outcome tdg_mem_page_accept(struct tdx_vcpu *v, uint64_t gpa_info, uint64_t *status);
+
+/*
+ * TDG.MEM.PAGE.ATTR.RD: *rcx = the GPA aligned to its leaf | level | bit 62
+ * if PENDING, *rdx = attributes; valid when the outcome is TDG_RETURN and
+ * *status is TDX_SUCCESS.
+ */
+enum tdg_outcome tdg_mem_page_attr_rd(struct tdx_vcpu *v, uint64_t gpa, uint64_t *status,
+				      uint64_t *rcx, uint64_t *rdx);
+/*
+ * TDG.MEM.PAGE.ATTR.WR of GPA/level with @attrs under @mask (both 0 without
+ * L2 VMs).  A walk that stops above the level exits with extended-info
+ * type 5 (EEQ_TYPE_ATTR_WR): the guest's demotion request.
+ */
+enum tdg_outcome tdg_mem_page_attr_wr(struct tdx_vcpu *v, uint64_t gpa_info, uint64_t attrs,
+				      uint64_t mask, uint64_t *status, uint64_t *rcx,
+				      uint64_t *rdx);
+
+/* TDG.VP.INFO: always TDX_SUCCESS; *out gets RCX, RDX, R8..R11. */
+uint64_t tdg_vp_info(struct tdx_vcpu *v, struct tdx_regs *out);
+/*
+ * TDG.VM.RD / TDG.VM.WR (version 0) of the TD-scope field @field of VM
+ * @vm (0: the TD).  *value / *old is R8 out (0 on failure).
+ */
+uint64_t tdg_vm_rd(struct tdx_vcpu *v, uint64_t vm, uint64_t field, uint64_t *value);
+uint64_t tdg_vm_wr(struct tdx_vcpu *v, uint64_t vm, uint64_t field, uint64_t value,
+		   uint64_t mask, uint64_t *old);
 
 /*
  * A guest load/store/fetch of private @gpa: translates through the S-EPT.

@@ -38,6 +38,14 @@ struct tdx_module_config {
 	bool ept_5level;	/* the platform supports 5-level EPT */
 	unsigned nr_hkids;	/* private key ids available to TDs, 1..65535 */
 	uint64_t hp_timeout_ns;	/* host-priority busy timeout (0: default 1 s) */
+	/*
+	 * Dynamic PAMT, the model of TDH.SYS.CONFIG R8 bit 16
+	 * (TDX_SYS_CONFIG_DYNAMIC_PAMT): the 4K PAMT of a 2M range exists only
+	 * between TDH.PHYMEM.PAMT.ADD and PAMT.REMOVE.  Needs max_pa <= 48.
+	 */
+	bool dynamic_pamt;
+	/* reported as TDX_FEATURES0 bit 51 (DEMOTE does not return INTERRUPTED_RESTARTABLE) */
+	bool enhanced_demote_interruptibility;
 	/* TDMRs; if ntdmr == 0, one TDMR covers [1G, phys_size rounded down to 1G) */
 	int ntdmr;
 	struct { uint64_t base, size; } tdmr[16];
@@ -71,6 +79,11 @@ extern const struct tdx_status_desc tdx_status_catalog[];
 /* Platform event: a host interrupt is pending (stops interruptible leaves). */
 void tdx_module_set_host_interrupt(struct tdx_module *m, bool pending);
 
+/* TDX_FEATURES0 as TDH.SYS.RD reports it (TDX_FEATURES0_* in tdx_abi.h). */
+uint64_t tdx_module_features0(const struct tdx_module *m);
+/* Did the host enable Dynamic PAMT (tdx_module_config.dynamic_pamt)? */
+bool tdx_module_dynamic_pamt(const struct tdx_module *m);
+
 /* ---- TD and vCPU lifecycle ---- */
 uint64_t tdh_mng_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr, uint64_t hkid);
 uint64_t tdh_mng_key_config(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
@@ -86,6 +99,13 @@ uint64_t tdh_phymem_cache_wb(struct tdx_module *m, struct tdx_regs *out, uint64_
 uint64_t tdh_mng_key_freeid(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
 uint64_t tdh_phymem_page_reclaim(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
 uint64_t tdh_phymem_page_wbinvd(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
+/*
+ * Dynamic PAMT: give the module the pair of 4K pages (, ) that hold
+ * the 4K PAMT of the 2M range  (HPA | level 1), and take it back
+ * (RDX and R8 out of PAMT.REMOVE).
+ */
+uint64_t tdh_phymem_pamt_add(struct tdx_module *m, struct tdx_regs *out, uint64_t range_info, uint64_t hpa0, uint64_t hpa1);
+uint64_t tdh_phymem_pamt_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t range_info);
 
 /* ---- memory ---- */
 uint64_t tdh_mem_sept_add(struct tdx_module *m, struct tdx_regs *out, uint64_t gpa_info, uint64_t td_handle, uint64_t sept_hpa);

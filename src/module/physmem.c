@@ -356,3 +356,12 @@ uint64_t physmem_resident_bytes(const struct physmem *pm)
 	       pm->n_pamt4k * PAMT4K_BYTES +
 	       pm->n_page_buffers * SZ_4K;
 }
+
+uint64_t physmem_pamt_bytes(const struct physmem *pm)
+{
+	const struct phys_1g *g = NULL;
+	const struct phys_2m *c = NULL;
+	return pm->n_1g_chunks * (sizeof(g->pamt1g) + sizeof(g->pamt2m)) +
+	       pm->n_2m_chunks * (sizeof(c->pamt_pages) + sizeof(c->pair)) +
+	       pm->n_pamt4k * PAMT4K_BYTES;
+}

@@ -175,5 +175,11 @@ enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size s
 
 /* Simulator bytes used by physmem structures (for sim_bytes_per_4k_page). */
 uint64_t physmem_resident_bytes(const struct physmem *pm);
+/*
+ * Of those, the bytes that model the module's PAMT: the 1G and 2M entries of
+ * touched GiBs, the PAMT-page bitmap and pair of touched 2M chunks, and every
+ * 4K PAMT array (8 KiB).  The real PAMT's static/dynamic split in miniature.
+ */
+uint64_t physmem_pamt_bytes(const struct physmem *pm);
 
 #endif /* TDXSIM_PHYSMEM_H */

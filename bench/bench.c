@@ -9,6 +9,14 @@
  *   module_bytes_per_4k_page  simulator memory the module's structures use
  *                             per accepted 4K page (PAMT, content tags,
  *                             S-EPT pages)
+ *   module_pamt_bytes_per_4k_page, module_pamt_bytes_per_4k_page_dpamt
+ *                             PAMT bytes the simulated module holds (the 1G/2M
+ *                             entries, the PAMT-page bitmap, the 4K PAMT arrays;
+ *                             physmem_pamt_bytes()) per 4K page of a TD's memory:
+ *                             1 GiB of 2M pages, every 4K page of them written,
+ *                             plus 64 4K pages in one 2M range; without and with
+ *                             Dynamic PAMT (the real ratio: about 0.4% of RAM,
+ *                             16 bytes per page, against about 0.004%)
  *   fault_4k_pages_per_s      a guest touching every 4K page of 1 GiB through the
  *                             full path: ACCEPT's EPT-violation exit, the KVM-style
  *                             fault (mirror, SEPT.ADD, PAGE.AUG), re-entry, ACCEPT,
@@ -133,6 +141,71 @@ static double bench_aug_accept(struct run *r, uint64_t *resident)
 		*resident = physmem_resident_bytes(r->b.pm) - base_bytes;
 	tdx_td_exit(v, 0, 0, 0);
 	return (double)(t1 - t0) / NPAGES;
+}
+
+/*
+ * PAMT bytes per 4K page of TD memory (see the header).  With Dynamic PAMT
+ * the host gives pairs to the ranges bringup takes its 4K pages from and to
+ * the one range of 4K TD pages; 2M pages need none.
+ */
+#define PAMT_BENCH_2M 512	/* 1 GiB */
+#define PAMT_BENCH_4K 64
+
+static double bench_pamt_bytes(bool dynamic)
+{
+	struct tdx_module_config cfg;
+	struct bringup_opts o;
+	struct bringup b;
+	struct tdx_regs out;
+	uint64_t st, pool = 0, pool_used = 512;
+	tdx_module_default_config(&cfg);
+	cfg.dynamic_pamt = dynamic;
+	struct tdx_module *m = tdx_module_create(&cfg);
+	if (!m)
+		exit(1);
+	bringup_init(&b, m);
+#define PAIR_PAGE() (pool_used == 512 ? (pool = bringup_page_2m(&b), pool_used = 1, pool) \
+				       : pool + SZ_4K * pool_used++)
+	for (int i = 0; dynamic && i < 8; i++) {
+		uint64_t p0 = PAIR_PAGE(), p1 = PAIR_PAGE();
+		st = tdh_phymem_pamt_add(m, &out, (b.next + i * SZ_2M) | PAMT_2M, p0, p1);
+		if (st)
+			die("PAMT.ADD", st);
+	}
+	bringup_default_opts(&o);
+	if (bringup_td(&b, &o))
+		die(b.last_leaf, b.last_status);
+	uint64_t base = physmem_pamt_bytes(b.pm);
+	for (uint64_t i = 0; i < PAMT_BENCH_2M; i++) {
+		uint64_t gpa = SZ_1G + i * SZ_2M, hpa = bringup_page_2m(&b);
+		if (bringup_sept_path(&b, gpa, 1))
+			die("SEPT.ADD", b.last_status);
+		st = tdh_mem_page_aug(m, &out, tdx_gpa_info(gpa, 1), b.tdr, hpa);
+		if (st)
+			die("PAGE.AUG 2M", st);
+		for (uint64_t off = 0; off < SZ_2M; off += SZ_4K)
+			physmem_write64(b.pm, hpa + off, off + 1);	/* the TD uses it */
+	}
+	uint64_t range = bringup_page_2m(&b);
+	if (dynamic) {
+		uint64_t p0 = PAIR_PAGE(), p1 = PAIR_PAGE();
+		st = tdh_phymem_pamt_add(m, &out, range | PAMT_2M, p0, p1);
+		if (st)
+			die("PAMT.ADD", st);
+	}
+#undef PAIR_PAGE
+	for (uint64_t i = 0; i < PAMT_BENCH_4K; i++) {
+		uint64_t gpa = 4 * SZ_1G + i * SZ_4K;
+		if (bringup_sept_path(&b, gpa, 0))
+			die("SEPT.ADD", b.last_status);
+		st = tdh_mem_page_aug(m, &out, tdx_gpa_info(gpa, 0), b.tdr, range + i * SZ_4K);
+		if (st)
+			die("PAGE.AUG 4K", st);
+		physmem_write64(b.pm, range + i * SZ_4K, i + 1);
+	}
+	uint64_t bytes = physmem_pamt_bytes(b.pm) - base;
+	tdx_module_destroy(m);
+	return (double)bytes / (PAMT_BENCH_2M * 512 + PAMT_BENCH_4K);
 }
 
 /* ns per BLOCK+TRACK+REMOVE of a 4K page (vCPUs outside) */
@@ -493,13 +566,19 @@ int main(int argc, char **argv)
 			printf("%s %.3f ms\n", hm_name[o], hm[o]);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "--pamt")) {
+		printf("module_pamt_bytes_per_4k_page %.3f bytes\n", bench_pamt_bytes(false));
+		printf("module_pamt_bytes_per_4k_page_dpamt %.3f bytes\n", bench_pamt_bytes(true));
+		return 0;
+	}
 	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
 		fprintf(stderr,
 			"usage: %s [RESULTS.json]   all benchmarks\n"
 			"       %s --instructions     only fault_4k_instructions_per_page\n"
 			"       %s --huge-memslot     only the 8 TiB memslot operations\n"
+			"       %s --pamt             only the two module_pamt_bytes_per_4k_page figures\n"
 			"       %s --fault-pages N    fault N pages and exit (what callgrind runs)\n",
-			argv[0], argv[0], argv[0], argv[0]);
+			argv[0], argv[0], argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	const char *path = argc > 1 ? argv[1] : "bench/results/latest.json";
@@ -515,6 +594,7 @@ int main(int argc, char **argv)
 	qsort(aug, RUNS, sizeof(double), cmp_double);
 	qsort(rem, RUNS, sizeof(double), cmp_double);
 	double per_page = (double)resident / NPAGES;
+	double pamt_pp = bench_pamt_bytes(false), pamt_pp_dyn = bench_pamt_bytes(true);
 	/*
 	 * The simulator and real KVM run in alternation, so that both see the
 	 * same machine: this host's speed drifts by up to 1.5x over minutes.
@@ -561,6 +641,9 @@ int main(int argc, char **argv)
 	fprintf(f, "  \"aug_accept_pair_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", aug[0]);
 	fprintf(f, "  \"block_track_remove_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", rem[0]);
 	fprintf(f, "  \"module_bytes_per_4k_page\": {\"value\": %.1f, \"unit\": \"bytes\"},\n", per_page);
+	fprintf(f, "  \"module_pamt_bytes_per_4k_page\": {\"value\": %.3f, \"unit\": \"bytes\"},\n", pamt_pp);
+	fprintf(f, "  \"module_pamt_bytes_per_4k_page_dpamt\": {\"value\": %.3f, \"unit\": \"bytes\"},\n",
+		pamt_pp_dyn);
 	fprintf(f, "  \"fault_4k_pages_per_s\": {\"value\": %.0f, \"unit\": \"pages/s\"},\n", faults[FAULT_PAIRS - 1]);
 	fprintf(f, "  \"sim_bytes_per_4k_page\": {\"value\": %.1f, \"unit\": \"bytes\"},\n", bytes_pp);
 	if (kvm > 0) {
@@ -588,6 +671,10 @@ int main(int argc, char **argv)
 	printf("block_track_remove_ns     %8.1f ns   (median %.1f max %.1f)\n", rem[0], rem[RUNS / 2],
 	       rem[RUNS - 1]);
 	printf("module_bytes_per_4k_page  %8.1f bytes\n", per_page);
+	printf("module_pamt_bytes_per_4k_page %8.3f bytes (%.3f%% of the memory; real static PAMT ~0.4%%)\n",
+	       pamt_pp, pamt_pp * 100 / 4096);
+	printf("module_pamt_bytes_per_4k_page_dpamt %8.3f bytes (%.4f%%; real Dynamic PAMT ~0.004%% + pairs)\n",
+	       pamt_pp_dyn, pamt_pp_dyn * 100 / 4096);
 	printf("fault_4k_pages_per_s      %8.3g      (best of %d; median %.3g)\n", faults[FAULT_PAIRS - 1],
 	       FAULT_PAIRS, faults[FAULT_PAIRS / 2]);
 	printf("sim_bytes_per_4k_page     %8.1f bytes (resident memory growth)\n", bytes_pp);

@@ -204,7 +204,7 @@ uint64_t test_pamt_in_use(struct tdx_module *m)
 		for (unsigned j = 0; j < 512; j++) {
 			n += g->pamt2m[j].type != PT_NDA;
 			struct phys_2m *c = g->c2m[j];
-			for (unsigned q = 0; c && q < 512; q++)
+			for (unsigned q = 0; c && c->pamt4k && q < 512; q++)
 				n += c->pamt4k[q].type != PT_NDA;
 		}
 	}

@@ -312,6 +312,8 @@ static inline uint64_t err(uint64_t code, uint32_t opnd)
 struct tdx_td *td_lookup(struct tdx_module *m, uint32_t id);
 void td_free(struct tdx_td *td);
 uint64_t hpa_operand_check(struct tdx_module *m, uint64_t hpa, uint64_t align, uint32_t opnd);
+/* RCX of PAMT.ADD/REMOVE (tdh_phymem_pamt_add.c): *range is its 2M-aligned HPA. */
+uint64_t pamt_range_operand_check(struct tdx_module *m, uint64_t info, uint64_t *range);
 uint64_t td_lock_tdr(struct tdx_module *m, struct td_ctx *c, uint64_t tdr,
 		     enum seam_lock_mode mode, uint32_t opnd);
 uint64_t td_lock_vcpu(struct tdx_module *m, struct td_ctx *c, uint64_t tdvpr,
@@ -394,6 +396,84 @@ uint64_t pamt_check_lock_free(struct tdx_module *m, uint64_t hpa, enum pamt_size
 void pamt_set(struct pamt_entry *e, enum pamt_type type, uint32_t owner);
 uint64_t pamt_lock_implicit(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
 			    enum seam_lock_mode mode, struct pamt_lock *pl);
+
+/*
+ * Dynamic PAMT.  A 2M range whose 4K pages the module tracks one by one has
+ * a 4K PAMT (512 entries) kept in a pair of 4K pages the host gives it: the
+ * range's 2M entry is then PT_PAMT and names the pair (physmem.h: the array
+ * is phys_2m.pamt4k, the pair phys_2m.pair).  A pair page stays PT_NDA in its
+ * own entry but is marked in the PAMT-page bitmap (phys_2m.pamt_pages), which
+ * makes it "not free" for every leaf; pamt_peek_type() shows it as PT_PAMT.
+ *
+ * Users: TDH.PHYMEM.PAMT.ADD/REMOVE here, and DEMOTE (pair in R12/R13) and
+ * PROMOTE (pair back in R12/R13) of a 2M page.  The pair's locks are the
+ * pages' own PAMT entries, shared; the range's 2M entry is the caller's,
+ * exclusive.
+ */
+struct pamt_pair {
+	uint64_t hpa[2];
+	struct pamt_lock pl[2];	/* each pair page's own entry, shared (or nothing) */
+};
+
+/* Is the 4K page @hpa some range's pair page? */
+static inline bool pamt_is_pair_page(struct physmem *pm, uint64_t hpa)
+{
+	struct phys_2m *c = physmem_chunk2m(pm, hpa, false);
+	unsigned i = (hpa >> 12) & 511;
+	return c && (c->pamt_pages[i / 64] >> (i % 64)) & 1;
+}
+
+/*
+ * DEMOTE's operand checks of R12/R13, in pamt_demote()'s order: 4K aligned
+ * and below MAX_PA (OPERAND_INVALID|@opnd0, then |@opnd1), then inside a
+ * TDMR (OPERAND_ADDR_RANGE_ERROR|@opnd0, then |@opnd1).  Holds nothing.
+ * (PAMT.ADD checks each page with hpa_operand_check() instead: RDX fully,
+ * then R8.)
+ */
+uint64_t pamt_pair_operands_check(struct tdx_module *m, uint64_t hpa0, uint64_t hpa1,
+				  uint32_t opnd0, uint32_t opnd1);
+
+/*
+ * Lock and claim a pair for the 2M range @range, whose 2M PAMT entry the
+ * caller holds exclusive.  For each page in turn: its own PAMT entry is
+ * walked to and locked shared (busy: OPERAND_BUSY|its operand) and must be
+ * PT_NDA (else PAGE_NOT_FREE|its operand); then each page's PAMT-page bit is
+ * test-and-set (already a pair page, or the two are the same page:
+ * PAGE_NOT_FREE|its operand).  @skip_in_range: PAMT.ADD's rule that a pair
+ * page inside @range is not walked (its entry is the range's); DEMOTE passes
+ * false (such a page is then OPERAND_BUSY|its operand).  Operands already
+ * checked (pamt_pair_operands_check() or hpa_operand_check()).
+ * On success *pp holds both walks and the bits are set; follow with
+ * pamt_pair_commit() then pamt_pair_release(), or pamt_pair_abort().  On
+ * failure nothing is held or set.
+ */
+uint64_t pamt_pair_lock(struct tdx_module *m, uint64_t range, uint64_t hpa0, uint64_t hpa1,
+			uint32_t opnd0, uint32_t opnd1, bool skip_in_range, struct pamt_pair *pp);
+/* Drop the walks of a locked pair (after commit: the bits stay with the range). */
+void pamt_pair_release(struct pamt_pair *pp);
+/* Undo pamt_pair_lock() without committing: clear the bits, drop the walks. */
+void pamt_pair_abort(struct tdx_module *m, struct pamt_pair *pp);
+/*
+ * Point of no return: the pair becomes @range's 4K PAMT.  Needs @e2m (the
+ * range's 2M entry) held exclusive and the pair locked.  The pair pages are
+ * zeroed, a 4K PAMT of 512 entries of @fill owned by @owner (block epoch 0)
+ * is allocated and returned, and @e2m becomes PT_PAMT.  PAMT.ADD: PT_NDA, 0.
+ * DEMOTE of a 2M page: the large entry's type and owner, read before this
+ * call (the real pamt_demote() copies them into the 512 children and sets
+ * the range's page count to 512, which we do not keep).
+ */
+struct pamt_entry *pamt_pair_commit(struct tdx_module *m, uint64_t range, struct pamt_entry *e2m,
+				    const struct pamt_pair *pp, enum pamt_type fill, uint32_t owner);
+/*
+ * The reverse, also a commit: @range (a PT_PAMT 2M entry @e2m, held
+ * exclusive) loses its 4K PAMT; the pair's bits are cleared, its HPAs go
+ * to @pair[0..1] and @e2m becomes @type/@owner with block epoch 0.
+ * PAMT.REMOVE: PT_NDA, 0 (after checking all 512 entries PT_NDA).  PROMOTE
+ * to 2M: child 0's type and owner (read from the array before this call);
+ * the real PROMOTE returns @pair in R12 and R13.
+ */
+void pamt_pair_take_back(struct tdx_module *m, uint64_t range, struct pamt_entry *e2m,
+			 enum pamt_type type, uint32_t owner, uint64_t pair[2]);
 
 /* sept.c */
 uint64_t *sept_walk_slow(struct tdx_td *td, uint64_t gpa, int level, int *reached,

@@ -30,6 +30,12 @@ struct tdx_module *tdx_module_create(const struct tdx_module_config *c)
 		fprintf(stderr, "tdxsim: ntdmr %d out of range 0..16\n", c->ntdmr);
 		return NULL;
 	}
+	if (c->dynamic_pamt && c->max_pa > TDX_DYNAMIC_PAMT_MAX_PA) {
+		/* MAX_DYNAMIC_PAMT_HKID_START_BIT in pamt_manager.h of the 2025 module */
+		fprintf(stderr, "tdxsim: Dynamic PAMT needs MAX_PA <= %u (got %u)\n",
+			TDX_DYNAMIC_PAMT_MAX_PA, c->max_pa);
+		return NULL;
+	}
 	struct tdx_module *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
@@ -38,6 +44,7 @@ struct tdx_module *tdx_module_create(const struct tdx_module_config *c)
 		m->cfg.hp_timeout_ns = TDX_HP_LOCK_TIMEOUT_NS;
 	if (physmem_init(&m->pm, c->phys_size, c->max_pa))
 		goto fail;
+	m->pm.dynamic_pamt = c->dynamic_pamt;	/* before any chunk exists */
 	if (c->ntdmr == 0) {
 		uint64_t top = c->phys_size & ~(SZ_1G - 1);
 		if (top <= SZ_1G) {
@@ -383,7 +390,7 @@ struct tdx_td *tdx_hpa_owner(struct tdx_module *m, uint64_t hpa)
 		e = &g->pamt2m[(hpa >> 21) & 511];
 		if (e->type != PT_REG) {
 			struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
-			e = c ? &c->pamt4k[(hpa >> 12) & 511] : NULL;
+			e = c && c->pamt4k ? &c->pamt4k[(hpa >> 12) & 511] : NULL;
 		}
 	}
 	return e && e->type == PT_REG ? td_lookup(m, e->owner) : NULL;
@@ -417,4 +424,22 @@ void tdx_vcpu_zero_step(const struct tdx_vcpu *v, struct tdx_zero_step *zs)
 	zs->logged = v->nepf;
 	zs->filter_runs = v->zs_filter_runs;
 	zs->refused = v->zs_refused;
+}
+
+uint64_t tdx_module_features0(const struct tdx_module *m)
+{
+	/* this module always supports Dynamic PAMT; the host decides to enable it */
+	uint64_t f = TDX_FEATURES0_DYNAMIC_PAMT;
+	if (m->cfg.enhanced_demote_interruptibility)
+		f |= TDX_FEATURES0_ENHANCED_DEMOTE_INTERRUPTIBILITY;
+	if (m->cfg.sept_explicit_demotion)
+		f |= TDX_FEATURES0_SEPT_EXPLICIT_DEMOTION;
+	if (m->cfg.nonblocking_resize)
+		f |= TDX_FEATURES0_NONBLOCKING_RESIZE;
+	return f;
+}
+
+bool tdx_module_dynamic_pamt(const struct tdx_module *m)
+{
+	return m->cfg.dynamic_pamt;
 }

@@ -50,6 +50,7 @@ int physmem_init(struct physmem *pm, uint64_t size, unsigned max_pa)
 
 static void free_chunk2m(struct physmem *pm, struct phys_2m *c)
 {
+	physmem_pamt4k_free(pm, c);
 	for (int i = 0; i < 512; i++) {
 		uint64_t t = c->content[i];
 		if (t && !(t & TAG_SPARSE)) {
@@ -117,12 +118,46 @@ struct phys_1g *physmem__alloc1g(struct physmem *pm, uint64_t hpa)
 	return c;
 }
 
+/*
+ * The static PAMT's 4K array lives right after the chunk, in the same
+ * allocation: one malloc per 2M chunk, as before the split.
+ */
+#define PAMT4K_BYTES (512 * sizeof(struct pamt_entry))
+
+static bool pamt4k_embedded(const struct phys_2m *c)
+{
+	return c->pamt4k == (const struct pamt_entry *)(const void *)(c + 1);
+}
+
 struct phys_2m *physmem__alloc2m(struct physmem *pm, struct phys_1g *g, uint64_t hpa)
 {
-	struct phys_2m *c = xcalloc(1, sizeof(*c));
+	static_assert(sizeof(struct phys_2m) % _Alignof(struct pamt_entry) == 0,
+		      "the embedded 4K PAMT is aligned");
+	struct phys_2m *c = xcalloc(1, sizeof(*c) + (pm->dynamic_pamt ? 0 : PAMT4K_BYTES));
+	if (!pm->dynamic_pamt) {
+		c->pamt4k = (struct pamt_entry *)(void *)(c + 1);
+		pm->n_pamt4k++;
+	}
 	g->c2m[(hpa >> 21) & 511] = c;
 	pm->n_2m_chunks++;
 	return c;
+}
+
+struct pamt_entry *physmem_pamt4k_alloc(struct physmem *pm, struct phys_2m *c)
+{
+	c->pamt4k = xcalloc(512, sizeof(struct pamt_entry));	/* all PT_NDA, unlocked */
+	pm->n_pamt4k++;
+	return c->pamt4k;
+}
+
+void physmem_pamt4k_free(struct physmem *pm, struct phys_2m *c)
+{
+	if (!c->pamt4k)
+		return;
+	if (!pamt4k_embedded(c))
+		free(c->pamt4k);
+	c->pamt4k = NULL;
+	pm->n_pamt4k--;
 }
 
 /* ---- contents ---- */
@@ -291,7 +326,8 @@ struct pamt_entry *pamt_entry_of(struct physmem *pm, uint64_t hpa, enum pamt_siz
 		return &physmem_chunk1g(pm, hpa, true)->pamt1g;
 	if (size == PAMT_2M)
 		return &physmem_chunk1g(pm, hpa, true)->pamt2m[(hpa >> 21) & 511];
-	return &physmem_chunk2m(pm, hpa, true)->pamt4k[(hpa >> 12) & 511];
+	struct pamt_entry *a = physmem_chunk2m(pm, hpa, true)->pamt4k;
+	return a ? &a[(hpa >> 12) & 511] : NULL;
 }
 
 enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size size)
@@ -304,7 +340,12 @@ enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size s
 	if (size == PAMT_2M)
 		return g->pamt2m[(hpa >> 21) & 511].type;
 	struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
-	return c ? (enum pamt_type)c->pamt4k[(hpa >> 12) & 511].type : PT_NDA;
+	if (!c)
+		return PT_NDA;
+	unsigned i = (hpa >> 12) & 511;
+	if (c->pamt_pages[i / 64] & (1ull << (i % 64)))
+		return PT_PAMT;		/* PT_NDA in its entry, but a pair page */
+	return c->pamt4k ? (enum pamt_type)c->pamt4k[i].type : PT_NDA;
 }
 
 uint64_t physmem_resident_bytes(const struct physmem *pm)
@@ -312,5 +353,15 @@ uint64_t physmem_resident_bytes(const struct physmem *pm)
 	return pm->n1g * sizeof(void *) +
 	       pm->n_1g_chunks * sizeof(struct phys_1g) +
 	       pm->n_2m_chunks * sizeof(struct phys_2m) +
+	       pm->n_pamt4k * PAMT4K_BYTES +
 	       pm->n_page_buffers * SZ_4K;
+}
+
+uint64_t physmem_pamt_bytes(const struct physmem *pm)
+{
+	const struct phys_1g *g = NULL;
+	const struct phys_2m *c = NULL;
+	return pm->n_1g_chunks * (sizeof(g->pamt1g) + sizeof(g->pamt2m)) +
+	       pm->n_2m_chunks * (sizeof(c->pamt_pages) + sizeof(c->pair)) +
+	       pm->n_pamt4k * PAMT4K_BYTES;
 }

@@ -4,7 +4,8 @@
  *
  * Memory is sparse.  The address space is cut into 1G chunks (struct
  * phys_1g, about 8 KiB, allocated when first touched) and each 1G chunk into
- * 2M chunks (struct phys_2m, 12 KiB, allocated when first touched).  A 4 TiB
+ * 2M chunks (struct phys_2m, 4 KiB of content tags plus the 8 KiB 4K PAMT when
+ * there is one, allocated when first touched).  A 4 TiB
  * TDMR that nobody touches costs one pointer per GiB.
  *
  * Page contents are one 64-bit tag per 4K page (see docs/design.md):
@@ -42,8 +43,22 @@ static_assert(sizeof(struct pamt_entry) == 16, "PAMT entry is 16 bytes");
 
 #define PAMT_MAX_OWNER ((1u << 24) - 1)
 
+/*
+ * A 2M range.  Its 4K PAMT (512 entries, 8 KiB) is an array of its own:
+ * without Dynamic PAMT it is allocated with the chunk (the static PAMT),
+ * with Dynamic PAMT it exists only from PAMT.ADD (or DEMOTE) to PAMT.REMOVE
+ * (or PROMOTE) of the range and  is NULL otherwise; a 4K walk in a
+ * range without one stops at the 2M entry (pamt_walk() of the 2025 module).
+ */
 struct phys_2m {
-	struct pamt_entry pamt4k[512];	/* PAMT of the 512 4K pages */
+	struct pamt_entry *pamt4k;	/* PAMT of the 512 4K pages, or NULL */
+	/*
+	 * Dynamic PAMT: which 4K pages of this range serve as a PAMT pair page
+	 * of some range (the module's PAMT_PAGE_BITMAP, pamt_manager.c); such a
+	 * page is not free although its PAMT entry says PT_NDA
+	 */
+	uint64_t pamt_pages[8];
+	uint64_t pair[2];		/* Dynamic PAMT: HPAs of this range's pair */
 	uint64_t content[512];		/* content tag of each 4K page */
 };
 
@@ -63,6 +78,7 @@ struct tdmr {
 struct physmem {
 	uint64_t size;			/* bytes of host physical memory */
 	unsigned max_pa;		/* physical address width (bits) */
+	bool dynamic_pamt;		/* 4K PAMT arrays only where a pair was added */
 	uint64_t n1g;			/* size / 1G, rounded up */
 	struct phys_1g **c1g;		/* n1g lazily allocated 1G chunks */
 	struct tdmr tdmr[PHYSMEM_MAX_TDMRS];
@@ -71,6 +87,7 @@ struct physmem {
 	/* statistics (simulator memory, not simulated memory) */
 	uint64_t n_1g_chunks;		/* struct phys_1g allocated */
 	uint64_t n_2m_chunks;		/* struct phys_2m allocated */
+	uint64_t n_pamt4k;		/* 4K PAMT arrays (8 KiB each) allocated */
 	uint64_t n_page_buffers;	/* materialized 4K content buffers */
 };
 
@@ -98,6 +115,9 @@ static inline bool physmem_valid(const struct physmem *pm, uint64_t hpa)
 struct phys_1g *physmem__alloc1g(struct physmem *pm, uint64_t hpa);
 struct phys_2m *physmem__alloc2m(struct physmem *pm, struct phys_1g *g, uint64_t hpa);
 uint64_t *physmem__materialize(struct physmem *pm, uint64_t *tag);
+/* Dynamic PAMT: give chunk  an all-PT_NDA 4K PAMT, or free it. */
+struct pamt_entry *physmem_pamt4k_alloc(struct physmem *pm, struct phys_2m *c);
+void physmem_pamt4k_free(struct physmem *pm, struct phys_2m *c);
 
 /* The 1G chunk holding @hpa; allocated if @alloc, else NULL when untouched. */
 static inline struct phys_1g *physmem_chunk1g(struct physmem *pm, uint64_t hpa, bool alloc)
@@ -141,14 +161,25 @@ void physmem_copy_page(struct physmem *pm, uint64_t dst, uint64_t src);
 
 /* ---- PAMT ---- */
 /*
- * The PAMT entry of @hpa at @size, or NULL if @hpa is outside every TDMR.
- * Allocates the chunk if needed (a PAMT entry always exists for TDMR pages).
+ * The PAMT entry of @hpa at @size, or NULL if @hpa is outside every TDMR
+ * or (Dynamic PAMT) @size is 4K and the range has no 4K PAMT.  Allocates the
+ * chunk if needed.
  */
 struct pamt_entry *pamt_entry_of(struct physmem *pm, uint64_t hpa, enum pamt_size size);
-/* Read-only peek: the type at @size without allocating (PT_NDA if untouched). */
+/*
+ * Read-only peek: the type at @size without allocating (PT_NDA if untouched
+ * or, at 4K, if the range has no 4K PAMT).  A 4K page serving as a PAMT pair
+ * page reads PT_PAMT.
+ */
 enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size size);
 
 /* Simulator bytes used by physmem structures (for sim_bytes_per_4k_page). */
 uint64_t physmem_resident_bytes(const struct physmem *pm);
+/*
+ * Of those, the bytes that model the module's PAMT: the 1G and 2M entries of
+ * touched GiBs, the PAMT-page bitmap and pair of touched 2M chunks, and every
+ * 4K PAMT array (8 KiB).  The real PAMT's static/dynamic split in miniature.
+ */
+uint64_t physmem_pamt_bytes(const struct physmem *pm);
 
 #endif /* TDXSIM_PHYSMEM_H */

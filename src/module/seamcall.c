@@ -44,6 +44,8 @@ static const struct {
 	[TDH_MEM_RANGE_UNBLOCK] = { "TDH.MEM.RANGE.UNBLOCK", O_RCX | O_RDX },
 	[TDH_PHYMEM_CACHE_WB] = { "TDH.PHYMEM.CACHE.WB", 0 },
 	[TDH_PHYMEM_PAGE_WBINVD] = { "TDH.PHYMEM.PAGE.WBINVD", 0 },
+	[TDH_PHYMEM_PAMT_ADD] = { "TDH.PHYMEM.PAMT.ADD", 0 },
+	[TDH_PHYMEM_PAMT_REMOVE] = { "TDH.PHYMEM.PAMT.REMOVE", O_RDX | O_R8 },
 };
 
 const char *tdx_leaf_name(unsigned leaf)
@@ -95,6 +97,11 @@ void tdx_seamcall(struct tdx_module *m, struct tdx_regs *r)
 		break;
 	case TDH_MEM_PAGE_PROMOTE:
 		st = tdh_mem_page_promote(m, &out, ver, r->rcx, r->rdx);
+		/* R12/R13: the Dynamic PAMT pair of a 2M promote */
+		if (st == TDX_SUCCESS && m->cfg.dynamic_pamt && (r->rcx & GPA_INFO_LEVEL_MASK) == 1) {
+			r->r12 = out.r12;
+			r->r13 = out.r13;
+		}
 		if (ver == 0) {
 			out.r9 = r->r9;
 			out.r10 = r->r10;
@@ -130,6 +137,8 @@ void tdx_seamcall(struct tdx_module *m, struct tdx_regs *r)
 	case TDH_MEM_RANGE_UNBLOCK: st = tdh_mem_range_unblock(m, &out, r->rcx, r->rdx); break;
 	case TDH_PHYMEM_CACHE_WB: st = tdh_phymem_cache_wb(m, &out, r->rcx); break;
 	case TDH_PHYMEM_PAGE_WBINVD: st = tdh_phymem_page_wbinvd(m, &out, r->rcx); break;
+	case TDH_PHYMEM_PAMT_ADD: st = tdh_phymem_pamt_add(m, &out, r->rcx, r->rdx, r->r8); break;
+	case TDH_PHYMEM_PAMT_REMOVE: st = tdh_phymem_pamt_remove(m, &out, r->rcx); break;
 	default:
 		/* a named leaf the simulator does not implement yet */
 		st = err(TDX_OPERAND_INVALID, OPND_RAX);
@@ -156,6 +165,11 @@ const struct tdx_status_desc tdx_status_catalog[] = {
 	N(TDX_PREVIOUS_TLB_EPOCH_BUSY),
 	N(TDX_HOST_PRIORITY_BUSY_TIMEOUT),
 	N(TDX_PAGE_METADATA_INCORRECT),
+	N(TDX_PAGE_NOT_FREE),
+	N(TDX_HPA_RANGE_NOT_FREE),
+	N(TDX_NO_PAMT_PAGE_PAIR),
+	N(TDX_PAMT_PAGE_NOT_EMPTY),
+	N(TDX_MISSING_PAMT_PAGE_PAIR),
 	N(TDX_TD_ASSOCIATED_PAGES_EXIST),
 	N(TDX_TD_FATAL),
 	N(TDX_TDCS_NOT_ALLOCATED),

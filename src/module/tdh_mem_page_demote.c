@@ -24,6 +24,9 @@
  *   8. PAMT demote: the large PAMT entry exclusive (OPERAND_BUSY|RCX); the
  *      children get its type and owner with block epoch 0; it becomes
  *      PT_NDA.
+ *      With Dynamic PAMT a 2M split also takes the pair R12/R13 that becomes
+ *      the range's 4K PAMT (pamt_pair_lock(): OPERAND_INVALID /
+ *      ADDR_RANGE_ERROR / BUSY / PAGE_NOT_FREE with operand R12 or R13).
  *   9. Commit: the entry becomes NL_MAPPED (no UNBLOCK needed after), the
  *      new page PT_EPT owned by the TD, child count + 1.
  * Outputs: RCX = RDX = 0.
@@ -37,10 +40,10 @@ uint64_t tdh_mem_page_demote(struct tdx_module *m, struct tdx_regs *out, uint64_
 {
 	struct td_ctx c;
 	struct pamt_lock large = { 0 }, page = { 0 };
+	struct pamt_pair pair;
+	bool pair_locked = false;
 	uint64_t gpa, cur, *e;
 	int level;
-	(void)pamt0;
-	(void)pamt1;
 	out_clear(out);
 	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_PAGE_DEMOTE, 1);
 	td_ctx_init(&c, m);
@@ -95,16 +98,38 @@ uint64_t tdh_mem_page_demote(struct tdx_module *m, struct tdx_regs *out, uint64_
 		st = err(st, OPND_RCX);
 		goto out;
 	}
+	/*
+	 * Dynamic PAMT: the 2M range's 4K PAMT comes into being from the pair
+	 * in R12/R13 (pamt_demote() of the Dynamic PAMT build: R12 then R13,
+	 * a busy pair page is OPERAND_BUSY|R12 or |R13).
+	 */
+	bool dpamt = level == TDX_LEVEL_2M && m->cfg.dynamic_pamt;
+	if (dpamt) {
+		st = pamt_pair_operands_check(m, pamt0, pamt1, OPND_R12, OPND_R13);
+		if (st)
+			goto out;
+		st = pamt_pair_lock(m, hpa, pamt0, pamt1, OPND_R12, OPND_R13, false, &pair);
+		if (st)
+			goto out;
+		pair_locked = true;
+	}
 	/* all checks passed */
 	unsigned type = large.leaf->type, owner = large.leaf->owner;
-	struct pamt_entry *pk;
-	if (level == TDX_LEVEL_2M)
-		pk = physmem_chunk2m(&m->pm, hpa, true)->pamt4k;
-	else
-		pk = physmem_chunk1g(&m->pm, hpa, true)->pamt2m;
-	for (int i = 0; i < TDX_ENTRIES_PER_PAGE; i++)
-		pamt_set(&pk[i], (enum pamt_type)type, owner);
-	pamt_set(large.leaf, PT_NDA, 0);
+	if (dpamt) {
+		/* the range's entry becomes PT_PAMT over 512 children like the parent */
+		pamt_pair_commit(m, hpa, large.leaf, &pair, (enum pamt_type)type, owner);
+		pamt_pair_release(&pair);
+		pair_locked = false;
+	} else {
+		struct pamt_entry *pk;
+		if (level == TDX_LEVEL_2M)
+			pk = physmem_chunk2m(&m->pm, hpa, true)->pamt4k;
+		else
+			pk = physmem_chunk1g(&m->pm, hpa, true)->pamt2m;
+		for (int i = 0; i < TDX_ENTRIES_PER_PAGE; i++)
+			pamt_set(&pk[i], (enum pamt_type)type, owner);
+		pamt_set(large.leaf, PT_NDA, 0);
+	}
 
 	/* step 9 */
 	pamt_set(page.leaf, PT_EPT, c.td->id);
@@ -112,6 +137,8 @@ uint64_t tdh_mem_page_demote(struct tdx_module *m, struct tdx_regs *out, uint64_
 	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_PAGE_DEMOTE].next[s], sept_hpa));
 	c.entry = NULL;
 out:
+	if (pair_locked)
+		pamt_pair_abort(m, &pair);
 	pamt_unwalk(&large);
 	pamt_unwalk(&page);
 	td_ctx_release(&c);

@@ -16,6 +16,7 @@
  *   5. A pending host interrupt: INTERRUPTED_RESTARTABLE, nothing committed.
  *   6. PAMT promote: the large entry (PT_NDA) takes child 0's type and
  *      owner, the children become PT_NDA.
+ *      With Dynamic PAMT the range's pair is returned in R12/R13.
  *   7. Commit: the entry becomes a copy of child 0 (an unblocked leaf),
  *      child count - 1, the S-EPT page PT_NDA and returned in RCX.
  * A version above 1 is refused (OPERAND_INVALID|RAX).  Version 1 makes the
@@ -103,7 +104,9 @@ uint64_t tdh_mem_page_promote(struct tdx_module *m, struct tdx_regs *out, unsign
 		st = err(st, OPND_RCX);
 		goto out;
 	}
-	if (large.size != (enum pamt_size)level || large.leaf->type != PT_NDA) {
+	/* with Dynamic PAMT a 2M range whose pages are in use holds a pair */
+	bool dpamt = level == TDX_LEVEL_2M && m->cfg.dynamic_pamt;
+	if (large.size != (enum pamt_size)level || large.leaf->type != (dpamt ? PT_PAMT : PT_NDA)) {
 		st = err(TDX_PAGE_METADATA_INCORRECT, OPND_RCX);
 		goto out;
 	}
@@ -113,9 +116,18 @@ uint64_t tdh_mem_page_promote(struct tdx_module *m, struct tdx_regs *out, unsign
 	else
 		pk = physmem_chunk1g(&m->pm, base, true)->pamt2m;
 	/* all checks passed */
-	pamt_set(large.leaf, (enum pamt_type)pk[0].type, pk[0].owner);
-	for (int i = 0; i < TDX_ENTRIES_PER_PAGE; i++)
-		pamt_set(&pk[i], PT_NDA, 0);
+	if (dpamt) {
+		/* the pair goes back to the host in R12/R13 */
+		uint64_t pair[2];
+		pamt_pair_take_back(m, base, large.leaf, (enum pamt_type)pk[0].type, pk[0].owner,
+				    pair);
+		out->r12 = pair[0];
+		out->r13 = pair[1];
+	} else {
+		pamt_set(large.leaf, (enum pamt_type)pk[0].type, pk[0].owner);
+		for (int i = 0; i < TDX_ENTRIES_PER_PAGE; i++)
+			pamt_set(&pk[i], PT_NDA, 0);
+	}
 	c.td->sept_gen++;	/* the table goes away */
 	sept_entry_write_unlock(e, septe_make(cs, base));
 	c.entry = NULL;

@@ -50,6 +50,8 @@ enum tdh_leaf {
 	TDH_MEM_RANGE_UNBLOCK = 39,
 	TDH_PHYMEM_CACHE_WB = 40,
 	TDH_PHYMEM_PAGE_WBINVD = 41,
+	TDH_PHYMEM_PAMT_ADD = 58,
+	TDH_PHYMEM_PAMT_REMOVE = 59,
 	TDH_NR_LEAVES = 128,
 };
 
@@ -81,6 +83,12 @@ enum tdg_leaf {
 #define TDX_HOST_PRIORITY_BUSY_TIMEOUT	0x9000020500000000ull
 #define TDX_PAGE_METADATA_INCORRECT	0xC000030000000000ull
 #define TDX_PAGE_NOT_OWNED_BY_TD	0xC000030200000000ull
+/* Dynamic PAMT (include/auto_gen_2_0/tdx_error_codes_defs.h of the 2025 build) */
+#define TDX_PAGE_NOT_FREE		0xC000030300000000ull
+#define TDX_HPA_RANGE_NOT_FREE		0xC000030400000000ull
+#define TDX_NO_PAMT_PAGE_PAIR		0xC000030500000000ull
+#define TDX_PAMT_PAGE_NOT_EMPTY		0xC000030600000000ull
+#define TDX_MISSING_PAMT_PAGE_PAIR	0x8000030800000000ull
 #define TDX_TD_ASSOCIATED_PAGES_EXIST	0xC000040000000000ull
 #define TDX_TD_FATAL			0xE000060400000000ull
 #define TDX_TDCS_NOT_ALLOCATED		0xC000060600000000ull
@@ -141,6 +149,8 @@ enum tdx_operand_id {
 	OPND_RDX = 2,
 	OPND_R8 = 8,
 	OPND_R9 = 9,
+	OPND_R12 = 12,		/* DEMOTE: the first page of the PAMT pair */
+	OPND_R13 = 13,		/* DEMOTE: the second page of the PAMT pair */
 	OPND_ATTRIBUTES = 64,
 	OPND_XFAM = 65,
 	OPND_EXEC_CONTROLS = 66,
@@ -247,6 +257,7 @@ enum pamt_type {
 	PT_TDCX = 5,
 	PT_TDVPR = 6,
 	PT_EPT = 8,
+	PT_PAMT = 15,	/* Dynamic PAMT: a 2M range with a 4K PAMT (pamt_manager.h) */
 };
 
 /* PAMT page sizes (RECLAIM RDX out, internal lookups). */
@@ -371,6 +382,17 @@ enum tdx_eeq_type {
 #define EXITQ_WRITE		BIT64(1)
 #define EXITQ_FETCH		BIT64(2)
 #define EXITQ_GPA_VALID		BIT64(7)
+
+/*
+ * TDX_FEATURES0 (TDH.SYS.RD): what the module supports.  Dynamic PAMT is bit 36,
+ * enhanced DEMOTE interruptibility bit 51 (huge-pages.md sections 6 and 7).
+ */
+#define TDX_FEATURES0_DYNAMIC_PAMT				BIT64(36)
+#define TDX_FEATURES0_ENHANCED_DEMOTE_INTERRUPTIBILITY	BIT64(51)
+/* TDH.SYS.CONFIG R8 bit 16: the host enables Dynamic PAMT. */
+#define TDX_SYS_CONFIG_DYNAMIC_PAMT				BIT64(16)
+/* Dynamic PAMT needs physical addresses of at most 48 bits (pamt_manager.h). */
+#define TDX_DYNAMIC_PAMT_MAX_PA					48
 
 /* SHA-384 digest size of MRTD. */
 #define TDX_MRTD_BYTES 48

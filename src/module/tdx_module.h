@@ -39,13 +39,19 @@ struct tdx_module_config {
 	unsigned nr_hkids;	/* private key ids available to TDs, 1..65535 */
 	uint64_t hp_timeout_ns;	/* host-priority busy timeout (0: default 1 s) */
 	/*
+	 * Dynamic PAMT, the model of TDH.SYS.CONFIG R8 bit 16
+	 * (TDX_SYS_CONFIG_DYNAMIC_PAMT): the 4K PAMT of a 2M range exists only
+	 * between TDH.PHYMEM.PAMT.ADD and PAMT.REMOVE.  Needs max_pa <= 48.
+	 */
+	bool dynamic_pamt;
+	/*
 	 * Module features (TDX_FEATURES0, tdx_module_features0()).
-	 * enhanced_demote_interruptibility: DEMOTE never returns
+	 * enhanced_demote_interruptibility (bit 51): DEMOTE never returns
 	 * INTERRUPTED_RESTARTABLE (first in module 1.5.28).  The other two are
 	 * proposals no real module enumerates (docs/design.md, "Proposed
-	 * features"): sept_explicit_demotion lets MNG.INIT accept the TD
-	 * attribute of seed 000; nonblocking_resize lets DEMOTE split an
-	 * unblocked leaf without TLB tracking.
+	 * features"): sept_explicit_demotion (bit 62) lets MNG.INIT accept the
+	 * TD attribute of seed 000; nonblocking_resize (bit 63) lets DEMOTE
+	 * split an unblocked leaf without TLB tracking.
 	 */
 	bool enhanced_demote_interruptibility;
 	bool sept_explicit_demotion;
@@ -91,6 +97,11 @@ extern const struct tdx_status_desc tdx_status_catalog[];
 int tdx_module_post_host_interrupt(struct tdx_module *m, int cpu, bool pending);
 void tdx_module_set_host_interrupt(struct tdx_module *m, bool pending);
 
+/* TDX_FEATURES0 as TDH.SYS.RD reports it (TDX_FEATURES0_* in tdx_abi.h). */
+uint64_t tdx_module_features0(const struct tdx_module *m);
+/* Did the host enable Dynamic PAMT (tdx_module_config.dynamic_pamt)? */
+bool tdx_module_dynamic_pamt(const struct tdx_module *m);
+
 /* ---- TD and vCPU lifecycle ---- */
 uint64_t tdh_mng_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr, uint64_t hkid);
 uint64_t tdh_mng_key_config(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
@@ -106,6 +117,13 @@ uint64_t tdh_phymem_cache_wb(struct tdx_module *m, struct tdx_regs *out, uint64_
 uint64_t tdh_mng_key_freeid(struct tdx_module *m, struct tdx_regs *out, uint64_t tdr);
 uint64_t tdh_phymem_page_reclaim(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
 uint64_t tdh_phymem_page_wbinvd(struct tdx_module *m, struct tdx_regs *out, uint64_t hpa);
+/*
+ * Dynamic PAMT: give the module the pair of 4K pages (, ) that hold
+ * the 4K PAMT of the 2M range  (HPA | level 1), and take it back
+ * (RDX and R8 out of PAMT.REMOVE).
+ */
+uint64_t tdh_phymem_pamt_add(struct tdx_module *m, struct tdx_regs *out, uint64_t range_info, uint64_t hpa0, uint64_t hpa1);
+uint64_t tdh_phymem_pamt_remove(struct tdx_module *m, struct tdx_regs *out, uint64_t range_info);
 
 /* ---- memory ---- */
 /* Version 0 leaves R8 as given; version 1 reports in R8 whether the page was used. */

@@ -287,6 +287,8 @@ uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 	g->vmcall_a0 = a0;
 	g->vmcall_a1 = a1;
 	g->vmcall_r11 = 0;
+	/* the TDCALL's own RIP: the module checks it for forward progress */
+	tdx_vcpu_set_rip(g->v, g->rip);
 	tdx_td_exit(g->v, EXIT_REASON_TDCALL, fn, a0);
 	g->in_guest_mode = false;
 	uint64_t st = g->host->vmcall ? g->host->vmcall(g, fn, a0, a1)

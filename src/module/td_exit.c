@@ -62,16 +62,22 @@ void td_epf_log(struct tdx_vcpu *v, uint64_t gpa)
 }
 
 /*
- * Would a guest access to private @gpa take an EPT violation to the host?
- * A mapped page would not, nor a PENDING one whose violation becomes a #VE.
+ * Would a guest access to private @gpa still take an EPT violation?  The
+ * zero-step filter asks this of every logged GPA.  Only a MAPPED leaf lets
+ * the access through.  A PENDING leaf counts as faulting whatever
+ * SEPT_VE_DISABLE says: as td_exit_stepping.c's is_epf_expected() does,
+ * the question is whether the CPU's walk (gpa_translate() for RWX) ends in
+ * a violation that is not convertible to a #VE, and every L1 S-EPT entry
+ * has suppress-#VE set; the #VE for a pending page is the module's own
+ * choice after the VM exit (td_ept_violation.c), not the CPU's.  So a host
+ * that AUGs a logged GPA does not let the vCPU in; the guest must be able to
+ * run (and accept) first, which it cannot: with SEPT_VE_DISABLE 0 a logged
+ * GPA that the host maps only by AUG keeps VP.ENTER refusing.
  */
 bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa)
 {
 	int level;
 	uint64_t cur;
 	sept_walk(td, gpa, TDX_LEVEL_4K, &level, &cur);
-	enum sept_state s = septe_state(cur);
-	if (s == SEPT_MAPPED)
-		return false;
-	return !(s == SEPT_PENDING && !td->pending_ve_disable);
+	return septe_state(cur) != SEPT_MAPPED;
 }

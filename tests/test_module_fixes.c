@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where our module used to differ from the TDX module 1.5.01
+ * (shared/reference/huge-pages.md section 4, items 1, 4, 6-11).  Each case
+ * pins the real module's behaviour, read from intel/tdx-module branch
+ * tdx_1.5 (the file and function are named in the case), and failed on the
+ * simulator before its fix.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "testlib.h"
+
+#define GPA2M	0x80200000ull		/* 2M aligned private GPA */
+#define GPA4K	(GPA2M + 0x7000)	/* a 4K page inside it */
+
+/* RIP the zero-step cases fault at: any fixed value */
+#define ZS_RIP	0x1000ull
+
+/*
+ * Make vCPU 0 take ZS_EPF_THRESHOLD + 1 EPT violations on @gpa at one RIP,
+ * entering before each: the last one is logged, so the next VP.ENTER runs
+ * the stepping filter.  The page must not be MAPPED (nor PENDING with #VE
+ * enabled: that would be a #VE, not an exit).
+ */
+static void fault_until_logged(struct fx *f, uint64_t gpa)
+{
+	struct tdx_vcpu *v = f->b.vcpu[0];
+	uint64_t hpa;
+	for (int i = 0; i <= ZS_EPF_THRESHOLD; i++) {
+		tdx_vcpu_set_rip(v, ZS_RIP);
+		fx_enter(f, 0);
+		assert_int_equal(tdx_guest_access(v, gpa, EXITQ_WRITE, &hpa), TDG_EXIT);
+	}
+	struct tdx_zero_step zs;
+	tdx_vcpu_zero_step(v, &zs);
+	assert_int_equal(zs.logged, 1);
+}
+
+/* ---- item 1: the zero-step filter counts PENDING as faulting ---- */
+
+static void test_zs_pending_faults(void **state)
+{
+	(void)state;
+	BANNER("item 1: zero-step, SEPT_VE_DISABLE=0: a logged GPA the host AUGed (PENDING) "
+	       "still faults, VP.ENTER refuses (td_exit_stepping.c is_epf_expected)");
+	struct fx f;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	fx_init_runnable(&f, &o);
+	fx_path(&f, GPA4K, 0);
+	fault_until_logged(&f, GPA4K);	/* FREE: TD exits */
+	fx_aug(&f, GPA4K, 0);		/* the host maps it: PENDING */
+	tdx_vcpu_set_rip(f.b.vcpu[0], ZS_RIP);
+	assert_int_equal(tdh_vp_enter(f.m, &f.out, f.b.tdvpr[0]), EXIT_REASON_EPT_VIOLATION);
+	assert_false(tdx_vcpu_in_td(f.b.vcpu[0]));
+	assert_int_equal(f.out.r8, GPA4K);
+	/* MAPPED is the only state that lets it in */
+	uint64_t st = ~0ull;
+	f.b.vcpu[0]->nepf = 0;		/* white box: let the guest accept it */
+	fx_enter(&f, 0);
+	assert_int_equal(tdg_mem_page_accept(f.b.vcpu[0], tdx_gpa_info(GPA4K, 0), &st), TDG_RETURN);
+	assert_status(st, TDX_SUCCESS);
+	fx_leave(&f, 0);
+	f.b.vcpu[0]->nepf = 1;		/* the log as it was */
+	tdx_vcpu_set_rip(f.b.vcpu[0], ZS_RIP);
+	fx_enter(&f, 0);
+	fx_leave(&f, 0);
+	fx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zs_pending_faults),
+	};
+	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
+}

@@ -70,10 +70,87 @@ static void test_zs_pending_faults(void **state)
 	fx_fini(&f);
 }
 
+/* ---- item 4: EPT-violation exit qualifications ---- */
+
+static void test_exitq_layout(void **state)
+{
+	(void)state;
+	BANNER("item 4: TD exits clear exit-qualification bits 12:7; ACCEPT's exit is a write "
+	       "plus the entry's RWX, EEQ bit 46 = walk stopped at a leaf; zero-step's is 0x2 "
+	       "(td_other_exits.c, tdh_vp_enter.c)");
+	struct fx f;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	fx_init_runnable(&f, &o);
+	struct tdx_vcpu *v = f.b.vcpu[0];
+	const struct tdx_regs *x = tdx_vcpu_exit_regs(v);
+	uint64_t st, hpa;
+
+	/* ACCEPT of a FREE 4K entry: stopped at level 0, not a leaf, RWX 0 */
+	fx_path(&f, GPA4K, 0);
+	fx_enter(&f, 0);
+	assert_int_equal(tdg_mem_page_accept(v, tdx_gpa_info(GPA4K, 0), &st), TDG_EXIT);
+	assert_int_equal(x->rax, EXIT_REASON_EPT_VIOLATION);
+	assert_int_equal(x->rcx, EXITQ_WRITE);
+	assert_int_equal(x->rdx, EEQ_TYPE_ACCEPT);	/* levels 0, state FREE, no leaf */
+	assert_int_equal(x->r8, GPA4K);
+
+	/* 4K ACCEPT inside a PENDING 2M leaf: stopped above, at a leaf */
+	uint64_t g2 = GPA2M + SZ_2M;
+	fx_aug(&f, g2, 1);
+	fx_enter(&f, 0);
+	assert_int_equal(tdg_mem_page_accept(v, tdx_gpa_info(g2 + 0x5000, 0), &st), TDG_EXIT);
+	assert_int_equal(x->rcx, EXITQ_WRITE);		/* PENDING grants no access */
+	assert_int_equal(x->rdx, EEQ_TYPE_ACCEPT | (0ull << EEQ_ACCEPT_REQ_LEVEL_SHIFT) |
+				 (1ull << EEQ_ACCEPT_ERR_LEVEL_SHIFT) |
+				 ((uint64_t)SEPT_PUB_PENDING << EEQ_ACCEPT_ERR_STATE_SHIFT) |
+				 EEQ_ACCEPT_ERR_IS_LEAF);
+	assert_int_equal(x->r8, g2 + 0x5000);
+
+	/* the entry's RWX in bits 5:3: white box, an NL_MAPPED entry the walk
+	 * cannot pass (no real path leads an ACCEPT exit there) */
+	fx_enter(&f, 0);
+	td_exit_accept_violation(v, EEQ_TYPE_ATTR_WR, GPA4K + 0x123, 0,
+				 septe_make(SEPT_NL_MAPPED, 0x1234000), 1);
+	assert_int_equal(x->rcx, EXITQ_WRITE | EXITQ_GPA_READABLE | EXITQ_GPA_WRITABLE |
+				 EXITQ_GPA_EXECUTABLE);
+	assert_int_equal(x->rdx, EEQ_TYPE_ATTR_WR | (1ull << EEQ_ACCEPT_ERR_LEVEL_SHIFT) |
+				 ((uint64_t)SEPT_PUB_NL_MAPPED << EEQ_ACCEPT_ERR_STATE_SHIFT));
+	assert_int_equal(x->r8, GPA4K);
+
+	/* a guest write to a FREE page: the access bits only, bit 7 cleared */
+	fx_enter(&f, 0);
+	assert_int_equal(tdx_guest_access(v, GPA4K + 0x18, EXITQ_WRITE, &hpa), TDG_EXIT);
+	assert_int_equal(x->rcx, EXITQ_WRITE);
+	assert_int_equal(x->rdx, EEQ_TYPE_NONE);
+	/* a shared GPA's EPT violation too */
+	fx_enter(&f, 0);
+	tdx_td_exit_shared_ept(v, GPA4K | tdx_td_shared_bit(f.b.td), EXITQ_READ);
+	assert_int_equal(x->rcx, EXITQ_READ);
+	/* the #VE keeps the CPU's qualification (guest linear address valid) */
+	fx_enter(&f, 0);
+	assert_int_equal(tdx_guest_access(v, g2 + 0x10, EXITQ_READ, &hpa), TDG_VE);
+	assert_int_equal(tdx_vcpu_ve(v)->exit_qual, EXITQ_READ | EXITQ_GLA_VALID);
+	fx_leave(&f, 0);
+	fx_fini(&f);
+
+	/* the zero-step filter's synthesized exit: 0x2 */
+	fx_init_runnable(&f, NULL);
+	fx_path(&f, GPA4K, 0);
+	fault_until_logged(&f, GPA4K);
+	tdx_vcpu_set_rip(f.b.vcpu[0], ZS_RIP);
+	assert_int_equal(tdh_vp_enter(f.m, &f.out, f.b.tdvpr[0]), EXIT_REASON_EPT_VIOLATION);
+	assert_int_equal(f.out.rcx, 0x2);
+	assert_int_equal(tdx_vcpu_exit_regs(f.b.vcpu[0])->rcx, 0x2);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zs_pending_faults),
+		cmocka_unit_test(test_exitq_layout),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

@@ -412,6 +412,8 @@ void mrtd_free(struct tdx_td *td);
 
 /* td_exit.c */
 void td_exit(struct tdx_vcpu *v, uint64_t rax, uint64_t rcx, uint64_t rdx, uint64_t r8);
+void td_exit_accept_violation(struct tdx_vcpu *v, unsigned eeq_type, uint64_t gpa, int req_level,
+			      uint64_t found, int found_level);
 void td_epf_log(struct tdx_vcpu *v, uint64_t gpa);
 bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 

@@ -29,7 +29,13 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 	}
 	/* a VM exit into the module from here on, whether it ends in a #VE or a TD exit */
 	td_step_check(v);
-	uint64_t exitq = (rwx & 7) | EXITQ_GPA_VALID;
+	/*
+	 * The CPU's qualification: the access, the walk's RWX (none of the
+	 * faulting states grants any) and a valid guest linear address.  A #VE
+	 * gets it as it is; the TD exit clears bits 12:7 (td_other_exits.c,
+	 * tdx_ept_violation_exit_to_vmm).
+	 */
+	uint64_t exitq = (rwx & 7) | EXITQ_GLA_VALID;
 	if (s == SEPT_PENDING && !td->pending_ve_disable) {
 		v->ve = (struct tdx_ve_info){ EXIT_REASON_EPT_VIOLATION, exitq, gpa };
 		seam_event(SEAM_EV_VE, gpa, 0);
@@ -38,6 +44,7 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 	}
 	uint64_t eeq = s == SEPT_PENDING ? EEQ_TYPE_PENDING_EPT_VIOLATION : EEQ_TYPE_NONE;
 	td_epf_log(v, gpa & ~(SZ_4K - 1));
-	td_exit(v, EXIT_REASON_EPT_VIOLATION, exitq, eeq, gpa & ~(SZ_4K - 1));
+	td_exit(v, EXIT_REASON_EPT_VIOLATION, exitq & ~EXITQ_TD_EXIT_CLEARED, eeq,
+		gpa & ~(SZ_4K - 1));
 	return TDG_EXIT;
 }

@@ -67,7 +67,9 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	 * Zero-step filter: if EPT violations at one RIP passed the threshold,
 	 * re-check the logged GPAs under the exclusive tree lock and refuse to
 	 * enter while one would still fault, returning a synthesized EPT
-	 * violation exit instead (RAX 0x30, RCX exit qualification, R8 GPA).
+	 * violation exit instead: RAX 0x30, RCX qualification 0x2 (a write and
+	 * nothing else, as emulate_ept_violation_td_exit() in the module's
+	 * tdh_vp_enter.c builds it), R8 the GPA.
 	 */
 	v->rip_on_entry = v->rip;
 	if (v->nepf) {
@@ -87,7 +89,7 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 			v->zs_refused++;
 			seam_event(SEAM_EV_ZERO_STEP, faulting, 0);
 			v->exit = (struct tdx_regs){ .rax = EXIT_REASON_EPT_VIOLATION,
-						     .rcx = EXITQ_WRITE | EXITQ_GPA_VALID,
+						     .rcx = EXITQ_WRITE,
 						     .r8 = faulting };
 			v->last_exit = LAST_EXIT_ASYNC_FAULT;
 			out->rcx = v->exit.rcx;

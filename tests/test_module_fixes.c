@@ -146,11 +146,61 @@ static void test_exitq_layout(void **state)
 	fx_fini(&f);
 }
 
+/* ---- item 6: the architectural view of S-EPT entries ---- */
+
+/* SEPT.RD at @gpa/@level: asserts success, returns RCX (the arch entry). */
+static uint64_t sept_rd(struct fx *f, uint64_t gpa, int level)
+{
+	assert_status(tdh_mem_sept_rd(f->m, &f->out, tdx_gpa_info(gpa, level), f->b.tdr),
+		      TDX_SUCCESS);
+	return f->out.rcx;
+}
+
+static void test_arch_entry_view(void **state)
+{
+	(void)state;
+	BANNER("item 6: SEPT.RD's entry: non-leaf RWX/PS only (NL_MAPPED 7, NL_BLOCKED 0), "
+	       "leaves with suppress-#VE and PS at every level "
+	       "(sept_manager.c set_arch_septe_details_in_vmm_regs)");
+	const uint64_t leaf = EPTE_MT_WB | EPTE_IPAT | EPTE_LEAF | EPTE_SVE;
+	const uint64_t rwx = EPTE_R | EPTE_W | EPTE_X;
+	struct fx f;
+	fx_init(&f, NULL);
+	uint64_t added = fx_add(&f, GPA4K);		/* MAPPED 4K */
+	assert_status(tdh_mr_finalize(f.m, &f.out, f.b.tdr), TDX_SUCCESS);
+	uint64_t g2 = GPA2M + SZ_2M;
+	uint64_t p2m = fx_aug(&f, g2, 1);		/* PENDING 2M */
+	uint64_t p4k = fx_aug(&f, GPA4K + SZ_4K, 0);	/* PENDING 4K, to block */
+
+	assert_int_equal(sept_rd(&f, GPA4K, 0), added | rwx | leaf);
+	assert_int_equal(sept_rd(&f, g2, 1), p2m | leaf);
+	assert_int_equal(sept_rd(&f, GPA4K + SZ_4K, 0), p4k | leaf);
+	assert_int_equal(sept_rd(&f, GPA4K + 2 * SZ_4K, 0), EPTE_SVE);	/* FREE */
+	/* the tables above the 4K leaves: no address */
+	assert_int_equal(sept_rd(&f, GPA2M, 1), rwx);
+	assert_int_equal(f.out.rdx, tdx_sept_info(1, SEPT_PUB_NL_MAPPED));
+	/* blocked leaves lose their RWX but stay leaves */
+	fx_block(&f, GPA4K, 0);
+	assert_int_equal(sept_rd(&f, GPA4K, 0), added | leaf);
+	fx_block(&f, GPA4K + SZ_4K, 0);
+	assert_int_equal(sept_rd(&f, GPA4K + SZ_4K, 0), p4k | leaf);
+	/* a blocked table: nothing at all */
+	fx_block(&f, GPA2M, 1);
+	assert_int_equal(sept_rd(&f, GPA2M, 1), 0);
+	assert_int_equal(f.out.rdx, tdx_sept_info(1, SEPT_PUB_NL_BLOCKED));
+	/* the same view in an error's details: EPT_WALK_FAILED below the blocked table */
+	assert_status(tdh_mem_sept_rd(f.m, &f.out, tdx_gpa_info(GPA4K, 0), f.b.tdr),
+		      err(TDX_EPT_WALK_FAILED, OPND_RCX));
+	assert_int_equal(f.out.rcx, 0);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zs_pending_faults),
 		cmocka_unit_test(test_exitq_layout),
+		cmocka_unit_test(test_arch_entry_view),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

@@ -195,12 +195,85 @@ static void test_arch_entry_view(void **state)
 	fx_fini(&f);
 }
 
+/* ---- item 7: PAGE.REMOVE and SEPT.REMOVE lock only the page's own PAMT entry ---- */
+
+/* The 2M (or 1G) PAMT entry over @hpa: what another operation's walk holds. */
+static seam_sharex_t *pamt_parent_lock(struct fx *f, uint64_t hpa, enum pamt_size size)
+{
+	struct phys_1g *g = physmem_chunk1g(f->pm, hpa, true);
+	return size == PAMT_1G ? &g->pamt1g.lock : &g->pamt2m[(hpa >> 21) & 511].lock;
+}
+
+static void test_remove_locks_own_entry(void **state)
+{
+	(void)state;
+	BANNER("item 7: PAGE.REMOVE / SEPT.REMOVE lock only the page's own PAMT entry: a "
+	       "holder of its 2M or 1G entry does not make them busy "
+	       "(pamt_manager.c pamt_implicit_get_and_lock)");
+	static const enum seam_lock_mode modes[] = { SEAM_SHARED, SEAM_EXCLUSIVE };
+	const uint64_t g = 0x80600000ull;	/* a 2M GPA range of its own */
+	for (unsigned i = 0; i < 2; i++) {
+		struct fx f;
+		fx_init(&f, NULL);	/* INITIALIZED: removal needs no BLOCK */
+		/*
+		 * Every page from the top of the TDMR (bringup_page_2m): 2M and 1G
+		 * regions the TDR is not in, whose walk holds its own 1G entry.
+		 */
+		uint64_t table = bringup_page_2m(&f.b);	/* the S-EPT page for g's 4K leaves */
+		uint64_t p4k = bringup_page_2m(&f.b);	/* a 4K page at the start of a 2M chunk */
+		fx_path(&f, g, 1);
+		assert_status(tdh_mem_sept_add(f.m, &f.out, tdx_gpa_info(g, 1), f.b.tdr, table),
+			      TDX_SUCCESS);
+		assert_status(tdh_mem_page_add(f.m, &f.out, tdx_gpa_info(g, 0), f.b.tdr, p4k,
+					       f.b.shared_page), TDX_SUCCESS);
+		uint64_t g2 = GPA2M + SZ_2M;
+		uint64_t p2m = fx_aug(&f, g2, 1);
+
+		/* someone holds the 2M entry over the 4K page: REMOVE still goes */
+		seam_sharex_t *l = pamt_parent_lock(&f, p4k, PAMT_2M);
+		assert_true(seam_sharex_try(l, modes[i], SEAM_LOCK_PAMT_PAGE));
+		assert_status(tdh_mem_page_remove(f.m, &f.out, tdx_gpa_info(g, 0), f.b.tdr),
+			      TDX_SUCCESS);
+		assert_int_equal(f.out.rcx, p4k);
+		seam_sharex_release(l, modes[i], SEAM_LOCK_PAMT_PAGE);
+
+		/* ... and the 1G entry over the 2M page */
+		l = pamt_parent_lock(&f, p2m, PAMT_1G);
+		assert_true(seam_sharex_try(l, modes[i], SEAM_LOCK_PAMT_PAGE));
+		assert_status(tdh_mem_page_remove(f.m, &f.out, tdx_gpa_info(g2, 1), f.b.tdr),
+			      TDX_SUCCESS);
+		assert_int_equal(f.out.rcx, p2m);
+		seam_sharex_release(l, modes[i], SEAM_LOCK_PAMT_PAGE);
+
+		/* SEPT.REMOVE of the now empty table, its 2M and 1G entries held */
+		seam_sharex_t *l1g = pamt_parent_lock(&f, table, PAMT_1G);
+		l = pamt_parent_lock(&f, table, PAMT_2M);
+		assert_true(seam_sharex_try(l1g, modes[i], SEAM_LOCK_PAMT_PAGE));
+		assert_true(seam_sharex_try(l, modes[i], SEAM_LOCK_PAMT_PAGE));
+		assert_status(tdh_mem_sept_remove(f.m, &f.out, tdx_gpa_info(g, 1), f.b.tdr),
+			      TDX_SUCCESS);
+		assert_int_equal(f.out.rcx, table);
+		seam_sharex_release(l, modes[i], SEAM_LOCK_PAMT_PAGE);
+		seam_sharex_release(l1g, modes[i], SEAM_LOCK_PAMT_PAGE);
+
+		/* the page's own entry is still what REMOVE waits for */
+		uint64_t p = fx_add(&f, GPA4K);
+		struct pamt_lock pl;
+		assert_status(pamt_lock_implicit(f.m, p, PAMT_4K, SEAM_SHARED, &pl), TDX_SUCCESS);
+		assert_status(tdh_mem_page_remove(f.m, &f.out, tdx_gpa_info(GPA4K, 0), f.b.tdr),
+			      err(TDX_OPERAND_BUSY, OPND_RCX));
+		pamt_unwalk(&pl);
+		fx_fini(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zs_pending_faults),
 		cmocka_unit_test(test_exitq_layout),
 		cmocka_unit_test(test_arch_entry_view),
+		cmocka_unit_test(test_remove_locks_own_entry),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

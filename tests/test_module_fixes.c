@@ -267,6 +267,97 @@ static void test_remove_locks_own_entry(void **state)
 	}
 }
 
+/* ---- item 8: VP.ENTER holds the tree lock to the end; the log keeps offsets ---- */
+
+/* Lock events seen through a seam hook (the direct driver has none). */
+static struct lock_ev {
+	enum seam_lock_class cls;
+	bool acquire;
+} lock_evs[64];
+static int nlock_evs;
+
+static void record_lock(void *ctx, enum seam_lock_class cls, const void *lock,
+			enum seam_lock_mode mode, bool acquire)
+{
+	(void)ctx, (void)lock, (void)mode;
+	if (nlock_evs < 64)
+		lock_evs[nlock_evs++] = (struct lock_ev){ cls, acquire };
+}
+
+static int last_release(enum seam_lock_class cls)
+{
+	int at = -1;
+	for (int i = 0; i < nlock_evs; i++)
+		if (lock_evs[i].cls == cls && !lock_evs[i].acquire)
+			at = i;
+	return at;
+}
+
+static void test_enter_keeps_tree_lock(void **state)
+{
+	(void)state;
+	BANNER("item 8: a VP.ENTER whose logged GPAs no longer fault keeps the S-EPT tree lock "
+	       "exclusive until just before entry, after the op-state lock "
+	       "(tdh_vp_enter.c, td_entry_stepping_filter)");
+	struct fx f;
+	fx_init_runnable(&f, NULL);
+	fx_path(&f, GPA4K, 0);
+	fault_until_logged(&f, GPA4K);
+	fx_aug(&f, GPA4K, 0);
+	/* white box: the page became MAPPED (the guest accepted it elsewhere) */
+	uint64_t *e = fx_entry(&f, GPA4K, 0);
+	*e = septe_make(SEPT_MAPPED, septe_hpa(*e));
+	static const struct seam_hooks hooks = { .lock = record_lock };
+	nlock_evs = 0;
+	seam_install(&hooks);
+	tdx_vcpu_set_rip(f.b.vcpu[0], ZS_RIP);
+	uint64_t st = tdh_vp_enter(f.m, &f.out, f.b.tdvpr[0]);
+	seam_install(NULL);
+	assert_status(st, TDX_SUCCESS);
+	int tree = last_release(SEAM_LOCK_SEPT_TREE);
+	int op = last_release(SEAM_LOCK_OP_STATE);
+	assert_true(tree >= 0 && op >= 0);
+	assert_true(tree > op);
+	/* nothing is released after it: it is the last thing VP.ENTER does */
+	assert_int_equal(tree, nlock_evs - 1);
+	fx_leave(&f, 0);
+	fx_fini(&f);
+}
+
+static void test_epf_log_keeps_offset(void **state)
+{
+	(void)state;
+	BANNER("item 8: logged GPAs keep their page offset (two offsets, two entries); the "
+	       "synthesized exit's R8 is page aligned (td_ept_violation.c, td_exit_stepping.c)");
+	struct fx f;
+	fx_init_runnable(&f, NULL);
+	fx_path(&f, GPA4K, 0);
+	fault_until_logged(&f, GPA4K + 0x10);
+	struct tdx_vcpu *v = f.b.vcpu[0];
+	uint64_t hpa;
+	/* the stepping filter refuses; the guest's next violation at the same RIP */
+	tdx_vcpu_set_rip(v, ZS_RIP);
+	assert_int_equal(tdh_vp_enter(f.m, &f.out, f.b.tdvpr[0]), EXIT_REASON_EPT_VIOLATION);
+	assert_int_equal(f.out.r8, GPA4K);
+	v->nepf = 0;	/* white box: enter anyway, the log is what we look at */
+	fx_enter(&f, 0);
+	v->nepf = 1;
+	assert_int_equal(tdx_guest_access(v, GPA4K + 0x20, EXITQ_WRITE, &hpa), TDG_EXIT);
+	struct tdx_zero_step zs;
+	tdx_vcpu_zero_step(v, &zs);
+	assert_int_equal(zs.logged, 2);
+	assert_int_equal(v->epf_gpa[0], GPA4K + 0x10);
+	assert_int_equal(v->epf_gpa[1], GPA4K + 0x20);
+	/* the same GPA again is not logged twice */
+	v->nepf = 0;
+	fx_enter(&f, 0);
+	v->nepf = 2;
+	assert_int_equal(tdx_guest_access(v, GPA4K + 0x20, EXITQ_WRITE, &hpa), TDG_EXIT);
+	tdx_vcpu_zero_step(v, &zs);
+	assert_int_equal(zs.logged, 2);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +365,8 @@ int main(void)
 		cmocka_unit_test(test_exitq_layout),
 		cmocka_unit_test(test_arch_entry_view),
 		cmocka_unit_test(test_remove_locks_own_entry),
+		cmocka_unit_test(test_enter_keeps_tree_lock),
+		cmocka_unit_test(test_epf_log_keeps_offset),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

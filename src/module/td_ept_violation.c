@@ -43,7 +43,12 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 		return TDG_VE;
 	}
 	uint64_t eeq = s == SEPT_PENDING ? EEQ_TYPE_PENDING_EPT_VIOLATION : EEQ_TYPE_NONE;
-	td_epf_log(v, gpa & ~(SZ_4K - 1));
+	/*
+	 * The GPA is logged as the CPU reported it, page offset included, as
+	 * td_ept_violation.c passes it to td_exit_epf_stepping_log(): two
+	 * offsets in one page are two entries of the log.
+	 */
+	td_epf_log(v, gpa);
 	td_exit(v, EXIT_REASON_EPT_VIOLATION, exitq & ~EXITQ_TD_EXIT_CLEARED, eeq,
 		gpa & ~(SZ_4K - 1));
 	return TDG_EXIT;

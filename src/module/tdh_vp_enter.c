@@ -72,6 +72,7 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	 * tdh_vp_enter.c builds it), R8 the GPA.
 	 */
 	v->rip_on_entry = v->rip;
+	bool zs_locked = false;	/* the tree lock, kept until just before entry */
 	if (v->nepf) {
 		v->zs_filter_runs++;
 		if (!seam_sharex_try(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE)) {
@@ -83,20 +84,28 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		for (uint32_t i = 0; i < v->nepf && faulting == ~0ull; i++)
 			if (td_gpa_would_fault(td, v->epf_gpa[i]))
 				faulting = v->epf_gpa[i];
-		seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
 		if (faulting != ~0ull) {
+			seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
 			seam_fetch_add64(&td->refcount[epoch & 1], (uint64_t)-1);
 			v->zs_refused++;
 			seam_event(SEAM_EV_ZERO_STEP, faulting, 0);
 			v->exit = (struct tdx_regs){ .rax = EXIT_REASON_EPT_VIOLATION,
 						     .rcx = EXITQ_WRITE,
-						     .r8 = faulting };
+						     .r8 = faulting & ~(SZ_4K - 1) };
 			v->last_exit = LAST_EXIT_ASYNC_FAULT;
 			out->rcx = v->exit.rcx;
 			out->r8 = v->exit.r8;
 			st = EXIT_REASON_EPT_VIOLATION;
 			goto fail;
 		}
+		/*
+		 * Let in: the lock stays exclusive until just before entering,
+		 * as td_entry_stepping_filter() and the module's tdh_vp_enter()
+		 * do (released after the op-state lock, right before the return
+		 * to the TD), so no S-EPT change slips in between the check and
+		 * the entry.
+		 */
+		zs_locked = true;
 	}
 
 	/* entered: keep TDVPR and TDR held until the exit */
@@ -105,6 +114,8 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	v->enter_tdr = c.tdr;
 	c.tdvpr_locked = c.tdr_locked = false;
 	td_ctx_release(&c);	/* the op-state lock is not held while running */
+	if (zs_locked)
+		seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
 	seam_charge(SEAM_COST_TD_ENTRY, 1);
 	return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_ENTER, TDX_SUCCESS);
 fail:

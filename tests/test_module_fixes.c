@@ -358,6 +358,34 @@ static void test_epf_log_keeps_offset(void **state)
 	fx_fini(&f);
 }
 
+/* ---- item 9: VP.ENTER associates before checking its flags ---- */
+
+static void test_enter_associates_first(void **state)
+{
+	(void)state;
+	BANNER("item 9: VP.ENTER refused for HOST_RECOVERABILITY_HINT or RESUME_L1 has already "
+	       "associated the vCPU (tdh_vp_enter.c: check_and_associate_vcpu comes first)");
+	static const uint64_t flags[] = { VP_ENTER_HOST_RECOVERABILITY_HINT, VP_ENTER_RESUME_L1 };
+	for (unsigned i = 0; i < 2; i++) {
+		struct fx f;
+		fx_init_runnable(&f, NULL);
+		struct tdx_vcpu *v = f.b.vcpu[0];
+		/* VP.INIT associated it: flush it off first */
+		assert_status(tdh_vp_flush(f.m, &f.out, f.b.tdvpr[0]), TDX_SUCCESS);
+		assert_false(v->associated);
+		assert_int_equal(f.b.td->num_assoc_vcpus, 0);
+		assert_status(tdh_vp_enter(f.m, &f.out, f.b.tdvpr[0] | flags[i]),
+			      err(TDX_OPERAND_INVALID, OPND_RCX));
+		assert_false(tdx_vcpu_in_td(v));
+		assert_true(v->associated);
+		assert_int_equal(f.b.td->num_assoc_vcpus, 1);
+		/* so tearing the TD down needs VP.FLUSH of this vCPU */
+		assert_status(tdh_mng_vpflushdone(f.m, &f.out, f.b.tdr),
+			      TDX_FLUSHVP_NOT_DONE);
+		fx_fini(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_remove_locks_own_entry),
 		cmocka_unit_test(test_enter_keeps_tree_lock),
 		cmocka_unit_test(test_epf_log_keeps_offset),
+		cmocka_unit_test(test_enter_associates_first),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

@@ -37,19 +37,25 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		st = TDX_VCPU_STATE_INCORRECT;
 		goto fail;
 	}
-	/* RESUME_L1 needs a current L2 VM, which the simulator never has */
-	if ((rcx & VP_ENTER_HOST_RECOVERABILITY_HINT) && v->last_exit != LAST_EXIT_ASYNC_TRAP) {
-		st = err(TDX_OPERAND_INVALID, OPND_RCX);
-		goto fail;
-	}
-	if (rcx & VP_ENTER_RESUME_L1) {
-		st = err(TDX_OPERAND_INVALID, OPND_RCX);
-		goto fail;
-	}
+	/*
+	 * Associate first, then check the flags, as the module's
+	 * tdh_vp_enter() does (check_and_associate_vcpu() before the
+	 * host-recoverability hint and RESUME_L1): a VP.ENTER refused for its
+	 * flags leaves the vCPU associated, so VP.FLUSH is then needed.
+	 */
 	bool new_association = !v->associated;
 	if (new_association) {
 		v->associated = true;
 		td->num_assoc_vcpus++;
+	}
+	if ((rcx & VP_ENTER_HOST_RECOVERABILITY_HINT) && v->last_exit != LAST_EXIT_ASYNC_TRAP) {
+		st = err(TDX_OPERAND_INVALID, OPND_RCX);
+		goto fail;
+	}
+	/* RESUME_L1 needs a current L2 VM, which the simulator never has */
+	if (rcx & VP_ENTER_RESUME_L1) {
+		st = err(TDX_OPERAND_INVALID, OPND_RCX);
+		goto fail;
 	}
 	/* TLB tracking: count this vCPU in the current epoch */
 	if (!seam_sharex_try(&td->epoch_lock, SEAM_SHARED, SEAM_LOCK_EPOCH)) {

@@ -386,6 +386,38 @@ static void test_enter_associates_first(void **state)
 	}
 }
 
+/* ---- item 10: PAGE.ADD's source check is not a PAMT check ---- */
+
+static void test_page_add_any_source(void **state)
+{
+	(void)state;
+	BANNER("item 10: PAGE.ADD takes any aligned source below MAX_PA, TD pages included "
+	       "(tdh_mem_page_add.c: shared_hpa_check_with_pwr_2_alignment, no PAMT type)");
+	struct fx f;
+	fx_init(&f, NULL);
+	uint64_t added = fx_add(&f, 0x1000);
+	physmem_write64(f.pm, added + 0x100, 0x1234);
+	const uint64_t src[] = { added, f.b.tdr, f.b.tdcx[0], f.b.tdvpr[0] };
+	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++) {
+		uint64_t gpa = 0x10000 + i * SZ_4K;
+		fx_path(&f, gpa, 0);
+		uint64_t t = bringup_page(&f.b);
+		assert_status(tdh_mem_page_add(f.m, &f.out, tdx_gpa_info(gpa, 0), f.b.tdr, t, src[i]),
+			      TDX_SUCCESS);
+		assert_int_equal(pamt_peek_type(f.pm, t, PAMT_4K), PT_REG);
+	}
+	/* the bytes were copied (the simulator has no keys to scramble them) */
+	assert_int_equal(physmem_read64(f.pm, septe_hpa(*fx_entry(&f, 0x10000, 0)) + 0x100), 0x1234);
+	/* what is still refused: misaligned, above MAX_PA */
+	fx_path(&f, 0x20000, 0);
+	uint64_t t = bringup_page(&f.b);
+	assert_status(tdh_mem_page_add(f.m, &f.out, tdx_gpa_info(0x20000, 0), f.b.tdr, t, added + 8),
+		      err(TDX_OPERAND_INVALID, OPND_R9));
+	assert_status(tdh_mem_page_add(f.m, &f.out, tdx_gpa_info(0x20000, 0), f.b.tdr, t,
+				       BIT64(50)), err(TDX_OPERAND_INVALID, OPND_R9));
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_enter_keeps_tree_lock),
 		cmocka_unit_test(test_epf_log_keeps_offset),
 		cmocka_unit_test(test_enter_associates_first),
+		cmocka_unit_test(test_page_add_any_source),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

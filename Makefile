@@ -64,6 +64,7 @@ OBJS += src/module/seamcall.o
 OBJS += src/module/td_exit.o
 OBJS += src/module/td_ept_violation.o
 OBJS += src/module/tdg_mem_page_accept.o
+OBJS += src/module/tdg_vp_veinfo_get.o
 OBJS += src/module/tdh_mng_create.o
 OBJS += src/module/tdh_mng_key_config.o
 OBJS += src/module/tdh_mng_addcx.o

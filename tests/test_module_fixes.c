@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "testlib.h"
+#include "../src/guest/guest.h"
+#include "../src/host/simple_host.h"
 
 #define GPA2M	0x80200000ull		/* 2M aligned private GPA */
 #define GPA4K	(GPA2M + 0x7000)	/* a 4K page inside it */
@@ -418,6 +420,120 @@ static void test_page_add_any_source(void **state)
 	fx_fini(&f);
 }
 
+/* ---- item 11: VE_INFO.VALID, TDG.VP.VEINFO.GET and #DF ---- */
+
+static void test_ve_info_valid_df(void **state)
+{
+	(void)state;
+	BANNER("item 11: a #VE sets VE_INFO.VALID, VEINFO.GET returns the info and clears it "
+	       "(NO_VALID_VE_INFO when clear), a #VE while it is set is #DF "
+	       "(tdg_vp_veinfo_get.c, td_other_exits.c tdx_inject_ve)");
+	struct fx f;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	fx_init_runnable(&f, &o);
+	fx_aug(&f, GPA4K, 0);
+	fx_aug(&f, GPA4K + SZ_4K, 0);
+	struct tdx_vcpu *v = f.b.vcpu[0];
+	struct tdx_regs r;
+	uint64_t hpa;
+	fx_enter(&f, 0);
+	/* nothing yet */
+	memset(&r, 0xff, sizeof(r));
+	assert_status(tdg_vp_veinfo_get(v, &r), TDX_NO_VALID_VE_INFO);
+	assert_true(!r.rcx && !r.rdx && !r.r8 && !r.r9 && !r.r10);
+	assert_int_equal(tdx_guest_access(v, GPA4K + 0x18, EXITQ_READ, &hpa), TDG_VE);
+	/* the guest touches another pending page before reading it: #DF */
+	assert_int_equal(tdx_guest_access(v, GPA4K + SZ_4K, EXITQ_WRITE, &hpa), TDG_DF);
+	assert_true(tdx_vcpu_in_td(v));
+	assert_int_equal(tdx_vcpu_ve(v)->gpa, GPA4K + 0x18);	/* VE_INFO untouched */
+	assert_status(tdg_vp_veinfo_get(v, &r), TDX_SUCCESS);
+	assert_int_equal(r.rcx, EXIT_REASON_EPT_VIOLATION);
+	assert_int_equal(r.rdx, EXITQ_READ | EXITQ_GLA_VALID);
+	assert_int_equal(r.r9, GPA4K + 0x18);
+	assert_int_equal(r.r8, 0);
+	assert_int_equal(r.r10, 0);
+	assert_status(tdg_vp_veinfo_get(v, &r), TDX_NO_VALID_VE_INFO);
+	/* read: the next #VE is a #VE again */
+	assert_int_equal(tdx_guest_access(v, GPA4K + SZ_4K, EXITQ_WRITE, &hpa), TDG_VE);
+	assert_status(tdg_vp_veinfo_get(v, &r), TDX_SUCCESS);
+	assert_int_equal(r.r9, GPA4K + SZ_4K);
+	fx_leave(&f, 0);
+	fx_fini(&f);
+}
+
+/* The guest layer's #VE handler gets what VEINFO.GET returned, VE_INFO freed. */
+static struct {
+	uint64_t gpa[4];
+	uint64_t after[4];	/* VEINFO.GET's status inside the handler */
+	int n;
+} seen_ve;
+
+static void ve_record_accept(struct gvcpu *g, const struct tdx_ve_info *ve)
+{
+	struct tdx_regs r;
+	if (seen_ve.n < 4) {
+		seen_ve.gpa[seen_ve.n] = ve->gpa;
+		seen_ve.after[seen_ve.n] = tdg_vp_veinfo_get(g->v, &r);
+		seen_ve.n++;
+	}
+	task_check_eq(guest_accept(g, ve->gpa & ~0xfffull, 0), TDX_SUCCESS);
+}
+
+static void touch_two(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	guest_set_ve_handler(g, ve_record_accept);
+	guest_write64(g, GPA4K + 0x28, 1);
+	guest_write64(g, GPA4K + SZ_4K + 0x30, 2);
+	task_check_eq(guest_read64(g, GPA4K + 0x28), 1);
+}
+
+struct ve_job {
+	struct gvcpu g;
+	int rc;
+};
+
+static void ve_task(void *p)
+{
+	struct ve_job *j = p;
+	j->rc = gvcpu_run(&j->g, touch_two, NULL);
+}
+
+static void test_guest_reads_ve_info(void **state)
+{
+	(void)state;
+	BANNER("item 11: the guest layer calls VEINFO.GET before its #VE handler, as Linux "
+	       "does: two #VEs in a row, no #DF, the handler sees VE_INFO already free");
+	static struct ve_job j;
+	struct fx f;
+	struct simple_host h;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	fx_init_runnable(&f, &o);
+	fx_aug(&f, GPA4K, 0);
+	fx_aug(&f, GPA4K + SZ_4K, 0);
+	simple_host_init(&h, &f.b);
+	memset(&seen_ve, 0, sizeof(seen_ve));
+	struct engine_config c = { .sched = SCHED_RR, .seed = 1, .stack_size = 256 * 1024 };
+	struct engine *e = engine_create(&c);
+	assert_non_null(e);
+	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &h.ops);
+	engine_spawn(e, "vcpu0", ve_task, &j);
+	assert_int_equal(engine_run(e), ENGINE_OK);
+	assert_int_equal(j.rc, 0);
+	assert_int_equal(j.g.st.ves, 2);
+	assert_int_equal(seen_ve.n, 2);
+	assert_int_equal(seen_ve.gpa[0], GPA4K + 0x28);
+	assert_int_equal(seen_ve.gpa[1], GPA4K + SZ_4K + 0x30);
+	assert_status(seen_ve.after[0], TDX_NO_VALID_VE_INFO);
+	assert_status(seen_ve.after[1], TDX_NO_VALID_VE_INFO);
+	engine_destroy(e);
+	fx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +545,8 @@ int main(void)
 		cmocka_unit_test(test_epf_log_keeps_offset),
 		cmocka_unit_test(test_enter_associates_first),
 		cmocka_unit_test(test_page_add_any_source),
+		cmocka_unit_test(test_ve_info_valid_df),
+		cmocka_unit_test(test_guest_reads_ve_info),
 	};
 	return cmocka_run_group_tests_name("module fixes (1.5.01 behaviour)", tests, NULL, NULL);
 }

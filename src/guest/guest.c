@@ -196,11 +196,27 @@ static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
 			if (g->in_ve)
 				gvcpu_kill(g, "guest panic: #VE at GPA %#" PRIx64 " inside the #VE handler",
 					   gpa);
+			/*
+			 * As Linux's #VE handler does before anything else, read
+			 * the #VE's information with TDG.VP.VEINFO.GET: that frees
+			 * VE_INFO, and a #VE while it is still valid is a #DF.
+			 */
+			struct tdx_regs r;
+			uint64_t st = tdg_vp_veinfo_get(g->v, &r);
+			if (st != TDX_SUCCESS)
+				gvcpu_kill(g, "guest panic: TDG.VP.VEINFO.GET failed: %s",
+					   tdx_status_name(st));
+			struct tdx_ve_info ve = {
+				.exit_reason = (uint32_t)r.rcx, .exit_qual = r.rdx, .gpa = r.r9,
+			};
 			g->in_ve = true;
-			g->ve_handler(g, tdx_vcpu_ve(g->v));
+			g->ve_handler(g, &ve);
 			g->in_ve = false;
 			continue;	/* the faulting instruction runs again */
 		}
+		if (o == TDG_DF)
+			gvcpu_kill(g, "guest panic: #DF (a #VE at GPA %#" PRIx64
+				   " while VE_INFO was still valid)", gpa);
 		exited(g);
 	}
 }

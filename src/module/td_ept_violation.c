@@ -37,6 +37,14 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 	 */
 	uint64_t exitq = (rwx & 7) | EXITQ_GLA_VALID;
 	if (s == SEPT_PENDING && !td->pending_ve_disable) {
+		/*
+		 * VE_INFO still holds a #VE the guest has not read (VEINFO.GET):
+		 * the module injects #DF instead and leaves VE_INFO alone, as
+		 * td_other_exits.c's tdx_inject_ve() does.
+		 */
+		if (v->ve_valid)
+			return TDG_DF;
+		v->ve_valid = true;
 		v->ve = (struct tdx_ve_info){ EXIT_REASON_EPT_VIOLATION, exitq, gpa };
 		seam_event(SEAM_EV_VE, gpa, 0);
 		seam_charge(SEAM_COST_VE, 1);

@@ -68,6 +68,7 @@ OBJS += src/module/tdg_mem_page_attr_rd.o
 OBJS += src/module/tdg_mem_page_attr_wr.o
 OBJS += src/module/tdg_vp_info.o
 OBJS += src/module/tdg_vm_rd_wr.o
+OBJS += src/module/tdg_vp_veinfo_get.o
 OBJS += src/module/tdh_mng_create.o
 OBJS += src/module/tdh_mng_key_config.o
 OBJS += src/module/tdh_mng_addcx.o

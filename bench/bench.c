@@ -226,6 +226,77 @@ static double bench_remove(struct run *r)
 	return (double)(now_ns() - t0) / NPAGES;
 }
 
+/* ---- 2M pages: AUG + ACCEPT, BLOCK + TRACK + DEMOTE, BLOCK + TRACK + PROMOTE ---- */
+
+#define HUGE_RANGES 32	/* 64 MiB of 2M pages per run */
+
+/* ns per 2M page for each of the three sequences, in t[0..2] */
+static void bench_huge(double t[3])
+{
+	struct tdx_module_config cfg;
+	struct bringup_opts o;
+	struct bringup b;
+	struct tdx_regs out;
+	tdx_module_default_config(&cfg);
+	struct tdx_module *m = tdx_module_create(&cfg);
+	if (!m)
+		exit(1);
+	bringup_init(&b, m);
+	bringup_default_opts(&o);
+	if (bringup_td(&b, &o))
+		die(b.last_leaf, b.last_status);
+	uint64_t st = tdh_mr_finalize(m, &out, b.tdr);
+	if (st)
+		die("MR.FINALIZE", st);
+	uint64_t hpa[HUGE_RANGES], sept[HUGE_RANGES];
+	for (int i = 0; i < HUGE_RANGES; i++) {
+		if (bringup_sept_path(&b, (uint64_t)i * SZ_2M, 1))
+			die("SEPT.ADD", b.last_status);
+		hpa[i] = bringup_page_2m(&b);
+		sept[i] = bringup_page(&b);
+	}
+	struct tdx_vcpu *v = b.vcpu[0];
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < HUGE_RANGES; i++) {
+		uint64_t info = tdx_gpa_info((uint64_t)i * SZ_2M, 1);
+		st = tdh_mem_page_aug(m, &out, info, b.tdr, hpa[i]);
+		if (st)
+			die("PAGE.AUG 2M", st);
+		if ((st = tdh_vp_enter(m, &out, b.tdvpr[0])))
+			die("VP.ENTER", st);
+		if (tdg_mem_page_accept(v, info, &st) != TDG_RETURN || st)
+			die("ACCEPT 2M", st);
+		tdx_td_exit(v, 0, 0, 0);
+	}
+	uint64_t t1 = now_ns();
+	for (int i = 0; i < HUGE_RANGES; i++) {
+		uint64_t info = tdx_gpa_info((uint64_t)i * SZ_2M, 1);
+		st = tdh_mem_range_block(m, &out, info, b.tdr);
+		if (!st)
+			st = tdh_mem_track(m, &out, b.tdr);
+		if (!st)
+			st = tdh_mem_page_demote(m, &out, info, b.tdr, sept[i], 0, 0);
+		if (st)
+			die("BLOCK/TRACK/DEMOTE", st);
+	}
+	uint64_t t2 = now_ns();
+	for (int i = 0; i < HUGE_RANGES; i++) {
+		uint64_t info = tdx_gpa_info((uint64_t)i * SZ_2M, 1);
+		st = tdh_mem_range_block(m, &out, info, b.tdr);
+		if (!st)
+			st = tdh_mem_track(m, &out, b.tdr);
+		if (!st)
+			st = tdh_mem_page_promote(m, &out, 0, info, b.tdr);
+		if (st)
+			die("BLOCK/TRACK/PROMOTE", st);
+	}
+	uint64_t t3 = now_ns();
+	t[0] = (double)(t1 - t0) / HUGE_RANGES;
+	t[1] = (double)(t2 - t1) / HUGE_RANGES;
+	t[2] = (double)(t3 - t2) / HUGE_RANGES;
+	tdx_module_destroy(m);
+}
+
 /* ---- the full fault path through the KVM-style host ---- */
 
 #define FAULT_BYTES (1ull << 30)
@@ -625,6 +696,15 @@ int main(int argc, char **argv)
 	}
 	qsort(sw, RUNS, sizeof(double), cmp_double);
 	qsort(steps, RUNS, sizeof(double), cmp_double);
+	double huge[3][RUNS];
+	for (int i = 0; i < RUNS; i++) {
+		double t[3];
+		bench_huge(t);
+		for (int k = 0; k < 3; k++)
+			huge[k][i] = t[k];
+	}
+	for (int k = 0; k < 3; k++)
+		qsort(huge[k], RUNS, sizeof(double), cmp_double);
 	double hm[HM_NR], hm_total = 0;
 	bench_huge_memslot(hm);
 	for (int o = 0; o < HM_NR; o++)
@@ -640,6 +720,9 @@ int main(int argc, char **argv)
 	fprintf(f, "{\n");
 	fprintf(f, "  \"aug_accept_pair_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", aug[0]);
 	fprintf(f, "  \"block_track_remove_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", rem[0]);
+	fprintf(f, "  \"aug_accept_2m_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", huge[0][0]);
+	fprintf(f, "  \"demote_2m_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", huge[1][0]);
+	fprintf(f, "  \"promote_2m_ns\": {\"value\": %.1f, \"unit\": \"ns\"},\n", huge[2][0]);
 	fprintf(f, "  \"module_bytes_per_4k_page\": {\"value\": %.1f, \"unit\": \"bytes\"},\n", per_page);
 	fprintf(f, "  \"module_pamt_bytes_per_4k_page\": {\"value\": %.3f, \"unit\": \"bytes\"},\n", pamt_pp);
 	fprintf(f, "  \"module_pamt_bytes_per_4k_page_dpamt\": {\"value\": %.3f, \"unit\": \"bytes\"},\n",
@@ -670,6 +753,12 @@ int main(int argc, char **argv)
 	       aug[0], RUNS, NPAGES, aug[RUNS / 2], aug[RUNS - 1]);
 	printf("block_track_remove_ns     %8.1f ns   (median %.1f max %.1f)\n", rem[0], rem[RUNS / 2],
 	       rem[RUNS - 1]);
+	printf("aug_accept_2m_ns          %8.1f ns   (2M AUG + 2M ACCEPT zeroing 2 MiB; median %.1f)\n",
+	       huge[0][0], huge[0][RUNS / 2]);
+	printf("demote_2m_ns              %8.1f ns   (BLOCK + TRACK + DEMOTE of a 2M MAPPED page; median %.1f)\n",
+	       huge[1][0], huge[1][RUNS / 2]);
+	printf("promote_2m_ns             %8.1f ns   (BLOCK + TRACK + PROMOTE; median %.1f)\n",
+	       huge[2][0], huge[2][RUNS / 2]);
 	printf("module_bytes_per_4k_page  %8.1f bytes\n", per_page);
 	printf("module_pamt_bytes_per_4k_page %8.3f bytes (%.3f%% of the memory; real static PAMT ~0.4%%)\n",
 	       pamt_pp, pamt_pp * 100 / 4096);

@@ -1151,6 +1151,10 @@ static void test_access_pending_ve(void **state)
 		const struct tdx_ve_info *ve = tdx_vcpu_ve(v);
 		assert_int_equal(ve->exit_reason, EXIT_EPT_VIOLATION);
 		assert_int_equal(ve->gpa, ga[i]);
+		/* the #VE handler reads it first, or the next #VE is a #DF */
+		struct tdx_regs r;
+		assert_status(tdg_vp_veinfo_get(v, &r), TDX_SUCCESS);
+		assert_int_equal(r.r9, ga[i]);
 	}
 	/* the #VE handler accepts, then the access goes through */
 	uint64_t st;

@@ -177,10 +177,22 @@ static void test_unhandled_ve(void **state)
 
 /* ---- zero-step mitigation ---- */
 
+/*
+ * The faulting page of the zero-step tests: accepted (MAPPED) before the
+ * run, then blocked and tracked, so the guest's write faults with no level
+ * information until the host unblocks it.  A blocked page the host puts
+ * back is the realistic zero-step case.  (These tests used to start from a
+ * FREE page that the host AUGed at its 8th exit; the real module counts a
+ * PENDING leaf as still faulting whatever SEPT_VE_DISABLE says, so that
+ * host never gets the vCPU back in: test_zero_step_aug_never_enters.)
+ */
+#define ZS_GPA 0x7000ull
+
 static struct {
 	struct simple_host *sh;
+	struct fx *f;
 	int calls;
-	int map_at;			/* the handler call that finally maps */
+	int map_at;			/* the handler call that finally unblocks */
 	struct tdx_zero_step zs[32];	/* state seen at each handler call */
 	uint64_t refusals[32];
 } stub;
@@ -192,16 +204,23 @@ static int stubborn_exit(struct gvcpu *g)
 		tdx_vcpu_zero_step(g->v, &stub.zs[n]);
 		stub.refusals[n] = g->st.zero_step_refusals;
 	}
-	if (stub.calls >= stub.map_at)
-		return simple_host_handle_exit(g);	/* finally map it */
+	if (stub.calls == stub.map_at) {
+		/* finally put the page back: the tracking was done before the run */
+		struct tdx_regs out;
+		task_check_eq(tdh_mem_range_unblock(stub.f->m, &out, tdx_gpa_info(ZS_GPA, 0),
+						    stub.f->b.tdr), TDX_SUCCESS);
+		return 0;
+	}
+	if (stub.calls > stub.map_at)
+		return simple_host_handle_exit(g);	/* later faults: map at once */
 	return 0;					/* re-enter without fixing anything */
 }
 
 /*
- * Run @prog on a runnable TD with #VE for pending pages, under a host that
- * maps the faulting page only at its 8th exit (and answers TDVMCALLs with
- * @vmcall if not NULL).  The run must end cleanly; the caller destroys the
- * engine and @f.
+ * Run @prog on a runnable TD with #VE for pending pages, ZS_GPA blocked,
+ * under a host that unblocks it only at its 8th exit and maps any other
+ * fault by AUG (and answers TDVMCALLs with @vmcall if not NULL).  The run
+ * must end cleanly; the caller destroys the engine and @f.
  */
 static struct engine *zs_run(struct fx *f, struct simple_host *h, struct vcpu_job *j,
 			     void (*prog)(struct gvcpu *g, void *arg),
@@ -212,6 +231,10 @@ static struct engine *zs_run(struct fx *f, struct simple_host *h, struct vcpu_jo
 	bringup_default_opts(&o);
 	o.sept_ve_disable = false;	/* the host's AUG then ends in a #VE, not an exit */
 	fx_init_runnable(f, &o);
+	fx_aug(f, ZS_GPA, 0);
+	assert_status(fx_accept(f, 0, ZS_GPA, 0, NULL), TDX_SUCCESS);
+	fx_block(f, ZS_GPA, 0);
+	fx_track(f);
 	simple_host_init(h, &f->b);
 	ops = h->ops;
 	ops.handle_exit = stubborn_exit;
@@ -219,6 +242,7 @@ static struct engine *zs_run(struct fx *f, struct simple_host *h, struct vcpu_jo
 		ops.vmcall = vmcall;
 	memset(&stub, 0, sizeof(stub));
 	stub.sh = h;
+	stub.f = f;
 	stub.map_at = 8;
 	struct engine *e = engine_for(SCHED_RR, NULL);
 	gvcpu_init(&j->g, f->m, f->b.tdvpr[0], 0, &ops);
@@ -233,7 +257,7 @@ static void one_access(struct gvcpu *g, void *arg)
 {
 	(void)arg;
 	guest_set_ve_handler(g, ve_accept);
-	guest_write64(g, 0x7000, 1);
+	guest_write64(g, ZS_GPA, 1);
 	/* forward progress: a fault at a new RIP starts counting afresh */
 	guest_write64(g, 0x9000, 2);
 }
@@ -261,7 +285,7 @@ static void test_zero_step(void **state)
 	assert_int_equal(stub.zs[7].filter_runs, 1);
 	assert_int_equal(stub.zs[7].refused, 1);
 	assert_int_equal(stub.refusals[7], 1);
-	/* call 8 also maps: the next filter run passes (the page no longer faults) */
+	/* call 8 also unblocks: the next filter run passes (the page no longer faults) */
 	struct tdx_zero_step end;
 	tdx_vcpu_zero_step(j.g.v, &end);
 	assert_int_equal(end.refused, 1);
@@ -298,7 +322,7 @@ static void access_then_vmcall(struct gvcpu *g, void *arg)
 {
 	(void)arg;
 	guest_set_ve_handler(g, ve_accept);
-	guest_write64(g, 0x7000, 1);	/* 7 violations at one RIP: logged */
+	guest_write64(g, ZS_GPA, 1);	/* 7 violations at one RIP: logged */
 	guest_vmcall(g, 0x10000, 0, 0);	/* the next instruction exits to the VMM */
 }
 
@@ -317,6 +341,56 @@ static void test_zero_step_progress(void **state)
 	/* at the TDVMCALL, one instruction later, nothing is logged or counted */
 	assert_int_equal(zs_at_vmcall.logged, 0);
 	assert_int_equal(zs_at_vmcall.epf_count, 0);
+	engine_destroy(e);
+	fx_fini(&f);
+}
+
+/*
+ * With SEPT_VE_DISABLE 0, a logged GPA that the host maps by AUG is PENDING
+ * and still faults for the stepping filter (td_exit_stepping.c,
+ * is_epf_expected: the CPU's walk has no convertible violation), so VP.ENTER
+ * refuses entry for good: the guest cannot run to accept, nor make progress
+ * to clear the log.  The simulator used to let the vCPU in (the #VE would
+ * follow) after one refusal; on the real module this host livelocks.
+ */
+static int aug_at_8th_exit(struct gvcpu *g)
+{
+	if (++stub.calls >= 8)
+		return simple_host_handle_exit(g);
+	return 0;
+}
+
+static void test_zero_step_aug_never_enters(void **state)
+{
+	(void)state;
+	BANNER("zero-step, SEPT_VE_DISABLE=0: a logged GPA the host AUGs is PENDING and keeps "
+	       "VP.ENTER refusing (the run hits the step bound)");
+	static struct vcpu_job j;
+	static struct gvcpu_host ops;
+	struct fx f;
+	struct simple_host h;
+	struct bringup_opts o;
+	bringup_default_opts(&o);
+	o.sept_ve_disable = false;
+	fx_init_runnable(&f, &o);
+	simple_host_init(&h, &f.b);
+	ops = h.ops;
+	ops.handle_exit = aug_at_8th_exit;
+	memset(&stub, 0, sizeof(stub));
+	struct engine_config c = { .sched = SCHED_RR, .seed = 1, .stack_size = 256 * 1024,
+				   .step_bound = 20000 };
+	struct engine *e = engine_create(&c);
+	assert_non_null(e);
+	gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
+	j.prog = one_access;
+	engine_spawn(e, "vcpu0", vcpu_task, &j);
+	assert_int_equal(engine_run(e), ENGINE_STEP_BOUND);
+	print_message("  %" PRIu64 " refusals, %d handler calls, no #VE\n",
+		      j.g.st.zero_step_refusals, stub.calls);
+	assert_int_equal(j.g.st.ves, 0);		/* the guest never got back in */
+	assert_true(j.g.st.zero_step_refusals > 100);
+	assert_int_equal(h.maps, 1);			/* the one AUG; later ones find it PENDING */
+	assert_int_equal(fx_pub_state(&f, ZS_GPA, 0), SEPT_PUB_PENDING);
 	engine_destroy(e);
 	fx_fini(&f);
 }
@@ -504,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_unhandled_ve),
 		cmocka_unit_test(test_zero_step),
 		cmocka_unit_test(test_zero_step_progress),
+		cmocka_unit_test(test_zero_step_aug_never_enters),
 		cmocka_unit_test(test_tlb_model),
 		cmocka_unit_test(test_td_determinism),
 		cmocka_unit_test(test_host_priority_promise),

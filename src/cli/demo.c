@@ -27,7 +27,7 @@ static int show(const char *what, uint64_t st)
 
 static const char *outcome_name(enum tdg_outcome o)
 {
-	static const char *const n[] = { "returned", "TD exit", "#VE", "interrupted" };
+	static const char *const n[] = { "returned", "TD exit", "#VE", "interrupted", "#DF" };
 	return n[o];
 }
 

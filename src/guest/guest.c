@@ -196,11 +196,27 @@ static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
 			if (g->in_ve)
 				gvcpu_kill(g, "guest panic: #VE at GPA %#" PRIx64 " inside the #VE handler",
 					   gpa);
+			/*
+			 * As Linux's #VE handler does before anything else, read
+			 * the #VE's information with TDG.VP.VEINFO.GET: that frees
+			 * VE_INFO, and a #VE while it is still valid is a #DF.
+			 */
+			struct tdx_regs r;
+			uint64_t st = tdg_vp_veinfo_get(g->v, &r);
+			if (st != TDX_SUCCESS)
+				gvcpu_kill(g, "guest panic: TDG.VP.VEINFO.GET failed: %s",
+					   tdx_status_name(st));
+			struct tdx_ve_info ve = {
+				.exit_reason = (uint32_t)r.rcx, .exit_qual = r.rdx, .gpa = r.r9,
+			};
 			g->in_ve = true;
-			g->ve_handler(g, tdx_vcpu_ve(g->v));
+			g->ve_handler(g, &ve);
 			g->in_ve = false;
 			continue;	/* the faulting instruction runs again */
 		}
+		if (o == TDG_DF)
+			gvcpu_kill(g, "guest panic: #DF (a #VE at GPA %#" PRIx64
+				   " while VE_INFO was still valid)", gpa);
 		exited(g);
 	}
 }
@@ -351,6 +367,8 @@ uint64_t guest_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 	g->vmcall_a0 = a0;
 	g->vmcall_a1 = a1;
 	g->vmcall_r11 = 0;
+	/* the TDCALL's own RIP: the module checks it for forward progress */
+	tdx_vcpu_set_rip(g->v, g->rip);
 	tdx_td_exit(g->v, EXIT_REASON_TDCALL, fn, a0);
 	g->in_guest_mode = false;
 	uint64_t st = g->host->vmcall ? g->host->vmcall(g, fn, a0, a1)

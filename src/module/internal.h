@@ -175,6 +175,7 @@ struct tdx_vcpu {
 	struct pamt_lock enter_tdr;	/* held shared from VP.ENTER to the exit */
 	struct tdx_regs exit;		/* VP.ENTER output at the last TD exit */
 	struct tdx_ve_info ve;		/* the last #VE */
+	bool ve_valid;			/* VE_INFO.VALID: set by a #VE, cleared by VEINFO.GET */
 };
 
 struct tdx_td {

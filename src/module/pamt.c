@@ -214,20 +214,34 @@ not_free:
 
 /*
  * Implicit page (found through an S-EPT entry, e.g. the page PAGE.REMOVE
- * removes): walk to @size and lock.  A size mismatch here means the module's
- * own metadata is inconsistent, which would be a fatal module bug.
+ * removes, the S-EPT page SEPT.REMOVE frees): lock its own PAMT entry at
+ * @size and nothing else, as pamt_manager.c's pamt_implicit_get_and_lock()
+ * does: no walk, so no 1G/2M parent is held and an operation holding one
+ * of them (shared or exclusive) does not make this one busy.  The S-EPT
+ * entry that points at the page already says what it is, so neither the
+ * size nor the type is checked.  Returns TDX_SUCCESS or TDX_OPERAND_BUSY.
  */
 uint64_t pamt_lock_implicit(struct tdx_module *m, uint64_t hpa, enum pamt_size size,
 			    enum seam_lock_mode mode, struct pamt_lock *pl)
 {
-	uint64_t st = pamt_walk_lock(m, hpa, size, mode, SEAM_LOCK_PAMT_PAGE, pl);
-	if (st)
-		return st;
-	if (pl->size != size) {
-		pamt_unwalk(pl);
-		return TDX_PAGE_METADATA_INCORRECT;
+	struct phys_1g *g = physmem_chunk1g(&m->pm, hpa, true);
+	struct pamt_entry *e;
+	unsigned i2m = (hpa >> 21) & 511;
+	if (size == PAMT_1G) {
+		e = &g->pamt1g;
+	} else if (size == PAMT_2M) {
+		e = &g->pamt2m[i2m];
+	} else {
+		struct phys_2m *c = g->c2m[i2m];
+		if (!c)
+			c = physmem__alloc2m(&m->pm, g, hpa);
+		e = &c->pamt4k[(hpa >> 12) & 511];
 	}
-	return TDX_SUCCESS;
+	pl->mode = mode;
+	pl->cls = SEAM_LOCK_PAMT_PAGE;
+	if (!lock_entry(e, mode, SEAM_LOCK_PAMT_PAGE))
+		return walk_none(pl, TDX_OPERAND_BUSY);
+	return walk_done(pl, e, size, NULL, NULL);
 }
 
 /* Make a locked PAMT entry describe a page of @type owned by TD @owner. */

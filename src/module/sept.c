@@ -112,31 +112,39 @@ uint64_t *sept_walk_slow(struct tdx_td *td, uint64_t gpa, int level, int *reache
 	}
 }
 
-/* The architectural EPT entry the real module would report for @e. */
+/*
+ * The architectural EPT entry the real module reports for @e (RCX of
+ * SEPT.RD and of EPT errors), as set_arch_septe_details_in_vmm_regs() in
+ * sept_manager.c builds it: FREE is suppress-#VE alone; a non-leaf entry
+ * (NL_MAPPED, NL_BLOCKED, and REMOVED, whose encoding is not a leaf) keeps
+ * only its R/W/X and PS bits, so no table address: RWX 7 when mapped, 0
+ * when blocked (RANGE.BLOCK clears them) or removed.  A leaf keeps RWX,
+ * memory type, IPAT, PS, the HPA and suppress-#VE, which every L1 S-EPT
+ * entry has set; its PS (bit 7) is set at every level, 4K included,
+ * because the module's leaf state encodings include it (sept_state_lookup.h
+ * MAPPED 0x60 etc.; x86_defs.h: "always 1 for 4KB").  Only MAPPED grants
+ * access (AUG maps PENDING with no permissions, BLOCK clears them).
+ * @level does not change the view; it is kept for the callers' symmetry
+ * with sept_set_details().
+ */
 uint64_t sept_arch_entry(uint64_t e, int level)
 {
+	(void)level;
 	enum sept_state s = septe_state(e);
-	uint64_t a;
 	switch (s) {
 	case SEPT_FREE:
 		return EPTE_SVE;
 	case SEPT_NL_MAPPED:
-		return septe_hpa(e) | EPTE_R | EPTE_W | EPTE_X;
+		return EPTE_R | EPTE_W | EPTE_X;
 	case SEPT_NL_BLOCKED:
-		return septe_hpa(e);
-	case SEPT_MAPPED:
-		a = septe_hpa(e) | EPTE_R | EPTE_W | EPTE_X | EPTE_MT_WB | EPTE_IPAT;
-		break;
-	case SEPT_PENDING:
-	case SEPT_PENDING_BLOCKED:
-		a = septe_hpa(e) | EPTE_MT_WB | EPTE_IPAT | EPTE_SVE;
-		break;
-	default: /* BLOCKED, REMOVED */
-		a = septe_hpa(e) | EPTE_MT_WB | EPTE_IPAT;
+	case SEPT_REMOVED:
+		return 0;
+	default:
 		break;
 	}
-	if (level > 0)
-		a |= EPTE_LEAF;
+	uint64_t a = septe_hpa(e) | EPTE_MT_WB | EPTE_IPAT | EPTE_LEAF | EPTE_SVE;
+	if (s == SEPT_MAPPED)
+		a |= EPTE_R | EPTE_W | EPTE_X;
 	return a;
 }
 

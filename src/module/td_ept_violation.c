@@ -29,15 +29,35 @@ enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned rwx
 	}
 	/* a VM exit into the module from here on, whether it ends in a #VE or a TD exit */
 	td_step_check(v);
-	uint64_t exitq = (rwx & 7) | EXITQ_GPA_VALID;
+	/*
+	 * The CPU's qualification: the access, the walk's RWX (none of the
+	 * faulting states grants any) and a valid guest linear address.  A #VE
+	 * gets it as it is; the TD exit clears bits 12:7 (td_other_exits.c,
+	 * tdx_ept_violation_exit_to_vmm).
+	 */
+	uint64_t exitq = (rwx & 7) | EXITQ_GLA_VALID;
 	if (s == SEPT_PENDING && !td->pending_ve_disable) {
+		/*
+		 * VE_INFO still holds a #VE the guest has not read (VEINFO.GET):
+		 * the module injects #DF instead and leaves VE_INFO alone, as
+		 * td_other_exits.c's tdx_inject_ve() does.
+		 */
+		if (v->ve_valid)
+			return TDG_DF;
+		v->ve_valid = true;
 		v->ve = (struct tdx_ve_info){ EXIT_REASON_EPT_VIOLATION, exitq, gpa };
 		seam_event(SEAM_EV_VE, gpa, 0);
 		seam_charge(SEAM_COST_VE, 1);
 		return TDG_VE;
 	}
 	uint64_t eeq = s == SEPT_PENDING ? EEQ_TYPE_PENDING_EPT_VIOLATION : EEQ_TYPE_NONE;
-	td_epf_log(v, gpa & ~(SZ_4K - 1));
-	td_exit(v, EXIT_REASON_EPT_VIOLATION, exitq, eeq, gpa & ~(SZ_4K - 1));
+	/*
+	 * The GPA is logged as the CPU reported it, page offset included, as
+	 * td_ept_violation.c passes it to td_exit_epf_stepping_log(): two
+	 * offsets in one page are two entries of the log.
+	 */
+	td_epf_log(v, gpa);
+	td_exit(v, EXIT_REASON_EPT_VIOLATION, exitq & ~EXITQ_TD_EXIT_CLEARED, eeq,
+		gpa & ~(SZ_4K - 1));
 	return TDG_EXIT;
 }

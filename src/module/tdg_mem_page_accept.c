@@ -20,18 +20,6 @@
 
 #include "internal.h"
 
-/* An EPT-violation TD exit caused by ACCEPT. */
-static void accept_exit(struct tdx_vcpu *v, uint64_t gpa, int req_level, uint64_t found,
-			int found_level)
-{
-	uint64_t eeq = EEQ_TYPE_ACCEPT |
-		       ((uint64_t)req_level << EEQ_ACCEPT_REQ_LEVEL_SHIFT) |
-		       ((uint64_t)found_level << EEQ_ACCEPT_ERR_LEVEL_SHIFT) |
-		       ((uint64_t)sept_public_state[septe_state(found)] << EEQ_ACCEPT_ERR_STATE_SHIFT);
-	td_exit(v, EXIT_REASON_EPT_VIOLATION, EXITQ_WRITE | EXITQ_GPA_VALID, eeq,
-		gpa & ~(SZ_4K - 1));
-}
-
 /*
  * The end of a TDCALL that returns to the guest: the block after the EXIT
  * label of td_call in the module's TD dispatcher (module-abi.md section 5).
@@ -89,7 +77,7 @@ static enum tdg_outcome accept(struct tdx_vcpu *v, uint64_t info, uint64_t *stat
 			*status = TDX_PAGE_ALREADY_ACCEPTED | (uint32_t)reached;
 			return TDG_RETURN;
 		}
-		accept_exit(v, gpa, level, cur, reached);
+		td_exit_accept_violation(v, EEQ_TYPE_ACCEPT, gpa, level, cur, reached);
 		return TDG_EXIT;
 	}
 	/* the guest side of the entry lock (tdx_locks.h, sept_lock_acquire_guest) */
@@ -116,7 +104,7 @@ static enum tdg_outcome accept(struct tdx_vcpu *v, uint64_t info, uint64_t *stat
 	}
 	if (!sept_allowed(SOP_ACCEPT, s)) {
 		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
-		accept_exit(v, gpa, level, cur, level);
+		td_exit_accept_violation(v, EEQ_TYPE_ACCEPT, gpa, level, cur, level);
 		return TDG_EXIT;
 	}
 	/*

@@ -5,21 +5,19 @@
  * MR.EXTEND's job).  The TDR is taken exclusive, which serialises every
  * other call on the TD, so no S-EPT lock is taken.
  *
- * The source must be a shared page: in the simulator, any page that is not
- * a TD page (PT_NDA or outside every TDMR); anything else is
- * OPERAND_INVALID|R9.
+ * The source is checked as shared_hpa_check_with_pwr_2_alignment() in the
+ * module's helpers.c does: 4K aligned, below MAX_PA, outside SEAMRR, HKID
+ * bits in the shared range; anything else is OPERAND_INVALID|R9.  Its PAMT
+ * type is not looked at: a TD page passes (on hardware the copy then reads
+ * ciphertext through the shared key; the simulator copies its bytes).  The
+ * simulator has neither SEAMRR nor HKID bits in addresses; it refuses a
+ * source beyond its memory instead, which it has no bytes for.
  */
 #include "internal.h"
 
 static bool source_ok(struct tdx_module *m, uint64_t src)
 {
-	if ((src & (SZ_4K - 1)) || (src >> m->pm.max_pa) || !physmem_valid(&m->pm, src))
-		return false;
-	if (!physmem_in_tdmr(&m->pm, src))
-		return true;
-	return pamt_peek_type(&m->pm, src, PAMT_1G) != PT_REG &&
-	       pamt_peek_type(&m->pm, src, PAMT_2M) != PT_REG &&
-	       pamt_peek_type(&m->pm, src, PAMT_4K) == PT_NDA;
+	return !(src & (SZ_4K - 1)) && !(src >> m->pm.max_pa) && physmem_valid(&m->pm, src);
 }
 
 uint64_t tdh_mem_page_add(struct tdx_module *m, struct tdx_regs *out, uint64_t info,

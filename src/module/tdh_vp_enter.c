@@ -37,19 +37,25 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		st = TDX_VCPU_STATE_INCORRECT;
 		goto fail;
 	}
-	/* RESUME_L1 needs a current L2 VM, which the simulator never has */
-	if ((rcx & VP_ENTER_HOST_RECOVERABILITY_HINT) && v->last_exit != LAST_EXIT_ASYNC_TRAP) {
-		st = err(TDX_OPERAND_INVALID, OPND_RCX);
-		goto fail;
-	}
-	if (rcx & VP_ENTER_RESUME_L1) {
-		st = err(TDX_OPERAND_INVALID, OPND_RCX);
-		goto fail;
-	}
+	/*
+	 * Associate first, then check the flags, as the module's
+	 * tdh_vp_enter() does (check_and_associate_vcpu() before the
+	 * host-recoverability hint and RESUME_L1): a VP.ENTER refused for its
+	 * flags leaves the vCPU associated, so VP.FLUSH is then needed.
+	 */
 	bool new_association = !v->associated;
 	if (new_association) {
 		v->associated = true;
 		td->num_assoc_vcpus++;
+	}
+	if ((rcx & VP_ENTER_HOST_RECOVERABILITY_HINT) && v->last_exit != LAST_EXIT_ASYNC_TRAP) {
+		st = err(TDX_OPERAND_INVALID, OPND_RCX);
+		goto fail;
+	}
+	/* RESUME_L1 needs a current L2 VM, which the simulator never has */
+	if (rcx & VP_ENTER_RESUME_L1) {
+		st = err(TDX_OPERAND_INVALID, OPND_RCX);
+		goto fail;
 	}
 	/* TLB tracking: count this vCPU in the current epoch */
 	if (!seam_sharex_try(&td->epoch_lock, SEAM_SHARED, SEAM_LOCK_EPOCH)) {
@@ -67,9 +73,12 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	 * Zero-step filter: if EPT violations at one RIP passed the threshold,
 	 * re-check the logged GPAs under the exclusive tree lock and refuse to
 	 * enter while one would still fault, returning a synthesized EPT
-	 * violation exit instead (RAX 0x30, RCX exit qualification, R8 GPA).
+	 * violation exit instead: RAX 0x30, RCX qualification 0x2 (a write and
+	 * nothing else, as emulate_ept_violation_td_exit() in the module's
+	 * tdh_vp_enter.c builds it), R8 the GPA.
 	 */
 	v->rip_on_entry = v->rip;
+	bool zs_locked = false;	/* the tree lock, kept until just before entry */
 	if (v->nepf) {
 		v->zs_filter_runs++;
 		if (!seam_sharex_try(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE)) {
@@ -81,20 +90,28 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 		for (uint32_t i = 0; i < v->nepf && faulting == ~0ull; i++)
 			if (td_gpa_would_fault(td, v->epf_gpa[i]))
 				faulting = v->epf_gpa[i];
-		seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
 		if (faulting != ~0ull) {
+			seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
 			seam_fetch_add64(&td->refcount[epoch & 1], (uint64_t)-1);
 			v->zs_refused++;
 			seam_event(SEAM_EV_ZERO_STEP, faulting, 0);
 			v->exit = (struct tdx_regs){ .rax = EXIT_REASON_EPT_VIOLATION,
-						     .rcx = EXITQ_WRITE | EXITQ_GPA_VALID,
-						     .r8 = faulting };
+						     .rcx = EXITQ_WRITE,
+						     .r8 = faulting & ~(SZ_4K - 1) };
 			v->last_exit = LAST_EXIT_ASYNC_FAULT;
 			out->rcx = v->exit.rcx;
 			out->r8 = v->exit.r8;
 			st = EXIT_REASON_EPT_VIOLATION;
 			goto fail;
 		}
+		/*
+		 * Let in: the lock stays exclusive until just before entering,
+		 * as td_entry_stepping_filter() and the module's tdh_vp_enter()
+		 * do (released after the op-state lock, right before the return
+		 * to the TD), so no S-EPT change slips in between the check and
+		 * the entry.
+		 */
+		zs_locked = true;
 	}
 
 	/* entered: keep TDVPR and TDR held until the exit */
@@ -103,6 +120,8 @@ uint64_t tdh_vp_enter(struct tdx_module *m, struct tdx_regs *out, uint64_t rcx)
 	v->enter_tdr = c.tdr;
 	c.tdvpr_locked = c.tdr_locked = false;
 	td_ctx_release(&c);	/* the op-state lock is not held while running */
+	if (zs_locked)
+		seam_sharex_release(&td->sept_lock, SEAM_EXCLUSIVE, SEAM_LOCK_SEPT_TREE);
 	seam_charge(SEAM_COST_TD_ENTRY, 1);
 	return seam_ret(SEAM_COST_SEAMCALL + TDH_VP_ENTER, TDX_SUCCESS);
 fail:

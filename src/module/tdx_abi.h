@@ -59,6 +59,7 @@ enum tdh_leaf {
 enum tdg_leaf {
 	TDG_VP_VMCALL = 0,
 	TDG_VP_INFO = 1,
+	TDG_VP_VEINFO_GET = 3,
 	TDG_MEM_PAGE_ACCEPT = 6,
 	TDG_VM_RD = 7,
 	TDG_VM_WR = 8,
@@ -99,6 +100,7 @@ enum tdg_leaf {
 #define TDX_VCPU_STATE_INCORRECT	0xC000070000000000ull
 #define TDX_VCPU_ASSOCIATED		0x8000070100000000ull
 #define TDX_VCPU_NOT_ASSOCIATED		0x8000070200000000ull
+#define TDX_NO_VALID_VE_INFO		0xC000070400000000ull
 #define TDX_MAX_VCPUS_EXCEEDED		0xC000070500000000ull
 #define TDX_TD_KEYS_NOT_CONFIGURED	0x8000081000000000ull
 #define TDX_KEY_STATE_INCORRECT		0xC000081100000000ull
@@ -372,16 +374,31 @@ enum tdx_eeq_type {
 	EEQ_TYPE_PENDING_EPT_VIOLATION = 6,
 };
 #define EEQ_TYPE_MASK		GENMASK64(3, 0)
-/* For ACCEPT: requested level 34:32, level where the walk stopped 37:35, state 45:38 */
+/*
+ * For ACCEPT and ATTR.WR (tdaccept_vmx_eeq_info_t in tdx_api_defs.h, in
+ * bits 63:32): requested level 34:32, level where the walk stopped 37:35,
+ * its public state 45:38, bit 46 set if that entry is a leaf.
+ */
 #define EEQ_ACCEPT_REQ_LEVEL_SHIFT	32
 #define EEQ_ACCEPT_ERR_LEVEL_SHIFT	35
 #define EEQ_ACCEPT_ERR_STATE_SHIFT	38
+#define EEQ_ACCEPT_ERR_IS_LEAF		BIT64(46)
 
-/* Exit qualification (RCX out) bits for an EPT violation. */
+/*
+ * Exit qualification bits of an EPT violation (vmx_exit_qualification_t).
+ * The TD exit reports bits 5:0 only: the module clears bits 12:7 (guest
+ * linear address valid and the rest) before the exit to the host
+ * (td_other_exits.c, tdx_ept_violation_exit_to_vmm); a #VE's info keeps
+ * the CPU's value.
+ */
 #define EXITQ_READ		BIT64(0)
 #define EXITQ_WRITE		BIT64(1)
 #define EXITQ_FETCH		BIT64(2)
-#define EXITQ_GPA_VALID		BIT64(7)
+#define EXITQ_GPA_READABLE	BIT64(3)	/* the entry's R, W, X */
+#define EXITQ_GPA_WRITABLE	BIT64(4)
+#define EXITQ_GPA_EXECUTABLE	BIT64(5)
+#define EXITQ_GLA_VALID		BIT64(7)
+#define EXITQ_TD_EXIT_CLEARED	GENMASK64(12, 7)
 
 /*
  * TDX_FEATURES0 (TDH.SYS.RD): what the module supports.  Dynamic PAMT is bit 36,

@@ -156,6 +156,7 @@ enum tdg_outcome {
 	TDG_EXIT,		/* the vCPU left the TD: see tdx_vcpu_exit_regs() */
 	TDG_VE,			/* a #VE was injected: see tdx_vcpu_ve() */
 	TDG_INTERRUPTED,	/* an interrupt is pending: re-execute the TDCALL */
+	TDG_DF,			/* a #VE while VE_INFO was still valid: #DF instead */
 };
 
 /* TDG.MEM.PAGE.ACCEPT.  *status is valid when the outcome is TDG_RETURN. */
@@ -190,9 +191,21 @@ uint64_t tdg_vm_wr(struct tdx_vcpu *v, uint64_t vm, uint64_t field, uint64_t val
 /*
  * A guest load/store/fetch of private @gpa: translates through the S-EPT.
  * TDG_RETURN with *hpa on success; TDG_EXIT (EPT-violation TD exit) or
- * TDG_VE (#VE for a PENDING page when PENDING_VE_DISABLE is 0) otherwise.
+ * TDG_VE (#VE for a PENDING page when PENDING_VE_DISABLE is 0) otherwise,
+ * or TDG_DF when that #VE finds VE_INFO still valid (the guest did not read
+ * the previous #VE's info with tdg_vp_veinfo_get()).
  */
 enum tdg_outcome tdx_guest_access(struct tdx_vcpu *v, uint64_t gpa, unsigned exitq_rwx, uint64_t *hpa);
+
+/*
+ * TDG.VP.VEINFO.GET (TDCALL leaf 3): the last #VE's information, which
+ * marks VE_INFO free again.  Returns TDX_SUCCESS with RCX = exit reason,
+ * RDX = exit qualification, R8 = guest linear address (not modelled: 0),
+ * R9 = GPA, R10 = instruction length and info (0), or
+ * TDX_NO_VALID_VE_INFO with all five 0 when no #VE is pending.  Always
+ * returns to the guest.
+ */
+uint64_t tdg_vp_veinfo_get(struct tdx_vcpu *v, struct tdx_regs *out);
 
 /*
  * Leave the TD for a reason the guest or the platform raised (TDVMCALL,

@@ -326,7 +326,6 @@ uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *o
 uint64_t td_check_blocked_tracked(struct td_ctx *c, struct tdx_regs *out, uint64_t cur,
 				  int level, uint64_t bepoch, uint32_t tracking_opnd);
 uint64_t td_lock_sept(struct td_ctx *c, enum seam_lock_mode mode);
-uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry);
 void td_ctx_release(struct td_ctx *c);
 /* Op states each leaf may run in (include/auto_gen/op_state_lookup.c). */
 extern const uint8_t td_op_state_table[TDH_NR_LEAVES];
@@ -368,7 +367,6 @@ static inline void out_clear(struct tdx_regs *out)
 uint64_t td_gpa_check(const struct tdx_td *td, uint64_t gpa);
 uint64_t gpa_info_check(uint64_t info, int min_level, int max_level);
 bool td_tlb_tracked(struct tdx_td *td, uint64_t bepoch);
-void td_child_add(struct tdx_td *td, int64_t n);
 
 /* pamt.c */
 uint64_t pamt_walk_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size want,
@@ -502,10 +500,33 @@ static inline uint64_t *sept_walk(struct tdx_td *td, uint64_t gpa, int level, in
 }
 uint64_t sept_arch_entry(uint64_t e, int level);
 void sept_set_details(struct tdx_regs *out, uint64_t e, int level);
-uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
-			  enum seam_lock_mode tree_mode, struct tdx_regs *out,
-			  uint64_t **entry, uint64_t *copy);
-void sept_entry_write_unlock(uint64_t *entry, uint64_t value);
+/* (inline: every S-EPT leaf's prologue runs it) */
+/*
+ * Steps 4-5 of the common host preconditions: take the S-EPT tree lock in
+ * @tree_mode (unless it is -1: no tree lock) and walk to exactly @level.
+ * On EPT_WALK_FAILED|RCX the details of where the walk stopped go to *out.
+ * On success *entry / *copy are the addressed entry; the tree lock (if any)
+ * stays held in @c.
+ */
+static inline uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
+					 enum seam_lock_mode tree_mode, struct tdx_regs *out,
+					 uint64_t **entry, uint64_t *copy)
+{
+	uint64_t st;
+	if (tree_mode != LOCK_NONE) {
+		st = td_lock_sept(c, tree_mode);
+		if (st)
+			return st;
+	}
+	int reached;
+	*entry = sept_walk(c->td, gpa, level, &reached, copy);
+	if (reached != level) {
+		sept_set_details(out, *copy, reached);
+		*entry = NULL;
+		return err(TDX_EPT_WALK_FAILED, OPND_RCX);
+	}
+	return TDX_SUCCESS;
+}
 void sept_entry_write_locked(uint64_t *entry, uint64_t value);
 
 /* mrtd.c */
@@ -530,8 +551,6 @@ void td_exit_accept_violation(struct tdx_vcpu *v, unsigned eeq_type, uint64_t gp
  * guest as OPERAND_BUSY).
  */
 enum tdg_outcome tdcall_return(struct tdx_vcpu *v, enum tdg_outcome o, uint64_t *status);
-/* tdg_mem_page_attr_rd.c: the guest side of an entry lock (see there). */
-uint64_t td_lock_entry_guest(uint64_t *e, uint64_t *cur);
 void td_epf_log(struct tdx_vcpu *v, uint64_t gpa);
 bool td_gpa_would_fault(struct tdx_td *td, uint64_t gpa);
 
@@ -550,6 +569,104 @@ static inline void td_step_check(struct tdx_vcpu *v)
 		v->nepf = 0;
 		v->epf_count = 0;
 	}
+}
+
+/* ---- small hot helpers, inline so that every leaf's fast path stays flat ---- */
+
+/*
+ * Step 6: the host side of an S-EPT entry lock.  On failure the
+ * host-priority bit is set so that guests back off (OPERAND_BUSY|RCX).
+ * On success the host-priority bit is cleared.
+ */
+static inline uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry)
+{
+	if (!seam_bit_trylock(entry, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
+		seam_fetch_or64(entry, SEPTE_HP);
+		return err(TDX_OPERAND_BUSY, OPND_RCX);
+	}
+	seam_fetch_and64(entry, ~SEPTE_HP);
+	c->entry = entry;
+	return TDX_SUCCESS;
+}
+
+static inline void td_child_add(struct tdx_td *td, int64_t n)
+{
+	seam_fetch_add64(&td->child_count, (uint64_t)n);
+}
+
+/*
+ * Commit an S-EPT entry: publish @value and drop the entry lock in one
+ * atomic write.  The value is the new entry built by the leaf (from the
+ * copy read right after locking, or from scratch), with the lock and
+ * host-priority bits clear, so a host-priority bit that a losing host call
+ * set meanwhile is wiped, as the module's commits do (sept_manager.c/.h:
+ * sept_set_leaf_and_release_locks, sept_set_mapped_non_leaf,
+ * septe_set_free_or_removed_and_release_locks; and the leaves' atomic
+ * writes of the copy they read after locking).  Only an error-path release
+ * (seam_bit_unlock, the module's sept_lock_release) keeps the bit.
+ */
+static inline void sept_entry_write_unlock(uint64_t *entry, uint64_t value)
+{
+	seam__lock_event(SEAM_LOCK_SEPT_ENTRY, entry, SEAM_EXCLUSIVE, false);
+	seam_store64(entry, value & ~(SEPTE_LOCK | SEPTE_HP));
+}
+
+/*
+ * The guest side of an S-EPT entry lock (tdx_locks.h,
+ * sept_lock_acquire_guest): OPERAND_BUSY|RCX on contention,
+ * OPERAND_BUSY_HOST_PRIORITY|RCX (lock dropped) when a host call lost this
+ * entry and asked guests to back off.  On success *cur is the entry.
+ */
+static inline uint64_t td_lock_entry_guest(uint64_t *e, uint64_t *cur)
+{
+	if (!seam_bit_trylock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY))
+		return err(TDX_OPERAND_BUSY, OPND_RCX);
+	*cur = seam_load64(e);
+	if (*cur & SEPTE_HP) {
+		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
+		return err(TDX_OPERAND_BUSY_HOST_PRIORITY, OPND_RCX);
+	}
+	return TDX_SUCCESS;
+}
+
+/*
+ * The common prologue of the S-EPT leaves (module-abi.md section 4):
+ * TDR (RDX, shared), TD state with the op-state lock shared, GPA+level
+ * operand within [@min_level, @max_level] (-1: the TD's root level), private
+ * GPA, tree lock in @tree_mode, walk to the level, host entry lock.  On
+ * success *entry is locked by the host and *cur is its value.  Inlined
+ * into PAGE.AUG, the fault path's leaf; the others call mem_prologue().
+ */
+static inline __attribute__((always_inline)) uint64_t
+mem_prologue_inline(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *out,
+		    unsigned leaf, uint64_t tdr, uint64_t info, int min_level,
+		    int max_level, enum seam_lock_mode tree_mode,
+		    uint64_t *gpa, int *level, uint64_t **entry, uint64_t *cur)
+{
+	uint64_t st = td_lock_tdr(m, c, tdr, SEAM_SHARED, OPND_RDX);
+	if (st)
+		return st;
+	st = td_check_state(c, leaf, SEAM_SHARED);
+	if (st)
+		return st;
+	st = gpa_info_check(info, min_level, max_level < 0 ? c->td->root_level : max_level);
+	if (st)
+		return st;
+	*gpa = info & GPA_INFO_GPA_MASK;
+	*level = (int)(info & GPA_INFO_LEVEL_MASK);
+	st = td_gpa_check(c->td, *gpa);
+	if (st)
+		return st;
+	st = sept_lookup_walk(c, *gpa, *level, tree_mode, out, entry, cur);
+	if (st)
+		return st;
+	st = td_lock_entry_host(c, *entry);
+	if (st) {
+		sept_set_details(out, *cur, *level);
+		return st;
+	}
+	*cur = seam_load64(*entry) & ~(SEPTE_LOCK | SEPTE_HP);
+	return TDX_SUCCESS;
 }
 
 #endif /* TDXSIM_MODULE_INTERNAL_H */

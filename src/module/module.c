@@ -187,42 +187,14 @@ uint64_t td_lock_vcpu(struct tdx_module *m, struct td_ctx *c, uint64_t tdvpr,
 	return TDX_SUCCESS;
 }
 
-/*
- * The common prologue of the S-EPT leaves (module-abi.md section 4):
- * TDR (RDX, shared), TD state with the op-state lock shared, GPA+level
- * operand within [@min_level, @max_level] (-1: the TD's root level), private
- * GPA, tree lock in @tree_mode, walk to the level, host entry lock.  On
- * success *entry is locked by the host and *cur is its value.
- */
+/* The out-of-line copy of mem_prologue_inline() (internal.h) for the colder leaves. */
 uint64_t mem_prologue(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *out,
 		      unsigned leaf, uint64_t tdr, uint64_t info, int min_level,
 		      int max_level, enum seam_lock_mode tree_mode,
 		      uint64_t *gpa, int *level, uint64_t **entry, uint64_t *cur)
 {
-	uint64_t st = td_lock_tdr(m, c, tdr, SEAM_SHARED, OPND_RDX);
-	if (st)
-		return st;
-	st = td_check_state(c, leaf, SEAM_SHARED);
-	if (st)
-		return st;
-	st = gpa_info_check(info, min_level, max_level < 0 ? c->td->root_level : max_level);
-	if (st)
-		return st;
-	*gpa = info & GPA_INFO_GPA_MASK;
-	*level = (int)(info & GPA_INFO_LEVEL_MASK);
-	st = td_gpa_check(c->td, *gpa);
-	if (st)
-		return st;
-	st = sept_lookup_walk(c, *gpa, *level, tree_mode, out, entry, cur);
-	if (st)
-		return st;
-	st = td_lock_entry_host(c, *entry);
-	if (st) {
-		sept_set_details(out, *cur, *level);
-		return st;
-	}
-	*cur = seam_load64(*entry) & ~(SEPTE_LOCK | SEPTE_HP);
-	return TDX_SUCCESS;
+	return mem_prologue_inline(m, c, out, leaf, tdr, info, min_level, max_level, tree_mode,
+				   gpa, level, entry, cur);
 }
 
 /*
@@ -256,21 +228,6 @@ uint64_t td_lock_sept(struct td_ctx *c, enum seam_lock_mode mode)
 	return TDX_SUCCESS;
 }
 
-/*
- * Step 6: the host side of an S-EPT entry lock.  On failure the
- * host-priority bit is set so that guests back off (OPERAND_BUSY|RCX).
- * On success the host-priority bit is cleared.
- */
-uint64_t td_lock_entry_host(struct td_ctx *c, uint64_t *entry)
-{
-	if (!seam_bit_trylock(entry, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
-		seam_fetch_or64(entry, SEPTE_HP);
-		return err(TDX_OPERAND_BUSY, OPND_RCX);
-	}
-	seam_fetch_and64(entry, ~SEPTE_HP);
-	c->entry = entry;
-	return TDX_SUCCESS;
-}
 
 /* Release everything @c holds, in reverse order of acquisition. */
 void td_ctx_release(struct td_ctx *c)
@@ -347,10 +304,6 @@ bool td_tlb_tracked(struct tdx_td *td, uint64_t bepoch)
 	return false;
 }
 
-void td_child_add(struct tdx_td *td, int64_t n)
-{
-	seam_fetch_add64(&td->child_count, (uint64_t)n);
-}
 
 /* ---- inspection ---- */
 

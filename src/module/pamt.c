@@ -174,7 +174,8 @@ uint64_t pamt_check_lock(struct tdx_module *m, uint64_t hpa, enum pamt_size size
 		return err(TDX_PAGE_METADATA_INCORRECT, opnd);
 	}
 	/* a pair page reads PT_NDA in its own entry but is not free (same file) */
-	if (type == PT_NDA && size == PAMT_4K && pamt_is_pair_page(&m->pm, hpa)) {
+	if (__builtin_expect(m->pm.dynamic_pamt, 0) && type == PT_NDA && size == PAMT_4K &&
+	    pamt_is_pair_page(&m->pm, hpa)) {
 		pamt_unwalk(pl);
 		return err(TDX_PAGE_METADATA_INCORRECT, opnd);
 	}

@@ -12,11 +12,11 @@
 
 #include "physmem.h"
 
-#define TAG_SPARSE		1ull
-#define TAG_IDX_SHIFT		1
-#define TAG_IDX_MASK		0x1ffull
-#define TAG_VAL_SHIFT		10
-#define TAG_VAL_MAX		((1ull << 54) - 1)
+#define TAG_SPARSE		PHYSMEM_TAG_SPARSE
+#define TAG_IDX_SHIFT		PHYSMEM_TAG_IDX_SHIFT
+#define TAG_IDX_MASK		PHYSMEM_TAG_IDX_MASK
+#define TAG_VAL_SHIFT		PHYSMEM_TAG_VAL_SHIFT
+#define TAG_VAL_MAX		PHYSMEM_TAG_VAL_MAX
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -191,47 +191,6 @@ static void tag_clear(struct physmem *pm, uint64_t *tag)
 	*tag = 0;
 }
 
-
-uint64_t physmem_read64(struct physmem *pm, uint64_t hpa)
-{
-	uint64_t *tag = tag_of(pm, hpa, false);
-	if (!tag || !*tag)
-		return 0;
-	uint64_t t = *tag;
-	unsigned idx = (hpa >> 3) & 511;
-	if (t & TAG_SPARSE)
-		return ((t >> TAG_IDX_SHIFT) & TAG_IDX_MASK) == idx ? t >> TAG_VAL_SHIFT : 0;
-	return ((uint64_t *)(uintptr_t)t)[idx];
-}
-
-void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v)
-{
-	uint64_t *tag = tag_of(pm, hpa, v != 0);
-	if (!tag)
-		return;		/* writing 0 to an untouched page: nothing to do */
-	uint64_t t = *tag;
-	unsigned idx = (hpa >> 3) & 511;
-	if (t && !(t & TAG_SPARSE)) {
-		((uint64_t *)(uintptr_t)t)[idx] = v;
-		return;
-	}
-	bool same_word = (t & TAG_SPARSE) &&
-			 ((t >> TAG_IDX_SHIFT) & TAG_IDX_MASK) == idx;
-	if (t && !same_word && v == 0)
-		return;		/* that word already reads as zero */
-	if (t == 0 || same_word) {
-		if (v == 0)
-			*tag = 0;
-		else if (v <= TAG_VAL_MAX)
-			*tag = TAG_SPARSE | ((uint64_t)idx << TAG_IDX_SHIFT) |
-			       (v << TAG_VAL_SHIFT);
-		else
-			physmem__materialize(pm, tag)[idx] = v;
-		return;
-	}
-	/* a second nonzero word, or a wide value: a full page copy */
-	physmem__materialize(pm, tag)[idx] = v;
-}
 
 void physmem_read(struct physmem *pm, uint64_t hpa, void *buf, size_t len)
 {

@@ -143,8 +143,55 @@ static inline struct phys_2m *physmem_chunk2m(struct physmem *pm, uint64_t hpa, 
 /* ---- contents ---- */
 void physmem_read(struct physmem *pm, uint64_t hpa, void *buf, size_t len);
 void physmem_write(struct physmem *pm, uint64_t hpa, const void *buf, size_t len);
-uint64_t physmem_read64(struct physmem *pm, uint64_t hpa);	/* 8-aligned */
-void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v);
+/* The content tag encoding (see the head of this file). */
+#define PHYSMEM_TAG_SPARSE	1ull
+#define PHYSMEM_TAG_IDX_SHIFT	1
+#define PHYSMEM_TAG_IDX_MASK	0x1ffull
+#define PHYSMEM_TAG_VAL_SHIFT	10
+#define PHYSMEM_TAG_VAL_MAX	((1ull << 54) - 1)
+
+/*
+ * One 8-aligned word (every guest load and store comes here, so inline).
+ * A write of a small value to a zero or one-word page keeps the tag; a
+ * second word or a wide value materializes the page.
+ */
+static inline uint64_t physmem_read64(struct physmem *pm, uint64_t hpa)
+{
+	struct phys_2m *c = physmem_chunk2m(pm, hpa, false);
+	uint64_t t = c ? c->content[(hpa >> 12) & 511] : 0;
+	unsigned idx = (hpa >> 3) & 511;
+	if (!t)
+		return 0;
+	if (t & PHYSMEM_TAG_SPARSE)
+		return ((t >> PHYSMEM_TAG_IDX_SHIFT) & PHYSMEM_TAG_IDX_MASK) == idx
+			       ? t >> PHYSMEM_TAG_VAL_SHIFT : 0;
+	return ((uint64_t *)(uintptr_t)t)[idx];
+}
+
+static inline void physmem_write64(struct physmem *pm, uint64_t hpa, uint64_t v)
+{
+	struct phys_2m *c = physmem_chunk2m(pm, hpa, v != 0);
+	if (!c)
+		return;		/* writing 0 to an untouched page: nothing to do */
+	uint64_t *tag = &c->content[(hpa >> 12) & 511];
+	uint64_t t = *tag;
+	unsigned idx = (hpa >> 3) & 511;
+	if (t && !(t & PHYSMEM_TAG_SPARSE)) {
+		((uint64_t *)(uintptr_t)t)[idx] = v;
+		return;
+	}
+	bool same_word = (t & PHYSMEM_TAG_SPARSE) &&
+			 ((t >> PHYSMEM_TAG_IDX_SHIFT) & PHYSMEM_TAG_IDX_MASK) == idx;
+	if (t && !same_word && v == 0)
+		return;		/* that word already reads as zero */
+	if ((t == 0 || same_word) && v <= PHYSMEM_TAG_VAL_MAX) {
+		*tag = v ? PHYSMEM_TAG_SPARSE | ((uint64_t)idx << PHYSMEM_TAG_IDX_SHIFT) |
+			   (v << PHYSMEM_TAG_VAL_SHIFT) : 0;
+		return;
+	}
+	/* a second nonzero word, or a wide value: a full page copy */
+	physmem__materialize(pm, tag)[idx] = v;
+}
 void physmem_zero_page(struct physmem *pm, uint64_t hpa);	/* 4K */
 /* The 512 words of a 4K page, materialized (stable until zeroed). */
 static inline uint64_t *physmem_page_words(struct physmem *pm, uint64_t hpa)

@@ -155,49 +155,7 @@ void sept_set_details(struct tdx_regs *out, uint64_t e, int level)
 	out->rdx = tdx_sept_info(level, sept_public_state[septe_state(e)]);
 }
 
-/*
- * Steps 4-5 of the common host preconditions: take the S-EPT tree lock in
- * @tree_mode (unless it is -1: no tree lock) and walk to exactly @level.
- * On EPT_WALK_FAILED|RCX the details of where the walk stopped go to *out.
- * On success *entry / *copy are the addressed entry; the tree lock (if any)
- * stays held in @c.
- */
-uint64_t sept_lookup_walk(struct td_ctx *c, uint64_t gpa, int level,
-			  enum seam_lock_mode tree_mode, struct tdx_regs *out,
-			  uint64_t **entry, uint64_t *copy)
-{
-	uint64_t st;
-	if (tree_mode != LOCK_NONE) {
-		st = td_lock_sept(c, tree_mode);
-		if (st)
-			return st;
-	}
-	int reached;
-	*entry = sept_walk(c->td, gpa, level, &reached, copy);
-	if (reached != level) {
-		sept_set_details(out, *copy, reached);
-		*entry = NULL;
-		return err(TDX_EPT_WALK_FAILED, OPND_RCX);
-	}
-	return TDX_SUCCESS;
-}
 
-/*
- * Commit an S-EPT entry: publish @value and drop the entry lock in one
- * atomic write.  The value is the new entry built by the leaf (from the
- * copy read right after locking, or from scratch), with the lock and
- * host-priority bits clear, so a host-priority bit that a losing host call
- * set meanwhile is wiped, as the module's commits do (sept_manager.c/.h:
- * sept_set_leaf_and_release_locks, sept_set_mapped_non_leaf,
- * septe_set_free_or_removed_and_release_locks; and the leaves' atomic
- * writes of the copy they read after locking).  Only an error-path release
- * (seam_bit_unlock, the module's sept_lock_release) keeps the bit.
- */
-void sept_entry_write_unlock(uint64_t *entry, uint64_t value)
-{
-	seam__lock_event(SEAM_LOCK_SEPT_ENTRY, entry, SEAM_EXCLUSIVE, false);
-	seam_store64(entry, value & ~(SEPTE_LOCK | SEPTE_HP));
-}
 
 /*
  * Commit an S-EPT entry but keep its lock, for the leaves whose module code

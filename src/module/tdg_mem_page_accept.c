@@ -20,6 +20,7 @@
 
 #include "internal.h"
 
+
 /*
  * The end of a TDCALL that returns to the guest: the block after the EXIT
  * label of td_call in the module's TD dispatcher (module-abi.md section 5).
@@ -80,17 +81,9 @@ static enum tdg_outcome accept(struct tdx_vcpu *v, uint64_t info, uint64_t *stat
 		td_exit_accept_violation(v, EEQ_TYPE_ACCEPT, gpa, level, cur, reached);
 		return TDG_EXIT;
 	}
-	/* the guest side of the entry lock (tdx_locks.h, sept_lock_acquire_guest) */
-	if (!seam_bit_trylock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY)) {
-		*status = err(TDX_OPERAND_BUSY, OPND_RCX);	/* plain contention */
+	*status = td_lock_entry_guest(e, &cur);
+	if (*status)
 		return TDG_RETURN;
-	}
-	cur = seam_load64(e);
-	if (cur & SEPTE_HP) {
-		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
-		*status = err(TDX_OPERAND_BUSY_HOST_PRIORITY, OPND_RCX);
-		return TDG_RETURN;
-	}
 	enum sept_state s = septe_state(cur);
 	if (s == SEPT_NL_MAPPED || s == SEPT_NL_BLOCKED) {
 		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);

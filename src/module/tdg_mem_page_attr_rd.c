@@ -13,24 +13,6 @@
 
 #include "internal.h"
 
-/*
- * The guest side of an S-EPT entry lock (tdx_locks.h,
- * sept_lock_acquire_guest): OPERAND_BUSY|RCX on contention,
- * OPERAND_BUSY_HOST_PRIORITY|RCX (lock dropped) when a host call lost this
- * entry and asked guests to back off.  On success *cur is the entry.
- */
-uint64_t td_lock_entry_guest(uint64_t *e, uint64_t *cur)
-{
-	if (!seam_bit_trylock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY))
-		return err(TDX_OPERAND_BUSY, OPND_RCX);
-	*cur = seam_load64(e);
-	if (*cur & SEPTE_HP) {
-		seam_bit_unlock(e, SEPTE_LOCK, SEAM_LOCK_SEPT_ENTRY);
-		return err(TDX_OPERAND_BUSY_HOST_PRIORITY, OPND_RCX);
-	}
-	return TDX_SUCCESS;
-}
-
 static enum tdg_outcome attr_rd(struct tdx_vcpu *v, uint64_t gpa, uint64_t *status,
 				uint64_t *rcx, uint64_t *rdx)
 {

@@ -14,8 +14,8 @@ uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 	int level;
 	out_clear(out);
 	seam_charge(SEAM_COST_SEAMCALL + TDH_MEM_PAGE_AUG, 1);
-	uint64_t st = mem_prologue(m, &c, out, TDH_MEM_PAGE_AUG, tdr, info, TDX_LEVEL_4K,
-				   TDX_LEVEL_2M, SEAM_SHARED, &gpa, &level, &e, &cur);
+	uint64_t st = mem_prologue_inline(m, &c, out, TDH_MEM_PAGE_AUG, tdr, info, TDX_LEVEL_4K,
+					  TDX_LEVEL_2M, SEAM_SHARED, &gpa, &level, &e, &cur);
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);

@@ -453,6 +453,82 @@ static void test_tlb_model(void **state)
 	fx_fini(&f);
 }
 
+/*
+ * The same model over a 2M page split and moved: the cached 4K translation
+ * inside a 2M leaf must be gone before DEMOTE and RELOCATE can give its
+ * page away.  @skip_track models a module that did not insist on tracking
+ * (white box: the TD epoch moves on behind the running vCPU's back); the
+ * guest layer's stale-translation check must then catch the next access.
+ */
+#define HUGE_TLB_GPA 0x80200000ull
+static bool huge_tlb_skip;
+
+static void huge_tlb_wait(struct gvcpu *g, uint64_t gpa, int level)
+{
+	if (!huge_tlb_skip) {
+		guest_vmcall(g, 0x1234, 0, 0);	/* the kick: exit, re-enter in the new epoch */
+		return;
+	}
+	/* the block epoch made to look two epochs old: "tracked" with the vCPU still in */
+	uint64_t hpa = septe_hpa(*fx_entry(tlb_fx, gpa, level));
+	assert_true(tdx_td_epoch(tlb_fx->b.td) >= 2);
+	pamt_entry_of(tlb_fx->pm, hpa, (enum pamt_size)level)->bepoch = 0;
+}
+
+static void huge_tlb_prog(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	uint64_t gpa = HUGE_TLB_GPA + 9 * SZ_4K;
+	guest_write64(g, gpa, 7);			/* fills the TLB through the 2M leaf */
+	fx_block(tlb_fx, HUGE_TLB_GPA, 1);
+	fx_track(tlb_fx);
+	huge_tlb_wait(g, HUGE_TLB_GPA, 1);
+	assert_status(tdh_mem_page_demote(tlb_fx->m, &tlb_fx->out, tdx_gpa_info(HUGE_TLB_GPA, 1),
+					  tlb_fx->b.tdr, bringup_page(&tlb_fx->b), 0, 0),
+		      TDX_SUCCESS);
+	assert_int_equal(guest_read64(g, gpa), 7);	/* DEMOTE keeps the page */
+	fx_block(tlb_fx, gpa, 0);
+	if (!huge_tlb_skip)
+		fx_track(tlb_fx);
+	huge_tlb_wait(g, gpa, 0);
+	assert_status(tdh_mem_page_relocate(tlb_fx->m, &tlb_fx->out, tdx_gpa_info(gpa, 0),
+					    tlb_fx->b.tdr, bringup_page(&tlb_fx->b)), TDX_SUCCESS);
+	/* the old page is the host's now; the value moved with the mapping */
+	assert_int_equal(guest_read64(g, gpa), 7);
+}
+
+static void test_tlb_huge_split_and_move(void **state)
+{
+	(void)state;
+	BANNER("TLB: a translation cached through a 2M leaf never outlives DEMOTE + RELOCATE; skipping TRACK is caught");
+	for (int skip = 0; skip < 2; skip++) {
+		static struct vcpu_job j;
+		struct fx f;
+		fx_init_runnable(&f, NULL);
+		tlb_fx = &f;
+		huge_tlb_skip = skip;
+		fx_huge_leaf(&f, HUGE_TLB_GPA, 1, true);
+		struct simple_host h;
+		simple_host_init(&h, &f.b);
+		struct gvcpu_host ops = h.ops;
+		ops.handle_exit = tlb_exit;
+		struct engine *e = engine_for(SCHED_RR, NULL);
+		gvcpu_init(&j.g, f.m, f.b.tdvpr[0], 0, &ops);
+		j.prog = huge_tlb_prog;
+		engine_spawn(e, "vcpu0", vcpu_task, &j);
+		enum engine_outcome out = engine_run(e);
+		if (skip) {
+			assert_int_equal(out, ENGINE_FAIL);
+			assert_non_null(strstr(engine_report(e), "stale TLB entry"));
+		} else {
+			assert_int_equal(out, ENGINE_OK);
+			assert_int_equal(j.rc, 0);
+		}
+		engine_destroy(e);
+		fx_fini(&f);
+	}
+}
+
 /* ---- determinism of a TD program ---- */
 
 static void racy_accepts(struct gvcpu *g, void *arg)
@@ -580,6 +656,7 @@ int main(void)
 		cmocka_unit_test(test_zero_step_progress),
 		cmocka_unit_test(test_zero_step_aug_never_enters),
 		cmocka_unit_test(test_tlb_model),
+		cmocka_unit_test(test_tlb_huge_split_and_move),
 		cmocka_unit_test(test_td_determinism),
 		cmocka_unit_test(test_host_priority_promise),
 	};

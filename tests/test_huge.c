@@ -646,6 +646,21 @@ static void test_nonblocking_resize(void **state)
 		uint64_t hpa;
 		assert_int_equal(tdx_guest_access(f.b.vcpu[0], GPA + 0x5008, EXITQ_READ, &hpa),
 				 TDG_RETURN);
+		/* a guest TDCALL holding a child's entry: BUSY, never a blocked range */
+		uint64_t g1g = GPA_1G;
+		fx_leave(&f, 0);
+		fx_huge_leaf(&f, g1g, 1, false);
+		fx_enter(&f, 0);
+		uint64_t *e1 = fx_entry(&f, g1g, 1);
+		*e1 |= SEPTE_LOCK;	/* as an ACCEPT in progress holds it */
+		uint64_t before = *e1;
+		assert_status(tdh_mem_page_demote(f.m, &f.out, tdx_gpa_info(g1g, 1), f.b.tdr,
+						  bringup_page(&f.b), 0, 0), TDX_OPERAND_BUSY | OPND_RCX);
+		assert_int_equal(*e1, before | SEPTE_HP);	/* guests now back off */
+		*e1 &= ~(SEPTE_LOCK | SEPTE_HP);
+		assert_status(tdh_mem_page_demote(f.m, &f.out, tdx_gpa_info(g1g, 1), f.b.tdr,
+						  bringup_page(&f.b), 0, 0), TDX_SUCCESS);
+		assert_int_equal(fx_pub_state(&f, g1g + 0x7000, 0), SEPT_PUB_PENDING);
 		assert_int_equal(hpa, base + 0x5008);	/* the same page as before */
 		assert_int_equal(fx_pub_state(&f, GPA + 0x5000, 0), SEPT_PUB_MAPPED);
 		fx_leave(&f, 0);

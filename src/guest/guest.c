@@ -300,13 +300,15 @@ uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
  * TD exit (the host acts: maps, or demotes for ATTR.WR's type-5 exit)
  * re-runs the TDCALL.
  */
-uint64_t guest_attr_rd(struct gvcpu *g, uint64_t gpa, uint64_t *rcx)
+static uint64_t attr_call(struct gvcpu *g, bool write, uint64_t gpa, int level, uint64_t *rcx)
 {
 	for (;;) {
 		uint64_t st, rdx;
 		check_kick(g);
 		tdx_vcpu_set_rip(g->v, g->rip);
-		enum tdg_outcome o = tdg_mem_page_attr_rd(g->v, gpa, &st, rcx, &rdx);
+		enum tdg_outcome o =
+			write ? tdg_mem_page_attr_wr(g->v, tdx_gpa_info(gpa, level), 0, 0, &st, rcx, &rdx)
+			      : tdg_mem_page_attr_rd(g->v, gpa, &st, rcx, &rdx);
 		if (o == TDG_RETURN) {
 			if (tdx_status_code(st) == TDX_OPERAND_BUSY) {
 				seam_yield();
@@ -319,24 +321,15 @@ uint64_t guest_attr_rd(struct gvcpu *g, uint64_t gpa, uint64_t *rcx)
 	}
 }
 
+uint64_t guest_attr_rd(struct gvcpu *g, uint64_t gpa, uint64_t *rcx)
+{
+	return attr_call(g, false, gpa, 0, rcx);
+}
+
 uint64_t guest_attr_wr(struct gvcpu *g, uint64_t gpa, int level)
 {
-	for (;;) {
-		uint64_t st, rcx, rdx;
-		check_kick(g);
-		tdx_vcpu_set_rip(g->v, g->rip);
-		enum tdg_outcome o = tdg_mem_page_attr_wr(g->v, tdx_gpa_info(gpa, level), 0, 0, &st,
-							  &rcx, &rdx);
-		if (o == TDG_RETURN) {
-			if (tdx_status_code(st) == TDX_OPERAND_BUSY) {
-				seam_yield();
-				continue;
-			}
-			g->rip++;
-			return st;
-		}
-		exited(g);
-	}
+	uint64_t rcx;
+	return attr_call(g, true, gpa, level, &rcx);
 }
 
 uint64_t guest_vp_info(struct gvcpu *g, struct tdx_regs *out)

@@ -123,6 +123,21 @@ static inline bool sept_allowed(enum sept_op op, enum sept_state s)
 	return (sept_rules[op].allowed >> s) & 1;
 }
 
+/*
+ * Step 7 of the host preconditions: the entry @cur (at @level) in a state
+ * @op accepts, else EPT_ENTRY_STATE_INCORRECT|RCX with the entry's details
+ * in *out.
+ */
+void sept_set_details(struct tdx_regs *out, uint64_t e, int level);
+static inline uint64_t sept_check_state(enum sept_op op, uint64_t cur, int level,
+					struct tdx_regs *out)
+{
+	if (sept_allowed(op, septe_state(cur)))
+		return TDX_SUCCESS;
+	sept_set_details(out, cur, level);
+	return TDX_EPT_ENTRY_STATE_INCORRECT | OPND_RCX;
+}
+
 /* ---------------------------------------------------------------------------
  * TD and vCPU
  */
@@ -574,6 +589,23 @@ static inline void td_step_check(struct tdx_vcpu *v)
 /* ---- small hot helpers, inline so that every leaf's fast path stays flat ---- */
 
 /*
+ * A GPA+level operand of @td (RCX of the memory leaves, host and guest):
+ * encoding and level range (gpa_info_check()), then a private GPA within
+ * the TD's width (td_gpa_check()); OPERAND_INVALID|RCX.  *gpa and *level
+ * are set on success.
+ */
+static inline uint64_t gpa_info_decode(const struct tdx_td *td, uint64_t info, int min_level,
+				       int max_level, uint64_t *gpa, int *level)
+{
+	uint64_t st = gpa_info_check(info, min_level, max_level);
+	if (st)
+		return st;
+	*gpa = info & GPA_INFO_GPA_MASK;
+	*level = (int)(info & GPA_INFO_LEVEL_MASK);
+	return td_gpa_check(td, *gpa);
+}
+
+/*
  * Step 6: the host side of an S-EPT entry lock.  On failure the
  * host-priority bit is set so that guests back off (OPERAND_BUSY|RCX).
  * On success the host-priority bit is cleared.
@@ -649,12 +681,8 @@ mem_prologue_inline(struct tdx_module *m, struct td_ctx *c, struct tdx_regs *out
 	st = td_check_state(c, leaf, SEAM_SHARED);
 	if (st)
 		return st;
-	st = gpa_info_check(info, min_level, max_level < 0 ? c->td->root_level : max_level);
-	if (st)
-		return st;
-	*gpa = info & GPA_INFO_GPA_MASK;
-	*level = (int)(info & GPA_INFO_LEVEL_MASK);
-	st = td_gpa_check(c->td, *gpa);
+	st = gpa_info_decode(c->td, info, min_level,
+			     max_level < 0 ? c->td->root_level : max_level, gpa, level);
 	if (st)
 		return st;
 	st = sept_lookup_walk(c, *gpa, *level, tree_mode, out, entry, cur);

@@ -33,12 +33,9 @@ static enum tdg_outcome attr_wr(struct tdx_vcpu *v, uint64_t info, uint64_t attr
 			return TDG_RETURN;
 		}
 	}
-	*status = gpa_info_check(info, TDX_LEVEL_4K, TDX_LEVEL_1G);
-	if (*status)
-		return TDG_RETURN;
-	uint64_t gpa = info & GPA_INFO_GPA_MASK;
-	int level = (int)(info & GPA_INFO_LEVEL_MASK);
-	*status = td_gpa_check(td, gpa);
+	uint64_t gpa;
+	int level;
+	*status = gpa_info_decode(td, info, TDX_LEVEL_4K, TDX_LEVEL_1G, &gpa, &level);
 	if (*status)
 		return TDG_RETURN;
 	int reached;

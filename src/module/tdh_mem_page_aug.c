@@ -19,11 +19,9 @@ uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_PAGE_AUG, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_PAGE_AUG, cur, level, out);
+	if (st)
 		goto out;
-	}
 	st = pamt_check_lock_free(m, hpa, (enum pamt_size)level, SEAM_LOCK_PAMT_PAGE,
 				  OPND_R8, &pl);
 	if (st)

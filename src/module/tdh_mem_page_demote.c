@@ -57,11 +57,9 @@ uint64_t tdh_mem_page_demote(struct tdx_module *m, struct tdx_regs *out, uint64_
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_PAGE_DEMOTE, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_PAGE_DEMOTE, cur, level, out);
+	if (st)
 		goto out;
-	}
 	/* step 3: the children are built from state and HPA only, never the counter */
 	uint64_t hpa = septe_hpa(cur);
 	enum pamt_size lsize = (enum pamt_size)level;

@@ -46,12 +46,9 @@ uint64_t tdh_mem_page_promote(struct tdx_module *m, struct tdx_regs *out, unsign
 			  TDX_LEVEL_1G, SEAM_SHARED, &gpa, &level, &e, &cur);
 	if (st)
 		goto out;
-	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_PAGE_PROMOTE, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_PAGE_PROMOTE, cur, level, out);
+	if (st)
 		goto out;
-	}
 	uint64_t table = septe_hpa(cur);
 	st = pamt_lock_implicit(m, table, PAMT_4K, SEAM_EXCLUSIVE, &tpl);
 	if (st) {

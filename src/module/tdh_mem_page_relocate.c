@@ -32,11 +32,9 @@ uint64_t tdh_mem_page_relocate(struct tdx_module *m, struct tdx_regs *out, uint6
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_PAGE_RELOCATE, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_PAGE_RELOCATE, cur, level, out);
+	if (st)
 		goto out;
-	}
 	uint64_t old = septe_hpa(cur);
 	if (target == old) {
 		st = err(TDX_OPERAND_INVALID, OPND_R8);

@@ -21,11 +21,9 @@ uint64_t tdh_mem_page_remove(struct tdx_module *m, struct tdx_regs *out, uint64_
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_PAGE_REMOVE, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_PAGE_REMOVE, cur, level, out);
+	if (st)
 		goto out;
-	}
 	uint64_t hpa = septe_hpa(cur);
 	st = pamt_lock_implicit(m, hpa, (enum pamt_size)level, SEAM_EXCLUSIVE, &pl);
 	if (st) {

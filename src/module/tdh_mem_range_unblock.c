@@ -19,11 +19,9 @@ uint64_t tdh_mem_range_unblock(struct tdx_module *m, struct tdx_regs *out, uint6
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_RANGE_UNBLOCK, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_RANGE_UNBLOCK, cur, level, out);
+	if (st)
 		goto out;
-	}
 	uint64_t hpa = septe_hpa(cur);
 	enum pamt_size size = sept_state_is_leaf(s) ? (enum pamt_size)level : PAMT_4K;
 	st = td_check_blocked_tracked(&c, out, cur, level,

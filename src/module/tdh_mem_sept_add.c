@@ -41,11 +41,9 @@ static uint64_t sept_add(struct tdx_module *m, struct tdx_regs *out, unsigned ve
 			r8_out = sept_hpa | SEPT_ADD_R8_EXISTED;
 		goto out;
 	}
-	if (!sept_allowed(SOP_SEPT_ADD, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_SEPT_ADD, cur, level, out);
+	if (st)
 		goto out;
-	}
 	if (sept_hpa == TDX_NULL_PA) {
 		/* version 1 takes "no page" only for an existing table */
 		if (version) {

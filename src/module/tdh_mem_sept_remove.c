@@ -24,11 +24,9 @@ static uint64_t sept_remove(struct tdx_module *m, struct tdx_regs *out, unsigned
 	if (st)
 		goto out;
 	enum sept_state s = septe_state(cur);
-	if (!sept_allowed(SOP_SEPT_REMOVE, s)) {
-		st = err(TDX_EPT_ENTRY_STATE_INCORRECT, OPND_RCX);
-		sept_set_details(out, cur, level);
+	st = sept_check_state(SOP_SEPT_REMOVE, cur, level, out);
+	if (st)
 		goto out;
-	}
 	uint64_t child = septe_hpa(cur);
 	st = pamt_lock_implicit(m, child, PAMT_4K, SEAM_EXCLUSIVE, &pl);
 	if (st) {

@@ -653,7 +653,10 @@ static void test_attributes_per_vm(void **state)
 	BANNER("mainline 4: attributes are the VM's (default shared, kept across memslot deletion "
 	       "and re-creation, ranges); conversion to shared only zaps, the VMM's punch frees");
 	struct kvm *k = host(0, 0);
-	struct kvm_vm *vm = kvm_create_vm(k, NULL);
+	struct kvm_policy pol2m;
+	kvm_policy_default(&pol2m);
+	pol2m.folio = FOLIO_2M;	/* the HugeTLB-backed guest_memfd */
+	struct kvm_vm *vm = kvm_create_vm(k, &pol2m);
 	int fd = kvm_create_guest_memfd(vm, SLOT_SIZE, 0);
 	struct kvm_userspace_memory_region2 r = { .slot = 0, .flags = KVM_MEM_GUEST_MEMFD,
 						  .guest_phys_addr = BASE, .memory_size = SLOT_SIZE,

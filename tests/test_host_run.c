@@ -442,7 +442,10 @@ static void world_init_frag(struct world *w, double frag)
 	p.fragmentation = frag;
 	w->k = kvm_create(&p);
 	assert_non_null(w->k);
-	w->vm = kvm_create_vm(w->k, NULL);
+	struct kvm_policy pol;
+	kvm_policy_default(&pol);
+	pol.folio = FOLIO_2M;	/* the HugeTLB-backed guest_memfd */
+	w->vm = kvm_create_vm(w->k, &pol);
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, 48);
 	assert_int_equal(kvm_tdx_init_vm(w->vm, &init), 0);

@@ -27,6 +27,11 @@ struct kvm_platform {
 	uint64_t seed;		/* where fragmentation lands */
 	unsigned nr_hkids;
 	uint64_t hp_timeout_ns;	/* the module's host-priority busy timeout (0: 1 s) */
+	/* module features (tdx_module_config; huge-pages.md, docs/design.md) */
+	bool dynamic_pamt;		/* the host enables Dynamic PAMT (MAX_PA <= 48) */
+	bool enhanced_demote;		/* enhanced demote interruptibility (1.5.28+) */
+	bool nonblocking_resize;	/* proposal: DEMOTE without BLOCK */
+	bool explicit_demotion;		/* proposal: the SEPT_EXPLICIT_DEMOTION attribute */
 };
 void kvm_platform_default(struct kvm_platform *p);
 
@@ -41,9 +46,27 @@ enum kvm_busy_policy {
 	BUSY_RETRY_N,		/* out of tree: retry a BUSY SEAMCALL up to N times */
 	BUSY_NR
 };
+/*
+ * The private mapping level designs (kvm-tdx.md section 3, huge-pages.md
+ * sections 5 and 6).  Every one maps 4K while the TD is being built.
+ */
 enum kvm_map_level {
 	MAP_LEVEL_4K = 0,	/* mainline: the vendor limit is always 4K */
+	MAP_LEVEL_HUGE_RFC1,	/* RFC v1: ACCEPT's level is the max; a fault that needs a
+				 * split is ignored (seed 001's rare case never ends) */
+	MAP_LEVEL_HUGE_V5,	/* the latest series: a 4K ACCEPT inside a 2M mapping splits
+				 * under the exclusive lock and inhibits 2M there for good */
+	MAP_LEVEL_HUGE_NBR,	/* huge-v5, and a fault splits under the shared lock with the
+				 * module's proposed non-blocking resize */
+	MAP_LEVEL_EXPLICIT,	/* seed 000: 2M without level info only with the
+				 * SEPT_EXPLICIT_DEMOTION attribute; the guest asks to demote */
 	MAP_LEVEL_NR
+};
+/* guest_memfd folios (per VM). */
+enum kvm_folio {
+	FOLIO_4K = 0,		/* upstream guest_memfd: 4K pages only */
+	FOLIO_2M,		/* the HugeTLB-backed series: 2M folios where the host has them */
+	FOLIO_NR
 };
 
 struct kvm_policy {
@@ -53,10 +76,16 @@ struct kvm_policy {
 	bool local_retry;		/* private EPT violations retried inside the host */
 	bool local_retry_slot_break;	/* ... but not for a memslot being deleted (6.18) */
 	enum kvm_map_level max_level;
+	enum kvm_folio folio;		/* "folio": 4k or 2m */
+	bool promote;			/* "promote": merge 512 accepted 4K leaves back to 2M */
+	bool dpamt;			/* "dpamt": Dynamic PAMT (needs the module feature) */
+	bool dpamt_demote_locked;	/* "dpamt_demote_locked": DEMOTE inside pamt_lock (the
+					 * 2026-06 fix; off re-opens the DEMOTE vs PAMT.ADD race) */
 };
 void kvm_policy_default(struct kvm_policy *p);
 /* Set one variant by name ("build", "busy", "retry_n", "local_retry",
- * "slot_break", "level"); 0 or -EINVAL. */
+ * "slot_break", "level", "folio", "promote", "dpamt", "dpamt_demote_locked");
+ * 0 or -EINVAL. */
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val);
 /* A one-line description of @p, e.g. "build=populate busy=kick-retry ...". */
 void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len);
@@ -302,6 +331,18 @@ struct kvm_vm_stats {
 	uint64_t map_gpa_exits;		/* MapGPA hypercall exits (one per 2M chunk) */
 	uint64_t internal_errors;	/* KVM_EXIT_INTERNAL_ERROR exits */
 	uint64_t mmu_write_locks;	/* exclusive mmu_lock acquisitions */
+	/* huge pages */
+	uint64_t maps_2m;		/* 2M leaves installed (2M PAGE.AUG) */
+	uint64_t splits_exclusive;	/* 2M leaves split under the exclusive mmu_lock */
+	uint64_t splits_shared;		/* ... under the shared lock (non-blocking resize) */
+	uint64_t splits_ignored;	/* faults that needed a split and did nothing (huge-rfc1,
+					 * explicit-demotion's fault path) */
+	uint64_t splits_refused;	/* splits a design refuses under the shared lock */
+	uint64_t inhibits;		/* 2M ranges marked guest-inhibited (one-way) */
+	uint64_t promotions;		/* 512 4K leaves merged back into a 2M leaf */
+	uint64_t demote_interrupted;	/* DEMOTEs answered INTERRUPTED_RESTARTABLE */
+	uint64_t demote_requests;	/* guest demotion requests (TDVMCALL, ATTR.WR exit) */
+	uint64_t pamt_adds, pamt_removes; /* Dynamic PAMT pairs given and taken back */
 };
 const struct kvm_vm_stats *kvm_vm_stats(const struct kvm_vm *vm);
 struct tdx_td *kvm_vm_td(const struct kvm_vm *vm);

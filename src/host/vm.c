@@ -34,6 +34,10 @@ struct kvm *kvm_create(const struct kvm_platform *p)
 	c.nr_hkids = p->nr_hkids;
 	if (p->hp_timeout_ns)
 		c.hp_timeout_ns = p->hp_timeout_ns;
+	c.dynamic_pamt = p->dynamic_pamt;
+	c.enhanced_demote_interruptibility = p->enhanced_demote;
+	c.nonblocking_resize = p->nonblocking_resize;
+	c.sept_explicit_demotion = p->explicit_demotion;
 	struct kvm *k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
@@ -73,6 +77,9 @@ int kvm_tdx_capabilities(struct kvm *k, struct kvm_tdx_capabilities *caps)
 		return -EFAULT;
 	memset(caps, 0, sizeof(*caps));
 	caps->supported_attrs = TD_ATTR_SEPT_VE_DISABLE;	/* all upstream KVM offers */
+	/* seed 000's proposal, where the module advertises it */
+	if (tdx_module_features0(k->m) & TDX_FEATURES0_SEPT_EXPLICIT_DEMOTION)
+		caps->supported_attrs |= TD_ATTR_SEPT_EXPLICIT_DEMOTION;
 	caps->supported_xfam = TDX_XFAM_FIXED0;
 	caps->max_vcpus_per_td = KVM_MAX_VCPUS;
 	caps->gpaw_52 = k->plat.ept_5level && k->plat.max_pa >= 49;
@@ -90,6 +97,8 @@ void kvm_policy_default(struct kvm_policy *p)
 	p->local_retry = true;
 	p->local_retry_slot_break = true;
 	p->max_level = MAP_LEVEL_4K;
+	p->folio = FOLIO_4K;
+	p->dpamt_demote_locked = true;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -110,7 +119,11 @@ static const char *const build_names[BUILD_NR] = {
 static const char *const busy_names[BUSY_NR] = {
 	[BUSY_KICK_RETRY] = "kick-retry", [BUSY_RETRY_N] = "retry-n",
 };
-static const char *const level_names[MAP_LEVEL_NR] = { [MAP_LEVEL_4K] = "4k" };
+static const char *const level_names[MAP_LEVEL_NR] = {
+	[MAP_LEVEL_4K] = "4k", [MAP_LEVEL_HUGE_RFC1] = "huge-rfc1", [MAP_LEVEL_HUGE_V5] = "huge-v5",
+	[MAP_LEVEL_HUGE_NBR] = "huge-nbr", [MAP_LEVEL_EXPLICIT] = "explicit-demotion",
+};
+static const char *const folio_names[FOLIO_NR] = { [FOLIO_4K] = "4k", [FOLIO_2M] = "2m" };
 
 /* The index of @v in @names[@n], or -EINVAL. */
 static int parse_name(const char *v, const char *const *names, int n)
@@ -145,10 +158,19 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 	} else if (!strcmp(key, "slot_break")) {
 		return parse_bool(val, &p->local_retry_slot_break);
 	} else if (!strcmp(key, "level")) {
-		/* huge-page variants come with the next issue */
 		if ((i = PARSE_NAME(val, level_names)) < 0)
 			return i;
 		p->max_level = (enum kvm_map_level)i;
+	} else if (!strcmp(key, "folio")) {
+		if ((i = PARSE_NAME(val, folio_names)) < 0)
+			return i;
+		p->folio = (enum kvm_folio)i;
+	} else if (!strcmp(key, "promote")) {
+		return parse_bool(val, &p->promote);
+	} else if (!strcmp(key, "dpamt")) {
+		return parse_bool(val, &p->dpamt);
+	} else if (!strcmp(key, "dpamt_demote_locked")) {
+		return parse_bool(val, &p->dpamt_demote_locked);
 	} else {
 		return -EINVAL;
 	}
@@ -158,7 +180,8 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 int kvm_policy_check(const struct kvm_policy *p)
 {
 	if ((unsigned)p->build >= BUILD_NR || (unsigned)p->busy >= BUSY_NR ||
-	    (unsigned)p->max_level >= MAP_LEVEL_NR || p->retry_n < 1 || p->retry_n > 1000000)
+	    (unsigned)p->max_level >= MAP_LEVEL_NR || (unsigned)p->folio >= FOLIO_NR ||
+	    p->retry_n < 1 || p->retry_n > 1000000)
 		return -EINVAL;
 	return 0;
 }
@@ -172,9 +195,12 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 	char n[32] = "";
 	if (p->busy == BUSY_RETRY_N)
 		snprintf(n, sizeof(n), " retry_n=%d", p->retry_n);
-	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s",
+	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s folio=%s"
+		 " promote=%s dpamt=%s%s",
 		 build_names[p->build], busy_names[p->busy], n, p->local_retry ? "on" : "off",
-		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level]);
+		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level],
+		 folio_names[p->folio], p->promote ? "on" : "off", p->dpamt ? "on" : "off",
+		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "");
 }
 
 /* ---- helpers ---- */
@@ -353,6 +379,9 @@ struct kvm_vm *kvm_create_vm(struct kvm *k, const struct kvm_policy *pol)
 		pol = &def;
 	}
 	if (!k || kvm_policy_check(pol))
+		return NULL;
+	/* Dynamic PAMT on the host needs the module to run with it */
+	if (pol->dpamt && !tdx_module_dynamic_pamt(k->m))
 		return NULL;
 	struct kvm_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -787,7 +816,7 @@ int kvm_create_guest_memfd(struct kvm_vm *vm, uint64_t size, uint64_t flags)
 	for (int fd = 0; fd < KVM_MAX_GMEMS; fd++) {
 		if (vm->gmems[fd].used)
 			continue;
-		r = gmem_init(&vm->gmems[fd], size >> 12, true) ? -ENOMEM : fd;
+		r = gmem_init(&vm->gmems[fd], size >> 12, vm->pol.folio == FOLIO_2M) ? -ENOMEM : fd;
 		break;
 	}
 out:

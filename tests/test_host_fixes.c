@@ -45,7 +45,11 @@ static struct kvm *host(unsigned nr_hkids, uint64_t hp_timeout_ns)
 /* A TD with slot 0, @nvcpus initialized vCPUs, finalized unless !@final. */
 static struct kvm_vm *td(struct kvm *k, int nvcpus, bool ve, bool final)
 {
-	struct kvm_vm *vm = kvm_create_vm(k, NULL);
+	/* 2M guest_memfd folios (the HugeTLB-backed series): the folio tests need them */
+	struct kvm_policy pol;
+	kvm_policy_default(&pol);
+	pol.folio = FOLIO_2M;
+	struct kvm_vm *vm = kvm_create_vm(k, &pol);
 	assert_non_null(vm);
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, 48);
@@ -585,20 +589,21 @@ static void test_policy_validated(void **state)
 	(void)state;
 	BANNER("KVM_CREATE_VM refuses an out-of-range policy instead of indexing past its tables");
 	struct kvm *k = host(0, 0);
-	for (int f = 0; f < 5; f++) {
+	for (int f = 0; f < 6; f++) {
 		struct kvm_policy p;
 		kvm_policy_default(&p);
 		switch (f) {
+		case 4: p.folio = (enum kvm_folio)2; break;
 		case 0: p.build = (enum kvm_build_flow)7; break;
 		case 1: p.busy = (enum kvm_busy_policy)-1; break;
-		case 2: p.max_level = (enum kvm_map_level)3; break;
+		case 2: p.max_level = (enum kvm_map_level)17; break;
 		case 3: p.retry_n = 0; break;
 		default: break;
 		}
 		char buf[128];
 		kvm_policy_describe(&p, buf, sizeof(buf));
 		struct kvm_vm *vm = kvm_create_vm(k, &p);
-		if (f < 4) {
+		if (f < 5) {
 			assert_null(vm);
 			assert_int_equal(kvm_policy_check(&p), -EINVAL);
 			assert_string_equal(buf, "(invalid policy)");

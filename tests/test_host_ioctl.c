@@ -1294,27 +1294,39 @@ static void test_policy_names(void **state)
 		const char *describe;	/* kvm_policy_describe() afterwards, when want is 0 */
 	} rows[] = {
 		{ "build", "prefault", 0,
-		  "build=prefault busy=kick-retry local_retry=on slot_break=on level=4k" },
+		  "build=prefault busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off" },
 		{ "build", "premap", -EINVAL, NULL },	/* renamed: it was never mainline */
 		{ "build", "populate", 0,
-		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k" },
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off" },
 		{ "busy", "retry-n", 0,
-		  "build=populate busy=retry-n retry_n=16 local_retry=on slot_break=on level=4k" },
+		  "build=populate busy=retry-n retry_n=16 local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off" },
 		{ "retry_n", "3", 0,
-		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k" },
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off" },
 		{ "local_retry", "off", 0,
-		  "build=populate busy=kick-retry local_retry=off slot_break=on level=4k" },
+		  "build=populate busy=kick-retry local_retry=off slot_break=on level=4k folio=4k promote=off dpamt=off" },
 		{ "slot_break", "no", 0,
-		  "build=populate busy=kick-retry local_retry=on slot_break=off level=4k" },
+		  "build=populate busy=kick-retry local_retry=on slot_break=off level=4k folio=4k promote=off dpamt=off" },
 		{ "level", "4k", 0,
-		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k" },
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off" },
 		{ "build", "Prefault", -EINVAL, NULL },
 		{ "build", "", -EINVAL, NULL },
 		{ "busy", "retry", -EINVAL, NULL },
 		{ "retry_n", "0", -EINVAL, NULL },
 		{ "retry_n", "12x", -EINVAL, NULL },
 		{ "local_retry", "maybe", -EINVAL, NULL },
-		{ "level", "2m", -EINVAL, NULL },	/* the huge-page issue adds it */
+		{ "level", "2m", -EINVAL, NULL },	/* a size, not a design */
+		{ "level", "huge-v5", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=huge-v5 folio=4k promote=off dpamt=off" },
+		{ "level", "explicit-demotion", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=explicit-demotion folio=4k promote=off dpamt=off" },
+		{ "folio", "2m", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=2m promote=off dpamt=off" },
+		{ "folio", "1g", -EINVAL, NULL },
+		{ "promote", "on", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=on dpamt=off" },
+		{ "dpamt", "on", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=on" },
+		{ "dpamt_demote_locked", "sometimes", -EINVAL, NULL },
 		{ "colour", "blue", -EINVAL, NULL },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -1330,7 +1342,7 @@ static void test_policy_names(void **state)
 			assert_memory_equal(&pol, &def, sizeof(pol));
 			continue;
 		}
-		char buf[128];
+		char buf[256];
 		kvm_policy_describe(&pol, buf, sizeof(buf));
 		assert_string_equal(buf, rows[i].describe);
 	}

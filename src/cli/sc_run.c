@@ -593,6 +593,11 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	case ENGINE_STEP_BOUND:
 		r->outcome = SC_LIVELOCK;
 		break;
+	case ENGINE_LIVELOCK:
+		/* detected (a vCPU without progress): the report names it */
+		r->outcome = SC_LIVELOCK;
+		snprintf(r->message, sizeof(r->message), "%s", engine_report(w.e));
+		break;
 	default:
 		r->outcome = SC_REPLAY_ERROR;
 		break;

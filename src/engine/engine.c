@@ -54,8 +54,8 @@ const char *engine_outcome_name(enum engine_outcome o)
 {
 	static const char *const n[] = { "ok", "failure", "deadlock",
 					 "step bound exceeded: possible livelock",
-					 "replay error" };
-	return o <= ENGINE_REPLAY_ERROR ? n[o] : "?";
+					 "replay error", "livelock" };
+	return o <= ENGINE_LIVELOCK ? n[o] : "?";
 }
 
 static void hash_mix(struct engine *e, uint64_t v)
@@ -475,29 +475,39 @@ int engine_task_id(void)
 	return current_engine && current_engine->cur ? current_engine->cur->id : -1;
 }
 
-void engine_fail(const char *fmt, ...)
+/* engine_fail() and engine_livelock(): stop the run with @outcome and a report. */
+static void __attribute__((noreturn, format(printf, 2, 0)))
+stop_run(enum engine_outcome outcome, const char *fmt, va_list ap)
 {
 	struct engine *e = current_engine;
 	if (!e || !e->cur) {
-		va_list ap;
-		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
-		va_end(ap);
 		fputc('\n', stderr);
 		abort();
 	}
 	if (!e->stop) {
 		e->stop = true;
-		e->outcome = ENGINE_FAIL;
-		va_list ap;
-		va_start(ap, fmt);
+		e->outcome = outcome;
 		int n = snprintf(e->report, sizeof(e->report), "task %d '%s': ", e->cur->id,
 				 e->cur->name);
 		vsnprintf(e->report + n, sizeof(e->report) - (size_t)n, fmt, ap);
-		va_end(ap);
 	}
 	for (;;)
 		to_main(e);	/* main never resumes a task of a stopped run */
+}
+
+void engine_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	stop_run(ENGINE_FAIL, fmt, ap);
+}
+
+void engine_livelock(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	stop_run(ENGINE_LIVELOCK, fmt, ap);
 }
 
 void engine_trace(uint64_t v)

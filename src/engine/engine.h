@@ -25,6 +25,7 @@ enum engine_outcome {
 	ENGINE_DEADLOCK,	/* no runnable task while some are blocked */
 	ENGINE_STEP_BOUND,	/* step bound exceeded: possible livelock */
 	ENGINE_REPLAY_ERROR,	/* the replayed schedule does not fit this run */
+	ENGINE_LIVELOCK,	/* a task reported that it makes no progress (engine_livelock) */
 };
 
 enum sched_kind {
@@ -120,6 +121,11 @@ int engine_task_id(void);
  * noreturn: AddressSanitizer's no-return hook misreads coroutine stacks.)
  */
 void engine_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * End the run as a livelock that the caller detected (a vCPU making no
+ * forward progress), with @fmt as the report; from a task only.
+ */
+void engine_livelock(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Mix @v into the trace hash (results that must replay identically). */
 void engine_trace(uint64_t v);
 /* Next number of the run's program PRNG (seeded by the config's seed). */

@@ -89,6 +89,8 @@ void kvm_policy_default(struct kvm_policy *p);
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val);
 /* A one-line description of @p, e.g. "build=populate busy=kick-retry ...". */
 void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len);
+/* The name of a level design ("huge-v5"), "?" out of range. */
+const char *kvm_policy_level_name(enum kvm_map_level l);
 /* Is every field of @p in range?  0 or -EINVAL. */
 int kvm_policy_check(const struct kvm_policy *p);
 

@@ -171,7 +171,36 @@ struct kvm_vcpu {
 	int ntdcx;
 	struct gvcpu_host ops;	/* the guest layer's view of this host; ctx = us */
 	struct gvcpu g;
+	/*
+	 * Forward-progress watch (tdx.c): EPT violations in a row at one GPA
+	 * and guest RIP that the host answered without changing anything it
+	 * can see.  Past KVM_LIVELOCK_EXITS the run ends as a livelock with
+	 * a report naming the vCPU, the GPA and what the host did.
+	 */
+	uint64_t ll_gpa, ll_rip;
+	uint64_t ll_count;
+	const char *ll_action;	/* what the host did the last time */
 };
+
+/* EPT violations without progress that make a livelock (seed 001's rare case). */
+#define KVM_LIVELOCK_EXITS 2000
+
+/*
+ * A set of 2M ranges (gfn >> 9), open addressing: the one-way guest-inhibit
+ * flags of huge-v5 (tdx_handle_mismatched_accept).  Lookups have no seam
+ * point: a fault reads it without the mmu_lock, as the series does.
+ */
+struct gfnset {
+	uint64_t *keys;		/* (gfn >> 9) + 1, 0: empty */
+	uint32_t cap;		/* power of two, or 0 */
+	uint32_t n;
+};
+bool gfnset_has(const struct gfnset *set, uint64_t gfn);
+int gfnset_add(struct gfnset *set, uint64_t gfn);	/* 0, 1 (already there), -ENOMEM */
+void gfnset_free(struct gfnset *set);
+
+/* S-EPT pages for splits, allocated before the mmu_lock is taken (tdx.c). */
+#define SPLIT_CACHE_PAGES 8
 
 enum vm_state { VM_NEW = 0, VM_TD_CREATED, VM_TD_INITIALIZED, VM_FINALIZED };
 
@@ -215,6 +244,13 @@ struct kvm_vm {
 	uint64_t invalidate_seq;	/* bumped by every zap of attributes/gmem */
 	uint64_t nr_premapped;
 	int no_vcpu_enter;		/* kick-retry: vCPUs must not enter */
+	/* huge pages */
+	bool huge;			/* 2M private mappings possible (set at FINALIZE) */
+	bool shared_split;		/* huge-nbr with the module's non-blocking resize */
+	char notice[160];		/* what the design decided at FINALIZE, said once */
+	struct gfnset inhibit;		/* guest-inhibited 2M ranges (huge-v5, huge-nbr) */
+	uint64_t split_cache[SPLIT_CACHE_PAGES];
+	int nsplit_cache;
 	struct kvm_vmm_ops vmm;
 	struct kvm_vm_stats st;
 };
@@ -227,6 +263,7 @@ enum {
 	RET_PF_MEMFAULT,	/* exit to userspace (KVM_EXIT_MEMORY_FAULT) */
 	RET_PF_ERR,		/* the VM was killed */
 	RET_PF_NOMEM,		/* host memory exhausted; nothing changed */
+	RET_PF_HUGE,		/* (walks) a 2M leaf covers the GFN: *leafp is its SPTE */
 };
 
 /* The exclusive mmu_lock, counted (kvm_vm_stats.mmu_write_locks). */
@@ -271,9 +308,27 @@ uint64_t vm_alloc_page(struct kvm_vm *vm);
 /* mmu.c */
 int mmu_init(struct mmu *mmu, int root_level, bool mirror, uint64_t root_sept_hpa);
 void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim);
-/* Map private @gfn (shared mmu_lock held).  Returns RET_PF_*. */
-int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int max_level, uint64_t hpa,
+/*
+ * Map private @gfn (shared mmu_lock held) at @level (0 or 1), @hpa being the
+ * 4K page backing @gfn itself; a 2M leaf maps the 2M-aligned range around it
+ * (the folio's base).  A 2M request meeting an existing table maps 4K.  A 4K
+ * request meeting a 2M leaf is the fault-path split: per design ignored,
+ * refused, or done under the shared lock (huge-nbr).  Returns RET_PF_*.
+ */
+int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 		    uint64_t source_hpa, bool premap);
+/*
+ * Split the 2M mirror leaf covering @gfn, if any, under the exclusive
+ * mmu_lock: BLOCK (kick and retry once on BUSY), TRACK and kick, DEMOTE
+ * (BUSY: kick and retry once; INTERRUPTED_RESTARTABLE retried), the new
+ * S-EPT page from the split cache.  0 (split or nothing to split),
+ * -ENOMEM (the cache is empty: nothing changed), -EIO (the VM was killed).
+ */
+int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn);
+/* Split the 2M leaves that cross either end of [gfn, gfn + n) (exclusive lock). */
+int mmu_split_ends(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
+/* Is @gfn mapped by a 2M mirror leaf? */
+bool mmu_huge_mapped(struct kvm_vm *vm, uint64_t gfn);
 int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa);
 /* Zap [gfn, gfn + n) (exclusive mmu_lock held); private leaves go through the module. */
 void mmu_zap_private(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
@@ -282,23 +337,33 @@ uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn);
 bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn);
 
 /*
- * The mapping level for a private fault: the smallest of the host's largest
- * huge page (2M; 1G is not used for private memory), the level hint of the
- * exit (the guest's ACCEPT level), what the memslot and memory attributes
- * allow (the whole 2M range inside the slot and all private), the
- * guest_memfd folio order, and the vendor limit of the policy.  With the
- * "4k" policy (the only one so far) that is always 4K; the huge-page
- * variants slot in at the vendor limit.
+ * The mapping level for a private fault, the one function every path asks:
+ * the smallest of the host's largest huge page (2M; 1G is not used for
+ * private memory), the vendor limit of the design (4K while building, and
+ * always for "4k"; 4K too for a huge design whose module lacks what it
+ * needs), the level of the exit's ACCEPT when it carries one (@has_info,
+ * @hint), the explicit-demotion attribute for exits without level info,
+ * the guest-inhibit flag of the 2M range, and what the memslot, memory
+ * attributes (the whole 2M range inside the slot, all private) and the
+ * guest_memfd folio (@order) allow.
  */
-static inline int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint)
+static inline int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, int hint,
+				bool has_info, int order)
 {
-	int level = TDX_LEVEL_2M;
-	if (vm->pol.max_level == MAP_LEVEL_4K)
-		level = TDX_LEVEL_4K;
-	if (hint < level)
-		level = hint;
-	if (level == TDX_LEVEL_2M && !mmu_huge_fits(vm, s, gfn))
+	/* the vendor limit: the design, the module's features, RUNNABLE (vm->huge) */
+	if (!vm->huge)
 		return TDX_LEVEL_4K;
+	int level = TDX_LEVEL_2M;
+	if (has_info && hint < level)
+		level = hint;	/* the guest's ACCEPT level is the most it wants */
+	/* seed 000: without level info, 2M only for a TD that promised to accept first */
+	if (!has_info && vm->pol.max_level == MAP_LEVEL_EXPLICIT &&
+	    !(tdx_td_attributes(vm->td) & TD_ATTR_SEPT_EXPLICIT_DEMOTION))
+		level = TDX_LEVEL_4K;
+	if (level == TDX_LEVEL_2M && gfnset_has(&vm->inhibit, gfn))
+		level = TDX_LEVEL_4K;	/* the guest accepted below 2M here */
+	if (level == TDX_LEVEL_2M && (order < 9 || !mmu_huge_fits(vm, s, gfn)))
+		level = TDX_LEVEL_4K;
 	return level;
 }
 
@@ -329,6 +394,10 @@ static inline uint64_t tdx_busy_retry(struct kvm_vm *vm, uint64_t (*op)(struct k
 	return tdx_busy_slow(vm, op, arg, exclusive, st);
 }
 void tdx_kick_all(struct kvm_vm *vm);
+/* Fill the split cache to @n pages (outside mmu_lock): 0 or -ENOMEM. */
+int tdx_split_cache_topup(struct kvm_vm *vm, int n);
+/* Serve a guest's demotion request for the 2M range of @gfn: 0, or -1 (VM dead). */
+int tdx_demote_request(struct kvm_vm *vm, uint64_t gfn);
 void tdx_request_exit_all(struct kvm_vm *vm);
 int tdx_handle_exit(struct gvcpu *g);
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);

@@ -82,13 +82,14 @@ struct leaf_arg {
 	uint64_t gpa;
 	uint64_t hpa;
 	uint64_t source;
+	int level;
 };
 
 static uint64_t do_aug(struct kvm_vm *vm, void *p)
 {
 	struct leaf_arg *a = p;
 	struct tdx_regs out;
-	return tdh_mem_page_aug(vm->m, &out, tdx_gpa_info(a->gpa, 0), vm->tdr, a->hpa);
+	return tdh_mem_page_aug(vm->m, &out, tdx_gpa_info(a->gpa, a->level), vm->tdr, a->hpa);
 }
 
 static uint64_t do_page_add(struct kvm_vm *vm, void *p)
@@ -200,8 +201,10 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 			mmu->npages++;
 			old = (uint64_t)(uintptr_t)c | SPTE_PRESENT;
 		}
-		if (old & SPTE_LEAF)
-			return RET_PF_SPURIOUS;	/* a huge leaf covers it */
+		if (old & SPTE_LEAF) {
+			*leafp = sptep;		/* a huge leaf covers it */
+			return RET_PF_HUGE;
+		}
 		pt = child_of(old);
 	}
 	if (target == 0)
@@ -224,12 +227,119 @@ static inline int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, i
 	return walk_alloc_full(vm, mmu, gfn, target, leafp);
 }
 
+/* ---- splitting a 2M leaf ---- */
+
+struct demote_arg {
+	uint64_t gpa;	/* of the 2M leaf */
+	uint64_t sept;	/* the new S-EPT page */
+};
+
+static uint64_t do_demote(struct kvm_vm *vm, void *p)
+{
+	struct demote_arg *a = p;
+	struct tdx_regs out;
+	return tdh_mem_page_demote(vm->m, &out, tdx_gpa_info(a->gpa, TDX_LEVEL_2M), vm->tdr,
+				   a->sept, 0, 0);
+}
+
+/* A page of the split cache (no seam point: atomic under the engine), or 0. */
+static uint64_t split_cache_take(struct kvm_vm *vm)
+{
+	return vm->nsplit_cache ? vm->split_cache[--vm->nsplit_cache] : 0;
+}
+
+static void split_cache_put(struct kvm_vm *vm, uint64_t page)
+{
+	vm->split_cache[vm->nsplit_cache++] = page;
+}
+
+/* The 512 4K leaves that replace the 2M leaf @old, in a table for @sept. */
+static struct mmu_page *split_table(uint64_t old, uint64_t sept)
+{
+	struct mmu_page *c = alloc_table(0);
+	if (!c)
+		return NULL;
+	uint64_t hpa = old & SPTE_HPA_MASK;
+	for (unsigned i = 0; i < 512; i++)
+		c->spte[i] = (hpa + (uint64_t)i * SZ_4K) | SPTE_PRESENT | SPTE_LEAF;
+	c->sept_hpa = sept;
+	return c;
+}
+
+/*
+ * The shared-lock split of huge-nbr: freeze the 2M SPTE, DEMOTE without
+ * BLOCK (the module's proposed non-blocking resize: same pages, same
+ * permissions, no TLB tracking), publish the table; BUSY restores the SPTE
+ * and the fault retries.
+ */
+static int split_shared(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
+{
+	uint64_t old = seam_load64(sptep);
+	if (old == SPTE_FROZEN || !present(old) || !(old & SPTE_LEAF)) {
+		vm->st.retries++;
+		return RET_PF_RETRY;
+	}
+	uint64_t sept = split_cache_take(vm);
+	if (!sept)
+		return RET_PF_NOMEM;
+	struct mmu_page *c = split_table(old, sept);
+	if (!c) {
+		split_cache_put(vm, sept);
+		return RET_PF_NOMEM;
+	}
+	struct demote_arg a = { (gfn & ~511ull) << 12, sept };
+	int r = freeze_and_call(vm, sptep, old, (uint64_t)(uintptr_t)c | SPTE_PRESENT, do_demote, &a,
+				"TDH.MEM.PAGE.DEMOTE (non-blocking)");
+	if (r != RET_PF_CONTINUE) {
+		split_cache_put(vm, sept);
+		free(c);
+		return r;
+	}
+	vm->mirror.npages++;
+	vm->st.splits_shared++;
+	return RET_PF_CONTINUE;
+}
+
+/*
+ * A 4K fault met the 2M leaf at @sptep: what the fault path does with a
+ * split, per design (kvm-tdx.md section 3).
+ */
+static int fault_split(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
+{
+	switch (vm->pol.max_level) {
+	case MAP_LEVEL_HUGE_NBR:
+		if (vm->shared_split)
+			return split_shared(vm, sptep, gfn);
+		/* without the module feature it is huge-v5 */
+		__attribute__((fallthrough));
+	case MAP_LEVEL_HUGE_V5:
+		/* splitting under the read lock is a KVM bug in v5: the ACCEPT
+		 * exit handler splits under the write lock before faulting */
+		vm->st.splits_refused++;
+		vm->st.retries++;
+		return RET_PF_RETRY;
+	default:
+		/* huge-rfc1 ignores it; explicit-demotion waits for the guest's request */
+		vm->st.splits_ignored++;
+		return RET_PF_SPURIOUS;
+	}
+}
+
 int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 		    uint64_t source_hpa, bool premap)
 {
 	assert_mmu_lock(vm, false);
 	uint64_t *sptep;
-	int r = walk_alloc(vm, &vm->mirror, gfn, level, &sptep);
+again:;
+	uint64_t first = gfn & ~((1ull << (9 * level)) - 1);
+	uint64_t hpa_l = hpa - ((gfn - first) << 12);
+	int r = walk_alloc(vm, &vm->mirror, first, level, &sptep);
+	if (r == RET_PF_HUGE) {
+		r = fault_split(vm, sptep, gfn);
+		if (r != RET_PF_CONTINUE)
+			return r;
+		goto again;	/* now a table: map (find) the 4K leaf */
+	}
 	if (r != RET_PF_CONTINUE)
 		return r;
 	uint64_t old = seam_load64(sptep);
@@ -237,10 +347,15 @@ int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 		vm->st.retries++;
 		return RET_PF_RETRY;
 	}
-	if (present(old))
+	if (present(old)) {
+		if (level > 0 && !(old & SPTE_LEAF)) {
+			level = 0;	/* 4K leaves are there already: map 4K too */
+			goto again;
+		}
 		return RET_PF_SPURIOUS;		/* another vCPU mapped it */
-	uint64_t new = (hpa & SPTE_HPA_MASK) | SPTE_PRESENT | SPTE_LEAF;
-	struct leaf_arg a = { gfn << 12, hpa, source_hpa };
+	}
+	uint64_t new = (hpa_l & SPTE_HPA_MASK) | SPTE_PRESENT | SPTE_LEAF;
+	struct leaf_arg a = { first << 12, hpa_l, source_hpa, level };
 	if (premap) {
 		/* seed 004: record the leaf, tell the module at INIT_MEM_REGION */
 		r = freeze_and_call(vm, sptep, old, new | SPTE_PREMAP, NULL, NULL, "");
@@ -251,8 +366,12 @@ int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 	/* two calls with a constant hook each: the SEAMCALL wrapper inlines */
 	if (tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
 		r = freeze_and_call(vm, sptep, old, new, do_aug, &a, "TDH.MEM.PAGE.AUG");
-		if (r == RET_PF_CONTINUE)
-			vm->st.private_maps++;
+		if (r == RET_PF_CONTINUE) {
+			if (level)
+				vm->st.maps_2m++;
+			else
+				vm->st.private_maps++;
+		}
 	} else {
 		r = freeze_and_call(vm, sptep, old, new, do_page_add, &a, "TDH.MEM.PAGE.ADD");
 		if (r == RET_PF_CONTINUE)
@@ -266,6 +385,8 @@ int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa)
 	assert_mmu_lock(vm, false);
 	uint64_t *sptep;
 	int r = walk_alloc(vm, &vm->direct, gfn, 0, &sptep);
+	if (r == RET_PF_HUGE)
+		return RET_PF_SPURIOUS;	/* the direct root has no huge leaves */
 	if (r != RET_PF_CONTINUE)
 		return r;
 	uint64_t old = seam_load64(sptep);
@@ -301,13 +422,15 @@ uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn)
 
 struct gpa_arg {
 	uint64_t gpa;
+	int level;
 };
 
 /* An "already blocked" answer is a host bug (KVM_BUG_ON), not success. */
 static uint64_t do_block(struct kvm_vm *vm, void *p)
 {
+	struct gpa_arg *a = p;
 	struct tdx_regs out;
-	return tdh_mem_range_block(vm->m, &out, tdx_gpa_info(((struct gpa_arg *)p)->gpa, 0), vm->tdr);
+	return tdh_mem_range_block(vm->m, &out, tdx_gpa_info(a->gpa, a->level), vm->tdr);
 }
 
 static uint64_t do_track(struct kvm_vm *vm, void *p)
@@ -319,12 +442,31 @@ static uint64_t do_track(struct kvm_vm *vm, void *p)
 
 static uint64_t do_remove(struct kvm_vm *vm, void *p)
 {
+	struct gpa_arg *a = p;
 	struct tdx_regs out;
-	return tdh_mem_page_remove(vm->m, &out, tdx_gpa_info(((struct gpa_arg *)p)->gpa, 0), vm->tdr);
+	return tdh_mem_page_remove(vm->m, &out, tdx_gpa_info(a->gpa, a->level), vm->tdr);
 }
 
-/* Remove one private 4K leaf: BLOCK, TRACK, kick, REMOVE, write back. */
-static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
+/*
+ * BLOCK the leaf, and once the TD runs, TRACK and kick: what every removal
+ * and every exclusive split starts with (tdx_track()).  Returns the first
+ * failing status.
+ */
+static uint64_t block_track_kick(struct kvm_vm *vm, struct gpa_arg *a)
+{
+	uint64_t st = tdx_busy_retry(vm, do_block, a, true);
+	/* TRACK and the kick only while RUNNABLE: tdx_track() returns early
+	 * before that, and REMOVE needs no tracking in the INITIALIZED state */
+	if (st == TDX_SUCCESS && tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
+		st = tdx_busy_retry(vm, do_track, a, true);
+		if (st == TDX_SUCCESS)
+			tdx_kick_all(vm);
+	}
+	return st;
+}
+
+/* Remove one private leaf (4K or 2M): BLOCK, TRACK, kick, REMOVE, write back. */
+static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn, int level)
 {
 	uint64_t old = *sptep;
 	if (old & SPTE_PREMAP) {	/* the module never saw it */
@@ -334,15 +476,8 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 	}
 	if (vm->dead)
 		return;		/* teardown reclaims it once the key is gone */
-	struct gpa_arg a = { gfn << 12 };
-	uint64_t st = tdx_busy_retry(vm, do_block, &a, true);
-	/* TRACK and the kick only while RUNNABLE: tdx_track() returns early
-	 * before that, and REMOVE needs no tracking in the INITIALIZED state */
-	if (st == TDX_SUCCESS && tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
-		st = tdx_busy_retry(vm, do_track, &a, true);
-		if (st == TDX_SUCCESS)
-			tdx_kick_all(vm);
-	}
+	struct gpa_arg a = { gfn << 12, level };
+	uint64_t st = block_track_kick(vm, &a);
 	if (st == TDX_SUCCESS)
 		st = tdx_busy_retry(vm, do_remove, &a, true);
 	if (st != TDX_SUCCESS) {
@@ -351,9 +486,93 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 		return;		/* still mapped: teardown reclaims it */
 	}
 	struct tdx_regs out;
-	tdh_phymem_page_wbinvd(vm->m, &out, old & SPTE_HPA_MASK);
+	for (uint64_t i = 0; i < (1ull << (9 * level)); i++)
+		tdh_phymem_page_wbinvd(vm->m, &out, (old & SPTE_HPA_MASK) + i * SZ_4K);
 	*sptep = 0;
 	vm->st.zapped++;
+}
+
+/*
+ * The level-1 SPTE for @gfn in the mirror, or NULL if no level-1 table
+ * exists (no seam point: for the exclusive-lock paths and inspection).
+ */
+static uint64_t *mirror_l1(struct kvm_vm *vm, uint64_t gfn)
+{
+	struct mmu *mmu = &vm->mirror;
+	struct mmu_page *pt = mmu->root;
+	if (!pt || gfn >> (9 * (mmu->root_level + 1)))
+		return NULL;
+	for (int level = mmu->root_level; level > 1; level--) {
+		uint64_t s = pt->spte[idx(gfn, level)];
+		if (!present(s) || (s & SPTE_LEAF))
+			return NULL;
+		pt = child_of(s);
+	}
+	return &pt->spte[idx(gfn, 1)];
+}
+
+bool mmu_huge_mapped(struct kvm_vm *vm, uint64_t gfn)
+{
+	uint64_t *l1 = mirror_l1(vm, gfn);
+	return l1 && present(*l1) && (*l1 & SPTE_LEAF);
+}
+
+int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
+{
+	assert_mmu_lock(vm, true);
+	uint64_t *sptep = mirror_l1(vm, gfn);
+	if (!sptep || !present(*sptep) || !(*sptep & SPTE_LEAF))
+		return 0;	/* nothing huge here */
+	if (vm->dead)
+		return -EIO;
+	uint64_t old = *sptep, sept = split_cache_take(vm);
+	if (!sept)
+		return -ENOMEM;
+	struct mmu_page *c = split_table(old, sept);
+	if (!c) {
+		split_cache_put(vm, sept);
+		return -ENOMEM;
+	}
+	struct gpa_arg a = { (gfn & ~511ull) << 12, TDX_LEVEL_2M };
+	uint64_t st = block_track_kick(vm, &a);
+	if (st == TDX_SUCCESS) {
+		struct demote_arg d = { a.gpa, sept };
+		for (;;) {
+			st = tdx_busy_retry(vm, do_demote, &d, true);
+			if (st != TDX_INTERRUPTED_RESTARTABLE)
+				break;
+			/* nothing was committed: take the interrupt, issue it again */
+			vm->st.demote_interrupted++;
+			seam_yield();
+		}
+	}
+	if (st != TDX_SUCCESS) {
+		split_cache_put(vm, sept);
+		free(c);
+		vm_kill(vm, "splitting GPA %#" PRIx64 ": %s (%#" PRIx64 ")", a.gpa,
+			tdx_status_name(st), st);
+		return -EIO;
+	}
+	/* DEMOTE left the 512 children unblocked: no UNBLOCK */
+	*sptep = (uint64_t)(uintptr_t)c | SPTE_PRESENT;
+	vm->mirror.npages++;
+	vm->st.splits_exclusive++;
+	return 0;
+}
+
+int mmu_split_ends(struct kvm_vm *vm, uint64_t gfn, uint64_t n)
+{
+	int r = 0;
+	if (!vm->huge || !n)
+		return 0;
+	if (gfn & 511)
+		r = mmu_split_2m(vm, gfn);
+	if (!r && ((gfn + n) & 511))
+		r = mmu_split_2m(vm, gfn + n);
+	/* no page to split with: zapping the whole leaf would lose its neighbours */
+	if (r == -ENOMEM)
+		vm_kill(vm, "no S-EPT page to split at GPA %#" PRIx64, gfn << 12);
+	return r;
 }
 
 static void zap_range(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt, uint64_t base,
@@ -370,7 +589,7 @@ static void zap_range(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt, u
 			continue;
 		if (s & SPTE_LEAF) {
 			if (mmu->mirror)
-				zap_private_leaf(vm, &pt->spte[i], lo);
+				zap_private_leaf(vm, &pt->spte[i], lo, level);
 			else
 				pt->spte[i] = 0;
 			continue;

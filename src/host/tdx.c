@@ -93,8 +93,26 @@ static struct kvm_vcpu *vcpu_of(struct gvcpu *g)
 	return g->host->ctx;
 }
 
+/*
+ * Fill the split cache up to @n S-EPT pages (outside the mmu_lock, as KVM
+ * tops up its caches before taking it).  0, or -ENOMEM with the cache as
+ * full as memory allowed.
+ */
+int tdx_split_cache_topup(struct kvm_vm *vm, int n)
+{
+	if (n > SPLIT_CACHE_PAGES)
+		n = SPLIT_CACHE_PAGES;
+	while (vm->nsplit_cache < n) {
+		uint64_t page = vm_alloc_page(vm);
+		if (!page)
+			return -ENOMEM;
+		vm->split_cache[vm->nsplit_cache++] = page;
+	}
+	return 0;
+}
+
 /* One attempt at resolving a fault (srcu read held).  RET_PF_*. */
-static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint)
+static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint, bool has_info)
 {
 	uint64_t seq = seam_load64(&vm->invalidate_seq);
 	struct kvm_memslot *s = vm_slot_of(vm, gfn);
@@ -108,21 +126,24 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint)
 	if (private) {
 		if (!s->gmem)
 			return RET_PF_MEMFAULT;	/* kvm_slot_can_be_private() is false */
-		int level = mmu_max_level(vm, s, gfn, hint);
-		uint64_t first = gfn & ~((1ull << (9 * level)) - 1);
+		/* huge-nbr may split under the shared lock: its page comes first */
+		if (vm->shared_split && tdx_split_cache_topup(vm, 1))
+			return RET_PF_NOMEM;
 		seam_read_lock(&s->gmem->invalidate_lock);
-		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, first - s->base_gfn + s->gmem_pgoff, true,
-					    NULL);
+		int order = 0;
+		uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff, true,
+					    &order);
 		if (!hpa) {
 			seam_read_unlock(&s->gmem->invalidate_lock);
 			return RET_PF_NOMEM;
 		}
+		int level = mmu_max_level(vm, s, gfn, hint, has_info, order);
 		seam_read_lock(&vm->mmu_lock);
 		if (seq != seam_load64(&vm->invalidate_seq)) {
 			vm->st.retries++;
 			r = RET_PF_RETRY;	/* an invalidation ran meanwhile */
 		} else {
-			r = mmu_map_private(vm, first, level, hpa, 0, false);
+			r = mmu_map_private(vm, gfn, level, hpa, 0, false);
 		}
 		seam_read_unlock(&vm->mmu_lock);
 		seam_read_unlock(&s->gmem->invalidate_lock);
@@ -161,6 +182,89 @@ static bool gfn_in_deleting_slot(struct kvm_vm *vm, uint64_t gfn)
 		r__;                                       \
 	})
 
+/*
+ * huge-v5's tdx_handle_mismatched_accept(): the guest accepts below 2M at
+ * @gfn.  The guest-inhibit flag is checked first, without the lock, so that
+ * only the first such ACCEPT of a 2M range takes mmu_lock exclusive; it then
+ * splits a 2M leaf there, and only after that sets the one-way flag (in
+ * that order, so that no fault maps 2M between the flag and the split).
+ * 0, or -1 when the VM died.
+ */
+static int handle_mismatched_accept(struct kvm_vm *vm, uint64_t gfn)
+{
+	if (gfnset_has(&vm->inhibit, gfn))
+		return 0;
+	if (tdx_split_cache_topup(vm, 1)) {
+		vm_kill(vm, "out of host memory splitting GPA %#" PRIx64, gfn << 12);
+		return -1;
+	}
+	mmu_write_lock(vm);
+	int r = mmu_split_2m(vm, gfn);
+	if (!r) {
+		r = gfnset_add(&vm->inhibit, gfn);
+		if (r == 0)
+			vm->st.inhibits++;	/* level+1; the 1G flag too (4K accept): unused */
+		r = r < 0 ? r : 0;
+	}
+	seam_write_unlock(&vm->mmu_lock);
+	if (r == -ENOMEM && !vm->dead)
+		vm_kill(vm, "out of memory splitting GPA %#" PRIx64, gfn << 12);
+	return vm->dead ? -1 : 0;
+}
+
+/*
+ * explicit-demotion (seed 000): the guest asks for the 2M range of @gfn to
+ * be mapped at 4K (TDVMCALL, or the module's ATTR.WR exit), served under
+ * the exclusive lock.  0, or -1 when the VM died.
+ */
+int tdx_demote_request(struct kvm_vm *vm, uint64_t gfn)
+{
+	if (!mmu_huge_mapped(vm, gfn))
+		return 0;	/* nothing 2M there: nothing to do */
+	if (tdx_split_cache_topup(vm, 1)) {
+		vm_kill(vm, "out of host memory splitting GPA %#" PRIx64, gfn << 12);
+		return -1;
+	}
+	mmu_write_lock(vm);
+	int r = mmu_split_2m(vm, gfn);
+	seam_write_unlock(&vm->mmu_lock);
+	if (r == -ENOMEM && !vm->dead)
+		vm_kill(vm, "out of memory splitting GPA %#" PRIx64, gfn << 12);
+	return vm->dead ? -1 : 0;
+}
+
+/* What a fault can change that the host sees: any of these moving is progress. */
+static uint64_t progress(const struct kvm_vm *vm)
+{
+	const struct kvm_vm_stats *st = &vm->st;
+	return st->private_maps + st->maps_2m + st->page_adds + st->sept_adds + st->shared_maps +
+	       st->zapped + st->splits_exclusive + st->splits_shared + st->inhibits;
+}
+
+/*
+ * Forward progress: the same vCPU exiting for the same GPA at the same RIP
+ * with the host changing nothing it can see, KVM_LIVELOCK_EXITS times in a
+ * row, is a livelock (seed 001's rare case under huge-rfc1): the run ends
+ * with a report that says who, where and what the host did, instead of
+ * running into the step bound.
+ */
+static void watch_progress(struct kvm_vm *vm, struct gvcpu *g, uint64_t gpa, const char *action)
+{
+	struct kvm_vcpu *v = vcpu_of(g);
+	if (v->ll_gpa != gpa || v->ll_rip != g->rip) {
+		v->ll_gpa = gpa;
+		v->ll_rip = g->rip;
+		v->ll_count = 0;
+	}
+	v->ll_action = action;
+	if (++v->ll_count < KVM_LIVELOCK_EXITS || !engine_current())
+		return;
+	engine_livelock("vcpu%d makes no progress: %" PRIu64 " EPT-violation exits in a row at "
+			"GPA %#" PRIx64 ", RIP %#" PRIx64 "; each time the host %s (level=%s)",
+			g->index, v->ll_count, gpa, g->rip, action,
+			kvm_policy_level_name(vm->pol.max_level));
+}
+
 static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct tdx_regs *x)
 {
 	uint64_t gpa = x->r8;
@@ -174,13 +278,33 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 		return -1;
 	}
 	/* the guest's ACCEPT level is the most it wants; no information: huge allowed */
-	int hint = type == EEQ_TYPE_ACCEPT ? (int)((x->rdx >> EEQ_ACCEPT_REQ_LEVEL_SHIFT) & 7)
-					   : TDX_LEVEL_2M;
+	bool has_info = private && type == EEQ_TYPE_ACCEPT;
+	int hint = has_info ? (int)((x->rdx >> EEQ_ACCEPT_REQ_LEVEL_SHIFT) & 7) : TDX_LEVEL_2M;
 	/* only private GPAs are retried locally: only they trigger zero-step */
 	bool local_retry = vm->pol.local_retry && private;
 	int r;
+	if (private && type == EEQ_TYPE_ATTR_WR && vm->huge &&
+	    vm->pol.max_level == MAP_LEVEL_EXPLICIT) {
+		/* the real module's own demotion request: a 4K ATTR.WR over a 2M leaf */
+		vm->st.demote_requests++;
+		if (tdx_demote_request(vm, gfn) < 0)
+			return -1;
+	}
+	const uint64_t before = progress(vm), ignored = vm->st.splits_ignored,
+		       refused = vm->st.splits_refused;
 	for (;;) {
-		r = page_fault(vm, gfn, private, hint);
+		bool below = has_info && hint < TDX_LEVEL_2M && vm->huge;
+		/* huge-nbr with non-blocking resize splits in the fault itself, shared */
+		if (below && !vm->shared_split &&
+		    (vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR)) {
+			r = handle_mismatched_accept(vm, gfn);
+			if (r < 0)
+				return -1;
+		}
+		r = page_fault(vm, gfn, private, hint, has_info);
+		if (below && vm->shared_split && r == RET_PF_CONTINUE &&
+		    gfnset_add(&vm->inhibit, gfn) == 0)
+			vm->st.inhibits++;	/* after the split, as v5 orders it */
 		if (r != RET_PF_RETRY || !local_retry || vm->dead)
 			break;
 		/* local retry: do not re-enter the guest (zero-step), but give up
@@ -190,6 +314,13 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 		vm->st.local_retries++;
 		seam_yield();
 	}
+	if (r == RET_PF_CONTINUE && private && progress(vm) == before)
+		watch_progress(vm, g, gpa & ~(SZ_4K - 1),
+			       vm->st.splits_ignored != ignored ? "ignored the split of the 2M leaf there"
+			       : vm->st.splits_refused != refused ? "refused to split the 2M leaf under the shared lock"
+			       : "found it mapped already (a spurious fault)");
+	else
+		vcpu_of(g)->ll_count = 0;
 	if (r == RET_PF_NOMEM) {
 		/* KVM_RUN fails with -ENOMEM; the VMM cannot go on */
 		vm_kill(vm, "out of host memory for GPA %#" PRIx64, gpa);
@@ -302,8 +433,18 @@ uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 		return map_gpa(vm, v, a0, a1);
 	if (fn == TDVMCALL_DEMOTE) {
 		/* with 4K mappings there is nothing to demote */
-		return vm->pol.max_level == MAP_LEVEL_4K ? TDVMCALL_STATUS_SUCCESS
-							 : TDVMCALL_STATUS_INVALID_OPERAND;
+		if (vm->pol.max_level == MAP_LEVEL_4K || !vm->huge)
+			return TDVMCALL_STATUS_SUCCESS;
+		/* seed 000's request exists only in explicit-demotion */
+		if (vm->pol.max_level != MAP_LEVEL_EXPLICIT)
+			return TDVMCALL_STATUS_INVALID_OPERAND;
+		if (a0 & vm->shared_bit || !legal_gpa(vm, a0))
+			return TDVMCALL_STATUS_INVALID_OPERAND;
+		vm->st.demote_requests++;
+		seam_read_lock(&vm->srcu);
+		int r = tdx_demote_request(vm, a0 >> 12);
+		seam_read_unlock(&vm->srcu);
+		return r ? TDVMCALL_STATUS_INVALID_OPERAND : TDVMCALL_STATUS_SUCCESS;
 	}
 	return TDVMCALL_STATUS_INVALID_OPERAND;
 }

@@ -125,6 +125,11 @@ static const char *const level_names[MAP_LEVEL_NR] = {
 };
 static const char *const folio_names[FOLIO_NR] = { [FOLIO_4K] = "4k", [FOLIO_2M] = "2m" };
 
+const char *kvm_policy_level_name(enum kvm_map_level l)
+{
+	return (unsigned)l < MAP_LEVEL_NR ? level_names[l] : "?";
+}
+
 /* The index of @v in @names[@n], or -EINVAL. */
 static int parse_name(const char *v, const char *const *names, int n)
 {
@@ -204,6 +209,63 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 }
 
 /* ---- helpers ---- */
+
+/* ---- the guest-inhibit set (kvm_internal.h) ---- */
+
+static uint32_t gfnset_slot(uint64_t key, uint32_t cap)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+bool gfnset_has(const struct gfnset *set, uint64_t gfn)
+{
+	if (!set->n)
+		return false;
+	uint64_t key = (gfn >> 9) + 1;
+	for (uint32_t i = gfnset_slot(key, set->cap);; i = (i + 1) & (set->cap - 1)) {
+		if (set->keys[i] == key)
+			return true;
+		if (!set->keys[i])
+			return false;
+	}
+}
+
+int gfnset_add(struct gfnset *set, uint64_t gfn)
+{
+	if (gfnset_has(set, gfn))
+		return 1;
+	if ((set->n + 1) * 2 > set->cap) {
+		uint32_t cap = set->cap ? set->cap * 2 : 64;
+		uint64_t *keys = calloc(cap, sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+		for (uint32_t j = 0; j < set->cap; j++) {
+			uint64_t k = set->keys[j];
+			if (!k)
+				continue;
+			uint32_t i = gfnset_slot(k, cap);
+			while (keys[i])
+				i = (i + 1) & (cap - 1);
+			keys[i] = k;
+		}
+		free(set->keys);
+		set->keys = keys;
+		set->cap = cap;
+	}
+	uint64_t key = (gfn >> 9) + 1;
+	uint32_t i = gfnset_slot(key, set->cap);
+	while (set->keys[i])
+		i = (i + 1) & (set->cap - 1);
+	set->keys[i] = key;
+	set->n++;
+	return 0;
+}
+
+void gfnset_free(struct gfnset *set)
+{
+	free(set->keys);
+	memset(set, 0, sizeof(*set));
+}
 
 void vm_kill(struct kvm_vm *vm, const char *fmt, ...)
 {
@@ -858,6 +920,9 @@ int kvm_gmem_punch_hole(struct kvm_vm *vm, int fd, uint64_t offset, uint64_t len
 		return 0;
 	if (n > g->npages - first)
 		n = g->npages - first;
+	/* the S-EPT pages for splitting the ends, before any lock (-ENOMEM: nothing done) */
+	if (vm->huge && tdx_split_cache_topup(vm, SPLIT_CACHE_PAGES))
+		return -ENOMEM;
 	/* zap every binding's part of the range first, then free */
 	seam_write_lock(&g->invalidate_lock);
 	if (vm->state >= VM_TD_INITIALIZED) {
@@ -869,8 +934,12 @@ int kvm_gmem_punch_hole(struct kvm_vm *vm, int fd, uint64_t offset, uint64_t len
 			uint64_t lo = first > s->gmem_pgoff ? first : s->gmem_pgoff;
 			uint64_t hi = first + n < s->gmem_pgoff + s->npages ? first + n
 									    : s->gmem_pgoff + s->npages;
-			if (lo < hi)
-				mmu_zap_private(vm, s->base_gfn + (lo - s->gmem_pgoff), hi - lo);
+			if (lo < hi) {
+				/* a 2M leaf across an end is split, not zapped whole */
+				uint64_t gfn = s->base_gfn + (lo - s->gmem_pgoff);
+				mmu_split_ends(vm, gfn, hi - lo);
+				mmu_zap_private(vm, gfn, hi - lo);
+			}
 		}
 		seam_write_unlock(&vm->mmu_lock);
 	}
@@ -1053,14 +1122,21 @@ int kvm_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa, uint64_t size, ui
 	r = attr_reserve(vm);
 	if (r)
 		goto out;
+	/* to shared: the 2M leaves across the ends are split; their pages first */
+	if (!private && vm->huge && tdx_split_cache_topup(vm, 2)) {
+		r = -ENOMEM;
+		goto out;
+	}
 	vm->st.conversions++;
 	/* the old kind's mappings go first, under the exclusive lock */
 	if (vm->state >= VM_TD_INITIALIZED) {
 		mmu_write_lock(vm);
-		if (private)
+		if (private) {
 			mmu_zap_shared(vm, start, end - start);
-		else
+		} else {
+			mmu_split_ends(vm, start, end - start);
 			mmu_zap_private(vm, start, end - start);
+		}
 	}
 	attr_set(vm, start, end, private);
 	if (vm->state >= VM_TD_INITIALIZED) {
@@ -1189,6 +1265,34 @@ int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
 	return r;
 }
 
+/*
+ * Once the TD runs: may this design map 2M, with this module?  huge-v5,
+ * huge-nbr and explicit-demotion need enhanced demote interruptibility
+ * (huge-pages.md section 6: retrying INTERRUPTED_RESTARTABLE forever is a
+ * denial of service) and otherwise map 4K, saying so once (vm->notice);
+ * huge-rfc1 predates that check.  huge-nbr splits under the shared lock
+ * only where the module offers the proposed non-blocking resize.
+ */
+static void huge_decide(struct kvm_vm *vm)
+{
+	uint64_t f = tdx_module_features0(vm->m);
+	enum kvm_map_level l = vm->pol.max_level;
+	vm->huge = l != MAP_LEVEL_4K;
+	if (l != MAP_LEVEL_4K && l != MAP_LEVEL_HUGE_RFC1 &&
+	    !(f & TDX_FEATURES0_ENHANCED_DEMOTE_INTERRUPTIBILITY)) {
+		vm->huge = false;
+		snprintf(vm->notice, sizeof(vm->notice),
+			 "level=%s: the TDX module lacks enhanced demote interruptibility "
+			 "(TDX_FEATURES0 bit 51): private memory is mapped 4K", level_names[l]);
+	}
+	vm->shared_split = vm->huge && l == MAP_LEVEL_HUGE_NBR &&
+			   (f & TDX_FEATURES0_NONBLOCKING_RESIZE);
+	if (vm->huge && l == MAP_LEVEL_HUGE_NBR && !vm->shared_split)
+		snprintf(vm->notice, sizeof(vm->notice),
+			 "level=huge-nbr: the TDX module has no non-blocking resize: "
+			 "faults do not split (as huge-v5)");
+}
+
 int kvm_tdx_finalize_vm(struct kvm_vm *vm)
 {
 	struct tdx_regs out;
@@ -1216,6 +1320,7 @@ int kvm_tdx_finalize_vm(struct kvm_vm *vm)
 		goto out;
 	}
 	vm->state = VM_FINALIZED;
+	huge_decide(vm);
 out:
 	seam_mutex_unlock(&vm->slots_lock);
 	seam_mutex_unlock(&vm->lock);
@@ -1587,6 +1692,9 @@ static void free_host_side(struct kvm_vm *vm)
 	for (int i = 0; i < vm->nvcpus; i++)
 		free(vm->vcpus[i]);
 	free(vm->priv);
+	gfnset_free(&vm->inhibit);
+	while (vm->nsplit_cache)
+		vm_free_page(vm, vm->split_cache[--vm->nsplit_cache]);
 }
 
 int kvm_destroy_vm(struct kvm_vm *vm)

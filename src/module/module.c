@@ -361,6 +361,7 @@ enum td_op_state tdx_td_op_state(const struct tdx_td *td) { return td->op_state;
 enum td_lifecycle tdx_td_lifecycle(const struct tdx_td *td) { return td->lifecycle; }
 uint64_t tdx_td_epoch(const struct tdx_td *td) { return td->td_epoch; }
 uint64_t tdx_td_child_count(const struct tdx_td *td) { return td->child_count; }
+uint64_t tdx_td_attributes(const struct tdx_td *td) { return td->attributes; }
 int tdx_td_levels(const struct tdx_td *td) { return td->root_level + 1; }
 bool tdx_td_gpaw(const struct tdx_td *td) { return td->gpaw; }
 

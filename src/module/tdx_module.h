@@ -253,6 +253,7 @@ enum td_op_state tdx_td_op_state(const struct tdx_td *td);
 enum td_lifecycle tdx_td_lifecycle(const struct tdx_td *td);
 uint64_t tdx_td_epoch(const struct tdx_td *td);
 uint64_t tdx_td_child_count(const struct tdx_td *td);
+uint64_t tdx_td_attributes(const struct tdx_td *td);
 int tdx_td_levels(const struct tdx_td *td);
 bool tdx_td_gpaw(const struct tdx_td *td);
 /* GPA shared bit for this TD (bit 47 or 51). */

@@ -347,6 +347,12 @@ struct kvm_vm_stats {
 	uint64_t pamt_adds, pamt_removes; /* Dynamic PAMT pairs given and taken back */
 };
 const struct kvm_vm_stats *kvm_vm_stats(const struct kvm_vm *vm);
+/*
+ * What the design decided at FINALIZE when it could not do what it is
+ * (e.g. huge-v5 on a module without enhanced demote interruptibility maps
+ * 4K), said once; "" when nothing.
+ */
+const char *kvm_vm_notice(const struct kvm_vm *vm);
 struct tdx_td *kvm_vm_td(const struct kvm_vm *vm);
 uint64_t kvm_vm_tdr(const struct kvm_vm *vm);
 bool kvm_vm_dead(const struct kvm_vm *vm, const char **why);

@@ -137,12 +137,19 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint, b
 			seam_read_unlock(&s->gmem->invalidate_lock);
 			return RET_PF_NOMEM;
 		}
-		int level = mmu_max_level(vm, s, gfn, hint, has_info, order);
 		seam_read_lock(&vm->mmu_lock);
 		if (seq != seam_load64(&vm->invalidate_seq)) {
 			vm->st.retries++;
 			r = RET_PF_RETRY;	/* an invalidation ran meanwhile */
 		} else {
+			/*
+			 * The level under the lock, as kvm_tdp_mmu_map() calls
+			 * kvm_mmu_hugepage_adjust(): an ACCEPT handler that split
+			 * and inhibited this range under the write lock is seen.
+			 * (Computed before the lock, a 2M map slipped in after the
+			 * split and the 4K fault then met it for ever.)
+			 */
+			int level = mmu_max_level(vm, s, gfn, hint, has_info, order);
 			r = mmu_map_private(vm, gfn, level, hpa, 0, false);
 		}
 		seam_read_unlock(&vm->mmu_lock);

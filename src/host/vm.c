@@ -125,6 +125,11 @@ static const char *const level_names[MAP_LEVEL_NR] = {
 };
 static const char *const folio_names[FOLIO_NR] = { [FOLIO_4K] = "4k", [FOLIO_2M] = "2m" };
 
+const char *kvm_vm_notice(const struct kvm_vm *vm)
+{
+	return vm->notice;
+}
+
 const char *kvm_policy_level_name(enum kvm_map_level l)
 {
 	return (unsigned)l < MAP_LEVEL_NR ? level_names[l] : "?";
@@ -1347,12 +1352,15 @@ static int pre_fault_one(struct kvm_vm *vm, uint64_t gfn, bool prefault_flow)
 			if (!s->gmem)
 				return -EFAULT;	/* a memory-fault exit */
 			seam_read_lock(&s->gmem->invalidate_lock);
+			int order = 0;
 			uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff,
-						    true, NULL);
+						    true, &order);
 			seam_read_lock(&vm->mmu_lock);
+			/* as a fault without level information would map it (under the lock) */
+			int level = mmu_max_level(vm, s, gfn, TDX_LEVEL_2M, false, order);
 			pf = !hpa ? RET_PF_NOMEM
 			     : seq != seam_load64(&vm->invalidate_seq) ? RET_PF_RETRY
-			     : mmu_map_private(vm, gfn, 0, hpa, 0, prefault_flow);
+			     : mmu_map_private(vm, gfn, level, hpa, 0, prefault_flow);
 			seam_read_unlock(&vm->mmu_lock);
 			seam_read_unlock(&s->gmem->invalidate_lock);
 		} else {

@@ -27,6 +27,7 @@ struct world {
 
 struct wopts {
 	enum kvm_map_level level;
+	bool promote;			/* policy "promote" */
 	bool ve;			/* pending pages raise #VE (SEPT_VE_DISABLE clear) */
 	bool enhanced;			/* the module's enhanced demote interruptibility */
 	bool nbr;			/* the module's proposed non-blocking resize */
@@ -50,6 +51,7 @@ static void world_init(struct world *w, const struct wopts *o)
 	kvm_policy_default(&pol);
 	pol.max_level = o->level;
 	pol.folio = FOLIO_2M;
+	pol.promote = o->promote;
 	w->vm = kvm_create_vm(w->k, &pol);
 	assert_non_null(w->vm);
 	struct kvm_tdx_init_vm init;
@@ -75,6 +77,13 @@ static void world_fini(struct world *w)
 	assert_int_equal(kvm_hostmem(w->k)->allocated, 0);
 	assert_int_equal(test_pamt_in_use(kvm_module(w->k)), 0);
 	kvm_destroy(w->k);
+}
+
+static void world_init_promote(struct world *w, const struct wopts *o)
+{
+	struct wopts p = *o;
+	p.promote = true;
+	world_init(w, &p);
 }
 
 static const struct kvm_vm_stats *stats(struct world *w)
@@ -486,6 +495,51 @@ static void test_explicit_demotion(void **state)
 	kvm_destroy(k);
 }
 
+/* ---- promotion ---- */
+
+static void accept4k_write(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (uint64_t a = RANGE; a < RANGE + SZ_2M; a += SZ_4K) {
+		task_check_eq(guest_accept(g, a, 0), TDX_SUCCESS);
+		guest_write64(g, a + 24, ~a);
+	}
+}
+
+static void read_back(struct gvcpu *g, void *arg)
+{
+	(void)arg;
+	for (uint64_t a = RANGE; a < RANGE + SZ_2M; a += SZ_4K)
+		task_check_eq(guest_read64(g, a + 24), ~a);
+}
+
+static void test_promotion(void **state)
+{
+	(void)state;
+	BANNER("promote=on: 512 accepted 4K leaves of one 2M folio merge back into a 2M leaf, data kept; 4K folios do not");
+	for (int frag = 0; frag < 2; frag++) {
+		struct wopts o = { .level = MAP_LEVEL_HUGE_V5, .enhanced = true,
+				   .fragmentation = frag ? 1.0 : 0.0 };
+		struct world w;
+		world_init(&w, &o);
+		assert_int_equal(kvm_vm_promote(w.vm), -EOPNOTSUPP);	/* policy off */
+		world_fini(&w);
+		world_init_promote(&w, &o);
+		run_ok(&w, accept4k_write);
+		assert_int_equal(stats(&w)->maps_2m, 0);	/* accepted at 4K: mapped 4K */
+		int n = kvm_vm_promote(w.vm);
+		if (frag) {
+			assert_int_equal(n, 0);			/* 512 4K folios: not one folio */
+		} else {
+			assert_int_equal(n, 1);
+			assert_int_equal(stats(&w)->promotions, 1);
+			assert_int_equal(kvm_vm_promote(w.vm), 0);	/* nothing left to merge */
+		}
+		run_ok(&w, read_back);
+		world_fini(&w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_fragmented_falls_back),
 		cmocka_unit_test(test_demote_interruptibility),
 		cmocka_unit_test(test_explicit_demotion),
+		cmocka_unit_test(test_promotion),
 	};
 	return cmocka_run_group_tests_name("host huge pages", tests, NULL, NULL);
 }

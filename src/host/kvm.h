@@ -346,6 +346,14 @@ struct kvm_vm_stats {
 	uint64_t demote_requests;	/* guest demotion requests (TDVMCALL, ATTR.WR exit) */
 	uint64_t pamt_adds, pamt_removes; /* Dynamic PAMT pairs given and taken back */
 };
+/*
+ * Promotion, beyond upstream (policy "promote"; a khugepaged-like pass the
+ * VMM or a timer runs): every 2M range whose 512 4K leaves are accepted,
+ * contiguous and backed by one 2M guest_memfd folio is merged back with
+ * BLOCK, TRACK, kick and PROMOTE.  The number promoted, -EOPNOTSUPP (the
+ * policy is off or the VM cannot map 2M), -EIO.
+ */
+int kvm_vm_promote(struct kvm_vm *vm);
 const struct kvm_vm_stats *kvm_vm_stats(const struct kvm_vm *vm);
 /*
  * What the design decided at FINALIZE when it could not do what it is

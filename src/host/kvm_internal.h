@@ -327,6 +327,17 @@ int mmu_map_private(struct kvm_vm *vm, uint64_t gfn, int level, uint64_t hpa,
 int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn);
 /* Split the 2M leaves that cross either end of [gfn, gfn + n) (exclusive lock). */
 int mmu_split_ends(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
+/*
+ * Promotion (policy "promote", beyond upstream), exclusive mmu_lock: if the
+ * 4K leaves of @gfn's 2M range are 512 contiguous pages of one 2M folio
+ * (@folio_2m says) and all accepted, merge them: BLOCK the table, TRACK,
+ * kick, PROMOTE, free the S-EPT page.  1 promoted, 0 not a candidate,
+ * -EIO (the VM was killed).
+ */
+int mmu_promote_2m(struct kvm_vm *vm, uint64_t gfn,
+		   bool (*folio_2m)(struct kvm_vm *, uint64_t gfn, uint64_t hpa));
+/* mmu_promote_2m() over every 2M range of 4K leaves: the number promoted, or -EIO. */
+int mmu_promote_all(struct kvm_vm *vm, bool (*folio_2m)(struct kvm_vm *, uint64_t, uint64_t));
 /* Is @gfn mapped by a 2M mirror leaf? */
 bool mmu_huge_mapped(struct kvm_vm *vm, uint64_t gfn);
 int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa);

@@ -612,6 +612,122 @@ void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n)
 	vm->invalidate_seq++;
 }
 
+/* ---- promotion (beyond upstream: policy "promote") ---- */
+
+struct promote_arg {
+	uint64_t gpa;	/* of the 2M range */
+	uint64_t freed;	/* PROMOTE's RCX: the S-EPT page it gave back */
+};
+
+static uint64_t do_promote(struct kvm_vm *vm, void *p)
+{
+	struct promote_arg *a = p;
+	struct tdx_regs out;
+	uint64_t st = tdh_mem_page_promote(vm->m, &out, 0, tdx_gpa_info(a->gpa, TDX_LEVEL_2M),
+					   vm->tdr);
+	a->freed = out.rcx;
+	return st;
+}
+
+/*
+ * Is the level-0 table @pt a candidate: 512 present 4K leaves, the HPAs
+ * contiguous from a 2M-aligned base?  The base, or 0.
+ */
+static uint64_t promotable_base(const struct mmu_page *pt)
+{
+	uint64_t s0 = pt->spte[0];
+	if (!present(s0) || !(s0 & SPTE_LEAF) || (s0 & SPTE_PREMAP))
+		return 0;
+	uint64_t base = s0 & SPTE_HPA_MASK;
+	if (base & (SZ_2M - 1))
+		return 0;
+	for (unsigned i = 1; i < 512; i++)
+		if (pt->spte[i] != ((base + (uint64_t)i * SZ_4K) | SPTE_PRESENT | SPTE_LEAF))
+			return 0;
+	return base;
+}
+
+/* Every child of the 2M range at @gpa accepted (MAPPED), by SEPT.RD. */
+static bool all_accepted(struct kvm_vm *vm, uint64_t gpa)
+{
+	for (unsigned i = 0; i < 512; i++) {
+		struct tdx_regs out;
+		uint64_t st = tdh_mem_sept_rd(vm->m, &out, tdx_gpa_info(gpa + i * SZ_4K, 0), vm->tdr);
+		if (st != TDX_SUCCESS || ((out.rdx >> 8) & 0xff) != SEPT_PUB_MAPPED)
+			return false;
+	}
+	return true;
+}
+
+int mmu_promote_2m(struct kvm_vm *vm, uint64_t gfn, bool (*folio_2m)(struct kvm_vm *, uint64_t gfn,
+								       uint64_t hpa))
+{
+	assert_mmu_lock(vm, true);
+	uint64_t *l1 = mirror_l1(vm, gfn);
+	if (!l1 || !present(*l1) || (*l1 & SPTE_LEAF) || vm->dead)
+		return 0;
+	struct mmu_page *pt = child_of(*l1);
+	uint64_t base = promotable_base(pt), gpa = (gfn & ~511ull) << 12;
+	if (!base || !folio_2m(vm, gfn & ~511ull, base) || !all_accepted(vm, gpa))
+		return 0;
+	struct gpa_arg a = { gpa, TDX_LEVEL_2M };
+	uint64_t st = block_track_kick(vm, &a);
+	struct promote_arg p = { gpa, 0 };
+	if (st == TDX_SUCCESS) {
+		for (;;) {
+			st = tdx_busy_retry(vm, do_promote, &p, true);
+			if (st != TDX_INTERRUPTED_RESTARTABLE)
+				break;
+			seam_yield();	/* nothing committed: issue it again */
+		}
+	}
+	if (st != TDX_SUCCESS) {
+		vm_kill(vm, "promoting GPA %#" PRIx64 ": %s (%#" PRIx64 ")", gpa, tdx_status_name(st),
+			st);
+		return -EIO;
+	}
+	/* the table goes: the walk cache must forget it */
+	*l1 = base | SPTE_PRESENT | SPTE_LEAF;
+	vm->mirror.gen++;
+	vm->mirror.npages--;
+	physmem_zero_page(vm->pm, p.freed);
+	hostmem_free_4k(vm->hm, p.freed);
+	free(pt);
+	vm->st.promotions++;
+	return 1;
+}
+
+/* Every level-1 table entry under @pt (at @level > 1) whose range could be promoted. */
+static int promote_walk(struct kvm_vm *vm, struct mmu_page *pt, uint64_t base,
+			bool (*folio_2m)(struct kvm_vm *, uint64_t, uint64_t))
+{
+	int n = 0;
+	for (unsigned i = 0; i < 512 && !vm->dead; i++) {
+		uint64_t s = pt->spte[i];
+		if (!present(s) || (s & SPTE_LEAF))
+			continue;
+		uint64_t gfn = base + ((uint64_t)i << (9 * pt->level));
+		if (pt->level == 1) {
+			int r = mmu_promote_2m(vm, gfn, folio_2m);
+			if (r < 0)
+				return r;
+			n += r;
+		} else {
+			int r = promote_walk(vm, child_of(s), gfn, folio_2m);
+			if (r < 0)
+				return r;
+			n += r;
+		}
+	}
+	return n;
+}
+
+int mmu_promote_all(struct kvm_vm *vm, bool (*folio_2m)(struct kvm_vm *, uint64_t, uint64_t))
+{
+	assert_mmu_lock(vm, true);
+	return vm->mirror.root ? promote_walk(vm, vm->mirror.root, 0, folio_2m) : 0;
+}
+
 /* ---- teardown ---- */
 
 static void free_tables(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt, bool reclaim)

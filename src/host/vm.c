@@ -1153,6 +1153,33 @@ out:
 	return r;
 }
 
+/* ---- promotion (policy "promote") ---- */
+
+/* Is the 2M range at @gfn (aligned) backed by the one 2M folio at @hpa? */
+static bool range_is_folio(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa)
+{
+	struct kvm_memslot *s = vm_slot_of(vm, gfn);
+	if (!s || !s->gmem || !mmu_huge_fits(vm, s, gfn))
+		return false;
+	int order = 0;
+	uint64_t pfn = gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff, false, &order);
+	return order >= 9 && pfn == hpa;
+}
+
+int kvm_vm_promote(struct kvm_vm *vm)
+{
+	if (vm->dead)
+		return -EIO;
+	if (!vm->pol.promote || !vm->huge)
+		return -EOPNOTSUPP;
+	seam_read_lock(&vm->srcu);
+	mmu_write_lock(vm);
+	int r = mmu_promote_all(vm, range_is_folio);
+	seam_write_unlock(&vm->mmu_lock);
+	seam_read_unlock(&vm->srcu);
+	return vm->dead ? -EIO : r;
+}
+
 /* ---- build: INIT_MEM_REGION, FINALIZE, PRE_FAULT ---- */
 
 /* The 16 MR.EXTENDs of 256 bytes that measure the page at @gfn. */

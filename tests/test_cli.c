@@ -689,6 +689,13 @@ static void test_list_and_help(void **state)
 	assert_int_equal(pclose(p), 0);
 	assert_non_null(strstr(out, "seed001-rare-case.ini"));
 	assert_null(strstr(out, "does not parse"));
+	/* every counter [expect] takes is in 'help run' */
+	assert_int_equal(run_cmd("help run", out, sizeof(out)), 0);
+	for (int i = 0; i < C_NCOUNTERS; i++)
+		if (!strstr(out, sc_counter_names[i])) {
+			print_error("'help run' does not list %s\n", sc_counter_names[i]);
+			fail();
+		}
 	static const char *const cmds[] = { "run", "replay", "shrink", "explore", "compare",
 					    "merge", "list", "measure", "map" };
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {

@@ -43,9 +43,10 @@ static struct kvm *host(unsigned nr_hkids, uint64_t hp_timeout_ns)
 }
 
 /* A TD with slot 0, @nvcpus initialized vCPUs, finalized unless !@final. */
-static struct kvm_vm *td(struct kvm *k, int nvcpus, bool ve, bool final)
+static struct kvm_vm *td_pol(struct kvm *k, const struct kvm_policy *pol, int nvcpus, bool ve,
+			     bool final)
 {
-	struct kvm_vm *vm = kvm_create_vm(k, NULL);
+	struct kvm_vm *vm = kvm_create_vm(k, pol);
 	assert_non_null(vm);
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, 48);
@@ -60,6 +61,11 @@ static struct kvm_vm *td(struct kvm *k, int nvcpus, bool ve, bool final)
 	if (final)
 		assert_int_equal(kvm_tdx_finalize_vm(vm), 0);
 	return vm;
+}
+
+static struct kvm_vm *td(struct kvm *k, int nvcpus, bool ve, bool final)
+{
+	return td_pol(k, NULL, nvcpus, ve, final);
 }
 
 /* Destroy @vm and check that the host holds nothing for it any more. */
@@ -137,7 +143,10 @@ static void test_dead_vm_keeps_td_pages(void **state)
 	BANNER("defect 1: a killed VM's hole punch keeps the pages its TD holds; the next VM "
 	       "gets clean pages; calls on the dead VM are -EIO");
 	struct kvm *k = host(0, 0);
-	struct kvm_vm *vm = td(k, 1, false, true);
+	struct kvm_policy pol2m;
+	kvm_policy_default(&pol2m);
+	pol2m.folio = FOLIO_2M;	/* the punch below frees the rest of a 2M folio */
+	struct kvm_vm *vm = td_pol(k, &pol2m, 1, false, true);
 	assert_int_equal(kvm_vcpu_run(vm, 0, accept_then_stray, NULL), -EIO);
 	const char *why;
 	assert_true(kvm_vm_dead(vm, &why));
@@ -591,7 +600,7 @@ static void test_policy_validated(void **state)
 		switch (f) {
 		case 0: p.build = (enum kvm_build_flow)7; break;
 		case 1: p.busy = (enum kvm_busy_policy)-1; break;
-		case 2: p.max_level = (enum kvm_map_level)3; break;
+		case 2: p.max_level = MAP_LEVEL_NR; break;
 		case 3: p.retry_n = 0; break;
 		default: break;
 		}

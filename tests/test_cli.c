@@ -274,9 +274,10 @@ static void load_text(const char *name, const char *text, struct scenario *sc)
 {
 	char err[512];
 	const char *path = write_file(name, text);
-	if (scenario_load(path, sc, err, sizeof(err)))
+	int r = scenario_load(path, sc, err, sizeof(err));
+	if (r)
 		print_error("%s\n", err);
-	assert_int_equal(scenario_load(path, sc, err, sizeof(err)), 0);
+	assert_int_equal(r, 0);
 }
 
 static const char *const huge_keys =

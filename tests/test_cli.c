@@ -72,14 +72,37 @@ static const char *scenario_dir(void)
 
 /* ---- every shipped scenario ---- */
 
+/*
+ * Scenarios whose [expect] describes host behaviour that is still being
+ * written (the huge-page designs in src/host): they must parse and run, but
+ * their expectations are written from the designs and not checked yet.
+ * TDXSIM_CHECK_AWAITING=1 checks them too; once the host lands and they
+ * pass, delete their names here.
+ */
+static const char *const awaiting_host[] = {
+	"seed001-rare-case-huge-v5.ini",	/* Dynamic PAMT on the host */
+};
+
+static bool awaiting(const char *name)
+{
+	const char *all = getenv("TDXSIM_CHECK_AWAITING");
+	if (all && !strcmp(all, "1"))
+		return false;
+	for (size_t i = 0; i < sizeof(awaiting_host) / sizeof(awaiting_host[0]); i++)
+		if (!strcmp(name, awaiting_host[i]))
+			return true;
+	return false;
+}
+
 static void test_scenarios_meet_expect(void **state)
 {
 	(void)state;
-	BANNER("every scenario in scenarios/ parses and its default run meets its [expect]");
+	BANNER("every scenario in scenarios/ parses and its default run meets its [expect] "
+	       "(those awaiting the host's huge pages: parse and run only)");
 	DIR *d = opendir(scenario_dir());
 	assert_non_null(d);
 	struct dirent *de;
-	int n = 0, bad = 0;
+	int n = 0, bad = 0, waiting = 0;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 		if (l < 5 || strcmp(de->d_name + l - 4, ".ini"))
@@ -98,6 +121,12 @@ static void test_scenarios_meet_expect(void **state)
 		if (scenario_run(&sc, &o, &r)) {
 			print_error("%s: %s\n", path, r.message);
 			bad++;
+		} else if (awaiting(de->d_name)) {
+			waiting++;
+			bool met = scenario_expected(&sc, &r, why, sizeof(why));
+			print_message("  %-40s %s (awaiting the host: [expect] %s%s)\n", de->d_name,
+				      sc_outcome_name(r.outcome), met ? "met" : "not met: ",
+				      met ? "" : why);
 		} else if (!scenario_expected(&sc, &r, why, sizeof(why))) {
 			print_error("%s: %s (%s%s%s)\n", path, why, sc_outcome_name(r.outcome),
 				    r.message[0] ? ": " : "", r.message);
@@ -109,8 +138,15 @@ static void test_scenarios_meet_expect(void **state)
 		scenario_free(&sc);
 	}
 	closedir(d);
+	if (waiting)
+		print_message("  %d scenario(s) awaiting the host's huge pages: their [expect] is "
+			      "not checked (TDXSIM_CHECK_AWAITING=1 checks it)\n", waiting);
 	assert_true(n >= 10);
 	assert_int_equal(bad, 0);
+	/* every name on the list is a file here: a rename must not go unchecked */
+	const char *all = getenv("TDXSIM_CHECK_AWAITING");
+	if (!all || strcmp(all, "1"))
+		assert_int_equal(waiting, sizeof(awaiting_host) / sizeof(awaiting_host[0]));
 }
 
 /* ---- parse errors ---- */
@@ -132,6 +168,31 @@ static void test_parse_errors(void **state)
 		{ "[platform]\nmemory = lots\n", "2: memory: 'lots' is not a number" },
 		{ "[platform]\nfragmentation = 1.5\n", "2: fragmentation: '1.5' is not a fraction" },
 		{ "[platform]\nhp_timeout = 3 fortnights\n", "2: hp_timeout" },
+		/* the module features and the huge-page policy keys */
+		{ "[platform]\ndynamic_pamt = maybe\n", "2: dynamic_pamt: 'maybe' is not on/off" },
+		{ "[platform]\nenhanced_demote = 2\n", "2: enhanced_demote: '2' is not on/off" },
+		{ "[platform]\nnonblocking_resize = y\n",
+		  "2: nonblocking_resize: 'y' is not on/off" },
+		{ "[platform]\nexplicit_demotion = perhaps\n",
+		  "2: explicit_demotion: 'perhaps' is not on/off" },
+		{ "[platform]\nhuge_pages = on\n",
+		  "2: unknown key 'huge_pages' in [platform] (memory, ept_5level, max_pa, "
+		  "fragmentation, seed, hkids, hp_timeout, dynamic_pamt, enhanced_demote, "
+		  "nonblocking_resize, explicit_demotion)" },
+		{ "[vm]\nexplicit_demotion = sometimes\n",
+		  "2: explicit_demotion: 'sometimes' is not on/off" },
+		{ "[vm]\nlevel = huge\n", "2: level: 'huge' is not a value of this design variant "
+		  "(4k, huge-rfc1, huge-v5, huge-nbr or explicit-demotion" },
+		{ "[vm]\nlevel = huge-v4\n", "2: level: 'huge-v4' is not a value" },
+		{ "[vm]\nfolio = 1g\n", "2: folio: '1g' is not a value of this design variant "
+		  "(4k or 2m" },
+		{ "[vm]\npromote = always\n", "2: promote: 'always' is not a value of this design "
+		  "variant (on or off" },
+		{ "[vm]\ndpamt = lazy\n", "2: dpamt: 'lazy' is not a value" },
+		{ "[vm]\ndpamt_demote_locked = later\n", "2: dpamt_demote_locked: 'later' is not a "
+		  "value" },
+		{ "[vm]\nretry_n = 0\n", "2: retry_n: '0' is not a value of this design variant "
+		  "(1..1000000" },
 		{ "[memslot 99]\ngpa = 0\n", "1: [memslot 99]: the number is out of range" },
 		{ "[memslot 0]\ngpa = 0x100001\n", "2: gpa: 0x100001 is not 4K aligned" },
 		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = accept 0x900000 4k\n",
@@ -198,6 +259,157 @@ static void test_parse_errors(void **state)
 		}
 	}
 	assert_int_equal(bad, 0);
+}
+
+/* ---- the huge-page keys and programs ---- */
+
+/* Load @text (as FILE @name) into @sc; fails the test if it does not parse. */
+static void load_text(const char *name, const char *text, struct scenario *sc)
+{
+	char err[512];
+	const char *path = write_file(name, text);
+	int r = scenario_load(path, sc, err, sizeof(err));
+	if (r)
+		print_error("%s\n", err);
+	assert_int_equal(r, 0);
+}
+
+static const char *const huge_keys =
+	"[platform]\nmax_pa = 48\ndynamic_pamt = on\nenhanced_demote = yes\n"
+	"nonblocking_resize = 1\nexplicit_demotion = true\n"
+	"[vm]\nexplicit_demotion = on\nlevel = huge-v5\nfolio = 2m\npromote = on\ndpamt = on\n"
+	"dpamt_demote_locked = off\n"
+	"[memslot 0]\ngpa = 0x200000\nsize = 8M\n[vcpu 0]\nprogram = firmware\n";
+
+static void test_huge_keys(void **state)
+{
+	(void)state;
+	BANNER("the module-feature, TD-attribute and huge-page policy keys reach the platform, "
+	       "the policy and the TD; --set takes them and names a bad value");
+	static struct scenario sc;
+	load_text("huge.ini", huge_keys, &sc);
+	assert_true(sc.plat.dynamic_pamt && sc.plat.enhanced_demote && sc.plat.nonblocking_resize &&
+		    sc.plat.explicit_demotion);
+	assert_true(sc.explicit_demotion);
+	assert_int_equal(sc.pol.max_level, MAP_LEVEL_HUGE_V5);
+	assert_int_equal(sc.pol.folio, FOLIO_2M);
+	assert_true(sc.pol.promote && sc.pol.dpamt && !sc.pol.dpamt_demote_locked);
+	/* --set: the same keys, "section.key" or a bare [vm] key */
+	char err[512];
+	assert_int_equal(scenario_set(&sc, "platform.enhanced_demote=off", err, sizeof(err)), 0);
+	assert_false(sc.plat.enhanced_demote);
+	assert_int_equal(scenario_set(&sc, "level=huge-nbr", err, sizeof(err)), 0);
+	assert_int_equal(sc.pol.max_level, MAP_LEVEL_HUGE_NBR);
+	assert_int_equal(scenario_set(&sc, "vm.explicit_demotion=off", err, sizeof(err)), 0);
+	assert_false(sc.explicit_demotion);
+	static const struct { const char *set, *want; } bad[] = {
+		{ "vm.level=huge", "--set: level: 'huge' is not a value of this design variant "
+				   "(4k, huge-rfc1, huge-v5, huge-nbr or explicit-demotion" },
+		{ "folio=2M", "--set: folio: '2M' is not a value" },
+		{ "platform.nonblocking_resize=maybe",
+		  "--set: nonblocking_resize: 'maybe' is not on/off" },
+		{ "platform.explicit_demotions=on", "--set: unknown key 'explicit_demotions' in "
+						    "[platform]" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(scenario_set(&sc, bad[i].set, err, sizeof(err)), -1);
+		if (strncmp(err, bad[i].want, strlen(bad[i].want)))
+			print_error("--set %s: got \"%s\"\n", bad[i].set, err);
+		assert_memory_equal(err, bad[i].want, strlen(bad[i].want));
+	}
+	scenario_free(&sc);
+	/* the command line: run --set and compare --vary say the same, exit 1 */
+	static char out[1 << 14];
+	assert_int_equal(run_cmd("run huge.ini --set vm.level=huge", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "tdxsim run: --set: level: 'huge' is not a value"));
+	assert_int_equal(run_cmd("compare huge.ini --vary level=4k,huge-v6 --runs 1", out,
+				 sizeof(out)), 1);
+	assert_non_null(strstr(out, "tdxsim compare: --set: level: 'huge-v6' is not a value"));
+}
+
+/*
+ * Configurations the host or the module refuse at setup, whose keys may
+ * come in any order (or from --set): the outcome setup-error, and a
+ * message that names the key to set.
+ */
+static void test_huge_setup_errors(void **state)
+{
+	(void)state;
+	BANNER("a TD attribute, Dynamic PAMT or MAX_PA the platform does not allow: setup-error "
+	       "naming the [platform] key");
+	static const struct { const char *text, *want; } rows[] = {
+		{ "[vm]\nexplicit_demotion = on\n",
+		  "setup: KVM_TDX_INIT_VM: Invalid argument (the TD attribute SEPT_EXPLICIT_DEMOTION "
+		  "needs [platform] explicit_demotion = on)" },
+		{ "[vm]\ndpamt = on\n",
+		  "setup: KVM_CREATE_VM: dpamt = on needs the module's [platform] dynamic_pamt = on" },
+		{ "[platform]\ndynamic_pamt = on\n",
+		  "setup: the host: Dynamic PAMT needs [platform] max_pa <= 48 (it is 52)" },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), "%s[memslot 0]\ngpa = 0x200000\nsize = 2M\n"
+			 "[vcpu 0]\nprogram = firmware\n", rows[i].text);
+		static struct scenario sc;
+		load_text("setup.ini", text, &sc);
+		struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = 1 };
+		struct sc_result r;
+		assert_int_equal(scenario_run(&sc, &o, &r), 0);
+		if (r.outcome != SC_SETUP_ERROR || strcmp(r.message, rows[i].want))
+			print_error("row %zu: %s: %s\n", i, sc_outcome_name(r.outcome), r.message);
+		assert_int_equal(r.outcome, SC_SETUP_ERROR);
+		assert_string_equal(r.message, rows[i].want);
+		sc_result_free(&r);
+		scenario_free(&sc);
+	}
+}
+
+/*
+ * The new programs on the mainline host (4K mappings), where their outcome
+ * does not depend on the huge-page designs: each ends ok, and the aware
+ * guest asks for a demotion (one TDVMCALL, for its one partial 2M range)
+ * exactly when TDG.VP.INFO shows it the attribute.
+ */
+static void test_huge_programs_on_4k(void **state)
+{
+	(void)state;
+	BANNER("explicit-demotion-guest, kexec-unaware-guest and attr-wr-demote run to the end "
+	       "on 4K mappings; the demotion TDVMCALL follows the TD attribute");
+	static const struct { const char *vm, *vcpu; uint64_t vmcalls, accepts; } rows[] = {
+		/* 2M at 2M (512 4K ACCEPTs after PAGE_SIZE_MISMATCH), 1M at 4K */
+		{ "explicit_demotion = on\n", "program = explicit-demotion-guest\ngpa = 0x400000\n"
+		  "size = 3M\n", 1, 1 + 768 },
+		{ "explicit_demotion = off\n", "program = explicit-demotion-guest\ngpa = 0x400000\n"
+		  "size = 3M\n", 0, 1 + 768 },
+		{ "explicit_demotion = on\n", "program = explicit-demotion-guest\ngpa = 0x400000\n"
+		  "size = 2M\nlevel = 4k\n", 1, 512 },
+		{ "explicit_demotion = on\nsept_ve_disable = off\n", "program = kexec-unaware-guest\n"
+		  "gpa = 0x400000\nsize = 64K\n", 0, 16 },
+		{ "", "program = attr-wr-demote\ngpa = 0x400000\nsize = 64K\n", 0, 16 },
+		/* the 2M ACCEPT falls back to 4K, then the 4K pass finds them accepted */
+		{ "", "program = attr-wr-demote\ngpa = 0x400000\nsize = 2M\nlevel = 2m\n", 0,
+		  1 + 512 + 512 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[1024];
+		snprintf(text, sizeof(text), "[platform]\nexplicit_demotion = on\n[vm]\n%s"
+			 "[memslot 0]\ngpa = 0x200000\nsize = 8M\n[vcpu 0]\n%s", rows[i].vm,
+			 rows[i].vcpu);
+		static struct scenario sc;
+		load_text("prog.ini", text, &sc);
+		struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = 1 };
+		struct sc_result r;
+		assert_int_equal(scenario_run(&sc, &o, &r), 0);
+		print_message("  row %zu: %s%s%s, vmcalls %" PRIu64 ", accepts %" PRIu64 "\n", i,
+			      sc_outcome_name(r.outcome), r.message[0] ? ": " : "", r.message,
+			      r.counters[C_VMCALLS], r.counters[C_ACCEPTS]);
+		assert_int_equal(r.outcome, SC_OK);
+		assert_int_equal(r.counters[C_VMCALLS], rows[i].vmcalls);
+		assert_int_equal(r.counters[C_ACCEPTS], rows[i].accepts);
+		assert_int_equal(r.counters[C_MAPS_2M], 0);
+		sc_result_free(&r);
+		scenario_free(&sc);
+	}
 }
 
 /* ---- replay, explore, shrink ---- */
@@ -389,6 +601,23 @@ static void test_compare_table(void **state)
 	print_message("  zero-step refusals per run: local_retry=on %.2f, off %.2f\n", zs_on, zs_off);
 	assert_true(zs_on == 0.0);
 	assert_true(zs_off > 0.0);
+	/* the table: the huge-page columns, and no line wider than 100 columns */
+	snprintf(cmd, sizeof(cmd), "compare %s/%s/seed002-zero-step.ini --vary local_retry=on,off "
+		 "--vary busy=kick-retry,retry-n --runs 2", cwd(), scenario_dir());
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, " 2M maps splits x/s/i/r "));
+	assert_non_null(strstr(out, "\n4   local_retry=off busy=retry-n"));
+	assert_non_null(strstr(out, "0/0/0/0"));
+	int width = 0;
+	for (char *q = out, *nl; *q; q = nl + 1) {
+		nl = strchr(q, '\n');
+		if (!nl)
+			break;
+		if (nl - q > width && strncmp(q, "/", 1))	/* the title names the path */
+			width = (int)(nl - q);
+	}
+	print_message("  widest table line: %d columns\n", width);
+	assert_true(width <= 100);
 }
 
 static void test_bad_command_lines(void **state)
@@ -455,6 +684,13 @@ static void test_list_and_help(void **state)
 	assert_int_equal(pclose(p), 0);
 	assert_non_null(strstr(out, "seed001-rare-case.ini"));
 	assert_null(strstr(out, "does not parse"));
+	/* every counter [expect] takes is in 'help run' */
+	assert_int_equal(run_cmd("help run", out, sizeof(out)), 0);
+	for (int i = 0; i < C_NCOUNTERS; i++)
+		if (!strstr(out, sc_counter_names[i])) {
+			print_error("'help run' does not list %s\n", sc_counter_names[i]);
+			fail();
+		}
 	static const char *const cmds[] = { "run", "replay", "shrink", "explore", "compare",
 					    "merge", "list", "measure", "map" };
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -477,6 +713,8 @@ static void test_run_json(void **state)
 	assert_int_equal(out[0], '{');
 	assert_non_null(strstr(out, "\"outcome\":"));
 	assert_non_null(strstr(out, "\"counters\":"));
+	assert_non_null(strstr(out, "\"maps_2m\": 0"));
+	assert_non_null(strstr(out, "\"splits_ignored\": 0"));
 	assert_non_null(strstr(out, "\"TDH.VP.ENTER\":"));
 	assert_non_null(strstr(out, "\"schedule\": \"tdxsim1:rr:"));
 }
@@ -904,6 +1142,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios_meet_expect),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_huge_keys),
+		cmocka_unit_test(test_huge_setup_errors),
+		cmocka_unit_test(test_huge_programs_on_4k),
 		cmocka_unit_test(test_replay_is_exact),
 		cmocka_unit_test(test_explore_finds_and_shrinks),
 		cmocka_unit_test(test_shards_merge),

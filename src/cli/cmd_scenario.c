@@ -1027,20 +1027,26 @@ int cmd_compare(int argc, char **argv)
 	printf("%s: %" PRIu64 " runs per variant (%s, seeds %" PRIu64 "..%" PRIu64 "), means per run\n\n",
 	       base.path, o.runs, o.sched == SCHED_PCT ? "pct" : sched_name(o.sched), o.seed,
 	       o.seed + o.runs - 1);
+	/*
+	 * Three blocks, so that no line needs more than 100 columns whatever the
+	 * labels: the variants (numbered) with their outcomes, a table of means
+	 * by number, and the SEAMCALLs by number.  A mean of 1000 or more has no
+	 * decimal: it is not precise to a tenth anyway over a few runs.
+	 */
 	static const struct { const char *head; int c; } cols[] = {
-		{ "TD exits", C_EXITS }, { "EPT viol", C_EPT_EXITS }, { "0-step", C_ZERO_STEP },
-		{ "BUSY", C_BUSY }, { "ENTER busy", C_ENTER_BUSY }, { "kicks", C_KICKS },
-		{ "excl mmu", C_MMU_WRITE_LOCKS },
-		{ "4K maps", C_PRIVATE_MAPS }, { "vtime us", C_VTIME_NS },
+		{ "exits", C_EXITS }, { "EPT viol", C_EPT_EXITS }, { "0-step", C_ZERO_STEP },
+		{ "BUSY", C_BUSY }, { "ENT busy", C_ENTER_BUSY }, { "kicks", C_KICKS },
+		{ "excl mmu", C_MMU_WRITE_LOCKS }, { "maps", C_PRIVATE_MAPS },
+		{ "2M maps", C_MAPS_2M }, { "splits x/s/i/r", -1 }, { "vtime us", C_VTIME_NS },
 	};
+	/* the split paths: exclusive, shared, ignored, refused */
+	static const int split_c[4] = { C_SPLITS_EXCLUSIVE, C_SPLITS_SHARED, C_SPLITS_IGNORED,
+					C_SPLITS_REFUSED };
 	int w = 7;
 	for (int v = 0; v < nvar; v++)
 		if ((int)strlen(label[v]) > w)
 			w = (int)strlen(label[v]);
-	printf("%-*s  %-22s", w, "variant", "outcomes");
-	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
-		printf(" %10s", cols[c].head);
-	printf("  SEAMCALLs (mean)\n");
+	printf("%-3s %-*s  %s\n", "#", w, "variant", "outcomes");
 	for (int v = 0; v < nvar; v++) {
 		char oc[64] = "";
 		size_t l = 0;
@@ -1048,20 +1054,46 @@ int cmd_compare(int argc, char **argv)
 			if (outcomes[v][k])
 				l += (size_t)snprintf(oc + l, sizeof(oc) - l, "%s%s %" PRIu64, l ? " " : "",
 						      sc_outcome_name((enum sc_outcome)k), outcomes[v][k]);
-		printf("%-*s  %-22s", w, label[v], oc);
+		printf("%-3d %-*s  %s\n", v + 1, w, label[v], oc);
+	}
+	printf("\n%-3s", "#");
+	for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
+		printf(" %6s", cols[c].head);
+	printf("\n");
+	for (int v = 0; v < nvar; v++) {
+		printf("%-3d", v + 1);
 		for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
-			double x = sums[v][cols[c].c] / n;
-			if (cols[c].c == C_VTIME_NS)
-				x /= 1000.0;
-			printf(" %10.1f", x);
-		}
-		printf(" ");
-		for (int lf = 0; lf < 64; lf++)
-			if (leaves[v][lf]) {
-				const char *nm = tdx_leaf_name((unsigned)lf);
-				printf(" %s %.1f", !strncmp(nm, "TDH.", 4) ? nm + 4 : nm,
-				       leaves[v][lf] / n);
+			int hw = (int)strlen(cols[c].head) > 6 ? (int)strlen(cols[c].head) : 6;
+			char cell[64];
+			if (cols[c].c < 0) {
+				size_t l = 0;
+				for (int k = 0; k < 4; k++)
+					l += (size_t)snprintf(cell + l, sizeof(cell) - l, "%s%.0f",
+							      k ? "/" : "", sums[v][split_c[k]] / n);
+			} else {
+				double x = sums[v][cols[c].c] / n;
+				if (cols[c].c == C_VTIME_NS)
+					x /= 1000.0;
+				snprintf(cell, sizeof(cell), x >= 1000.0 ? "%.0f" : "%.1f", x);
 			}
+			printf(" %*s", hw, cell);
+		}
+		printf("\n");
+	}
+	printf("\nSEAMCALLs, means per run:\n");
+	for (int v = 0; v < nvar; v++) {
+		int col = printf("%-3d", v + 1);
+		for (int lf = 0; lf < 64; lf++) {
+			if (!leaves[v][lf])
+				continue;
+			const char *nm = tdx_leaf_name((unsigned)lf);
+			char item[80];
+			int len = snprintf(item, sizeof(item), " %s %.1f",
+					   !strncmp(nm, "TDH.", 4) ? nm + 4 : nm, leaves[v][lf] / n);
+			if (col + len > 100)
+				col = printf("\n%3s", "");
+			col += printf("%s", item);
+		}
 		printf("\n");
 	}
 	scenario_free(&base);
@@ -1091,7 +1123,7 @@ int cmd_list(int argc, char **argv)
 		return cli_usage_err("list", "one of scenarios, programs, policies expected");
 	if (!strcmp(argv[1], "programs")) {
 		for (const struct sc_program *p = sc_programs; p->name; p++) {
-			printf("%-18s %s\n%-18s parameters:", p->name, p->help, "");
+			printf("%-23s %s\n%-23s parameters:", p->name, p->help, "");
 			for (const char *const *q = p->params; *q; q++)
 				printf(" %s", *q);
 			printf("\n");
@@ -1105,7 +1137,19 @@ int cmd_list(int argc, char **argv)
 		       "  retry_n      1..1000000 (retry-n's attempts)\n"
 		       "  local_retry  on | off (retry private EPT violations inside KVM)\n"
 		       "  slot_break   on | off (local retry gives up on a memslot being deleted, 6.18)\n"
-		       "  level        4k (mainline; the huge-page designs come with that issue)\n");
+		       "  level        4k (mainline) | huge-rfc1 (RFC v1: a fault needing a split is\n"
+		       "               ignored) | huge-v5 (latest posting: a 4K ACCEPT splits under the\n"
+		       "               exclusive lock and inhibits 2M there) | huge-nbr (huge-v5, and a\n"
+		       "               fault splits under the shared lock with non-blocking resize) |\n"
+		       "               explicit-demotion (seed 000: 2M without level info only for a TD\n"
+		       "               with the attribute; the guest asks to demote)\n"
+		       "  folio        4k (upstream guest_memfd) | 2m (2M folios: needed for 2M maps)\n"
+		       "  promote      on | off (merge 512 accepted 4K leaves back into 2M; beyond)\n"
+		       "  dpamt        on | off (Dynamic PAMT; needs [platform] dynamic_pamt = on)\n"
+		       "  dpamt_demote_locked  on | off (DEMOTE inside pamt_lock, the 2026-06 fix)\n"
+		       "[vm] TD attributes: sept_ve_disable, explicit_demotion (needs [platform]\n"
+		       "  explicit_demotion = on).  [platform] module features: dynamic_pamt (max_pa\n"
+		       "  <= 48), enhanced_demote, nonblocking_resize, explicit_demotion.\n");
 		return 0;
 	}
 	if (strcmp(argv[1], "scenarios"))

@@ -31,7 +31,10 @@ static const struct cmd {
 	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
 	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
-	  "  accept_busy vmcalls mmu_write_locks virtual_time_ns steps." },
+	  "  accept_busy vmcalls mmu_write_locks ept_levels virtual_time_ns steps; huge\n"
+	  "  pages: maps_2m splits_exclusive splits_shared splits_ignored splits_refused\n"
+	  "  inhibits promotions demote_interrupted demote_requests pamt_adds\n"
+	  "  pamt_removes." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
 	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--json] [--lenient]\n"
 	  "              [--trace OUT.json]\n"
@@ -58,8 +61,11 @@ static const struct cmd {
 	  "               [--sched ...] [--json]\n"
 	  "  Every combination of the --vary values runs the same N seeds (default 20);\n"
 	  "  the table shows outcome counts and means per run of TD exits, EPT\n"
-	  "  violations, zero-step refusals, BUSY answers, kicks, exclusive mmu_lock\n"
-	  "  acquisitions, 4K maps, virtual time and SEAMCALLs by leaf." },
+	  "  violations, zero-step refusals, BUSY answers, BUSY VP.ENTERs, kicks,\n"
+	  "  exclusive mmu_lock acquisitions, private maps, 2M maps, splits by path\n"
+	  "  (x/s/i/r: exclusive lock, shared lock, ignored, refused), virtual time, and\n"
+	  "  SEAMCALLs by leaf; variants are numbered so no line passes 100 columns.\n"
+	  "  E.g. --vary level=4k,huge-rfc1,huge-v5,huge-nbr,explicit-demotion." },
 	{ "merge", cmd_merge, "combine explore reports (sharded runs) into one",
 	  "tdxsim merge REPORT.json...\n"
 	  "  Sums the runs and outcome counts of explore reports and keeps the failure\n"

@@ -181,6 +181,113 @@ static void prog_ve_before_accept(struct gvcpu *g, void *arg)
 			engine_fail("ve-before-accept: data at %#" PRIx64 " lost", a);
 }
 
+/* Every 4K page of [gpa, gpa + size) written, then read back: the memory is usable. */
+static void write_read_back(struct gvcpu *g, const char *prog, uint64_t gpa, uint64_t size)
+{
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+		guest_write64(g, a, a ^ 0x5eed);
+	for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
+		if (guest_read64(g, a) != (a ^ 0x5eed))
+			engine_fail("%s: data at %#" PRIx64 " lost", prog, a);
+}
+
+/* 4K ACCEPTs of [lo, hi); an ACCEPT that fails is a guest panic. */
+static void accept_4k(struct gvcpu *g, uint64_t lo, uint64_t hi)
+{
+	for (uint64_t a = lo; a < hi; a += SZ_4K) {
+		uint64_t st = guest_accept(g, a, 0);
+		if (!accepted(st))
+			gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64 ": %s", a,
+				   tdx_status_name(st));
+	}
+}
+
+/*
+ * The demotion TDVMCALL of seed 000 for the 2M range of @gpa.  A host that
+ * refuses leaves the guest no way to use that range at 4K (a 4K ACCEPT
+ * inside a 2M mapping is not a demotion request under that design), so the
+ * guest panics rather than loop; RETRY is asked again.
+ */
+static void request_demote(struct gvcpu *g, uint64_t gpa)
+{
+	for (;;) {
+		uint64_t st = guest_request_demote(g, gpa);
+		if (st == TDVMCALL_STATUS_SUCCESS)
+			return;
+		if (st != TDVMCALL_STATUS_RETRY)
+			gvcpu_kill(g, "guest panic: the host refused to demote %#" PRIx64
+				   " (TDVMCALL status %#" PRIx64 ")", gpa, st);
+		guest_relax(g);
+	}
+}
+
+/*
+ * Seed 000's aware guest.  TDG.VP.INFO (RDX: the TD attributes) tells it
+ * whether the TD has SEPT_EXPLICIT_DEMOTION.  With it, an exit without
+ * level info may be mapped 2M, so the guest accepts before any access, and
+ * a 2M range it uses only in part (all of them with level = 4k) is first
+ * demoted on request, then accepted 4K page by 4K page.  A whole 2M range
+ * (level = 2m, the default) is accepted at 2M.  Without the attribute it
+ * accepts the same way and asks for nothing: the host maps 4K there.
+ */
+static void prog_explicit_demotion(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	uint64_t gpa, size;
+	range_of(c, &gpa, &size);
+	bool huge = param(v, "level", 1);
+	struct tdx_regs info;
+	uint64_t st = guest_vp_info(g, &info);
+	if (st != TDX_SUCCESS)
+		gvcpu_kill(g, "guest panic: TDG.VP.INFO: %s", tdx_status_name(st));
+	bool explicit = info.rdx & TD_ATTR_SEPT_EXPLICIT_DEMOTION;
+	uint64_t end = gpa + size;
+	for (uint64_t chunk = gpa & ~(SZ_2M - 1); chunk < end; chunk += SZ_2M) {
+		uint64_t lo = chunk > gpa ? chunk : gpa;
+		uint64_t hi = chunk + SZ_2M < end ? chunk + SZ_2M : end;
+		if (huge && lo == chunk && hi == chunk + SZ_2M) {
+			accept_range(g, chunk, SZ_2M);
+			continue;
+		}
+		if (explicit)
+			request_demote(g, chunk);
+		accept_4k(g, lo, hi);
+	}
+	write_read_back(g, "explicit-demotion-guest", gpa, size);
+}
+
+/*
+ * The 1.5 module's own demotion request: a 4K TDG.MEM.PAGE.ATTR.WR with no
+ * attribute change over a 2M leaf exits to the host with extended-info
+ * type 5 and runs again once the host has demoted.  level = 2m first
+ * accepts each whole 2M range at 2M (as TDVF does), so that there is a 2M
+ * leaf to demote; 4k (the default) asks before anything is mapped.  Then
+ * the 4K ACCEPTs (PAGE_ALREADY_ACCEPTED after a demotion of accepted
+ * memory) and the data check.
+ */
+static void prog_attr_wr_demote(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	uint64_t gpa, size;
+	range_of(c, &gpa, &size);
+	bool huge_first = param(v, "level", 0);
+	uint64_t end = gpa + size;
+	for (uint64_t chunk = gpa & ~(SZ_2M - 1); chunk < end; chunk += SZ_2M) {
+		uint64_t lo = chunk > gpa ? chunk : gpa;
+		uint64_t hi = chunk + SZ_2M < end ? chunk + SZ_2M : end;
+		if (huge_first && lo == chunk && hi == chunk + SZ_2M)
+			accept_range(g, chunk, SZ_2M);
+		uint64_t st = guest_attr_wr(g, lo, 0);
+		if (st != TDX_SUCCESS)
+			gvcpu_kill(g, "guest panic: ATTR.WR 4K at %#" PRIx64 ": %s", lo,
+				   tdx_status_name(st));
+		accept_4k(g, lo, hi);
+	}
+	write_read_back(g, "attr-wr-demote", gpa, size);
+}
+
 /* Seed 001: vCPUs accepting one range at different levels. */
 static void prog_accept_race(struct gvcpu *g, void *arg)
 {
@@ -280,7 +387,7 @@ static void prog_steps(struct gvcpu *g, void *arg)
 
 static const char *const p_range[] = { "gpa", "size", "pages", NULL };
 static const char *const p_lazy[] = { "gpa", "size", "pages", "touches", NULL };
-static const char *const p_race[] = { "gpa", "size", "pages", "level", NULL };
+static const char *const p_level[] = { "gpa", "size", "pages", "level", NULL };
 static const char *const p_pingpong[] = { "gpa", "size", "pages", "rounds", NULL };
 
 const struct sc_program sc_programs[] = {
@@ -295,8 +402,21 @@ const struct sc_program sc_programs[] = {
 			      "at 4K (seed 001's rare case; needs sept_ve_disable = off)", p_range,
 	  true, prog_ve_before_accept },
 	{ "accept-race", "accepts its range at 'level' (4k or 2m) while other vCPUs may "
-			 "accept it at another level, then checks every page is usable", p_race,
+			 "accept it at another level, then checks every page is usable", p_level,
 	  false, prog_accept_race },
+	/* seed 000's gap is the same guest code as ve-before-accept; only the TD
+	 * differs (it has SEPT_EXPLICIT_DEMOTION), so the name is an alias */
+	{ "kexec-unaware-guest", "ve-before-accept under seed 000's name: a kernel (after "
+				 "kexec) that does not know SEPT_EXPLICIT_DEMOTION touches pages "
+				 "before accepting them; #VE accepts at 4K", p_range, true,
+	  prog_ve_before_accept },
+	{ "explicit-demotion-guest", "seed 000's aware guest: reads SEPT_EXPLICIT_DEMOTION in "
+				     "TDG.VP.INFO; accepts before access, whole 2M ranges at 2M "
+				     "('level' 2m), the rest at 4K after a demotion TDVMCALL",
+	  p_level, false, prog_explicit_demotion },
+	{ "attr-wr-demote", "asks for demotion with a 4K ATTR.WR over each 2M range (after "
+			    "accepting it at 2M with 'level' 2m; default 4k: before), accepts "
+			    "at 4K, writes and reads back", p_level, false, prog_attr_wr_demote },
 	{ "convert-pingpong", "accepts, converts to shared and back 'rounds' times, checking "
 			      "private pages come back zeroed", p_pingpong, false,
 	  prog_convert_pingpong },
@@ -403,16 +523,39 @@ static int build(struct sc_world *w, struct sc_result *r)
 {
 	const struct scenario *sc = w->sc;
 	w->k = kvm_create(&sc->plat);
-	if (!w->k)
+	if (!w->k) {
+		/* the one configuration the module itself refuses (tdx_module_create) */
+		if (sc->plat.dynamic_pamt && sc->plat.max_pa > 48) {
+			snprintf(r->message, sizeof(r->message), "setup: the host: Dynamic PAMT needs "
+				 "[platform] max_pa <= 48 (it is %u)", sc->plat.max_pa);
+			return -1;
+		}
 		return setup_err(r, "the host", ENOMEM);
+	}
 	w->vm = kvm_create_vm(w->k, &sc->pol);
-	if (!w->vm)
+	if (!w->vm) {
+		if (sc->pol.dpamt && !sc->plat.dynamic_pamt) {
+			snprintf(r->message, sizeof(r->message), "setup: KVM_CREATE_VM: dpamt = on "
+				 "needs the module's [platform] dynamic_pamt = on");
+			return -1;
+		}
 		return setup_err(r, "KVM_CREATE_VM", EINVAL);
+	}
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, sc->maxphyaddr);
 	if (!sc->sept_ve_disable)
 		init.attributes &= ~TD_ATTR_SEPT_VE_DISABLE;
+	if (sc->explicit_demotion)
+		init.attributes |= TD_ATTR_SEPT_EXPLICIT_DEMOTION;
 	int e = kvm_tdx_init_vm(w->vm, &init);
+	if (e == -EINVAL && sc->explicit_demotion && !sc->plat.explicit_demotion) {
+		/* a TD asking for an attribute KVM_TDX_CAPABILITIES does not offer:
+		 * a scenario may mean exactly that, so it is an outcome, not a parse error */
+		snprintf(r->message, sizeof(r->message), "setup: KVM_TDX_INIT_VM: %s (the TD "
+			 "attribute SEPT_EXPLICIT_DEMOTION needs [platform] explicit_demotion = on)",
+			 strerror(EINVAL));
+		return -1;
+	}
 	if (e)
 		return setup_err(r, "KVM_TDX_INIT_VM", e);
 	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
@@ -508,6 +651,17 @@ static void collect(struct sc_world *w, struct sc_result *r)
 	c[C_INTERNAL_ERRORS] = st->internal_errors;
 	c[C_MMU_WRITE_LOCKS] = st->mmu_write_locks;
 	c[C_EPT_LEVELS] = (uint64_t)tdx_td_levels(kvm_vm_td(w->vm));
+	c[C_MAPS_2M] = st->maps_2m;
+	c[C_SPLITS_EXCLUSIVE] = st->splits_exclusive;
+	c[C_SPLITS_SHARED] = st->splits_shared;
+	c[C_SPLITS_IGNORED] = st->splits_ignored;
+	c[C_SPLITS_REFUSED] = st->splits_refused;
+	c[C_INHIBITS] = st->inhibits;
+	c[C_PROMOTIONS] = st->promotions;
+	c[C_DEMOTE_INTERRUPTED] = st->demote_interrupted;
+	c[C_DEMOTE_REQUESTS] = st->demote_requests;
+	c[C_PAMT_ADDS] = st->pamt_adds;
+	c[C_PAMT_REMOVES] = st->pamt_removes;
 	for (unsigned l = 0; l < 64; l++)
 		r->leaf_calls[l] = engine_charges(w->e, (enum seam_cost)(SEAM_COST_SEAMCALL + l));
 	for (int i = 0; i < w->nvcpus; i++) {

@@ -27,6 +27,12 @@ const char *const sc_counter_names[C_NCOUNTERS] = {
 	[C_ZERO_STEP] = "zero_step_refusals", [C_ENTER_BUSY] = "enter_busy", [C_VES] = "ves",
 	[C_ACCEPTS] = "accepts", [C_ACCEPT_BUSY] = "accept_busy", [C_VMCALLS] = "vmcalls",
 	[C_MMU_WRITE_LOCKS] = "mmu_write_locks", [C_EPT_LEVELS] = "ept_levels",
+	[C_MAPS_2M] = "maps_2m", [C_SPLITS_EXCLUSIVE] = "splits_exclusive",
+	[C_SPLITS_SHARED] = "splits_shared", [C_SPLITS_IGNORED] = "splits_ignored",
+	[C_SPLITS_REFUSED] = "splits_refused", [C_INHIBITS] = "inhibits",
+	[C_PROMOTIONS] = "promotions", [C_DEMOTE_INTERRUPTED] = "demote_interrupted",
+	[C_DEMOTE_REQUESTS] = "demote_requests", [C_PAMT_ADDS] = "pamt_adds",
+	[C_PAMT_REMOVES] = "pamt_removes",
 	[C_VTIME_NS] = "virtual_time_ns", [C_STEPS] = "steps",
 };
 
@@ -223,9 +229,20 @@ static void on_platform(struct pstate *p, const char *k, const char *v)
 			perr(p, "hp_timeout: '%s' is not a time (e.g. 1s, 500us)", v);
 		else
 			pl->hp_timeout_ns = x;
+	} else if (!strcmp(k, "dynamic_pamt")) {
+		/* max_pa > 48 with it is refused by the module: a setup error, since
+		 * the two keys may come in either order (and from --set) */
+		need_bool(p, k, v, &pl->dynamic_pamt);
+	} else if (!strcmp(k, "enhanced_demote")) {
+		need_bool(p, k, v, &pl->enhanced_demote);
+	} else if (!strcmp(k, "nonblocking_resize")) {
+		need_bool(p, k, v, &pl->nonblocking_resize);
+	} else if (!strcmp(k, "explicit_demotion")) {
+		need_bool(p, k, v, &pl->explicit_demotion);
 	} else {
 		perr(p, "unknown key '%s' in [platform] (memory, ept_5level, max_pa, "
-			"fragmentation, seed, hkids, hp_timeout)", k);
+			"fragmentation, seed, hkids, hp_timeout, dynamic_pamt, enhanced_demote, "
+			"nonblocking_resize, explicit_demotion)", k);
 	}
 }
 
@@ -235,6 +252,10 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 	uint64_t x;
 	if (!strcmp(k, "sept_ve_disable")) {
 		need_bool(p, k, v, &sc->sept_ve_disable);
+	} else if (!strcmp(k, "explicit_demotion")) {
+		/* the TD attribute; the platform's module feature of the same name
+		 * is [platform] explicit_demotion (KVM offers the attribute only then) */
+		need_bool(p, k, v, &sc->explicit_demotion);
 	} else if (!strcmp(k, "maxphyaddr")) {
 		if (need_size(p, k, v, &x) && x != 48 && x != 52)
 			perr(p, "maxphyaddr: %s: a TD's guest MAXPHYADDR is 48 or 52", v);
@@ -253,16 +274,28 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 	} else if (!strcmp(k, "description")) {
 		snprintf(sc->description, sizeof(sc->description), "%s", v);
 	} else if (kvm_policy_set(&sc->pol, k, v)) {
-		static const char *const keys[] = { "build", "busy", "retry_n", "local_retry",
-						    "slot_break", "level" };
+		/* kvm_policy_set() says only -EINVAL: tell a bad value of a known key
+		 * from an unknown key, and list the values that exist */
+		static const struct { const char *key, *values; } keys[] = {
+			{ "build", "populate or prefault" },
+			{ "busy", "kick-retry or retry-n" },
+			{ "retry_n", "1..1000000" },
+			{ "local_retry", "on or off" },
+			{ "slot_break", "on or off" },
+			{ "level", "4k, huge-rfc1, huge-v5, huge-nbr or explicit-demotion" },
+			{ "folio", "4k or 2m" },
+			{ "promote", "on or off" },
+			{ "dpamt", "on or off" },
+			{ "dpamt_demote_locked", "on or off" },
+		};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strcmp(k, keys[i])) {
-				perr(p, "%s: '%s' is not a value of this design variant (tdxsim list "
-					"policies)", k, v);
+			if (!strcmp(k, keys[i].key)) {
+				perr(p, "%s: '%s' is not a value of this design variant (%s; tdxsim "
+					"list policies)", k, v, keys[i].values);
 				return;
 			}
-		perr(p, "unknown key '%s' in [vm] (sept_ve_disable, maxphyaddr, vcpus, step_bound, "
-			"description, or a policy key: tdxsim list policies)", k);
+		perr(p, "unknown key '%s' in [vm] (sept_ve_disable, explicit_demotion, maxphyaddr, "
+			"vcpus, step_bound, description, or a policy key: tdxsim list policies)", k);
 	}
 }
 

@@ -3,7 +3,8 @@
  * scenario.h - scenario files: a whole tdxsim run described in INI.
  *
  *   [platform]  host memory, 5-level EPT, MAX_PA, fragmentation, HKIDs,
- *               the module's host-priority timeout
+ *               the module's host-priority timeout and features (Dynamic
+ *               PAMT, enhanced demote, the two huge-page proposals)
  *   [vm]        every design-variant key (kvm_policy_set), TD attributes,
  *               guest MAXPHYADDR, number of vCPUs, step bound
  *   [memslot N] RAM: gpa, size, guest_memfd, private
@@ -131,7 +132,13 @@ enum {
 	C_FAULTS, C_PRIVATE_MAPS, C_PAGE_ADDS, C_SEPT_ADDS, C_SHARED_MAPS, C_ZAPPED, C_BUSY,
 	C_KICKS, C_RETRIES, C_LOCAL_RETRIES, C_MEMORY_FAULTS, C_CONVERSIONS, C_MAP_GPA_EXITS,
 	C_INTERNAL_ERRORS, C_EXITS, C_EPT_EXITS, C_ZERO_STEP, C_ENTER_BUSY, C_VES, C_ACCEPTS,
-	C_ACCEPT_BUSY, C_VMCALLS, C_MMU_WRITE_LOCKS, C_EPT_LEVELS, C_VTIME_NS, C_STEPS,
+	C_ACCEPT_BUSY, C_VMCALLS, C_MMU_WRITE_LOCKS, C_EPT_LEVELS,
+	/* huge pages (kvm_vm_stats) */
+	C_MAPS_2M, C_SPLITS_EXCLUSIVE, C_SPLITS_SHARED, C_SPLITS_IGNORED, C_SPLITS_REFUSED,
+	C_INHIBITS, C_PROMOTIONS, C_DEMOTE_INTERRUPTED, C_DEMOTE_REQUESTS, C_PAMT_ADDS,
+	C_PAMT_REMOVES,
+	/* the run itself: kept last, print_result() stops before them */
+	C_VTIME_NS, C_STEPS,
 	C_NCOUNTERS
 };
 extern const char *const sc_counter_names[C_NCOUNTERS];
@@ -151,6 +158,7 @@ struct scenario {
 	struct kvm_platform plat;
 	struct kvm_policy pol;
 	bool sept_ve_disable;	/* TD attribute; off: pending pages raise #VE */
+	bool explicit_demotion;	/* TD attribute SEPT_EXPLICIT_DEMOTION (seed 000) */
 	unsigned maxphyaddr;	/* 48 or 52 */
 	int nvcpus;
 	uint64_t step_bound;	/* engine steps (0: 1,000,000) */

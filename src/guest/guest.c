@@ -148,6 +148,36 @@ static void check_stale(struct gvcpu *g, uint64_t gpa, uint64_t hpa)
 }
 
 /*
+ * A #VE in translate(): out of line, so that the translation the fault
+ * path runs for every access stays small enough to be inlined.
+ */
+static __attribute__((noinline)) void take_ve(struct gvcpu *g, uint64_t gpa)
+{
+	g->st.ves++;
+	if (!g->ve_handler)
+		gvcpu_kill(g, "guest panic: unhandled #VE at GPA %#" PRIx64, gpa);
+	if (g->in_ve)
+		gvcpu_kill(g, "guest panic: #VE at GPA %#" PRIx64 " inside the #VE handler",
+			   gpa);
+	/*
+	 * As Linux's #VE handler does before anything else, read
+	 * the #VE's information with TDG.VP.VEINFO.GET: that frees
+	 * VE_INFO, and a #VE while it is still valid is a #DF.
+	 */
+	struct tdx_regs r;
+	uint64_t st = tdg_vp_veinfo_get(g->v, &r);
+	if (st != TDX_SUCCESS)
+		gvcpu_kill(g, "guest panic: TDG.VP.VEINFO.GET failed: %s",
+			   tdx_status_name(st));
+	struct tdx_ve_info ve = {
+		.exit_reason = (uint32_t)r.rcx, .exit_qual = r.rdx, .gpa = r.r9,
+	};
+	g->in_ve = true;
+	g->ve_handler(g, &ve);
+	g->in_ve = false;
+}
+
+/*
  * Translate @gpa for an access; returns the HPA.  Handles exits and #VEs.
  * The caller accesses the HPA before its next scheduling point (charging
  * the access is one): an instruction's translation and access are atomic
@@ -155,7 +185,8 @@ static void check_stale(struct gvcpu *g, uint64_t gpa, uint64_t hpa)
  * page zapped and freed by the VMM's conversion would otherwise take a
  * late write after it was handed to another GPA).
  */
-static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
+static inline __attribute__((always_inline)) uint64_t translate(struct gvcpu *g, uint64_t gpa,
+							   unsigned rwx)
 {
 	check_kick(g);
 	if (is_shared(g, gpa)) {
@@ -190,28 +221,7 @@ static uint64_t translate(struct gvcpu *g, uint64_t gpa, unsigned rwx)
 			return hpa;
 		}
 		if (o == TDG_VE) {
-			g->st.ves++;
-			if (!g->ve_handler)
-				gvcpu_kill(g, "guest panic: unhandled #VE at GPA %#" PRIx64, gpa);
-			if (g->in_ve)
-				gvcpu_kill(g, "guest panic: #VE at GPA %#" PRIx64 " inside the #VE handler",
-					   gpa);
-			/*
-			 * As Linux's #VE handler does before anything else, read
-			 * the #VE's information with TDG.VP.VEINFO.GET: that frees
-			 * VE_INFO, and a #VE while it is still valid is a #DF.
-			 */
-			struct tdx_regs r;
-			uint64_t st = tdg_vp_veinfo_get(g->v, &r);
-			if (st != TDX_SUCCESS)
-				gvcpu_kill(g, "guest panic: TDG.VP.VEINFO.GET failed: %s",
-					   tdx_status_name(st));
-			struct tdx_ve_info ve = {
-				.exit_reason = (uint32_t)r.rcx, .exit_qual = r.rdx, .gpa = r.r9,
-			};
-			g->in_ve = true;
-			g->ve_handler(g, &ve);
-			g->in_ve = false;
+			take_ve(g, gpa);
 			continue;	/* the faulting instruction runs again */
 		}
 		if (o == TDG_DF)

@@ -179,7 +179,6 @@ struct kvm_vcpu {
 	 */
 	uint64_t ll_gpa, ll_rip;
 	uint64_t ll_count;
-	const char *ll_action;	/* what the host did the last time */
 };
 
 /* EPT violations without progress that make a livelock (seed 001's rare case). */

@@ -167,7 +167,7 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint, b
 		}
 		seam_read_unlock(&vm->mmu_lock);
 	}
-	return r == RET_PF_SPURIOUS ? RET_PF_CONTINUE : r;
+	return r;	/* RET_PF_SPURIOUS too: the caller watches for progress */
 }
 
 /* Is @gfn in a memslot that is being deleted? */
@@ -240,14 +240,6 @@ int tdx_demote_request(struct kvm_vm *vm, uint64_t gfn)
 	return vm->dead ? -1 : 0;
 }
 
-/* What a fault can change that the host sees: any of these moving is progress. */
-static uint64_t progress(const struct kvm_vm *vm)
-{
-	const struct kvm_vm_stats *st = &vm->st;
-	return st->private_maps + st->maps_2m + st->page_adds + st->sept_adds + st->shared_maps +
-	       st->zapped + st->splits_exclusive + st->splits_shared + st->inhibits;
-}
-
 /*
  * Forward progress: the same vCPU exiting for the same GPA at the same RIP
  * with the host changing nothing it can see, KVM_LIVELOCK_EXITS times in a
@@ -255,7 +247,8 @@ static uint64_t progress(const struct kvm_vm *vm)
  * with a report that says who, where and what the host did, instead of
  * running into the step bound.
  */
-static void watch_progress(struct kvm_vm *vm, struct gvcpu *g, uint64_t gpa, const char *action)
+static __attribute__((noinline)) void watch_progress(struct kvm_vm *vm, struct gvcpu *g,
+						     uint64_t gpa)
 {
 	struct kvm_vcpu *v = vcpu_of(g);
 	if (v->ll_gpa != gpa || v->ll_rip != g->rip) {
@@ -263,13 +256,45 @@ static void watch_progress(struct kvm_vm *vm, struct gvcpu *g, uint64_t gpa, con
 		v->ll_rip = g->rip;
 		v->ll_count = 0;
 	}
-	v->ll_action = action;
 	if (++v->ll_count < KVM_LIVELOCK_EXITS || !engine_current())
 		return;
+	const char *action = !mmu_huge_mapped(vm, gpa >> 12) ? "found it mapped already (a spurious fault)"
+			     : vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR
+			     ? "refused to split the 2M leaf there under the shared lock"
+			     : "ignored the split of the 2M leaf there";
 	engine_livelock("vcpu%d makes no progress: %" PRIu64 " EPT-violation exits in a row at "
 			"GPA %#" PRIx64 ", RIP %#" PRIx64 "; each time the host %s (level=%s)",
 			g->index, v->ll_count, gpa, g->rip, action,
 			kvm_policy_level_name(vm->pol.max_level));
+}
+
+/*
+ * The huge designs' work around a private fault (cold: only VMs that may
+ * map 2M).  Before: explicit-demotion serves the module's ATTR.WR type-5
+ * exit as a demotion request (once, not on a local retry); huge-v5 (and
+ * huge-nbr without the module feature) run the mismatched-ACCEPT handler
+ * for an ACCEPT below 2M.  After: huge-nbr, which split in the fault under
+ * the shared lock, sets the inhibit flag once the fault is done.
+ */
+static __attribute__((noinline)) int huge_before_fault(struct kvm_vm *vm, uint64_t gfn,
+						       uint64_t type, bool retry, int req_level)
+{
+	if (!retry && type == EEQ_TYPE_ATTR_WR && vm->pol.max_level == MAP_LEVEL_EXPLICIT) {
+		vm->st.demote_requests++;	/* a 4K ATTR.WR over a 2M leaf */
+		return tdx_demote_request(vm, gfn);
+	}
+	if (req_level < TDX_LEVEL_2M && !vm->shared_split &&
+	    (vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR))
+		return handle_mismatched_accept(vm, gfn);
+	return 0;
+}
+
+static __attribute__((noinline)) void huge_after_fault(struct kvm_vm *vm, uint64_t gfn,
+						       int req_level, int r)
+{
+	if (req_level < TDX_LEVEL_2M && vm->shared_split &&
+	    (r == RET_PF_CONTINUE || r == RET_PF_SPURIOUS) && gfnset_add(&vm->inhibit, gfn) == 0)
+		vm->st.inhibits++;	/* after the split, as v5 orders it */
 }
 
 static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct tdx_regs *x)
@@ -289,29 +314,14 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 	int hint = has_info ? (int)((x->rdx >> EEQ_ACCEPT_REQ_LEVEL_SHIFT) & 7) : TDX_LEVEL_2M;
 	/* only private GPAs are retried locally: only they trigger zero-step */
 	bool local_retry = vm->pol.local_retry && private;
+	bool huge = __builtin_expect(vm->huge, 0) && private;
 	int r;
-	if (private && type == EEQ_TYPE_ATTR_WR && vm->huge &&
-	    vm->pol.max_level == MAP_LEVEL_EXPLICIT) {
-		/* the real module's own demotion request: a 4K ATTR.WR over a 2M leaf */
-		vm->st.demote_requests++;
-		if (tdx_demote_request(vm, gfn) < 0)
-			return -1;
-	}
-	const uint64_t before = progress(vm), ignored = vm->st.splits_ignored,
-		       refused = vm->st.splits_refused;
+	if (huge && huge_before_fault(vm, gfn, type, false, has_info ? hint : TDX_LEVEL_2M) < 0)
+		return -1;
 	for (;;) {
-		bool below = has_info && hint < TDX_LEVEL_2M && vm->huge;
-		/* huge-nbr with non-blocking resize splits in the fault itself, shared */
-		if (below && !vm->shared_split &&
-		    (vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR)) {
-			r = handle_mismatched_accept(vm, gfn);
-			if (r < 0)
-				return -1;
-		}
 		r = page_fault(vm, gfn, private, hint, has_info);
-		if (below && vm->shared_split && r == RET_PF_CONTINUE &&
-		    gfnset_add(&vm->inhibit, gfn) == 0)
-			vm->st.inhibits++;	/* after the split, as v5 orders it */
+		if (huge)
+			huge_after_fault(vm, gfn, has_info ? hint : TDX_LEVEL_2M, r);
 		if (r != RET_PF_RETRY || !local_retry || vm->dead)
 			break;
 		/* local retry: do not re-enter the guest (zero-step), but give up
@@ -320,14 +330,17 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 			break;
 		vm->st.local_retries++;
 		seam_yield();
+		if (huge && huge_before_fault(vm, gfn, type, true, has_info ? hint : TDX_LEVEL_2M) < 0)
+			return -1;
 	}
-	if (r == RET_PF_CONTINUE && private && progress(vm) == before)
-		watch_progress(vm, g, gpa & ~(SZ_4K - 1),
-			       vm->st.splits_ignored != ignored ? "ignored the split of the 2M leaf there"
-			       : vm->st.splits_refused != refused ? "refused to split the 2M leaf under the shared lock"
-			       : "found it mapped already (a spurious fault)");
-	else
+	/* no progress: a fault that found nothing to do, or a split it did not make */
+	if (__builtin_expect(r == RET_PF_CONTINUE, 1)) {
 		vcpu_of(g)->ll_count = 0;
+	} else if (r == RET_PF_SPURIOUS || r == RET_PF_RETRY) {
+		if (private)
+			watch_progress(vm, g, gpa & ~(SZ_4K - 1));
+		r = RET_PF_CONTINUE;
+	}
 	if (r == RET_PF_NOMEM) {
 		/* KVM_RUN fails with -ENOMEM; the VMM cannot go on */
 		vm_kill(vm, "out of host memory for GPA %#" PRIx64, gpa);

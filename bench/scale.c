@@ -41,10 +41,7 @@
 #include <unistd.h>
 
 #include "../src/host/kvm.h"
-
-#define SZ_4K	0x1000ull
-#define SZ_2M	0x200000ull
-#define SZ_1G	0x40000000ull
+#include "../src/module/physmem.h"
 
 #define SCALE_BASE	(1ull << 32)	/* a 4 GiB-aligned slot, above the firmware's place */
 #define NR_MARKS	16		/* progress marks over a run (rate per 1/16th) */
@@ -60,6 +57,7 @@ struct scale_result {
 	uint64_t maxrss_kib;		/* getrusage ru_maxrss (the same, by the kernel's count) */
 	uint64_t accepted_2m, accepted_4k;
 	uint64_t maps_2m, private_maps, sept_adds, faults;
+	uint64_t module_bytes, host_bytes;	/* physmem_resident_bytes, kvm_vm_resident_bytes */
 	double mark_s[NR_MARKS];	/* seconds at the end of each 1/16th of the run */
 	char why[160];
 };
@@ -144,6 +142,8 @@ static void guest_2m(struct gvcpu *g, void *arg)
 
 /* ---- one configuration (in a child process) ---- */
 
+static bool accept_only;	/* --accept-only: exit right after the guest (for profilers) */
+
 static int run_cfg(enum scale_cfg cfg, uint64_t bytes, struct scale_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -180,6 +180,16 @@ static int run_cfg(enum scale_cfg cfg, uint64_t bytes, struct scale_result *r)
 	if (rc) {
 		snprintf(r->why, sizeof(r->why), "guest failed: %s", kvm_vcpu_guest(vm, 0)->why);
 		return -1;
+	}
+	r->module_bytes = physmem_resident_bytes(tdx_module_physmem(kvm_module(k)));
+	r->host_bytes = kvm_vm_resident_bytes(vm);
+	if (accept_only) {
+		printf("scale %s: accept %.3f s, peak RSS %.3f GiB, module %.1f host %.1f bytes/page\n",
+		       cfg_name[cfg], t2 - t1, (double)vm_hwm_kib() / (1 << 20),
+		       (double)r->module_bytes / (double)(bytes / SZ_4K),
+		       (double)r->host_bytes / (double)(bytes / SZ_4K));
+		fflush(stdout);
+		_exit(0);
 	}
 	const struct kvm_vm_stats *st = kvm_vm_stats(vm);
 	r->maps_2m = st->maps_2m;
@@ -295,6 +305,10 @@ static void json_cfg(FILE *f, enum scale_cfg c, const struct scale_result *r)
 	json_num(f, n, "peak_rss_gib", (double)r->peak_rss_kib / (1 << 20), "%.3f", "GiB", ok);
 	json_num(f, n, "bytes_per_page", (double)r->peak_rss_kib * 1024 / pages_of(r), "%.1f",
 		 "bytes", ok);
+	json_num(f, n, "module_bytes_per_page", (double)r->module_bytes / pages_of(r), "%.1f",
+		 "bytes", ok);
+	json_num(f, n, "host_bytes_per_page", (double)r->host_bytes / pages_of(r), "%.1f", "bytes",
+		 ok);
 	json_num(f, n, "teardown_s", r->teardown_s, "%.3f", "s", ok);
 	json_num(f, n, "host_destroy_s", r->host_destroy_s, "%.3f", "s", ok);
 	json_num(f, n, "setup_s", r->setup_s, "%.3f", "s", ok);
@@ -319,6 +333,8 @@ static void print_cfg(enum scale_cfg c, const struct scale_result *r)
 	       " at 2M, %" PRIu64 " at 4K; SEPT.ADDs %" PRIu64 ", faults %" PRIu64 "\n",
 	       r->maps_2m, r->private_maps - r->maps_2m, r->accepted_2m, r->accepted_4k,
 	       r->sept_adds, r->faults);
+	printf("         simulator structures: module %.1f bytes/page, host %.1f bytes/page\n",
+	       (double)r->module_bytes / pages_of(r), (double)r->host_bytes / pages_of(r));
 	printf("         pages/s per 1/%d of the run:", NR_MARKS);
 	double prev = 0;
 	for (int i = 0; i < NR_MARKS; i++) {
@@ -357,8 +373,10 @@ static int parse_size(const char *s, uint64_t *out)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--size SIZE] [--only 4k|2m] [RESULTS.json]\n"
-		"  SIZE: the TD's private memory, e.g. 64G or 1T (default 1T), 2M aligned\n",
+		"usage: %s [--size SIZE] [--only 4k|2m] [--accept-only] [RESULTS.json]\n"
+		"  SIZE: the TD's private memory, e.g. 64G or 1T (default 1T), 2M aligned\n"
+		"  --accept-only: each child exits after the guest's run (no teardown, no\n"
+		"  results): for profiling the accept phase alone\n",
 		argv0);
 }
 
@@ -381,6 +399,8 @@ int main(int argc, char **argv)
 				usage(argv[0]);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--accept-only")) {
+			accept_only = true;
 		} else if (argv[i][0] == '-' || path) {
 			usage(argv[0]);
 			return 2;

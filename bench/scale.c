@@ -178,7 +178,7 @@ static int run_cfg(enum scale_cfg cfg, uint64_t bytes, struct scale_result *r)
 	int rc = kvm_vcpu_run(vm, 0, cfg == CFG_4K ? guest_4k : guest_2m, &a);
 	double t2 = now_s();
 	if (rc) {
-		snprintf(r->why, sizeof(r->why), "guest failed: %s", kvm_vcpu_guest(vm, 0)->why);
+		snprintf(r->why, sizeof(r->why), "guest failed: %.140s", kvm_vcpu_guest(vm, 0)->why);
 		return -1;
 	}
 	r->module_bytes = physmem_resident_bytes(tdx_module_physmem(kvm_module(k)));

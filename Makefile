@@ -120,12 +120,12 @@ SC_OBJS += src/cli/trace.o
 CLI_OBJS += $(SC_OBJS)
 
 TESTS := $(patsubst tests/%.c,%,$(filter-out tests/testlib.c,$(wildcard tests/test_*.c)))
-BENCHES := bench/bench
+BENCHES := bench/bench bench/scale
 
 LIB := $(BUILD)/libtdxsim.a
 BIN := $(BUILD)/tdxsim
 
-.PHONY: all check demo bench deps clean
+.PHONY: all check demo bench bench-scale deps clean
 .SECONDARY:
 all: $(LIB) $(BIN) tdxsim
 
@@ -168,6 +168,10 @@ $(BUILD)/tests/test_cli: $(BUILD)/tests/test_cli.o $(BUILD)/tests/testlib.o $(ad
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/scale: $(BUILD)/bench/scale.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -218,6 +222,15 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench
 	@mkdir -p bench/results
 	@$(BUILD)/bench/bench bench/results/latest.json
+
+# a TD of SIZE (default 1 TiB) accepting all its memory, at 4K and at 2M, each
+# configuration in its own process (bench/scale.c); minutes and ~10 GiB of RAM
+# at 1 TiB, so never part of check or CI.  SIZE=64G for a quick run.
+SIZE ?= 1T
+bench-scale:
+	@$(MAKE) --no-print-directory $(BUILD)/bench/scale
+	@mkdir -p bench/results
+	@$(BUILD)/bench/scale --size $(SIZE) bench/results/scale.json
 
 # ---- the installed library: `make install PREFIX=... [DESTDIR=...]` ----
 # install puts the tdxsim binary, libtdxsim.a, libtdxsim.so (SONAME

@@ -331,7 +331,7 @@ static void print_cfg(enum scale_cfg c, const struct scale_result *r)
 	       r->teardown_s, r->host_destroy_s, r->setup_s);
 	printf("         2M leaves mapped %" PRIu64 ", 4K leaves %" PRIu64 ", guest ACCEPTs: %" PRIu64
 	       " at 2M, %" PRIu64 " at 4K; SEPT.ADDs %" PRIu64 ", faults %" PRIu64 "\n",
-	       r->maps_2m, r->private_maps - r->maps_2m, r->accepted_2m, r->accepted_4k,
+	       r->maps_2m, r->private_maps, r->accepted_2m, r->accepted_4k,
 	       r->sept_adds, r->faults);
 	printf("         simulator structures: module %.1f bytes/page, host %.1f bytes/page\n",
 	       (double)r->module_bytes / pages_of(r), (double)r->host_bytes / pages_of(r));

@@ -1036,7 +1036,7 @@ int cmd_compare(int argc, char **argv)
 	static const struct { const char *head; int c; } cols[] = {
 		{ "exits", C_EXITS }, { "EPT viol", C_EPT_EXITS }, { "0-step", C_ZERO_STEP },
 		{ "BUSY", C_BUSY }, { "ENT busy", C_ENTER_BUSY }, { "kicks", C_KICKS },
-		{ "excl mmu", C_MMU_WRITE_LOCKS }, { "maps", C_PRIVATE_MAPS },
+		{ "excl mmu", C_MMU_WRITE_LOCKS }, { "4K maps", C_PRIVATE_MAPS },
 		{ "2M maps", C_MAPS_2M }, { "splits x/s/i/r", -1 }, { "vtime us", C_VTIME_NS },
 	};
 	/* the split paths: exclusive, shared, ignored, refused */

@@ -319,7 +319,7 @@ int kvm_vmm_discard_shared(struct kvm_vm *vm, uint64_t gpa, uint64_t size);
 /* ---- inspection ---- */
 struct kvm_vm_stats {
 	uint64_t faults;		/* EPT violations handled */
-	uint64_t private_maps;		/* leaves installed by PAGE.AUG */
+	uint64_t private_maps;		/* 4K leaves installed by PAGE.AUG (2M ones: maps_2m) */
 	uint64_t page_adds;		/* PAGE.ADDs */
 	uint64_t sept_adds;
 	uint64_t shared_maps;

@@ -105,6 +105,7 @@ OBJS += src/host/simple_host.o
 OBJS += src/host/hostmem.o
 OBJS += src/host/gmem.o
 OBJS += src/host/mmu.o
+OBJS += src/host/dpamt.o
 OBJS += src/host/tdx.o
 OBJS += src/host/vm.o
 
@@ -272,6 +273,7 @@ HEADERS += src/engine/seam.h
 HEADERS += src/guest/guest.h
 HEADERS += src/host/hostmem.h
 HEADERS += src/host/kvm.h
+HEADERS += src/host/kvm_dpamt.h
 HEADERS += src/module/tdx_abi.h
 HEADERS += src/module/tdx_module.h
 

@@ -72,37 +72,14 @@ static const char *scenario_dir(void)
 
 /* ---- every shipped scenario ---- */
 
-/*
- * Scenarios whose [expect] describes host behaviour that is still being
- * written (the huge-page designs in src/host): they must parse and run, but
- * their expectations are written from the designs and not checked yet.
- * TDXSIM_CHECK_AWAITING=1 checks them too; once the host lands and they
- * pass, delete their names here.
- */
-static const char *const awaiting_host[] = {
-	"seed001-rare-case-huge-v5.ini",	/* Dynamic PAMT on the host */
-};
-
-static bool awaiting(const char *name)
-{
-	const char *all = getenv("TDXSIM_CHECK_AWAITING");
-	if (all && !strcmp(all, "1"))
-		return false;
-	for (size_t i = 0; i < sizeof(awaiting_host) / sizeof(awaiting_host[0]); i++)
-		if (!strcmp(name, awaiting_host[i]))
-			return true;
-	return false;
-}
-
 static void test_scenarios_meet_expect(void **state)
 {
 	(void)state;
-	BANNER("every scenario in scenarios/ parses and its default run meets its [expect] "
-	       "(those awaiting the host's huge pages: parse and run only)");
+	BANNER("every scenario in scenarios/ parses and its default run meets its [expect]");
 	DIR *d = opendir(scenario_dir());
 	assert_non_null(d);
 	struct dirent *de;
-	int n = 0, bad = 0, waiting = 0;
+	int n = 0, bad = 0;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 		if (l < 5 || strcmp(de->d_name + l - 4, ".ini"))
@@ -121,12 +98,6 @@ static void test_scenarios_meet_expect(void **state)
 		if (scenario_run(&sc, &o, &r)) {
 			print_error("%s: %s\n", path, r.message);
 			bad++;
-		} else if (awaiting(de->d_name)) {
-			waiting++;
-			bool met = scenario_expected(&sc, &r, why, sizeof(why));
-			print_message("  %-40s %s (awaiting the host: [expect] %s%s)\n", de->d_name,
-				      sc_outcome_name(r.outcome), met ? "met" : "not met: ",
-				      met ? "" : why);
 		} else if (!scenario_expected(&sc, &r, why, sizeof(why))) {
 			print_error("%s: %s (%s%s%s)\n", path, why, sc_outcome_name(r.outcome),
 				    r.message[0] ? ": " : "", r.message);
@@ -138,15 +109,8 @@ static void test_scenarios_meet_expect(void **state)
 		scenario_free(&sc);
 	}
 	closedir(d);
-	if (waiting)
-		print_message("  %d scenario(s) awaiting the host's huge pages: their [expect] is "
-			      "not checked (TDXSIM_CHECK_AWAITING=1 checks it)\n", waiting);
 	assert_true(n >= 10);
 	assert_int_equal(bad, 0);
-	/* every name on the list is a file here: a rename must not go unchecked */
-	const char *all = getenv("TDXSIM_CHECK_AWAITING");
-	if (!all || strcmp(all, "1"))
-		assert_int_equal(waiting, sizeof(awaiting_host) / sizeof(awaiting_host[0]));
 }
 
 /* ---- parse errors ---- */
@@ -207,8 +171,8 @@ static void test_parse_errors(void **state)
 		  "5: step: repeat without its '}'" },
 		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = }\n",
 		  "5: step: '}' without a repeat" },
-		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = attr-wr 0x100000 4k\n",
-		  "5: step: attr-wr: TDG.MEM.PAGE.ATTR.WR is not simulated yet" },
+		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nstep = attr-wr 0x101000 2m\n",
+		  "5: step: attr-wr 0x101000 is not aligned to its level" },
 		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nprogram = doom\n",
 		  "5: program: unknown program 'doom'" },
 		{ "[memslot 0]\ngpa = 0x100000\nsize = 2M\n[vcpu 0]\nprogram = firmware\nrounds = 3\n",

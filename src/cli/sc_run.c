@@ -374,6 +374,9 @@ static void prog_steps(struct gvcpu *g, void *arg)
 		case OP_DEMOTE:
 			engine_trace(guest_request_demote(g, s->gpa));
 			break;
+		case OP_ATTR_WR:
+			engine_trace(guest_attr_wr(g, s->gpa, s->level));
+			break;
 		case OP_REPEAT:
 			left[pc] = s->val;
 			break;

@@ -482,9 +482,15 @@ static void parse_step(struct pstate *p, int vi, const char *text)
 		if (!want_size(p, &s, "a GPA", &st.gpa))
 			return;
 	} else if (!strcmp(w, "attr-wr")) {
-		perr(p, "step: attr-wr: TDG.MEM.PAGE.ATTR.WR is not simulated yet (the module's "
-			"huge-page issue adds it)");
-		return;
+		/* TDG.MEM.PAGE.ATTR.WR with no attribute change: over a 2M leaf at 4K, the
+		 * module's own demotion request (an EPT-violation exit of type 5) */
+		st.op = OP_ATTR_WR;
+		if (!want_size(p, &s, "a GPA", &st.gpa) || !want_level(p, &s, &st.level))
+			return;
+		if (st.gpa & (st.level ? 0x1fffff : 0xfff)) {
+			perr(p, "step: attr-wr %#" PRIx64 " is not aligned to its level", st.gpa);
+			return;
+		}
 	} else if (!strcmp(w, "repeat")) {
 		st.op = OP_REPEAT;
 		if (!want_size(p, &s, "a count", &st.val))

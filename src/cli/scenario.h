@@ -43,6 +43,7 @@ enum sc_op {
 	OP_CHECK,	/* check GPA VALUE: a read that must return VALUE */
 	OP_MAPGPA,	/* mapgpa shared|private GPA SIZE */
 	OP_DEMOTE,	/* demote GPA: the proposed demotion TDVMCALL */
+	OP_ATTR_WR,	/* attr-wr GPA LEVEL: TDG.MEM.PAGE.ATTR.WR, no attribute change */
 	OP_REPEAT,	/* repeat N {  ...  } */
 	OP_END,		/* the } of a repeat */
 };

@@ -5,6 +5,7 @@
 
 #include "../engine/seam.h"
 #include "../module/physmem.h"
+#include "dpamt.h"
 #include "hostmem.h"
 #include "kvm.h"
 
@@ -14,6 +15,7 @@ struct kvm {
 	struct physmem *pm;
 	struct hostmem hm;
 	uint16_t next_hkid;
+	struct dpamt_host *dp;	/* Dynamic PAMT (dpamt.c), NULL without the module feature */
 };
 
 /* ---- guest_memfd (gmem.c) ---- */
@@ -179,6 +181,7 @@ struct kvm_vcpu {
 	 */
 	uint64_t ll_gpa, ll_rip;
 	uint64_t ll_count;
+	struct pamt_cache pamt_cache;	/* Dynamic PAMT pairs for this vCPU's faults */
 };
 
 /* EPT violations without progress that make a livelock (seed 001's rare case). */
@@ -250,6 +253,7 @@ struct kvm_vm {
 	struct gfnset inhibit;		/* guest-inhibited 2M ranges (huge-v5, huge-nbr) */
 	uint64_t split_cache[SPLIT_CACHE_PAGES];
 	int nsplit_cache;
+	struct pamt_cache pamt_cache;	/* Dynamic PAMT pairs for the exclusive splits */
 	struct kvm_vmm_ops vmm;
 	struct kvm_vm_stats st;
 };

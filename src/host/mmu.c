@@ -181,6 +181,12 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 				free(c);
 				return RET_PF_NOMEM;	/* nothing changed */
 			}
+			if (mmu->mirror && __builtin_expect(vm->pol.dpamt, 0) &&
+			    (r = dpamt_get_pf(vm, c->sept_hpa)) != RET_PF_CONTINUE) {
+				hostmem_free_4k(vm->hm, c->sept_hpa);
+				free(c);
+				return r;
+			}
 			if (mmu->mirror) {
 				struct sept_add_arg a = { (gfn << 12) & ~(tdx_level_size(level) - 1),
 							  level, c->sept_hpa };
@@ -193,8 +199,10 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 						    NULL, NULL, "");
 			}
 			if (r != RET_PF_CONTINUE) {
-				if (c->sept_hpa)
+				if (c->sept_hpa) {
+					dpamt_put(vm, c->sept_hpa);
 					hostmem_free_4k(vm->hm, c->sept_hpa);
+				}
 				free(c);
 				return r;
 			}
@@ -230,16 +238,16 @@ static inline int walk_alloc(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, i
 /* ---- splitting a 2M leaf ---- */
 
 struct demote_arg {
-	uint64_t gpa;	/* of the 2M leaf */
-	uint64_t sept;	/* the new S-EPT page */
+	uint64_t gpa;		/* of the 2M leaf */
+	uint64_t sept;		/* the new S-EPT page */
+	uint64_t hpa;		/* the 2M page */
+	uint64_t pair[2];	/* Dynamic PAMT: R12/R13 (dpamt.c), else 0 */
 };
 
 static uint64_t do_demote(struct kvm_vm *vm, void *p)
 {
 	struct demote_arg *a = p;
-	struct tdx_regs out;
-	return tdh_mem_page_demote(vm->m, &out, tdx_gpa_info(a->gpa, TDX_LEVEL_2M), vm->tdr,
-				   a->sept, 0, 0);
+	return dpamt_demote(vm, tdx_gpa_info(a->gpa, TDX_LEVEL_2M), a->sept, a->hpa, a->pair);
 }
 
 /* A page of the split cache (no seam point: atomic under the engine), or 0. */
@@ -287,10 +295,17 @@ static int split_shared(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 		split_cache_put(vm, sept);
 		return RET_PF_NOMEM;
 	}
-	struct demote_arg a = { (gfn & ~511ull) << 12, sept };
+	struct demote_arg a = { (gfn & ~511ull) << 12, sept, old & SPTE_HPA_MASK, { 0, 0 } };
+	int pr = dpamt_split_prepare(vm, sept, a.pair, false);
+	if (pr) {
+		split_cache_put(vm, sept);
+		free(c);
+		return pr == -ENOMEM ? RET_PF_NOMEM : RET_PF_ERR;
+	}
 	int r = freeze_and_call(vm, sptep, old, (uint64_t)(uintptr_t)c | SPTE_PRESENT, do_demote, &a,
 				"TDH.MEM.PAGE.DEMOTE (non-blocking)");
 	if (r != RET_PF_CONTINUE) {
+		dpamt_split_abort(vm, sept, a.pair, false);
 		split_cache_put(vm, sept);
 		free(c);
 		return r;
@@ -363,6 +378,10 @@ again:;
 			seam_fetch_add64(&vm->nr_premapped, 1);
 		return r;
 	}
+	/* Dynamic PAMT: a 4K page's range needs its pair before the module takes it */
+	if (__builtin_expect(vm->pol.dpamt, 0) && !level &&
+	    (r = dpamt_get_pf(vm, hpa_l)) != RET_PF_CONTINUE)
+		return r;
 	/* two calls with a constant hook each: the SEAMCALL wrapper inlines */
 	if (tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
 		r = freeze_and_call(vm, sptep, old, new, do_aug, &a, "TDH.MEM.PAGE.AUG");
@@ -377,6 +396,8 @@ again:;
 		if (r == RET_PF_CONTINUE)
 			vm->st.page_adds++;
 	}
+	if (__builtin_expect(vm->pol.dpamt, 0) && !level && r != RET_PF_CONTINUE)
+		dpamt_put(vm, hpa_l);	/* the module did not take it */
 	return r;
 }
 
@@ -488,6 +509,8 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn, i
 	struct tdx_regs out;
 	for (uint64_t i = 0; i < (1ull << (9 * level)); i++)
 		tdh_phymem_page_wbinvd(vm->m, &out, (old & SPTE_HPA_MASK) + i * SZ_4K);
+	if (!level)
+		dpamt_put(vm, old & SPTE_HPA_MASK);	/* after the write-back, which needs it */
 	*sptep = 0;
 	vm->st.zapped++;
 }
@@ -534,9 +557,15 @@ int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
 		return -ENOMEM;
 	}
 	struct gpa_arg a = { (gfn & ~511ull) << 12, TDX_LEVEL_2M };
+	struct demote_arg d = { a.gpa, sept, old & SPTE_HPA_MASK, { 0, 0 } };
+	int pr = dpamt_split_prepare(vm, sept, d.pair, true);	/* before BLOCK: no undo */
+	if (pr) {
+		split_cache_put(vm, sept);
+		free(c);
+		return pr;
+	}
 	uint64_t st = block_track_kick(vm, &a);
 	if (st == TDX_SUCCESS) {
-		struct demote_arg d = { a.gpa, sept };
 		for (;;) {
 			st = tdx_busy_retry(vm, do_demote, &d, true);
 			if (st != TDX_INTERRUPTED_RESTARTABLE)
@@ -547,6 +576,7 @@ int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
 		}
 	}
 	if (st != TDX_SUCCESS) {
+		dpamt_split_abort(vm, sept, d.pair, true);
 		split_cache_put(vm, sept);
 		free(c);
 		vm_kill(vm, "splitting GPA %#" PRIx64 ": %s (%#" PRIx64 ")", a.gpa,
@@ -617,6 +647,7 @@ void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n)
 struct promote_arg {
 	uint64_t gpa;	/* of the 2M range */
 	uint64_t freed;	/* PROMOTE's RCX: the S-EPT page it gave back */
+	uint64_t pair[2];	/* R12/R13: the Dynamic PAMT pair it gave back */
 };
 
 static uint64_t do_promote(struct kvm_vm *vm, void *p)
@@ -626,6 +657,8 @@ static uint64_t do_promote(struct kvm_vm *vm, void *p)
 	uint64_t st = tdh_mem_page_promote(vm->m, &out, 0, tdx_gpa_info(a->gpa, TDX_LEVEL_2M),
 					   vm->tdr);
 	a->freed = out.rcx;
+	a->pair[0] = out.r12;
+	a->pair[1] = out.r13;
 	return st;
 }
 
@@ -690,6 +723,8 @@ int mmu_promote_2m(struct kvm_vm *vm, uint64_t gfn, bool (*folio_2m)(struct kvm_
 	*l1 = base | SPTE_PRESENT | SPTE_LEAF;
 	vm->mirror.gen++;
 	vm->mirror.npages--;
+	if (vm->pol.dpamt)
+		dpamt_promoted(vm, base, p.pair[0], p.pair[1], p.freed);	/* frees the pair */
 	physmem_zero_page(vm->pm, p.freed);
 	hostmem_free_4k(vm->hm, p.freed);
 	free(pt);
@@ -746,6 +781,8 @@ static void free_tables(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt,
 			if (st != TDX_SUCCESS)
 				vm_kill(vm, "reclaiming S-EPT page %#" PRIx64 ": %s", pt->sept_hpa,
 					tdx_status_name(st));
+			else
+				dpamt_put(vm, pt->sept_hpa);
 		}
 		physmem_zero_page(vm->pm, pt->sept_hpa);
 		hostmem_free_4k(vm->hm, pt->sept_hpa);

@@ -103,12 +103,12 @@ int tdx_split_cache_topup(struct kvm_vm *vm, int n)
 	if (n > SPLIT_CACHE_PAGES)
 		n = SPLIT_CACHE_PAGES;
 	while (vm->nsplit_cache < n) {
-		uint64_t page = vm_alloc_page(vm);
+		uint64_t page = dpamt_split_page_alloc(vm);
 		if (!page)
 			return -ENOMEM;
 		vm->split_cache[vm->nsplit_cache++] = page;
 	}
-	return 0;
+	return dpamt_vm_topup(vm);	/* and the DEMOTE pairs next to it */
 }
 
 /* One attempt at resolving a fault (srcu read held).  RET_PF_*. */
@@ -128,6 +128,9 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint, b
 			return RET_PF_MEMFAULT;	/* kvm_slot_can_be_private() is false */
 		/* huge-nbr may split under the shared lock: its page comes first */
 		if (vm->shared_split && tdx_split_cache_topup(vm, 1))
+			return RET_PF_NOMEM;
+		/* Dynamic PAMT pairs for the page and its tables, before mmu_lock */
+		if (__builtin_expect(vm->pol.dpamt, 0) && dpamt_vcpu_topup(vm))
 			return RET_PF_NOMEM;
 		seam_read_lock(&s->gmem->invalidate_lock);
 		int order = 0;

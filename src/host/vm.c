@@ -56,6 +56,10 @@ struct kvm *kvm_create(const struct kvm_platform *p)
 		return NULL;
 	}
 	k->next_hkid = 1;
+	if (dpamt_host_init(k)) {
+		kvm_destroy(k);
+		return NULL;
+	}
 	return k;
 }
 
@@ -63,6 +67,7 @@ void kvm_destroy(struct kvm *k)
 {
 	if (!k)
 		return;
+	dpamt_host_fini(k);
 	hostmem_destroy(&k->hm);
 	tdx_module_destroy(k->m);
 	free(k);
@@ -508,18 +513,23 @@ static void init_vm_undo(struct kvm_vm *vm, uint64_t *pages, int npages)
 	if (st) {
 		/* as KVM: "HKID is leaked"; the TD stays for teardown, which
 		 * reclaims what the module took; the rest goes back now */
+		dpamt_put_pages(vm, &pages[1 + vm->ntdcx], TDX_TDCS_PAGES - vm->ntdcx);
 		for (int i = 1 + vm->ntdcx; i < npages; i++)
 			vm_free_page(vm, pages[i]);
 		vm_kill(vm, "undoing INIT_VM: %s", tdx_status_name(st));
 		return;
 	}
 	for (int i = 0; i < vm->ntdcx; i++)
-		if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdcx[i]) == TDX_SUCCESS)
+		if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdcx[i]) == TDX_SUCCESS) {
+			dpamt_put(vm, vm->tdcx[i]);
 			vm_free_page(vm, vm->tdcx[i]);
+		}
+	dpamt_put_pages(vm, &pages[1 + vm->ntdcx], TDX_TDCS_PAGES - vm->ntdcx);
 	for (int i = 1 + vm->ntdcx; i < npages; i++)	/* TDCX pages not added, params */
 		vm_free_page(vm, pages[i]);
 	if (tdh_phymem_page_reclaim(vm->m, &out, vm->tdr) == TDX_SUCCESS) {
 		tdh_phymem_page_wbinvd(vm->m, &out, vm->tdr);
+		dpamt_put(vm, vm->tdr);
 		vm_free_page(vm, vm->tdr);
 	}
 	vm->tdr = 0;
@@ -604,6 +614,14 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, const struct kvm_tdx_init_vm *user)
 		goto out;
 	}
 	uint64_t tdr = pages[0], params = pages[1 + TDX_TDCS_PAGES];
+	/* Dynamic PAMT: the TDR's and TDCS pages' ranges get their pairs first */
+	int pr = dpamt_get_pages(vm, pages, 1 + TDX_TDCS_PAGES);
+	if (pr) {
+		while (npages--)
+			vm_free_page(vm, pages[npages]);
+		r = pr;
+		goto out;
+	}
 
 	/* TDH.MNG.CREATE, KEY.CONFIG, ADDCX x6, MNG.INIT */
 	uint64_t st = TDX_HKID_NOT_FREE;
@@ -616,6 +634,7 @@ int kvm_tdx_init_vm(struct kvm_vm *vm, const struct kvm_tdx_init_vm *user)
 			break;
 	}
 	if (st) {
+		dpamt_put_pages(vm, pages, 1 + TDX_TDCS_PAGES);
 		for (int i = 0; i < npages; i++)
 			vm_free_page(vm, pages[i]);
 		r = st == TDX_HKID_NOT_FREE ? -EBUSY : seamcall_err(vm, "TDH.MNG.CREATE", st);
@@ -738,8 +757,16 @@ int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id)
 		r = -ENOMEM;
 		goto out;
 	}
+	/* Dynamic PAMT: the TDVPR's and TDCX pages' ranges get their pairs first */
+	r = dpamt_get_pages(vm, pages, TDX_TDVPS_PAGES);
+	if (r) {
+		for (int i = 0; i < TDX_TDVPS_PAGES; i++)
+			vm_free_page(vm, pages[i]);
+		goto out;
+	}
 	uint64_t st = tdh_vp_create(vm->m, &out, pages[0], vm->tdr);
 	if (st) {
+		dpamt_put_pages(vm, pages, TDX_TDVPS_PAGES);
 		for (int i = 0; i < TDX_TDVPS_PAGES; i++)
 			vm_free_page(vm, pages[i]);
 		r = seamcall_err(vm, "TDH.VP.CREATE", st);
@@ -750,6 +777,7 @@ int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id)
 		st = tdh_vp_addcx(vm->m, &out, pages[i], v->tdvpr);
 		if (st) {
 			/* pages added are reclaimed at teardown; the rest are freed */
+			dpamt_put_pages(vm, &pages[i], TDX_TDVPS_PAGES - i);
 			for (int j = i; j < TDX_TDVPS_PAGES; j++)
 				vm_free_page(vm, pages[j]);
 			r = seamcall_err(vm, "TDH.VP.ADDCX", st);
@@ -1210,6 +1238,8 @@ static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool 
 		return -EINVAL;
 	uint64_t index = gfn - s->base_gfn + s->gmem_pgoff;
 	int r;
+	if (dpamt_vcpu_topup(vm))	/* before mmu_lock: pairs for the page and its tables */
+		return -ENOMEM;
 	if (vm->pol.build == BUILD_PREFAULT) {
 		/* the page must have been pre-faulted: add it where the mirror says */
 		struct tdx_regs out;
@@ -1221,9 +1251,14 @@ static int init_one_page(struct kvm_vm *vm, uint64_t gfn, uint64_t source, bool 
 			seam_write_unlock(&vm->mmu_lock);
 			return -EINVAL;
 		}
+		if ((r = dpamt_get(vm, hpa, dpamt_fault_cache(vm)))) {
+			seam_write_unlock(&vm->mmu_lock);
+			return r;
+		}
 		uint64_t st = tdh_mem_page_add(vm->m, &out, tdx_gpa_info(gfn << 12, 0), vm->tdr, hpa,
 					       source);
 		if (st) {
+			dpamt_put(vm, hpa);
 			seam_write_unlock(&vm->mmu_lock);
 			return seamcall_err(vm, "TDH.MEM.PAGE.ADD", st);
 		}
@@ -1259,7 +1294,8 @@ int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
 		return -EIO;
 	if (!reg)
 		return -EFAULT;
-	if (!ready_vcpu(vm, vcpu))
+	struct kvm_vcpu *v = ready_vcpu(vm, vcpu);
+	if (!v)
 		return -EINVAL;
 	if (flags & ~KVM_TDX_MEASURE_MEMORY_REGION)
 		return -EINVAL;
@@ -1274,6 +1310,7 @@ int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
 		seam_mutex_unlock(&vm->slots_lock);
 		return vm->dead ? -EIO : -EINVAL;
 	}
+	struct kvm_vcpu *prev = dpamt_vcpu_load(v);
 	/* one shared page stands for the user buffer */
 	uint64_t source = vm_alloc_page(vm);
 	if (!source)
@@ -1293,6 +1330,7 @@ int kvm_tdx_init_mem_region(struct kvm_vm *vm, int vcpu, uint32_t flags,
 	}
 	if (source)
 		vm_free_page(vm, source);
+	dpamt_vcpu_unload(v, prev);
 	seam_mutex_unlock(&vm->slots_lock);
 	return r;
 }
@@ -1378,6 +1416,8 @@ static int pre_fault_one(struct kvm_vm *vm, uint64_t gfn, bool prefault_flow)
 		if (vm_gfn_private(vm, gfn)) {
 			if (!s->gmem)
 				return -EFAULT;	/* a memory-fault exit */
+			if (dpamt_vcpu_topup(vm))	/* before mmu_lock */
+				return -ENOMEM;
 			seam_read_lock(&s->gmem->invalidate_lock);
 			int order = 0;
 			uint64_t hpa = gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff,
@@ -1419,7 +1459,8 @@ int kvm_pre_fault_memory(struct kvm_vm *vm, int vcpu, struct kvm_pre_fault_memor
 		return -EIO;
 	if (!r)
 		return -EFAULT;
-	if (!ready_vcpu(vm, vcpu))
+	struct kvm_vcpu *v = ready_vcpu(vm, vcpu);
+	if (!v)
 		return -EINVAL;
 	if (r->flags || (r->gpa | r->size) & (SZ_4K - 1) || r->gpa + r->size <= r->gpa)
 		return -EINVAL;
@@ -1428,6 +1469,7 @@ int kvm_pre_fault_memory(struct kvm_vm *vm, int vcpu, struct kvm_pre_fault_memor
 		return -EOPNOTSUPP;	/* pre_fault_allowed is set at FINALIZE */
 	uint64_t full = r->size;
 	int ret = 0;
+	struct kvm_vcpu *prev = dpamt_vcpu_load(v);
 	seam_read_lock(&vm->srcu);
 	while (r->size) {
 		if (r->gpa & vm->shared_bit) {
@@ -1441,6 +1483,7 @@ int kvm_pre_fault_memory(struct kvm_vm *vm, int vcpu, struct kvm_pre_fault_memor
 		r->size -= SZ_4K;
 	}
 	seam_read_unlock(&vm->srcu);
+	dpamt_vcpu_unload(v, prev);
 	/* success once at least one page was mapped */
 	return r->size == full ? ret : 0;
 }
@@ -1459,7 +1502,9 @@ int kvm_vcpu_run(struct kvm_vm *vm, int id, void (*prog)(struct gvcpu *g, void *
 	if (v->running)
 		return -EBUSY;
 	v->running = true;
+	struct kvm_vcpu *prev = dpamt_vcpu_load(v);
 	int rc = gvcpu_run(&v->g, prog, arg);
+	dpamt_vcpu_unload(v, prev);
 	v->running = false;
 	return rc ? -EIO : 0;
 }
@@ -1692,6 +1737,7 @@ static void reclaim_page(struct kvm_vm *vm, uint64_t hpa, bool is_tdr)
 	}
 	if (is_tdr)
 		tdh_phymem_page_wbinvd(vm->m, &out, hpa);
+	dpamt_put(vm, hpa);
 	vm_free_page(vm, hpa);
 }
 
@@ -1705,7 +1751,9 @@ static void reclaim_leaves(struct kvm_vm *vm, struct mmu_page *pt)
 		if (s & SPTE_LEAF || pt->level == 0) {
 			if (!(s & SPTE_PREMAP)) {
 				struct tdx_regs out;
-				tdh_phymem_page_reclaim(vm->m, &out, s & SPTE_HPA_MASK);
+				uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, s & SPTE_HPA_MASK);
+				if (st == TDX_SUCCESS && pt->level == 0)
+					dpamt_put(vm, s & SPTE_HPA_MASK);	/* a 2M page has none */
 			}
 			pt->spte[i] = 0;
 			continue;
@@ -1724,12 +1772,15 @@ static void free_host_side(struct kvm_vm *vm)
 	for (int i = 0; i < KVM_MAX_GMEMS; i++)
 		if (vm->gmems[i].used)
 			gmem_release(vm->k, &vm->gmems[i]);
-	for (int i = 0; i < vm->nvcpus; i++)
+	for (int i = 0; i < vm->nvcpus; i++) {
+		dpamt_cache_free(vm, &vm->vcpus[i]->pamt_cache);
 		free(vm->vcpus[i]);
+	}
 	free(vm->priv);
 	gfnset_free(&vm->inhibit);
 	while (vm->nsplit_cache)
 		vm_free_page(vm, vm->split_cache[--vm->nsplit_cache]);
+	dpamt_cache_free(vm, &vm->pamt_cache);
 }
 
 int kvm_destroy_vm(struct kvm_vm *vm)

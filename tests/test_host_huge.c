@@ -28,6 +28,7 @@ struct world {
 struct wopts {
 	enum kvm_map_level level;
 	bool promote;			/* policy "promote" */
+	bool dpamt;			/* Dynamic PAMT, module and host */
 	bool ve;			/* pending pages raise #VE (SEPT_VE_DISABLE clear) */
 	bool enhanced;			/* the module's enhanced demote interruptibility */
 	bool nbr;			/* the module's proposed non-blocking resize */
@@ -45,6 +46,10 @@ static void world_init(struct world *w, const struct wopts *o)
 	p.nonblocking_resize = o->nbr;
 	p.explicit_demotion = true;
 	p.fragmentation = o->fragmentation;
+	if (o->dpamt) {
+		p.dynamic_pamt = true;
+		p.max_pa = 48;	/* Dynamic PAMT needs at most 48 bits */
+	}
 	w->k = kvm_create(&p);
 	assert_non_null(w->k);
 	struct kvm_policy pol;
@@ -52,6 +57,7 @@ static void world_init(struct world *w, const struct wopts *o)
 	pol.max_level = o->level;
 	pol.folio = FOLIO_2M;
 	pol.promote = o->promote;
+	pol.dpamt = o->dpamt;
 	w->vm = kvm_create_vm(w->k, &pol);
 	assert_non_null(w->vm);
 	struct kvm_tdx_init_vm init;
@@ -517,9 +523,10 @@ static void test_promotion(void **state)
 {
 	(void)state;
 	BANNER("promote=on: 512 accepted 4K leaves of one 2M folio merge back into a 2M leaf, data kept; 4K folios do not");
-	for (int frag = 0; frag < 2; frag++) {
+	for (int frag = 0; frag < 3; frag++) {
+		/* 0: one 2M folio; 1: fragmented, 4K folios; 2: one folio, Dynamic PAMT */
 		struct wopts o = { .level = MAP_LEVEL_HUGE_V5, .enhanced = true,
-				   .fragmentation = frag ? 1.0 : 0.0 };
+				   .fragmentation = frag == 1 ? 1.0 : 0.0, .dpamt = frag == 2 };
 		struct world w;
 		world_init(&w, &o);
 		assert_int_equal(kvm_vm_promote(w.vm), -EOPNOTSUPP);	/* policy off */
@@ -528,7 +535,7 @@ static void test_promotion(void **state)
 		run_ok(&w, accept4k_write);
 		assert_int_equal(stats(&w)->maps_2m, 0);	/* accepted at 4K: mapped 4K */
 		int n = kvm_vm_promote(w.vm);
-		if (frag) {
+		if (frag == 1) {
 			assert_int_equal(n, 0);			/* 512 4K folios: not one folio */
 		} else {
 			assert_int_equal(n, 1);
@@ -538,6 +545,32 @@ static void test_promotion(void **state)
 		run_ok(&w, read_back);
 		world_fini(&w);
 	}
+}
+
+/* ---- a split that cannot get its S-EPT page ---- */
+
+static void test_split_needs_memory(void **state)
+{
+	(void)state;
+	BANNER("a conversion inside a 2M mapping with no page for the split: -ENOMEM, nothing changed; with memory it succeeds");
+	struct wopts o = { .level = MAP_LEVEL_HUGE_V5, .enhanced = true };
+	struct world w;
+	world_init(&w, &o);
+	run_ok(&w, accept2m_write);
+	uint64_t k = RANGE + K_PAGE * SZ_4K;
+	struct hostmem *hm = kvm_hostmem(w.k);
+	hostmem_set_limit(hm, hm->allocated);	/* not one page more */
+	assert_int_equal(kvm_set_memory_attributes(w.vm, k, SZ_4K, 0), -ENOMEM);
+	assert_true(kvm_vm_gpa_private(w.vm, k));		/* the attributes did not move */
+	assert_true(kvm_vm_private_mapped(w.vm, k));	/* the 2M leaf is whole */
+	assert_int_equal(stats(&w)->splits_exclusive, 0);
+	assert_false(kvm_vm_dead(w.vm, NULL));
+	hostmem_set_limit(hm, UINT64_MAX);
+	assert_int_equal(kvm_set_memory_attributes(w.vm, k, SZ_4K, 0), 0);
+	assert_int_equal(stats(&w)->splits_exclusive, 1);
+	assert_false(kvm_vm_private_mapped(w.vm, k));
+	assert_true(kvm_vm_private_mapped(w.vm, k + SZ_4K));
+	world_fini(&w);
 }
 
 int main(void)
@@ -550,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_demote_interruptibility),
 		cmocka_unit_test(test_explicit_demotion),
 		cmocka_unit_test(test_promotion),
+		cmocka_unit_test(test_split_needs_memory),
 	};
 	return cmocka_run_group_tests_name("host huge pages", tests, NULL, NULL);
 }

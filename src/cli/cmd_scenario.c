@@ -289,6 +289,8 @@ static void print_result(FILE *f, const struct scenario *sc, const struct sc_res
 	fprintf(f, "outcome:  %s%s%s\n", sc_outcome_name(r->outcome), r->message[0] ? ": " : "",
 		r->message);
 	fprintf(f, "expect:   %s%s\n", met ? "met" : "NOT MET: ", why);
+	if (r->notice[0])
+		fprintf(f, "notice:   %s\n", r->notice);
 	fprintf(f, "virtual time: %.3f ms, %" PRIu64 " engine steps\n",
 		(double)r->counters[C_VTIME_NS] / 1e6, r->counters[C_STEPS]);
 	fprintf(f, "counters:");

@@ -630,6 +630,7 @@ static int build(struct sc_world *w, struct sc_result *r)
 /* The run's counters: the VM's since setup, the vCPUs', the engine's. */
 static void collect(struct sc_world *w, struct sc_result *r)
 {
+	snprintf(r->notice, sizeof(r->notice), "%s", kvm_vm_notice(w->vm));
 	const struct kvm_vm_stats *now = kvm_vm_stats(w->vm);
 	struct kvm_vm_stats d;
 	const uint64_t *a = (const uint64_t *)now, *b = (const uint64_t *)&w->setup;

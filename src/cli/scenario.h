@@ -214,6 +214,7 @@ struct sc_run_opts {
 struct sc_result {
 	enum sc_outcome outcome;
 	char message[256];	/* why it ended so ("" for OK) */
+	char notice[160];	/* what the host's design decided at FINALIZE ("": nothing) */
 	uint64_t counters[C_NCOUNTERS];
 	uint64_t leaf_calls[64];	/* SEAMCALLs by leaf number */
 	uint64_t hash;		/* the engine's trace hash */

@@ -253,6 +253,7 @@ struct kvm_vm {
 	struct gfnset inhibit;		/* guest-inhibited 2M ranges (huge-v5, huge-nbr) */
 	uint64_t split_cache[SPLIT_CACHE_PAGES];
 	int nsplit_cache;
+	struct mmu_page *split_inflight;	/* the table of a split in progress */
 	struct pamt_cache pamt_cache;	/* Dynamic PAMT pairs for the exclusive splits */
 	struct kvm_vmm_ops vmm;
 	struct kvm_vm_stats st;
@@ -341,6 +342,8 @@ int mmu_promote_2m(struct kvm_vm *vm, uint64_t gfn,
 		   bool (*folio_2m)(struct kvm_vm *, uint64_t gfn, uint64_t hpa));
 /* mmu_promote_2m() over every 2M range of 4K leaves: the number promoted, or -EIO. */
 int mmu_promote_all(struct kvm_vm *vm, bool (*folio_2m)(struct kvm_vm *, uint64_t, uint64_t));
+/* The mirror SPTE mapping @gfn (a 4K leaf, or the 2M leaf: *level 1), or 0. */
+uint64_t mmu_private_spte(struct kvm_vm *vm, uint64_t gfn, int *level);
 /* Is @gfn mapped by a 2M mirror leaf? */
 bool mmu_huge_mapped(struct kvm_vm *vm, uint64_t gfn);
 int mmu_map_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t hpa);

@@ -534,6 +534,18 @@ static uint64_t *mirror_l1(struct kvm_vm *vm, uint64_t gfn)
 	return &pt->spte[idx(gfn, 1)];
 }
 
+uint64_t mmu_private_spte(struct kvm_vm *vm, uint64_t gfn, int *level)
+{
+	uint64_t *l1 = mirror_l1(vm, gfn);
+	if (l1 && present(*l1) && (*l1 & SPTE_LEAF)) {
+		*level = 1;
+		return *l1;
+	}
+	uint64_t *leaf = vm->mirror.root ? mmu_leaf(&vm->mirror, gfn) : NULL;
+	*level = 0;
+	return leaf ? *leaf : 0;
+}
+
 bool mmu_huge_mapped(struct kvm_vm *vm, uint64_t gfn)
 {
 	uint64_t *l1 = mirror_l1(vm, gfn);
@@ -564,6 +576,8 @@ int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
 		free(c);
 		return pr;
 	}
+	/* a run abandoned inside the retry loop (a livelock) frees it with the VM */
+	vm->split_inflight = c;
 	uint64_t st = block_track_kick(vm, &a);
 	if (st == TDX_SUCCESS) {
 		for (;;) {
@@ -575,6 +589,7 @@ int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
 			seam_yield();
 		}
 	}
+	vm->split_inflight = NULL;
 	if (st != TDX_SUCCESS) {
 		dpamt_split_abort(vm, sept, d.pair, true);
 		split_cache_put(vm, sept);

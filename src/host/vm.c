@@ -1662,15 +1662,19 @@ bool kvm_vm_dead(const struct kvm_vm *vm, const char **why)
 
 bool kvm_vm_private_mapped(struct kvm_vm *vm, uint64_t gpa)
 {
-	if (!vm->mirror.root)
-		return false;
-	uint64_t *leaf = mmu_leaf(&vm->mirror, gpa >> 12);
-	return leaf && (*leaf & SPTE_PRESENT) && *leaf != SPTE_FROZEN && !(*leaf & SPTE_PREMAP);
+	int level;
+	uint64_t s = mmu_private_spte(vm, gpa >> 12, &level);
+	return (s & SPTE_PRESENT) && s != SPTE_FROZEN && !(s & SPTE_PREMAP);
 }
 
 uint64_t kvm_vm_private_hpa(struct kvm_vm *vm, uint64_t gpa)
 {
-	return kvm_vm_private_mapped(vm, gpa) ? *mmu_leaf(&vm->mirror, gpa >> 12) & SPTE_HPA_MASK : 0;
+	int level;
+	uint64_t s = mmu_private_spte(vm, gpa >> 12, &level);
+	if (!(s & SPTE_PRESENT) || s == SPTE_FROZEN || (s & SPTE_PREMAP))
+		return 0;
+	/* a 2M leaf maps the page at the GPA's offset in it */
+	return (s & SPTE_HPA_MASK) + (level ? (gpa & (SZ_2M - 1) & ~(SZ_4K - 1)) : 0);
 }
 
 bool kvm_vm_shared_mapped(struct kvm_vm *vm, uint64_t gpa)
@@ -1778,6 +1782,7 @@ static void free_host_side(struct kvm_vm *vm)
 	}
 	free(vm->priv);
 	gfnset_free(&vm->inhibit);
+	free(vm->split_inflight);
 	while (vm->nsplit_cache)
 		vm_free_page(vm, vm->split_cache[--vm->nsplit_cache]);
 	dpamt_cache_free(vm, &vm->pamt_cache);

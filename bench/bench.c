@@ -327,21 +327,23 @@ static void touch_all(struct gvcpu *g, void *arg)
 	}
 }
 
-/* a TD with one 1 GiB private slot and one vCPU, finalized */
-static struct kvm_vm *fault_vm(struct kvm **kp)
+/* a TD with one 1 GiB private slot and one vCPU under design @level, finalized */
+static struct kvm_vm *fault_vm(struct kvm **kp, enum kvm_map_level level)
 {
 	struct kvm_platform p;
 	kvm_platform_default(&p);
 	p.mem_bytes = 8 * SZ_1G;
+	p.enhanced_demote = true;	/* so that the huge designs map 2M */
 	struct kvm *k = kvm_create(&p);
 	/*
-	 * 2M guest_memfd folios mapped 4K (the mainline design): the workload
+	 * 2M guest_memfd folios, mapped 4K by the mainline design: the workload
 	 * every fault_4k figure since the host-fixes issue measured (folios
 	 * were always 2M then), so the instruction count stays comparable
 	 */
 	struct kvm_policy pol;
 	kvm_policy_default(&pol);
 	pol.folio = FOLIO_2M;
+	pol.max_level = level;
 	struct kvm_vm *vm = k ? kvm_create_vm(k, &pol) : NULL;
 	struct kvm_tdx_init_vm init;
 	kvm_tdx_init_vm_default(&init, 48);
@@ -367,7 +369,7 @@ static void fault_run(struct kvm_vm *vm, uint64_t pages)
 static double bench_fault(double *bytes_per_page)
 {
 	struct kvm *k;
-	struct kvm_vm *vm = fault_vm(&k);
+	struct kvm_vm *vm = fault_vm(&k, MAP_LEVEL_4K);
 	const uint64_t pages = FAULT_BYTES / SZ_4K;
 	long rss0 = rss_kib();
 	uint64_t t0 = now_ns();
@@ -393,36 +395,11 @@ static void accept_2m_all(struct gvcpu *g, void *arg)
 	}
 }
 
-/* a TD of 2M mappings: huge-v5 on a module with enhanced demote interruptibility */
-static struct kvm_vm *huge_vm(struct kvm **kp, enum kvm_map_level level)
-{
-	struct kvm_platform p;
-	kvm_platform_default(&p);
-	p.mem_bytes = 8 * SZ_1G;
-	p.enhanced_demote = true;
-	struct kvm *k = kvm_create(&p);
-	struct kvm_policy pol;
-	kvm_policy_default(&pol);
-	pol.max_level = level;
-	pol.folio = FOLIO_2M;
-	struct kvm_vm *vm = k ? kvm_create_vm(k, &pol) : NULL;
-	struct kvm_tdx_init_vm init;
-	kvm_tdx_init_vm_default(&init, 48);
-	if (!vm || kvm_tdx_init_vm(vm, &init) ||
-	    kvm_vmm_add_private_ram(vm, 0, FAULT_BASE, FAULT_BYTES) < 0 || kvm_create_vcpu(vm) != 0 ||
-	    kvm_tdx_init_vcpu(vm, 0) || kvm_tdx_finalize_vm(vm)) {
-		fprintf(stderr, "bench: huge VM setup failed\n");
-		exit(1);
-	}
-	*kp = k;
-	return vm;
-}
-
 /* 4K pages made usable per second when the guest accepts at 2M; *maps2m checks it did */
 static double bench_fault_2m(uint64_t *maps2m)
 {
 	struct kvm *k;
-	struct kvm_vm *vm = huge_vm(&k, MAP_LEVEL_HUGE_V5);
+	struct kvm_vm *vm = fault_vm(&k, MAP_LEVEL_HUGE_V5);
 	uint64_t pages = FAULT_BYTES / SZ_4K;
 	uint64_t t0 = now_ns();
 	if (kvm_vcpu_run(vm, 0, accept_2m_all, &pages)) {
@@ -444,7 +421,7 @@ static double bench_fault_2m(uint64_t *maps2m)
 static double bench_split_exclusive(void)
 {
 	struct kvm *k;
-	struct kvm_vm *vm = huge_vm(&k, MAP_LEVEL_EXPLICIT);
+	struct kvm_vm *vm = fault_vm(&k, MAP_LEVEL_EXPLICIT);
 	uint64_t pages = SPLIT_RANGES * 512ull;
 	if (kvm_vcpu_run(vm, 0, accept_2m_all, &pages) ||
 	    kvm_vm_stats(vm)->maps_2m != SPLIT_RANGES) {
@@ -496,7 +473,7 @@ static int fault_pages_main(const char *arg)
 		return 2;
 	}
 	struct kvm *k;
-	struct kvm_vm *vm = fault_vm(&k);
+	struct kvm_vm *vm = fault_vm(&k, MAP_LEVEL_4K);
 	fault_run(vm, n);
 	_exit(0);
 }

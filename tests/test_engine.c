@@ -113,18 +113,27 @@ static void test_replay_round_trip(void **state)
 }
 
 /* ---- PCT: a depth-2 ordering bug ---- */
-static uint64_t window_flag;
+static uint64_t window_flag, step_word;
+
+/*
+ * A step of work: a memory access, a scheduling point that is not a yield
+ * (a yield means "waiting for another task": PCT lowers the yielder).
+ */
+static void work_step(void)
+{
+	(void)seam_load64(&step_word);
+}
 
 /* A opens a one-step window deep inside its run ... */
 static void bug_a(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < 40; i++)
-		seam_yield();
+		work_step();
 	seam_store64(&window_flag, 1);
 	seam_store64(&window_flag, 0);
 	for (int i = 0; i < 40; i++)
-		seam_yield();
+		work_step();
 }
 
 /* ... and B fails only if its check lands inside it: a1 < b < a2. */
@@ -132,11 +141,11 @@ static void bug_b(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < 10; i++)
-		seam_yield();
+		work_step();
 	if (seam_load64(&window_flag))
 		engine_fail("planted bug: B saw the window open");
 	for (int i = 0; i < 10; i++)
-		seam_yield();
+		work_step();
 }
 
 static int find_bug(enum sched_kind k, int max_runs, char *sched_out, size_t len)
@@ -181,6 +190,50 @@ static void test_pct_finds_depth2(void **state)
 	assert_int_equal(engine_run(e), ENGINE_FAIL);
 	assert_non_null(strstr(engine_report(e), "planted bug"));
 	engine_destroy(e);
+}
+
+/*
+ * PCT and spinning: two tasks take turns ten times, each waiting for its
+ * turn in a retry loop on seam_yield(), as the host does on a frozen SPTE
+ * or a BUSY.  Without lowering a yielding task, the higher-priority one
+ * spins until the step bound once the run is past its d-1 change points;
+ * with it, every run finishes.
+ */
+static uint64_t turn;
+
+static void pingpong(void *arg)
+{
+	uint64_t me = (uint64_t)(uintptr_t)arg;
+	for (int round = 0; round < 10; round++) {
+		while (seam_load64(&turn) % 2 != me)
+			seam_yield();
+		for (int i = 0; i < 5; i++)
+			work_step();
+		seam_store64(&turn, seam_load64(&turn) + 1);
+	}
+}
+
+static void test_pct_spinner_yields(void **state)
+{
+	(void)state;
+	BANNER("PCT: a task spinning on seam_yield() drops below the others: turn-taking finishes");
+	for (int run = 1; run <= 200; run++) {
+		struct engine_config c = { .sched = SCHED_PCT, .seed = (uint64_t)run, .pct_depth = 2,
+					   .pct_steps = 100, .step_bound = 100000,
+					   .stack_size = 65536 };
+		struct engine *e = engine_create(&c);
+		turn = 0;
+		engine_spawn(e, "even", pingpong, (void *)(uintptr_t)0);
+		engine_spawn(e, "odd", pingpong, (void *)(uintptr_t)1);
+		enum engine_outcome o = engine_run(e);
+		if (o != ENGINE_OK)
+			print_message("  run %d: %s\n", run, engine_report(e));
+		assert_int_equal(o, ENGINE_OK);
+		assert_int_equal(turn, 20);
+		/* each task waits at most for the other's turn: no long spin */
+		assert_true(engine_steps(e) < 2000);
+		engine_destroy(e);
+	}
 }
 
 /* ---- deadlock and lock checking ---- */
@@ -543,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_replay_round_trip),
 		cmocka_unit_test(test_pct_finds_depth2),
+		cmocka_unit_test(test_pct_spinner_yields),
 		cmocka_unit_test(test_deadlock_report),
 		cmocka_unit_test(test_lock_checks),
 		cmocka_unit_test(test_step_bound),

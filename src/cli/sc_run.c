@@ -30,6 +30,7 @@ struct sc_world {
 	/* linux-lazy: 4 MiB blocks accepted (1) or being accepted (2), by index */
 	uint8_t *lazy;
 	uint64_t lazy_base, lazy_blocks;
+	bool action_done[SC_MAX_ACTIONS];	/* the VMM finished it */
 };
 
 struct sc_ctx {
@@ -337,6 +338,17 @@ static void prog_convert_pingpong(struct gvcpu *g, void *arg)
 
 /* ---- guest steps ---- */
 
+static bool fired(struct sc_world *w, const struct sc_vmm_action *a);
+
+/* Has the VMM finished every action whose trigger has fired? */
+static bool vmm_caught_up(struct sc_world *w)
+{
+	for (int i = 0; i < w->sc->nactions; i++)
+		if (!w->action_done[i] && fired(w, &w->sc->actions[i]))
+			return false;
+	return true;
+}
+
 static void prog_steps(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
@@ -376,6 +388,11 @@ static void prog_steps(struct gvcpu *g, void *arg)
 			break;
 		case OP_ATTR_WR:
 			engine_trace(guest_attr_wr(g, s->gpa, s->level));
+			break;
+		case OP_WAIT_VMM:
+			/* a pause loop: the vCPU stays in the TD and answers kicks */
+			while (!vmm_caught_up(c->w))
+				guest_relax(g);
 			break;
 		case OP_REPEAT:
 			left[pc] = s->val;
@@ -498,13 +515,16 @@ static void vmm_task(void *arg)
 	const struct scenario *sc = w->sc;
 	bool ran[SC_MAX_ACTIONS] = { false };
 	int left = sc->nactions;
-	while (left && w->done < (uint64_t)w->nvcpus) {
+	/* an action whose trigger fired runs even if the vCPUs finished first:
+	 * the VMM was only slow (a scheduler such as PCT may run it last) */
+	while (left && (w->done < (uint64_t)w->nvcpus || !vmm_caught_up(w))) {
 		for (int i = 0; i < sc->nactions; i++) {
 			if (ran[i] || !fired(w, &sc->actions[i]))
 				continue;
 			ran[i] = true;
 			left--;
 			int r = do_action(w, &sc->actions[i]);
+			w->action_done[i] = true;
 			engine_trace((uint64_t)(int64_t)r);
 			if (r && r != -EIO)	/* -EIO: the VM died; the run says why */
 				engine_fail("vmm: the action of line %d failed: %s", sc->actions[i].line,

@@ -491,6 +491,10 @@ static void parse_step(struct pstate *p, int vi, const char *text)
 			perr(p, "step: attr-wr %#" PRIx64 " is not aligned to its level", st.gpa);
 			return;
 		}
+	} else if (!strcmp(w, "wait-vmm")) {
+		/* a barrier of the scenario, not of the guest: the steps after it run
+		 * once the VMM's triggered actions are done, under any schedule */
+		st.op = OP_WAIT_VMM;
 	} else if (!strcmp(w, "repeat")) {
 		st.op = OP_REPEAT;
 		if (!want_size(p, &s, "a count", &st.val))
@@ -519,7 +523,7 @@ static void parse_step(struct pstate *p, int vi, const char *text)
 		vc->steps[st.match].match = vc->nsteps;
 	} else {
 		perr(p, "step: unknown step '%s' (accept, read, write, check, mapgpa, demote, "
-			"repeat N {, })", w);
+			"attr-wr, wait-vmm, repeat N {, })", w);
 		return;
 	}
 	if (word(&s, w, sizeof(w))) {
@@ -1027,7 +1031,7 @@ int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 					 "[vm] sept_ve_disable = off", i, v->prog->name);
 		for (int j = 0; j < v->nsteps; j++) {
 			const struct sc_step *s = &v->steps[j];
-			if (s->op == OP_REPEAT || s->op == OP_END)
+			if (s->op == OP_REPEAT || s->op == OP_END || s->op == OP_WAIT_VMM)
 				continue;
 			uint64_t len = s->op == OP_MAPGPA ? s->val
 				       : s->op == OP_ACCEPT && s->level ? 2ull << 20 : 8;

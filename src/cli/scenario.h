@@ -44,6 +44,7 @@ enum sc_op {
 	OP_MAPGPA,	/* mapgpa shared|private GPA SIZE */
 	OP_DEMOTE,	/* demote GPA: the proposed demotion TDVMCALL */
 	OP_ATTR_WR,	/* attr-wr GPA LEVEL: TDG.MEM.PAGE.ATTR.WR, no attribute change */
+	OP_WAIT_VMM,	/* wait-vmm: until the VMM finished every action whose trigger fired */
 	OP_REPEAT,	/* repeat N {  ...  } */
 	OP_END,		/* the } of a repeat */
 };

@@ -102,6 +102,7 @@ static struct etask *choose(struct engine *e)
 		return NULL;
 	if (e->ops->step)
 		e->ops->step(e, r, n);
+	e->at_yield = false;
 	int k = 0;
 	if (n > 1) {
 		k = e->ops->pick(e, r, n);
@@ -201,10 +202,11 @@ static void reschedule(struct engine *e)
 
 static void hook_point(void *ctx, const void *addr)
 {
-	(void)addr;
 	struct engine *e = ctx;
-	if (e->cur)
+	if (e->cur) {
+		e->at_yield = addr == NULL;	/* seam_yield(): a retry loop */
 		reschedule(e);
+	}
 }
 
 static void hook_lock(void *ctx, enum seam_lock_class cls, const void *lock,

@@ -29,7 +29,8 @@ struct etask {
 	uint64_t clock;			/* virtual time, ns */
 	struct held_lock held[MAX_HELD];
 	int nheld;
-	uint64_t prio;			/* PCT priority (higher runs first) */
+	int64_t prio;			/* PCT priority (higher runs first) */
+	bool prio_set;			/* PCT: given its initial priority */
 	uint64_t last_step;		/* last step it was chosen at */
 	uint64_t nsteps;		/* steps it ran */
 };
@@ -73,6 +74,10 @@ struct engine {
 	/* PCT */
 	uint64_t pct_change[64];	/* steps at which to lower the running task */
 	int pct_nchange;
+	int64_t pct_floor;		/* PCT: the priority the next spinner gets (falls) */
+	/* the current scheduling point is a seam_yield(): the running task
+	 * waits for another one (a retry loop), it does not make progress */
+	bool at_yield;
 	/* events for a trace (cfg.record_events) */
 	struct engine_event *ev;
 	size_t nev, evcap;

@@ -43,8 +43,19 @@ static int pick_random(struct engine *e, struct etask **r, int n)
  * PCT (Burckhardt, Kothari, Musuvathi, Nagarakatte, ASPLOS 2010): tasks get
  * distinct random priorities above d; d-1 change points are drawn in
  * [1, k]; the highest-priority runnable task runs, and when the run reaches
- * the i-th change point the running task's priority drops to d-i.  A bug of
- * depth d is found with probability at least 1/(n k^(d-1)).
+ * a change point the running task's priority drops below every other
+ * task's (the paper's d-i for the i-th change point; here the later change
+ * ranks lower, which for d = 2 is the same).  A bug of depth d is found with
+ * probability at least 1/(n k^(d-1)).
+ *
+ * Spinning: a task at a seam_yield() is in a retry loop, waiting for another
+ * task to do something (a frozen SPTE restored, a BUSY lock released).  Left
+ * at its priority it would run forever and starve the very task it waits
+ * for, so that the step bound trips where every fair scheduler finishes.
+ * As PCT implementations do for spin loops, a yielding task drops below
+ * every other task (to pct_floor, which keeps falling: of two tasks lowered,
+ * at a change point or a yield, the one lowered last ranks lowest).  Its priority stays there: it is
+ * still the highest-priority task while the others are blocked or done.
  */
 static void start_pct(struct engine *e)
 {
@@ -53,23 +64,28 @@ static void start_pct(struct engine *e)
 	if (d - 1 > 64)
 		d = 65;
 	e->pct_nchange = d - 1;
+	e->pct_floor = 0;
 	for (int i = 0; i < e->pct_nchange; i++)
 		e->pct_change[i] = 1 + engine_rng_next(&e->sched_rng) % k;
 }
 
-/* Every step: priorities for new tasks, and the change points. */
+/* Every step: priorities for new tasks, the change points, a spinner's drop. */
 static void step_pct(struct engine *e, struct etask **r, int n)
 {
 	/* tasks spawned since the last step get a fresh random priority */
 	for (int i = 0; i < n; i++)
-		if (r[i]->prio == 0)
-			r[i]->prio = 1000000 + engine_rng_next(&e->sched_rng) % 1000000000;
+		if (!r[i]->prio_set) {
+			r[i]->prio_set = true;
+			r[i]->prio = 1000000 + (int64_t)(engine_rng_next(&e->sched_rng) % 1000000000);
+		}
 	for (int i = 0; i < e->pct_nchange; i++) {
 		if (e->pct_change[i] == e->steps && e->cur) {
-			/* the i-th change point: d-1-i, below every initial priority */
-			e->cur->prio = (uint64_t)(e->pct_nchange - i);
+			/* a change point: below every other task, as for a spinner */
+			e->cur->prio = --e->pct_floor;
 		}
 	}
+	if (e->at_yield && e->cur)
+		e->cur->prio = --e->pct_floor;	/* below every other task */
 }
 
 static int pick_pct(struct engine *e, struct etask **r, int n)

@@ -150,6 +150,51 @@ static void test_pct_finishes_retry_loops(void **state)
 	}
 }
 
+/* The livelock watch's K: [vm] livelock_exits (or --set), 0 turns it off. */
+static void test_livelock_exits_settable(void **state)
+{
+	(void)state;
+	BANNER("livelock_exits = K: K exits without progress end the run as a livelock naming "
+	       "vCPU, GPA, RIP and what the host did; 0 leaves it to the step bound");
+	char path[1024], err[512];
+	snprintf(path, sizeof(path), "%s/seed001-rare-case-huge-rfc1.ini", scenario_dir());
+	static struct scenario sc;
+	uint64_t steps[3];
+	static const char *const ks[] = { "livelock_exits=50", "livelock_exits=500",
+					  "livelock_exits=0" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(scenario_load(path, &sc, err, sizeof(err)), 0);
+		assert_int_equal(scenario_set(&sc, ks[i], err, sizeof(err)), 0);
+		if (i == 2)
+			assert_int_equal(scenario_set(&sc, "step_bound=200000", err, sizeof(err)), 0);
+		struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = 1 };
+		struct sc_result r;
+		assert_int_equal(scenario_run(&sc, &o, &r), 0);
+		assert_int_equal(r.outcome, SC_LIVELOCK);
+		print_message("  %-18s %8" PRIu64 " steps: %.90s\n", ks[i], r.counters[C_STEPS],
+			      r.message);
+		if (i < 2) {
+			char want[64];
+			snprintf(want, sizeof(want), "%s EPT-violation exits in a row at GPA 0x400000",
+				 ks[i] + strlen("livelock_exits="));
+			assert_non_null(strstr(r.message, want));
+			assert_non_null(strstr(r.message, "vcpu0 makes no progress"));
+			assert_non_null(strstr(r.message, "RIP"));
+			assert_non_null(strstr(r.message, "ignored the split of the 2M leaf"));
+		} else {
+			assert_non_null(strstr(r.message, "step bound exceeded"));
+		}
+		steps[i] = r.counters[C_STEPS];
+		sc_result_free(&r);
+		scenario_free(&sc);
+	}
+	assert_true(steps[0] < steps[1] && steps[1] < steps[2]);
+	assert_int_equal(scenario_load(path, &sc, err, sizeof(err)), 0);
+	assert_int_not_equal(scenario_set(&sc, "livelock_exits=-3", err, sizeof(err)), 0);
+	print_message("  livelock_exits=-3: %s\n", err);
+	scenario_free(&sc);
+}
+
 /* ---- parse errors ---- */
 
 
@@ -1143,6 +1188,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scenarios_meet_expect),
 		cmocka_unit_test(test_pct_finishes_retry_loops),
+		cmocka_unit_test(test_livelock_exits_settable),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_huge_keys),
 		cmocka_unit_test(test_huge_setup_errors),

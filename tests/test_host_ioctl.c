@@ -1327,6 +1327,13 @@ static void test_policy_names(void **state)
 		{ "dpamt", "on", 0,
 		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=on" },
 		{ "dpamt_demote_locked", "sometimes", -EINVAL, NULL },
+		{ "livelock_exits", "50", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off livelock_exits=50" },
+		{ "livelock_exits", "0", 0,
+		  "build=populate busy=kick-retry local_retry=on slot_break=on level=4k folio=4k promote=off dpamt=off livelock_exits=off" },
+		{ "livelock_exits", "-1", -EINVAL, NULL },
+		{ "livelock_exits", "100000001", -EINVAL, NULL },
+		{ "livelock_exits", "5x", -EINVAL, NULL },
 		{ "colour", "blue", -EINVAL, NULL },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

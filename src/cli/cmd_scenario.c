@@ -1149,6 +1149,9 @@ int cmd_list(int argc, char **argv)
 		       "  promote      on | off (merge 512 accepted 4K leaves back into 2M; beyond)\n"
 		       "  dpamt        on | off (Dynamic PAMT; needs [platform] dynamic_pamt = on)\n"
 		       "  dpamt_demote_locked  on | off (DEMOTE inside pamt_lock, the 2026-06 fix)\n"
+		       "  livelock_exits  K (default 2000; 0: off): a vCPU exiting K times in a row\n"
+		       "               for one GPA and RIP, or retried K times inside KVM, with nothing\n"
+		       "               changed, ends the run as a livelock that says what the host did\n"
 		       "[vm] TD attributes: sept_ve_disable, explicit_demotion (needs [platform]\n"
 		       "  explicit_demotion = on).  [platform] module features: dynamic_pamt (max_pa\n"
 		       "  <= 48), enhanced_demote, nonblocking_resize, explicit_demotion.\n");

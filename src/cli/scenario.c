@@ -287,6 +287,7 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 			{ "promote", "on or off" },
 			{ "dpamt", "on or off" },
 			{ "dpamt_demote_locked", "on or off" },
+			{ "livelock_exits", "0 (off) .. 100000000" },
 		};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(k, keys[i].key)) {

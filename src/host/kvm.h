@@ -81,10 +81,14 @@ struct kvm_policy {
 	bool dpamt;			/* "dpamt": Dynamic PAMT (needs the module feature) */
 	bool dpamt_demote_locked;	/* "dpamt_demote_locked": DEMOTE inside pamt_lock (the
 					 * 2026-06 fix; off re-opens the DEMOTE vs PAMT.ADD race) */
+	uint32_t livelock_exits;	/* "livelock_exits": a vCPU without forward progress
+					 * for this many EPT-violation exits (or host-local
+					 * retries) in a row ends the run as a livelock; 0: off */
 };
 void kvm_policy_default(struct kvm_policy *p);
 /* Set one variant by name ("build", "busy", "retry_n", "local_retry",
- * "slot_break", "level", "folio", "promote", "dpamt", "dpamt_demote_locked");
+ * "slot_break", "level", "folio", "promote", "dpamt", "dpamt_demote_locked",
+ * "livelock_exits");
  * 0 or -EINVAL. */
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val);
 /* A one-line description of @p, e.g. "build=populate busy=kick-retry ...". */

@@ -161,6 +161,15 @@ struct attr_range {
 	uint64_t start, end;	/* private GFNs [start, end) */
 };
 
+/* What the host did with an EPT violation that changed nothing (the watch) */
+enum ll_did {
+	LL_SPURIOUS,		/* found it mapped already */
+	LL_RETRY,		/* RET_PF_RETRY: an SPTE frozen, the module BUSY, an invalidation */
+	LL_SPLIT_IGNORED,	/* a 2M leaf there needed a split it did not make */
+	LL_SPLIT_REFUSED,	/* ... that its design refuses under the shared lock */
+	LL_NR
+};
+
 struct kvm_vcpu {
 	struct kvm_vm *vm;
 	int id;
@@ -176,15 +185,18 @@ struct kvm_vcpu {
 	/*
 	 * Forward-progress watch (tdx.c): EPT violations in a row at one GPA
 	 * and guest RIP that the host answered without changing anything it
-	 * can see.  Past KVM_LIVELOCK_EXITS the run ends as a livelock with
-	 * a report naming the vCPU, the GPA and what the host did.
+	 * can see.  Past the policy's livelock_exits the run ends as a
+	 * livelock with a report naming the vCPU, the GPA, the RIP and what
+	 * the host did each time (ll_did counts each kind of answer).
 	 */
 	uint64_t ll_gpa, ll_rip;
 	uint64_t ll_count;
+	uint64_t ll_did[LL_NR];
 	struct pamt_cache pamt_cache;	/* Dynamic PAMT pairs for this vCPU's faults */
 };
 
-/* EPT violations without progress that make a livelock (seed 001's rare case). */
+/* EPT violations without progress that make a livelock (seed 001's rare case):
+ * the default of kvm_policy.livelock_exits */
 #define KVM_LIVELOCK_EXITS 2000
 
 /*

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../engine/engine.h"
 #include "kvm_internal.h"
@@ -245,29 +246,73 @@ int tdx_demote_request(struct kvm_vm *vm, uint64_t gfn)
 
 /*
  * Forward progress: the same vCPU exiting for the same GPA at the same RIP
- * with the host changing nothing it can see, KVM_LIVELOCK_EXITS times in a
- * row, is a livelock (seed 001's rare case under huge-rfc1): the run ends
- * with a report that says who, where and what the host did, instead of
- * running into the step bound.
+ * with the host changing nothing it can see, livelock_exits times in a row
+ * (the policy; default KVM_LIVELOCK_EXITS), is a livelock (seed 001's rare
+ * case under huge-rfc1): the run ends with a report that says who, where and
+ * what the host did each time, instead of running into the step bound.
  */
 static __attribute__((noinline)) void watch_progress(struct kvm_vm *vm, struct gvcpu *g,
-						     uint64_t gpa)
+						     uint64_t gpa, int r)
 {
+	static const char *const did[LL_NR] = {
+		[LL_SPURIOUS] = "found it mapped already (a spurious fault)",
+		[LL_RETRY] = "had to retry (an SPTE frozen, the module BUSY, or an invalidation)",
+		[LL_SPLIT_IGNORED] = "ignored the split of the 2M leaf there",
+		[LL_SPLIT_REFUSED] = "refused to split the 2M leaf there under the shared lock",
+	};
 	struct kvm_vcpu *v = vcpu_of(g);
 	if (v->ll_gpa != gpa || v->ll_rip != g->rip) {
 		v->ll_gpa = gpa;
 		v->ll_rip = g->rip;
 		v->ll_count = 0;
+		memset(v->ll_did, 0, sizeof(v->ll_did));
 	}
-	if (++v->ll_count < KVM_LIVELOCK_EXITS || !engine_current())
+	enum ll_did d = r == RET_PF_RETRY ? LL_RETRY
+			: !mmu_huge_mapped(vm, gpa >> 12) ? LL_SPURIOUS
+			: vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR
+			? LL_SPLIT_REFUSED : LL_SPLIT_IGNORED;
+	v->ll_did[d]++;
+	if (++v->ll_count < vm->pol.livelock_exits || !vm->pol.livelock_exits || !engine_current())
 		return;
-	const char *action = !mmu_huge_mapped(vm, gpa >> 12) ? "found it mapped already (a spurious fault)"
-			     : vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR
-			     ? "refused to split the 2M leaf there under the shared lock"
-			     : "ignored the split of the 2M leaf there";
+	char what[384];
+	size_t len = 0;
+	for (int i = 0; i < LL_NR; i++)
+		if (v->ll_did[i])
+			len += (size_t)snprintf(what + len, sizeof(what) - len, "%s%" PRIu64 " times %s",
+						len ? ", " : "", v->ll_did[i], did[i]);
 	engine_livelock("vcpu%d makes no progress: %" PRIu64 " EPT-violation exits in a row at "
-			"GPA %#" PRIx64 ", RIP %#" PRIx64 "; each time the host %s (level=%s)",
-			g->index, v->ll_count, gpa, g->rip, action,
+			"GPA %#" PRIx64 ", RIP %#" PRIx64 "; the host %s (level=%s)", g->index,
+			v->ll_count, gpa, g->rip, what, kvm_policy_level_name(vm->pol.max_level));
+}
+
+/* What the VM's faults and zaps changed so far: a local retry waits for it to move. */
+static uint64_t vm_progress(const struct kvm_vm *vm)
+{
+	const struct kvm_vm_stats *st = &vm->st;
+	return st->private_maps + st->maps_2m + st->zapped + st->shared_maps + st->sept_adds +
+	       st->conversions + st->splits_exclusive + st->splits_shared + st->promotions;
+}
+
+/*
+ * A local retry that never ends: the host retries a private fault inside
+ * KVM, never re-entering the guest (so the exit watch above sees nothing),
+ * while nothing in the VM changes.  livelock_exits retries in a row without
+ * progress end the run as a livelock naming the vCPU and the GPA.
+ */
+static __attribute__((noinline)) void watch_local_retry(struct kvm_vm *vm, struct gvcpu *g,
+							uint64_t gpa, uint64_t *n, uint64_t *mark)
+{
+	uint64_t now = vm_progress(vm);
+	if (now != *mark) {
+		*mark = now;
+		*n = 0;
+	}
+	if (++*n < vm->pol.livelock_exits || !vm->pol.livelock_exits || !engine_current())
+		return;
+	engine_livelock("vcpu%d makes no progress: the host retried the fault at GPA %#" PRIx64
+			" %" PRIu64 " times in a row inside KVM (RET_PF_RETRY each time: an SPTE "
+			"frozen, the module BUSY, or an invalidation) without re-entering the guest, "
+			"and nothing in the VM changed meanwhile (level=%s)", g->index, gpa, *n,
 			kvm_policy_level_name(vm->pol.max_level));
 }
 
@@ -319,6 +364,7 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 	bool local_retry = vm->pol.local_retry && private;
 	bool huge = __builtin_expect(vm->huge, 0) && private;
 	int r;
+	uint64_t retries = 0, mark = 0;
 	if (huge && huge_before_fault(vm, gfn, type, false, has_info ? hint : TDX_LEVEL_2M) < 0)
 		return -1;
 	for (;;) {
@@ -332,6 +378,7 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 		if (vm->pol.local_retry_slot_break && gfn_in_deleting_slot(vm, gfn))
 			break;
 		vm->st.local_retries++;
+		watch_local_retry(vm, g, gpa, &retries, &mark);
 		seam_yield();
 		if (huge && huge_before_fault(vm, gfn, type, true, has_info ? hint : TDX_LEVEL_2M) < 0)
 			return -1;
@@ -341,7 +388,7 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 		vcpu_of(g)->ll_count = 0;
 	} else if (r == RET_PF_SPURIOUS || r == RET_PF_RETRY) {
 		if (private)
-			watch_progress(vm, g, gpa & ~(SZ_4K - 1));
+			watch_progress(vm, g, gpa & ~(SZ_4K - 1), r);
 		r = RET_PF_CONTINUE;
 	}
 	if (r == RET_PF_NOMEM) {

@@ -104,6 +104,7 @@ void kvm_policy_default(struct kvm_policy *p)
 	p->max_level = MAP_LEVEL_4K;
 	p->folio = FOLIO_4K;
 	p->dpamt_demote_locked = true;
+	p->livelock_exits = KVM_LIVELOCK_EXITS;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -186,6 +187,12 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 		return parse_bool(val, &p->dpamt);
 	} else if (!strcmp(key, "dpamt_demote_locked")) {
 		return parse_bool(val, &p->dpamt_demote_locked);
+	} else if (!strcmp(key, "livelock_exits")) {
+		char *end;
+		long n = strtol(val, &end, 10);
+		if (*end || end == val || n < 0 || n > 100000000)
+			return -EINVAL;
+		p->livelock_exits = (uint32_t)n;
 	} else {
 		return -EINVAL;
 	}
@@ -196,7 +203,7 @@ int kvm_policy_check(const struct kvm_policy *p)
 {
 	if ((unsigned)p->build >= BUILD_NR || (unsigned)p->busy >= BUSY_NR ||
 	    (unsigned)p->max_level >= MAP_LEVEL_NR || (unsigned)p->folio >= FOLIO_NR ||
-	    p->retry_n < 1 || p->retry_n > 1000000)
+	    p->retry_n < 1 || p->retry_n > 1000000 || p->livelock_exits > 100000000)
 		return -EINVAL;
 	return 0;
 }
@@ -210,12 +217,16 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 	char n[32] = "";
 	if (p->busy == BUSY_RETRY_N)
 		snprintf(n, sizeof(n), " retry_n=%d", p->retry_n);
+	char ll[32] = "";
+	if (p->livelock_exits != KVM_LIVELOCK_EXITS)
+		snprintf(ll, sizeof(ll), p->livelock_exits ? " livelock_exits=%u" : " livelock_exits=off",
+			 p->livelock_exits);
 	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s folio=%s"
-		 " promote=%s dpamt=%s%s",
+		 " promote=%s dpamt=%s%s%s",
 		 build_names[p->build], busy_names[p->busy], n, p->local_retry ? "on" : "off",
 		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level],
 		 folio_names[p->folio], p->promote ? "on" : "off", p->dpamt ? "on" : "off",
-		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "");
+		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "", ll);
 }
 
 /* ---- helpers ---- */

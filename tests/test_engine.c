@@ -112,6 +112,58 @@ static void test_replay_round_trip(void **state)
 	engine_destroy(a);
 }
 
+/*
+ * Every form of a schedule string: letters a-z and A-Z, {N} for ids past
+ * 51, repeat counts of one and more digits; formatting and parsing agree
+ * (the strict replay takes the same choices and prints the same string).
+ */
+static void spin_steps(void *arg)
+{
+	uintptr_t n = (uintptr_t)arg;
+	for (uintptr_t i = 0; i < n; i++)
+		(void)seam_load64(&shared[0]);
+}
+
+static void test_schedule_string_forms(void **state)
+{
+	(void)state;
+	BANNER("schedule strings: a-z, A-Z, {N}, counts of 2 to 3 digits, all replay exactly");
+	/* 60 tasks: ids 52..59 need {N}; task 0 runs alone first (a count of 100s) */
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct engine_config c = { .sched = SCHED_PCT, .seed = seed, .pct_depth = 3,
+					   .pct_steps = 400, .stack_size = 65536 };
+		struct engine *a = engine_create(&c);
+		for (uintptr_t i = 0; i < 60; i++)
+			engine_spawn(a, "t", spin_steps, (void *)(i == 0 ? 150 : 3 + i % 7));
+		assert_int_equal(engine_run(a), ENGINE_OK);
+		char sched[16384];
+		snprintf(sched, sizeof(sched), "%s", engine_schedule(a));
+		const char *body = strrchr(sched, ':') + 1;
+		assert_non_null(strchr(body, '{'));
+		bool upper = false, multi = false;
+		for (const char *p = body; *p; p++) {
+			upper |= *p >= 'A' && *p <= 'Z';
+			multi |= p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9';
+		}
+		assert_true(upper);
+		if (seed == 1)
+			print_message("  %.100s...\n", sched);
+		struct engine_config rc = { .sched = SCHED_REPLAY, .replay = sched,
+					    .stack_size = 65536 };
+		struct engine *r = engine_create(&rc);
+		for (uintptr_t i = 0; i < 60; i++)
+			engine_spawn(r, "t", spin_steps, (void *)(i == 0 ? 150 : 3 + i % 7));
+		assert_int_equal(engine_run(r), ENGINE_OK);
+		assert_int_equal(engine_trace_hash(r), engine_trace_hash(a));
+		assert_string_equal(strrchr(engine_schedule(r), ':') + 1, body);
+		engine_destroy(r);
+		engine_destroy(a);
+		if (multi)
+			return;	/* a count of two digits or more was formatted and parsed */
+	}
+	fail_msg("no schedule had a repeat count of two digits");
+}
+
 /* ---- PCT: a depth-2 ordering bug ---- */
 static uint64_t window_flag, step_word;
 
@@ -595,6 +647,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_replay_round_trip),
+		cmocka_unit_test(test_schedule_string_forms),
 		cmocka_unit_test(test_pct_finds_depth2),
 		cmocka_unit_test(test_pct_spinner_yields),
 		cmocka_unit_test(test_deadlock_report),

@@ -52,6 +52,7 @@ struct engine {
 	uint64_t charges[SEAM_COST_NR];	/* operations charged, by kind (SEAMCALLs by leaf) */
 	struct etask *t[ENGINE_MAX_TASKS];
 	int n;
+	int nrunnable;			/* tasks in T_RUNNABLE */
 	struct etask *cur;		/* running task, NULL in the main context */
 	struct etask *next;		/* chosen to run next */
 	struct coro main;

@@ -193,61 +193,63 @@ int sched_parse(const char *name, enum sched_kind *k)
  * followed by a decimal repeat count when it repeats: "a12b3c" is task 0
  * twelve times, task 1 three times, task 2 once.
  */
-static int put_char(char **buf, size_t *len, size_t *cap, char c)
-{
-	if (*len + 2 > *cap) {
-		size_t nc = *cap ? *cap * 2 : 256;
-		char *nb = realloc(*buf, nc);
-		if (!nb)
-			return -1;
-		*buf = nb;
-		*cap = nc;
-	}
-	(*buf)[(*len)++] = c;
-	(*buf)[*len] = 0;
-	return 0;
-}
-
-static int put_str(char **buf, size_t *len, size_t *cap, const char *s)
-{
-	for (; *s; s++)
-		if (put_char(buf, len, cap, *s))
-			return -1;
-	return 0;
-}
-
 char *schedule_format(const char *sched, uint64_t seed, const uint16_t *c, size_t n);
 char *schedule_format(const char *sched, uint64_t seed, const uint16_t *c, size_t n)
 {
-	char *buf = NULL, tmp[64];
-	size_t len = 0, cap = 0;
-	snprintf(tmp, sizeof(tmp), "tdxsim1:%s:%llu:", sched, (unsigned long long)seed);
-	if (put_str(&buf, &len, &cap, tmp))
-		goto oom;
+	char head[96];
+	int hl = snprintf(head, sizeof(head), "tdxsim1:%s:%llu:", sched, (unsigned long long)seed);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		return NULL;
+	/* one pass for the size, one to write: every run formats its schedule,
+	 * and a 2-vCPU run makes ~50k choices (snprintf per choice was half of it) */
+	size_t len = (size_t)hl;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && c[j] == c[i])
+			j++;
+		len += c[i] < 52 ? 1 : 7;		/* "{255}" at most, and slack */
+		if (j - i > 1)
+			for (size_t k = j - i; k; k /= 10)
+				len++;			/* the count's digits */
+		i = j;
+	}
+	char *buf = malloc(len + 1), *p = buf;
+	if (!buf)
+		return NULL;
+	memcpy(p, head, (size_t)hl);
+	p += hl;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && c[j] == c[i])
 			j++;
 		unsigned id = c[i];
-		if (id < 26)
-			snprintf(tmp, sizeof(tmp), "%c", 'a' + id);
-		else if (id < 52)
-			snprintf(tmp, sizeof(tmp), "%c", 'A' + (id - 26));
-		else
-			snprintf(tmp, sizeof(tmp), "{%u}", id);
-		if (put_str(&buf, &len, &cap, tmp))
-			goto oom;
+		if (id < 26) {
+			*p++ = (char)('a' + id);
+		} else if (id < 52) {
+			*p++ = (char)('A' + (id - 26));
+		} else {
+			*p++ = '{';
+			char d[8];
+			int nd = 0;
+			do
+				d[nd++] = (char)('0' + id % 10);
+			while ((id /= 10));
+			while (nd)
+				*p++ = d[--nd];
+			*p++ = '}';
+		}
 		if (j - i > 1) {
-			snprintf(tmp, sizeof(tmp), "%zu", j - i);
-			if (put_str(&buf, &len, &cap, tmp))
-				goto oom;
+			char d[24];
+			int nd = 0;
+			for (size_t k = j - i; k; k /= 10)
+				d[nd++] = (char)('0' + k % 10);
+			while (nd)
+				*p++ = d[--nd];
 		}
 		i = j;
 	}
+	*p = 0;
 	return buf;
-oom:
-	free(buf);
-	return NULL;
 }
 
 int schedule_parse(const char *s, uint16_t **out, size_t *n, uint64_t *seed,

@@ -55,6 +55,7 @@ OBJS += src/engine/task.o
 OBJS += src/engine/engine.o
 OBJS += src/engine/sched.o
 OBJS += src/engine/vtime.o
+OBJS += src/engine/simheap.o
 OBJS += src/module/physmem.o
 OBJS += src/module/pamt.o
 OBJS += src/module/sept.o

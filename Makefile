@@ -169,7 +169,7 @@ $(BUILD)/tests/test_cli: $(BUILD)/tests/test_cli.o $(BUILD)/tests/testlib.o $(ad
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(LIB)
+$(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -30,7 +30,7 @@
 #endif
 #endif
 
-#define REGION_BYTES (64ull << 30)
+#define REGION_BYTES (4ull << 30)
 #define NCLASS 40
 #define HDR 16u
 

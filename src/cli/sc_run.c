@@ -728,7 +728,7 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		bound = o->stop_at;	/* the run "livelocks" there: tdxsim map tells */
 	struct engine_config c = {
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
-		.replay = o->replay, .replay_lenient = o->lenient,
+		.replay = o->replay, .replay_lenient = o->lenient, .dfs = o->dfs,
 		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
 	};

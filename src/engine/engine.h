@@ -160,6 +160,7 @@ uint64_t engine_rand(void);
  * driver just stops calling engine_dfs_next and covered stays false.
  */
 #define ENGINE_DFS_ANY 0xffff	/* engine_dfs_dec.free: every pick is free */
+#define ENGINE_DFS_MAX_BOUND 1000	/* the largest preemption bound */
 
 /* One decision of the current path (more than one task it may pick). */
 struct engine_dfs_dec {
@@ -180,6 +181,9 @@ struct engine_dfs {
 	size_t pos;			/* the running run's next decision */
 	uint64_t runs;			/* schedules handed out by engine_dfs_next */
 	uint64_t max_depth;		/* most decisions a run made */
+	uint64_t beyond;		/* picks the bound refused on the runs so far: a
+					 * bound of one more would run at least this many
+					 * more schedules (exactly, with two tasks) */
 	bool covered;			/* engine_dfs_next found nothing left */
 	bool started;
 };

@@ -262,7 +262,7 @@ static int pick_dfs(struct engine *e, struct etask **r, int n)
 void engine_dfs_init(struct engine_dfs *x, int bound)
 {
 	memset(x, 0, sizeof(*x));
-	x->bound = bound;
+	x->bound = bound < 0 ? 0 : bound > ENGINE_DFS_MAX_BOUND ? ENGINE_DFS_MAX_BOUND : bound;
 }
 
 void engine_dfs_free(struct engine_dfs *x)
@@ -291,6 +291,12 @@ bool engine_dfs_next(struct engine_dfs *x)
 		return false;
 	if (x->ndec > x->max_depth)
 		x->max_depth = x->ndec;
+	/* the last run's own decisions: a preemption each would be one too many? */
+	unsigned spent = x->nprefix ? x->dec[x->nprefix - 1].npre : 0;
+	if (spent == (unsigned)x->bound)
+		for (size_t i = x->nprefix; i < x->ndec; i++)
+			if (x->dec[i].free != ENGINE_DFS_ANY)
+				x->beyond += (uint64_t)__builtin_popcountll(x->dec[i].options) - 1;
 	for (size_t i = x->ndec; i-- > 0;) {
 		struct engine_dfs_dec *d = &x->dec[i];
 		unsigned base = i ? x->dec[i - 1].npre : 0;

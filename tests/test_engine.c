@@ -644,10 +644,11 @@ static void test_guard_page(void **state)
 
 /* ---- bounded-exhaustive search (SCHED_DFS) ---- */
 
-static uint64_t dfs_words[2];
+static uint64_t dfs_words[3];
 
 /* Task @arg: as many scheduling points as dfs_points[@arg], then done. */
-static int dfs_points[2];
+static int dfs_points[3];
+static int dfs_ntasks;
 
 static void pointer(void *arg)
 {
@@ -657,15 +658,18 @@ static void pointer(void *arg)
 }
 
 /*
- * Run every schedule of pointer(0), pointer(1) with at most @bound
+ * Run every schedule of pointer(0), pointer(1) (and pointer(2) if
+ * dfs_ntasks is 3) with at most @bound
  * preemptions; the number of schedules.  Checks that the search covered
- * its space, that no two schedules are the same, and (with @hashes) keeps
- * their trace hashes in order.
+ * its space, that no two schedules are the same, that each replays strictly
+ * to its trace hash, and (with @hashes) keeps the hashes in order.
  */
 static uint64_t dfs_count(int a, int b, int bound, uint64_t *hashes, size_t nhashes)
 {
 	dfs_points[0] = a;
 	dfs_points[1] = b;
+	if (dfs_ntasks < 2)
+		dfs_ntasks = 2;
 	struct engine_dfs x;
 	engine_dfs_init(&x, bound);
 	static char seen[4096][64];
@@ -674,8 +678,8 @@ static uint64_t dfs_count(int a, int b, int bound, uint64_t *hashes, size_t nhas
 		struct engine_config c = { .sched = SCHED_DFS, .dfs = &x, .stack_size = 64 * 1024 };
 		struct engine *e = engine_create(&c);
 		assert_non_null(e);
-		engine_spawn(e, "A", pointer, (void *)0);
-		engine_spawn(e, "B", pointer, (void *)1);
+		for (uintptr_t t = 0; t < (uintptr_t)dfs_ntasks; t++)
+			engine_spawn(e, "T", pointer, (void *)t);
 		assert_int_equal(engine_run(e), ENGINE_OK);
 		assert_true(n < 4096);
 		snprintf(seen[n], sizeof(seen[n]), "%s", engine_schedule(e));
@@ -683,6 +687,16 @@ static uint64_t dfs_count(int a, int b, int bound, uint64_t *hashes, size_t nhas
 			assert_string_not_equal(seen[i], seen[n]);
 		if (hashes && n < nhashes)
 			hashes[n] = engine_trace_hash(e);
+		/* its schedule string replays strictly to the same run */
+		struct engine_config rc = { .sched = SCHED_REPLAY, .replay = seen[n],
+					    .stack_size = 64 * 1024 };
+		struct engine *r = engine_create(&rc);
+		assert_non_null(r);
+		for (uintptr_t t = 0; t < (uintptr_t)dfs_ntasks; t++)
+			engine_spawn(r, "T", pointer, (void *)t);
+		assert_int_equal(engine_run(r), ENGINE_OK);
+		assert_int_equal(engine_trace_hash(r), engine_trace_hash(e));
+		engine_destroy(r);
 		n++;
 		engine_destroy(e);
 	}
@@ -717,7 +731,8 @@ static void test_dfs_count(void **state)
 {
 	(void)state;
 	BANNER("dfs: two tasks of 3 and 2 scheduling points have 2, 7, 19, 28, 34, 35 "
-	       "schedules with at most 0..5 preemptions (derived by hand)");
+	       "schedules with at most 0..5 preemptions, three tasks of one point 6 with none and "
+	       "90 in all (derived by hand); each replays strictly");
 	static const uint64_t want[] = { 2, 7, 19, 28, 34, 35, 35 };
 	for (int k = 0; k < 7; k++) {
 		uint64_t n = dfs_count(3, 2, k, NULL, 0);
@@ -734,6 +749,17 @@ static void test_dfs_count(void **state)
 	assert_int_equal(dfs_count(3, 2, 2, h1, 64), 19);
 	assert_int_equal(dfs_count(3, 2, 2, h2, 64), 19);
 	assert_memory_equal(h1, h2, 19 * sizeof(h1[0]));
+	/*
+	 * Three tasks of one point each (two blocks each).  K = 0: a task runs
+	 * to its end once picked, and the first pick and each pick after a task
+	 * finished are free: 3! = 6 orders.  Unbounded: every word of two X's,
+	 * two Y's and two Z's, 6! / (2! 2! 2!) = 90.
+	 */
+	dfs_ntasks = 3;
+	dfs_points[2] = 1;
+	assert_int_equal(dfs_count(1, 1, 0, NULL, 0), 6);
+	assert_int_equal(dfs_count(1, 1, 6, NULL, 0), 90);
+	dfs_ntasks = 2;
 }
 
 /* A lost update: both tasks read the counter, then write it plus one. */

@@ -197,6 +197,8 @@ static bool dfs_push(struct engine *e, struct engine_dfs *x, const struct engine
 		x->cap = nc;
 	}
 	x->dec[x->ndec++] = *d;
+	if (x->ndec > x->max_depth)
+		x->max_depth = x->ndec;
 	return true;
 }
 
@@ -289,8 +291,6 @@ bool engine_dfs_next(struct engine_dfs *x)
 	}
 	if (x->covered)
 		return false;
-	if (x->ndec > x->max_depth)
-		x->max_depth = x->ndec;
 	/* the last run's own decisions: a preemption each would be one too many? */
 	unsigned spent = x->nprefix ? x->dec[x->nprefix - 1].npre : 0;
 	if (spent == (unsigned)x->bound)

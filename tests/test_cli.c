@@ -729,7 +729,11 @@ static void test_explore_exhaustive(void **state)
 	assert_int_equal(json_integer_value(json_object_get(x, "preemptions")), 1);
 	assert_true(json_is_false(json_object_get(x, "covered")));
 	assert_string_equal(json_string_value(json_object_get(j, "sched")), "dfs");
-	assert_true(json_is_object(json_object_get(j, "failure")));
+	json_t *f = json_object_get(j, "failure");
+	assert_true(json_is_object(f));
+	assert_int_equal(json_integer_value(json_object_get(f, "schedule_index")), n);
+	assert_int_equal(json_integer_value(json_object_get(f, "seed")), 1);
+	assert_string_equal(json_string_value(json_object_get(f, "schedule")), sched);
 	json_decref(j);
 	/* a race-free file (vCPU 1 writes elsewhere): covered at K = 2, the same count twice */
 	static char calm[2048];

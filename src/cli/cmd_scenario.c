@@ -807,7 +807,11 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 	}
 	if (s->failed) {
 		json_t *f = result_json(sc, &s->fail);
-		json_object_set_new(f, "seed", json_integer((json_int_t)s->fail_seed));
+		/* exhaustive: the program's seed, and which schedule of the search failed */
+		json_object_set_new(f, "seed", json_integer((json_int_t)(o->exhaustive ? o->seed :
+									  s->fail_seed)));
+		if (o->exhaustive)
+			json_object_set_new(f, "schedule_index", json_integer((json_int_t)s->fail_seed));
 		if (shrunk)
 			json_object_set_new(f, "shrunk_schedule", json_string(shrunk));
 		json_object_set_new(j, "failure", f);

@@ -208,7 +208,8 @@ static int pick_dfs(struct engine *e, struct etask **r, int n)
 	struct etask *cur = e->cur;
 	uint64_t opts = 0;
 	if (r[n - 1]->id >= 64) {
-		engine_end(e, ENGINE_FAIL, "dfs: task %d: the search handles 64 tasks", r[n - 1]->id);
+		engine_end(e, ENGINE_REPLAY_ERROR, "dfs: task %d: the search handles 64 tasks",
+			   r[n - 1]->id);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)

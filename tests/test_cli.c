@@ -757,6 +757,7 @@ static void test_explore_exhaustive(void **state)
 	x = json_object_get(j, "exhaustive");
 	assert_true(json_is_true(json_object_get(x, "covered")));
 	assert_int_equal(json_integer_value(json_object_get(x, "schedules")), k2);
+	assert_true(json_is_null(json_object_get(j, "runs_requested")));	/* no limit */
 	json_decref(j);
 	/* K = 1 has fewer; --runs below the count stops it uncovered */
 	assert_int_equal(run_cmd("explore calm.ini --exhaustive --preemptions 1", out, sizeof(out)), 0);

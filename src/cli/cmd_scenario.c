@@ -799,6 +799,8 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 	json_object_set_new(j, "shard", json_pack("[I, I]", (json_int_t)o->shard,
 						  (json_int_t)(o->nshards ? o->nshards : 1)));
 	if (o->exhaustive) {
+		if (!o->runs_given)	/* the search is not limited to explore's 100 */
+			json_object_set_new(j, "runs_requested", json_null());
 		json_object_set_new(j, "exhaustive", json_pack("{s:I, s:I, s:b, s:f, s:f, s:I}",
 			"preemptions", (json_int_t)o->preemptions, "schedules", (json_int_t)s->runs,
 			"covered", s->covered, "seconds", s->seconds, "schedules_per_s",

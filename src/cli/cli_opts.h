@@ -37,10 +37,10 @@ struct opts {
 	bool runs_given;
 	bool lenient;
 	bool sched_given;		/* --sched (explore --exhaustive refuses it) */
-	bool jobs_given;
+	bool jobs_given;		/* --jobs, even 1 (refused with --exhaustive) */
 	bool exhaustive;		/* explore --exhaustive */
 	int preemptions;		/* --preemptions K (default 2) */
-	bool preemptions_given;
+	bool preemptions_given;		/* (refused without --exhaustive) */
 };
 
 /* "tdxsim CMD: message (try 'tdxsim help CMD')" on stderr; returns 2. */

@@ -734,6 +734,116 @@ static void test_compare_table(void **state)
 	assert_true(width <= 100);
 }
 
+/* The "explored N schedules" count of @out, and whether it says covered. */
+static uint64_t exhaustive_count(const char *out, bool *covered)
+{
+	const char *p = strstr(out, "explored ");
+	assert_non_null(p);
+	uint64_t n = 0;
+	assert_int_equal(sscanf(p, "explored %" SCNu64 " schedules", &n), 1);
+	*covered = strstr(out, "\ncovered: every schedule within the bound ran") != NULL;
+	return n;
+}
+
+static void test_explore_exhaustive(void **state)
+{
+	(void)state;
+	BANNER("explore --exhaustive: K = 0 covers the race-free schedules, K = 1 finds the "
+	       "planted race and its schedule replays strictly; same counts twice; --runs stops "
+	       "it uncovered; --report says so");
+	write_file("racy.ini", racy);
+	static char out[1 << 16], out2[1 << 16];
+	bool covered;
+	/* K = 0: vCPU 0 then vCPU 1, or the other way: neither fails */
+	assert_int_equal(run_cmd("explore racy.ini --exhaustive --preemptions 0", out, sizeof(out)), 0);
+	assert_int_equal(exhaustive_count(out, &covered), 2);
+	assert_true(covered);
+	assert_non_null(strstr(out, "--preemptions 1 would run at least "));
+	/* K = 1: vCPU 1's write between vCPU 0's write and its check */
+	int rc = run_cmd("explore racy.ini --exhaustive --preemptions 1 --report ex.json", out,
+			 sizeof(out));
+	if (rc != 1)
+		print_error("%s\n", out);
+	assert_int_equal(rc, 1);
+	uint64_t n = exhaustive_count(out, &covered);
+	assert_false(covered);
+	assert_non_null(strstr(out, "not covered: stopped at the first failure"));
+	assert_non_null(strstr(out, "FAILED at schedule "));
+	assert_non_null(strstr(out, "check 0x100000: read 0xb, want 0xa"));
+	char sched[512], cmd[1024];
+	const char *p = strstr(out, "\nschedule: ");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "\nschedule: %511s", sched), 1);
+	assert_true(strncmp(sched, "tdxsim1:dfs:1:", 14) == 0);
+	snprintf(cmd, sizeof(cmd), "replay racy.ini '%s'", sched);
+	assert_int_equal(run_cmd(cmd, out2, sizeof(out2)), 1);
+	assert_non_null(strstr(out2, "check 0x100000: read 0xb, want 0xa"));
+	print_message("  K=1: failed at schedule %" PRIu64 ": %s\n", n, sched);
+	/* the same search again: the same schedule fails, at the same count */
+	assert_int_equal(run_cmd("explore racy.ini --exhaustive --preemptions 1", out2,
+				 sizeof(out2)), 1);
+	bool c2;
+	assert_int_equal(exhaustive_count(out2, &c2), n);
+	assert_non_null(strstr(out2, sched));
+	/* the report */
+	char path[600];
+	snprintf(path, sizeof(path), "%s/ex.json", tmpdir);
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je);
+	assert_non_null(j);
+	json_t *x = json_object_get(j, "exhaustive");
+	assert_true(json_is_object(x));
+	assert_int_equal(json_integer_value(json_object_get(x, "schedules")), n);
+	assert_int_equal(json_integer_value(json_object_get(x, "preemptions")), 1);
+	assert_true(json_is_false(json_object_get(x, "covered")));
+	assert_string_equal(json_string_value(json_object_get(j, "sched")), "dfs");
+	json_t *f = json_object_get(j, "failure");
+	assert_true(json_is_object(f));
+	assert_int_equal(json_integer_value(json_object_get(f, "schedule_index")), n);
+	assert_int_equal(json_integer_value(json_object_get(f, "seed")), 1);
+	assert_string_equal(json_string_value(json_object_get(f, "schedule")), sched);
+	json_decref(j);
+	/* a race-free file (vCPU 1 writes elsewhere): covered at K = 2, the same count twice */
+	static char calm[2048];
+	snprintf(calm, sizeof(calm), "%s", racy);
+	char *w = strstr(calm, "write 0x100000 0xb");
+	assert_non_null(w);
+	memcpy(w, "write 0x101000 0xb", 18);
+	write_file("calm.ini", calm);
+	assert_int_equal(run_cmd("explore calm.ini --exhaustive --report calm.json", out,
+				 sizeof(out)), 0);
+	uint64_t k2 = exhaustive_count(out, &covered);
+	assert_true(covered);
+	assert_int_equal(run_cmd("explore calm.ini --exhaustive --preemptions 2", out2,
+				 sizeof(out2)), 0);
+	assert_int_equal(exhaustive_count(out2, &c2), k2);
+	assert_true(c2);
+	print_message("  race-free file, K=2 (the default): %" PRIu64 " schedules, covered\n", k2);
+	snprintf(path, sizeof(path), "%s/calm.json", tmpdir);
+	j = json_load_file(path, 0, &je);
+	assert_non_null(j);
+	x = json_object_get(j, "exhaustive");
+	assert_true(json_is_true(json_object_get(x, "covered")));
+	assert_int_equal(json_integer_value(json_object_get(x, "schedules")), k2);
+	assert_true(json_is_null(json_object_get(j, "runs_requested")));	/* no limit */
+	json_decref(j);
+	/* K = 1 has fewer; --runs below the count stops it uncovered */
+	assert_int_equal(run_cmd("explore calm.ini --exhaustive --preemptions 1", out, sizeof(out)), 0);
+	uint64_t k1 = exhaustive_count(out, &covered);
+	assert_true(covered);
+	assert_true(k1 > 2 && k1 < k2);
+	snprintf(cmd, sizeof(cmd), "explore calm.ini --exhaustive --runs %" PRIu64, k2 - 1);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(exhaustive_count(out, &covered), k2 - 1);
+	assert_false(covered);
+	assert_non_null(strstr(out, "not covered: stopped by --runs or --time"));
+	/* --runs equal to the count still covers it */
+	snprintf(cmd, sizeof(cmd), "explore calm.ini --exhaustive --runs %" PRIu64, k2);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(exhaustive_count(out, &covered), k2);
+	assert_true(covered);
+}
+
 static void test_bad_command_lines(void **state)
 {
 	(void)state;
@@ -750,6 +860,13 @@ static void test_bad_command_lines(void **state)
 		"map", "map racy.ini --svg", "map racy.ini --at x", "map racy.ini --at",
 		"map racy.ini --at 0", "map racy.ini --svg /nonexistent/dir/map.svg",
 		"map racy.ini --bogus", "map racy.ini --sched fastest", "map racy.ini extra",
+		"explore racy.ini --exhaustive --sched pct:2", "explore racy.ini --exhaustive --sched random",
+		"explore racy.ini --exhaustive --shard 0/2", "explore racy.ini --exhaustive --jobs 2",
+		"explore racy.ini --exhaustive --jobs 1", "explore racy.ini --preemptions 1",
+		"explore racy.ini --exhaustive --preemptions", "explore racy.ini --exhaustive --preemptions x",
+		"explore racy.ini --exhaustive --preemptions -1",
+		"explore racy.ini --exhaustive --preemptions 1001", "run racy.ini --sched dfs",
+		"explore racy.ini --sched dfs", "run racy.ini --exhaustive",
 	};
 	int failures = 0;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1264,6 +1381,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_huge_programs_on_4k),
 		cmocka_unit_test(test_replay_is_exact),
 		cmocka_unit_test(test_explore_finds_and_shrinks),
+		cmocka_unit_test(test_explore_exhaustive),
 		cmocka_unit_test(test_shards_merge),
 		cmocka_unit_test(test_parallel_shards),
 		cmocka_unit_test(test_compare_table),

@@ -719,6 +719,245 @@ static void test_guard_page(void **state)
 	assert_int_equal(WTERMSIG(status), SIGSEGV);
 }
 
+/* ---- bounded-exhaustive search (SCHED_DFS) ---- */
+
+static uint64_t dfs_words[3];
+
+/* Task @arg: as many scheduling points as dfs_points[@arg], then done. */
+static int dfs_points[3];
+static int dfs_ntasks;
+
+static void pointer(void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	for (int i = 0; i < dfs_points[me]; i++)
+		seam_load64(&dfs_words[me]);
+}
+
+/*
+ * Run every schedule of pointer(0), pointer(1) (and pointer(2) if
+ * dfs_ntasks is 3) with at most @bound
+ * preemptions; the number of schedules.  Checks that the search covered
+ * its space, that no two schedules are the same, that each replays strictly
+ * to its trace hash, and (with @hashes) keeps the hashes in order.
+ */
+static uint64_t dfs_count(int a, int b, int bound, uint64_t *hashes, size_t nhashes)
+{
+	dfs_points[0] = a;
+	dfs_points[1] = b;
+	if (dfs_ntasks < 2)
+		dfs_ntasks = 2;
+	struct engine_dfs x;
+	engine_dfs_init(&x, bound);
+	static char seen[4096][64];
+	uint64_t n = 0;
+	while (engine_dfs_next(&x)) {
+		struct engine_config c = { .sched = SCHED_DFS, .dfs = &x, .stack_size = 64 * 1024 };
+		struct engine *e = engine_create(&c);
+		assert_non_null(e);
+		for (uintptr_t t = 0; t < (uintptr_t)dfs_ntasks; t++)
+			engine_spawn(e, "T", pointer, (void *)t);
+		assert_int_equal(engine_run(e), ENGINE_OK);
+		assert_true(n < 4096);
+		snprintf(seen[n], sizeof(seen[n]), "%s", engine_schedule(e));
+		for (uint64_t i = 0; i < n; i++)
+			assert_string_not_equal(seen[i], seen[n]);
+		if (hashes && n < nhashes)
+			hashes[n] = engine_trace_hash(e);
+		/* its schedule string replays strictly to the same run */
+		struct engine_config rc = { .sched = SCHED_REPLAY, .replay = seen[n],
+					    .stack_size = 64 * 1024 };
+		struct engine *r = engine_create(&rc);
+		assert_non_null(r);
+		for (uintptr_t t = 0; t < (uintptr_t)dfs_ntasks; t++)
+			engine_spawn(r, "T", pointer, (void *)t);
+		assert_int_equal(engine_run(r), ENGINE_OK);
+		assert_int_equal(engine_trace_hash(r), engine_trace_hash(e));
+		engine_destroy(r);
+		n++;
+		engine_destroy(e);
+	}
+	assert_true(x.covered);
+	assert_int_equal(x.runs, n);
+	engine_dfs_free(&x);
+	return n;
+}
+
+/*
+ * The count, derived by hand.  A task with p scheduling points runs as p+1
+ * blocks (start to point 1, point to point, the last point to its end); at
+ * each point the engine decides who runs the next block.  A schedule of A
+ * (a points) and B (b points) is a word of a+1 A's and b+1 B's, and every
+ * such word is one schedule: C(a+b+2, a+1) in all.  A word of r runs (maximal
+ * blocks of one letter) switches r-1 times; the switch into the last run
+ * comes when the other task has finished (not a preemption), every other one
+ * leaves a task that could go on (a preemption), and the first pick is free:
+ * r-2 preemptions.  Splitting a+1 blocks into k runs: C(a, k-1) ways.  So
+ *   0 preemptions (r = 2): 2            AA..ABB..B and BB..BAA..A
+ *   1 (r = 3): C(a,1) C(b,0) + C(a,0) C(b,1) = a + b
+ *   2 (r = 4): 2 C(a,1) C(b,1) = 2ab
+ *   3 (r = 5): C(a,2) C(b,1) + C(a,1) C(b,2)
+ *   4 (r = 6): 2 C(a,2) C(b,2)
+ *   5 (r = 7): C(a,3) C(b,2) + C(a,2) C(b,3)
+ * For a = 3, b = 2: 2, 5, 12, 9, 6, 1, so at most K preemptions: 2, 7, 19,
+ * 28, 34, 35 = C(7, 4).  For a = 1, b = 1: 2, 4, 6 = C(4, 2).  A search
+ * that missed the first pick, the last point or a switch at a finished task,
+ * or that charged for one, would be off.
+ */
+static void test_dfs_count(void **state)
+{
+	(void)state;
+	BANNER("dfs: two tasks of 3 and 2 scheduling points have 2, 7, 19, 28, 34, 35 "
+	       "schedules with at most 0..5 preemptions, three tasks of one point 6 with none and "
+	       "90 in all (derived by hand); each replays strictly");
+	static const uint64_t want[] = { 2, 7, 19, 28, 34, 35, 35 };
+	for (int k = 0; k < 7; k++) {
+		uint64_t n = dfs_count(3, 2, k, NULL, 0);
+		print_message("  a=3 b=2 K=%d: %" PRIu64 " schedules\n", k, n);
+		assert_int_equal(n, want[k]);
+	}
+	assert_int_equal(dfs_count(1, 1, 0, NULL, 0), 2);
+	assert_int_equal(dfs_count(1, 1, 1, NULL, 0), 4);
+	assert_int_equal(dfs_count(1, 1, 2, NULL, 0), 6);
+	/* one task with no point at all: A then B, B then A, nothing else */
+	assert_int_equal(dfs_count(0, 4, 3, NULL, 0), 2 + 4);	/* 2 + (a + b), no 2ab */
+	/* and the search is deterministic: the same schedules in the same order */
+	uint64_t h1[64], h2[64];
+	assert_int_equal(dfs_count(3, 2, 2, h1, 64), 19);
+	assert_int_equal(dfs_count(3, 2, 2, h2, 64), 19);
+	assert_memory_equal(h1, h2, 19 * sizeof(h1[0]));
+	/*
+	 * Three tasks of one point each (two blocks each).  K = 0: a task runs
+	 * to its end once picked, and the first pick and each pick after a task
+	 * finished are free: 3! = 6 orders.  Unbounded: every word of two X's,
+	 * two Y's and two Z's, 6! / (2! 2! 2!) = 90.
+	 */
+	dfs_ntasks = 3;
+	dfs_points[2] = 1;
+	assert_int_equal(dfs_count(1, 1, 0, NULL, 0), 6);
+	assert_int_equal(dfs_count(1, 1, 6, NULL, 0), 90);
+	dfs_ntasks = 2;
+}
+
+/* A lost update: both tasks read the counter, then write it plus one. */
+static uint64_t counter;
+static int finished;
+
+static void incrementer(void *arg)
+{
+	(void)arg;
+	uint64_t v = seam_load64(&counter);
+	seam_store64(&counter, v + 1);
+	if (++finished == 2 && counter != 2)
+		engine_fail("lost update: counter %" PRIu64 ", want 2", counter);
+}
+
+/* Search with @bound; the number of schedules, the failing one in @fail (or ""). */
+static uint64_t dfs_lost_update(int bound, char *fail, size_t len, bool *covered)
+{
+	struct engine_dfs x;
+	engine_dfs_init(&x, bound);
+	fail[0] = 0;
+	uint64_t n = 0;
+	while (engine_dfs_next(&x)) {
+		counter = 0;
+		finished = 0;
+		struct engine_config c = { .sched = SCHED_DFS, .dfs = &x, .stack_size = 64 * 1024 };
+		struct engine *e = engine_create(&c);
+		engine_spawn(e, "inc0", incrementer, NULL);
+		engine_spawn(e, "inc1", incrementer, NULL);
+		enum engine_outcome o = engine_run(e);
+		n++;
+		if (o != ENGINE_OK) {
+			assert_int_equal(o, ENGINE_FAIL);
+			snprintf(fail, len, "%s", engine_schedule(e));
+			engine_destroy(e);
+			break;
+		}
+		engine_destroy(e);
+	}
+	*covered = x.covered;
+	engine_dfs_free(&x);
+	return n;
+}
+
+static void test_dfs_finds_preemption_bug(void **state)
+{
+	(void)state;
+	BANNER("dfs: a lost update needs one preemption: not found with K = 0 (covered), "
+	       "found with K = 1, and its schedule replays to the same failure");
+	char fail[256];
+	bool covered;
+	assert_int_equal(dfs_lost_update(0, fail, sizeof(fail), &covered), 2);
+	assert_true(covered);
+	assert_string_equal(fail, "");
+	uint64_t n = dfs_lost_update(1, fail, sizeof(fail), &covered);
+	assert_false(covered);
+	assert_string_not_equal(fail, "");
+	print_message("  found after %" PRIu64 " schedules: %s\n", n, fail);
+	assert_true(strncmp(fail, "tdxsim1:dfs:", 12) == 0);
+	counter = 0;
+	finished = 0;
+	struct engine_config c = { .sched = SCHED_REPLAY, .replay = fail, .stack_size = 64 * 1024 };
+	struct engine *e = engine_create(&c);
+	engine_spawn(e, "inc0", incrementer, NULL);
+	engine_spawn(e, "inc1", incrementer, NULL);
+	assert_int_equal(engine_run(e), ENGINE_FAIL);
+	assert_non_null(strstr(engine_report(e), "lost update: counter 1"));
+	engine_destroy(e);
+	/* the dfs scheduler is refused without a search */
+	struct engine_config bad = { .sched = SCHED_DFS };
+	assert_null(engine_create(&bad));
+}
+
+/* A spinner waits (seam_yield) for a flag the other task sets after some work. */
+static uint64_t flag;
+
+static void dfs_spinner(void *arg)
+{
+	(void)arg;
+	while (!seam_load64(&flag))
+		seam_yield();
+}
+
+static void setter(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 3; i++)
+		seam_load64(&dfs_words[0]);
+	seam_store64(&flag, 1);
+}
+
+static void test_dfs_spin_loops_end(void **state)
+{
+	(void)state;
+	BANNER("dfs: a task spinning with seam_yield() is not run again while another can "
+	       "run, so every schedule ends and K = 0..3 are covered");
+	uint64_t prev = 0;
+	for (int k = 0; k <= 3; k++) {
+		struct engine_dfs x;
+		engine_dfs_init(&x, k);
+		uint64_t n = 0;
+		while (engine_dfs_next(&x) && n < 10000) {
+			flag = 0;
+			struct engine_config c = { .sched = SCHED_DFS, .dfs = &x,
+						   .stack_size = 64 * 1024, .step_bound = 10000 };
+			struct engine *e = engine_create(&c);
+			engine_spawn(e, "spin", dfs_spinner, NULL);
+			engine_spawn(e, "set", setter, NULL);
+			assert_int_equal(engine_run(e), ENGINE_OK);
+			assert_true(engine_steps(e) < 100);
+			engine_destroy(e);
+			n++;
+		}
+		assert_true(x.covered);
+		print_message("  K=%d: %" PRIu64 " schedules\n", k, n);
+		assert_true(n >= prev);
+		prev = n;
+		engine_dfs_free(&x);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +975,9 @@ int main(void)
 		cmocka_unit_test(test_cost_file),
 		cmocka_unit_test(test_guard_page),
 		cmocka_unit_test(test_completion_and_rwlock),
+		cmocka_unit_test(test_dfs_count),
+		cmocka_unit_test(test_dfs_finds_preemption_bug),
+		cmocka_unit_test(test_dfs_spin_loops_end),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -75,7 +75,7 @@ static int parse_sched(struct opts *o, const char *v)
 		o->pct_depth = 2;
 		return 0;
 	}
-	if (sched_parse(v, &o->sched) || o->sched == SCHED_REPLAY)
+	if (sched_parse(v, &o->sched) || o->sched == SCHED_REPLAY || o->sched == SCHED_DFS)
 		return -1;
 	return 0;
 }
@@ -101,6 +101,7 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 	o->seed = 1;
 	o->runs = 100;
 	o->jobs = 1;
+	o->preemptions = 2;
 	int pos = 0;
 	for (int i = 1; i < argc; i++) {
 		bool bad = false;
@@ -126,6 +127,7 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 		} else if (OPT('S', "--sched")) {
 			if (bad || parse_sched(o, v))
 				return cli_usage_err(cmd, "--sched takes rr, random, pct:D (D 1..64) or timed");
+			o->sched_given = true;
 		} else if (OPT('e', "--seed")) {
 			if (bad || parse_u(v, &o->seed, UINT64_MAX >> 1))
 				return cli_usage_err(cmd, "--seed takes a number");
@@ -171,6 +173,16 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 			if (bad || parse_u(v, &j, 64) || !j)
 				return cli_usage_err(cmd, "--jobs takes a number from 1 to 64");
 			o->jobs = (unsigned)j;
+			o->jobs_given = true;
+		} else if (strchr(allowed, 'x') && !strcmp(a, "--exhaustive")) {
+			o->exhaustive = true;
+		} else if (OPT('P', "--preemptions")) {
+			uint64_t k;
+			if (bad || parse_u(v, &k, ENGINE_DFS_MAX_BOUND))
+				return cli_usage_err(cmd, "--preemptions takes a number from 0 to %d",
+						     ENGINE_DFS_MAX_BOUND);
+			o->preemptions = (int)k;
+			o->preemptions_given = true;
 		} else if (OPT('v', "--vary")) {
 			if (bad || !strchr(v, '=') || o->nvaries == 8)
 				return cli_usage_err(cmd, "--vary takes KEY=V1,V2,... (at most 8 of them)");
@@ -674,6 +686,11 @@ struct explore_sum {
 	bool failed;
 	uint64_t fail_seed;
 	struct sc_result fail;	/* schedule owned */
+	/* --exhaustive */
+	bool covered;		/* every schedule within the bound was run */
+	double seconds;		/* the search's wall time */
+	uint64_t max_depth;	/* most decisions a schedule made */
+	uint64_t beyond;	/* schedules one more preemption would add (at least) */
 };
 
 /* Run seeds base + i for i in [0, runs) with i % stride == offset (shard and job). */
@@ -718,6 +735,63 @@ static void explore_range(const struct scenario *sc, const struct opts *o, uint6
 	sc_reuse_free(reuse);
 }
 
+/*
+ * --exhaustive: every schedule with at most o->preemptions preemptions
+ * (engine.h, struct engine_dfs), one scenario run each, until the space is
+ * covered, a run misses [expect], or --runs / --time stop it (s->covered
+ * false).  A failing run is kept in s->fail, its index in s->fail_seed.
+ * 0, or 1 when a run could not be made or was not deterministic.
+ */
+static int explore_exhaustive(const struct scenario *sc, const struct opts *o, bool progress,
+			      struct explore_sum *s)
+{
+	struct engine_dfs x;
+	engine_dfs_init(&x, o->preemptions);
+	double t0 = now_s(), last = 0;
+	int ret = 0;
+	while (engine_dfs_next(&x)) {
+		double t = now_s();
+		if ((o->runs_given && s->runs >= o->runs) || (o->time_s && t - t0 > o->time_s))
+			break;
+		if (progress && t - last > 0.25) {
+			last = t;
+			fprintf(stderr, "\r  schedules %" PRIu64 ", %.0f/s, %zu decisions deep   ",
+				s->runs, (double)s->runs / (t - t0 > 0 ? t - t0 : 1), x.ndec);
+		}
+		struct sc_run_opts ro = { .sched = SCHED_DFS, .seed = o->seed, .dfs = &x };
+		struct sc_result r;
+		if (scenario_run(sc, &ro, &r)) {
+			fprintf(stderr, "tdxsim explore: %s: %s\n", o->file, r.message);
+			ret = 1;
+			break;
+		}
+		if (r.outcome == SC_REPLAY_ERROR) {
+			fprintf(stderr, "tdxsim explore: %s: %s\n", o->file, r.message);
+			sc_result_free(&r);
+			ret = 1;
+			break;
+		}
+		s->runs++;
+		s->outcomes[r.outcome]++;
+		char why[256];
+		if (!scenario_expected(sc, &r, why, sizeof(why))) {
+			s->failed = true;
+			s->fail_seed = s->runs;
+			s->fail = r;
+			break;
+		}
+		sc_result_free(&r);
+	}
+	if (progress)
+		fprintf(stderr, "\r%60s\r", "");
+	s->covered = x.covered;
+	s->max_depth = x.max_depth;
+	s->beyond = x.beyond;
+	s->seconds = now_s() - t0;
+	engine_dfs_free(&x);
+	return ret;
+}
+
 static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 			    const struct explore_sum *s, const char *shrunk)
 {
@@ -731,9 +805,22 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 			      (json_int_t)o->runs, "runs", (json_int_t)s->runs, "outcomes", oc);
 	json_object_set_new(j, "shard", json_pack("[I, I]", (json_int_t)o->shard,
 						  (json_int_t)(o->nshards ? o->nshards : 1)));
+	if (o->exhaustive) {
+		if (!o->runs_given)	/* the search is not limited to explore's 100 */
+			json_object_set_new(j, "runs_requested", json_null());
+		json_object_set_new(j, "exhaustive", json_pack("{s:I, s:I, s:b, s:f, s:f, s:I}",
+			"preemptions", (json_int_t)o->preemptions, "schedules", (json_int_t)s->runs,
+			"covered", s->covered, "seconds", s->seconds, "schedules_per_s",
+			s->seconds > 0 ? (double)s->runs / s->seconds : 0.0, "max_decisions",
+			(json_int_t)s->max_depth));
+	}
 	if (s->failed) {
 		json_t *f = result_json(sc, &s->fail);
-		json_object_set_new(f, "seed", json_integer((json_int_t)s->fail_seed));
+		/* exhaustive: the program's seed, and which schedule of the search failed */
+		json_object_set_new(f, "seed", json_integer((json_int_t)(o->exhaustive ? o->seed :
+									  s->fail_seed)));
+		if (o->exhaustive)
+			json_object_set_new(f, "schedule_index", json_integer((json_int_t)s->fail_seed));
 		if (shrunk)
 			json_object_set_new(f, "shrunk_schedule", json_string(shrunk));
 		json_object_set_new(j, "failure", f);
@@ -746,11 +833,16 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 int cmd_explore(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJR", 1);
+	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJRxP", 1);
 	if (e)
 		return e;
 	if (o.sched != SCHED_RANDOM && o.sched != SCHED_PCT)
 		return cli_usage_err("explore", "--sched takes random or pct:D");
+	if (o.preemptions_given && !o.exhaustive)
+		return cli_usage_err("explore", "--preemptions needs --exhaustive");
+	if (o.exhaustive && (o.sched_given || o.nshards || o.jobs_given))
+		return cli_usage_err("explore", "--exhaustive runs one search in one process: "
+				     "no --sched, --shard or --jobs");
 	static struct scenario sc;
 	if (cli_load(&o, &sc))
 		return 1;
@@ -758,7 +850,13 @@ int cmd_explore(int argc, char **argv)
 	double deadline = now_s() + o.time_s;
 	struct explore_sum s = { 0 };
 	bool tty = isatty(2);
-	if (o.jobs <= 1) {
+	if (o.exhaustive) {
+		o.sched = SCHED_DFS;
+		if (explore_exhaustive(&sc, &o, tty, &s)) {
+			scenario_free(&sc);
+			return 1;
+		}
+	} else if (o.jobs <= 1) {
 		explore_range(&sc, &o, o.seed, offset, stride, deadline, tty, &s);
 	} else {
 		/* J processes, each its own stripe of the shard; the first failure by seed wins */
@@ -814,18 +912,32 @@ int cmd_explore(int argc, char **argv)
 	}
 	char *shrunk = NULL;
 	unsigned shrink_runs = 0;
-	printf("explored %" PRIu64 " runs of %s (%s%s, seeds from %" PRIu64 "%s):", s.runs, sc.path,
-	       o.sched == SCHED_PCT ? "pct" : sched_name(o.sched), "", o.seed,
-	       o.nshards ? ", sharded" : "");
+	if (o.exhaustive)
+		printf("explored %" PRIu64 " schedules of %s (exhaustive, at most %d preemption%s, "
+		       "seed %" PRIu64 "):", s.runs, sc.path, o.preemptions,
+		       o.preemptions == 1 ? "" : "s", o.seed);
+	else
+		printf("explored %" PRIu64 " runs of %s (%s%s, seeds from %" PRIu64 "%s):", s.runs,
+		       sc.path, o.sched == SCHED_PCT ? "pct" : sched_name(o.sched), "", o.seed,
+		       o.nshards ? ", sharded" : "");
 	for (int k = 0; k < SC_NOUTCOMES; k++)
 		if (s.outcomes[k])
 			printf(" %s %" PRIu64, sc_outcome_name((enum sc_outcome)k), s.outcomes[k]);
 	printf("\n");
+	if (o.exhaustive)
+		printf("%s in %.2f s, %.1f schedules/s, up to %" PRIu64 " decisions a schedule\n",
+		       s.covered ? "covered: every schedule within the bound ran" :
+		       s.failed ? "not covered: stopped at the first failure" :
+		       "not covered: stopped by --runs or --time",
+		       s.seconds, s.seconds > 0 ? (double)s.runs / s.seconds : 0.0, s.max_depth);
+	if (o.exhaustive && s.covered)
+		printf("--preemptions %d would run at least %" PRIu64 " more schedules\n",
+		       o.preemptions + 1, s.beyond);
 	if (s.failed) {
 		char why[256];
 		scenario_expected(&sc, &s.fail, why, sizeof(why));
-		printf("FAILED at seed %" PRIu64 ": %s%s%s (%s)\n", s.fail_seed,
-		       sc_outcome_name(s.fail.outcome), s.fail.message[0] ? ": " : "",
+		printf("FAILED at %s %" PRIu64 ": %s%s%s (%s)\n", o.exhaustive ? "schedule" : "seed",
+		       s.fail_seed, sc_outcome_name(s.fail.outcome), s.fail.message[0] ? ": " : "",
 		       s.fail.message, why);
 		print_schedule(stdout, "schedule: ", s.fail.schedule, "tdxsim-failure.sched");
 		shrunk = shrink(&sc, s.fail.schedule, &s.fail, 2000, &shrink_runs);

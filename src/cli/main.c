@@ -51,10 +51,15 @@ static const struct cmd {
 	{ "explore", cmd_explore, "many runs with fresh seeds; stop, shrink and report at a failure",
 	  "tdxsim explore FILE [--runs N] [--time T] [--sched random|pct:D] [--seed N]\n"
 	  "               [--shard I/N] [--jobs J] [--report OUT.json] [--set ...]\n"
+	  "tdxsim explore FILE --exhaustive [--preemptions K] [--runs N] [--time T]\n"
+	  "               [--seed N] [--report OUT.json] [--set ...]\n"
 	  "  Runs seeds N..N+runs-1 (default 1..100) until one misses [expect], shrinks\n"
 	  "  its schedule and prints the replay command.  --shard I/N takes only the runs\n"
 	  "  whose index is I modulo N (N machines explore disjoint runs; 'tdxsim merge'\n"
-	  "  combines their reports); --jobs J runs J processes.  Exit status 1 on a\n"
+	  "  combines their reports); --jobs J runs J processes.  --exhaustive runs every\n"
+	  "  schedule with at most K preemptions (default 2; a preemption switches away\n"
+	  "  from a task that could go on), depth first, and says whether it covered\n"
+	  "  them all or --runs / --time / a failure stopped it.  Exit status 1 on a\n"
 	  "  failure." },
 	{ "compare", cmd_compare, "the same seeds under design variants: one table",
 	  "tdxsim compare FILE --vary KEY=V1,V2,... [--vary ...] [--runs N] [--seed N]\n"

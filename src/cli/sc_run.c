@@ -804,7 +804,7 @@ built:;
 		bound = o->stop_at;	/* the run "livelocks" there: tdxsim map tells */
 	struct engine_config c = {
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
-		.replay = o->replay, .replay_lenient = o->lenient,
+		.replay = o->replay, .replay_lenient = o->lenient, .dfs = o->dfs,
 		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
 	};

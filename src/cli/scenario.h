@@ -204,6 +204,7 @@ struct sc_run_opts {
 	int pct_depth;
 	const char *replay;	/* SCHED_REPLAY: the schedule string */
 	bool lenient;		/* replay leniently (shrinking) */
+	struct engine_dfs *dfs;	/* SCHED_DFS: the bounded-exhaustive search */
 	FILE *trace;		/* not NULL: write the run's trace-event JSON here */
 	/* tdxsim map: stop after this many engine steps if the run gets that far (0: no) */
 	uint64_t stop_at;

@@ -361,6 +361,10 @@ struct engine *engine_create(const struct engine_config *cfg)
 		fprintf(stderr, "tdxsim: PCT depth %d out of range 1..64\n", cfg->pct_depth);
 		return NULL;
 	}
+	if (cfg->sched == SCHED_DFS && !cfg->dfs) {
+		fprintf(stderr, "tdxsim: the dfs scheduler needs a search (engine_dfs_next)\n");
+		return NULL;
+	}
 	struct engine *e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;

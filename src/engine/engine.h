@@ -34,6 +34,8 @@ enum sched_kind {
 	SCHED_PCT,		/* probabilistic concurrency testing, depth d */
 	SCHED_REPLAY,		/* strict replay of a schedule string */
 	SCHED_TIMED,		/* the task with the earliest virtual clock */
+	SCHED_DFS,		/* bounded-exhaustive search: a forced prefix, then
+				 * no preemption (engine_dfs_next drives it) */
 	SCHED_NR
 };
 
@@ -57,6 +59,7 @@ struct engine_config {
 	size_t stack_size;	/* task stacks (0: 256 KiB) */
 	const struct cost_table *costs; /* NULL: built-in defaults */
 	bool record_events;	/* keep the events a trace shows (engine_events) */
+	struct engine_dfs *dfs;	/* SCHED_DFS: the search this run belongs to */
 };
 
 #define ENGINE_MAX_TASKS 256
@@ -130,6 +133,69 @@ void engine_livelock(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 void engine_trace(uint64_t v);
 /* Next number of the run's program PRNG (seeded by the config's seed). */
 uint64_t engine_rand(void);
+
+/*
+ * Bounded-exhaustive search (SCHED_DFS, sched.c): every schedule with at
+ * most @bound preemptions, one run each, depth first, by re-execution
+ * (CHESS's iterative context bounding, Musuvathi and Qadeer, PLDI 2007).
+ *
+ * A preemption is a switch away from a task that could go on: it is
+ * runnable and its scheduling point is not a seam_yield().  Picking
+ * another task when the running one blocked, finished or yields (a retry
+ * loop waiting for someone else) is free.  A yielding task is not picked
+ * again while another one can run (fairness: spin loops end), so at a yield
+ * the choice is among the others.  Without a forced choice a run keeps the
+ * running task while it can go on, else takes the next runnable one in
+ * round-robin order.
+ *
+ *	struct engine_dfs x;
+ *	engine_dfs_init(&x, 2);
+ *	while (engine_dfs_next(&x)) {
+ *		struct engine_config c = { .sched = SCHED_DFS, .dfs = &x };
+ *		... create, spawn, engine_run, look at the outcome, destroy ...
+ *	}
+ *	x.covered: the whole space was run; engine_dfs_free(&x);
+ *
+ * A run may stop the search early (a failure found, a time limit): the
+ * driver just stops calling engine_dfs_next and covered stays false.
+ */
+#define ENGINE_DFS_ANY 0xffff	/* engine_dfs_dec.free: every pick is free */
+#define ENGINE_DFS_MAX_BOUND 1000	/* the largest preemption bound */
+
+/* One decision of the current path (more than one task it may pick). */
+struct engine_dfs_dec {
+	uint64_t options;	/* the tasks it may pick (bit i: task i) */
+	uint64_t tried;		/* the options explored from here, or being explored */
+	uint16_t chosen;	/* the task picked on the current path */
+	uint16_t free;		/* the task whose pick is no preemption (it goes on),
+				 * or ENGINE_DFS_ANY */
+	uint16_t npre;		/* preemptions on the path up to and with this pick */
+};
+
+struct engine_dfs {
+	int bound;			/* K: at most this many preemptions */
+	struct engine_dfs_dec *dec;	/* the current path: forced prefix, then the
+					 * decisions the last run made */
+	size_t ndec, cap;
+	size_t nprefix;			/* decisions the next run is forced to take */
+	size_t pos;			/* the running run's next decision */
+	uint64_t runs;			/* schedules handed out by engine_dfs_next */
+	uint64_t max_depth;		/* most decisions a run made */
+	uint64_t beyond;		/* picks the bound refused on the runs so far: a
+					 * bound of one more would run at least this many
+					 * more schedules (exactly, with two tasks) */
+	bool covered;			/* engine_dfs_next found nothing left */
+	bool started;
+};
+
+void engine_dfs_init(struct engine_dfs *x, int bound);
+/*
+ * Set up the next schedule: the first call the default one, then the
+ * deepest decision of the last run with an option not yet tried that
+ * keeps the preemptions <= bound.  false when none is left (covered).
+ */
+bool engine_dfs_next(struct engine_dfs *x);
+void engine_dfs_free(struct engine_dfs *x);
 
 /* ---- schedulers (sched.c) ---- */
 const char *sched_name(enum sched_kind k);

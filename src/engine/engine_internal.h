@@ -79,6 +79,7 @@ struct engine {
 	/* the current scheduling point is a seam_yield(): the running task
 	 * waits for another one (a retry loop), it does not make progress */
 	bool at_yield;
+	bool dfs_yield;			/* SCHED_DFS: at_yield as the step found it */
 	/* events for a trace (cfg.record_events) */
 	struct engine_event *ev;
 	size_t nev, evcap;

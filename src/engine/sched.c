@@ -158,11 +158,174 @@ static int pick_replay(struct engine *e, struct etask **r, int n)
 	return -1;
 }
 
+/*
+ * Bounded-exhaustive search (engine.h, struct engine_dfs).  The run replays
+ * the search's forced prefix of decisions, then goes on without preempting;
+ * every decision it makes is appended to the search's path with what could
+ * have been picked there and which pick would have been free.
+ *
+ * Costs per decision: a mask over the runnable tasks and one 24-byte entry
+ * (the 2-vCPU scenarios make ~40k decisions a run).  Tasks are at most 64
+ * (a bit each).
+ */
+static void start_dfs(struct engine *e)
+{
+	struct engine_dfs *x = e->cfg.dfs;
+	x->pos = 0;
+	x->ndec = x->nprefix;	/* the rest of the old path is re-made by this run */
+}
+
+/* choose() clears at_yield before it picks: keep it for pick_dfs() */
+static void step_dfs(struct engine *e, struct etask **r, int n)
+{
+	(void)r;
+	(void)n;
+	e->dfs_yield = e->at_yield;
+}
+
+/* Append a decision to the path; false (the run ended) without memory. */
+static bool dfs_push(struct engine *e, struct engine_dfs *x, const struct engine_dfs_dec *d)
+{
+	if (x->ndec == x->cap) {
+		size_t nc = x->cap ? x->cap * 2 : 4096;
+		struct engine_dfs_dec *v = realloc(x->dec, nc * sizeof(*v));
+		if (!v) {
+			engine_end(e, ENGINE_FAIL, "dfs: out of memory for the search path");
+			return false;
+		}
+		x->dec = v;
+		x->cap = nc;
+	}
+	x->dec[x->ndec++] = *d;
+	if (x->ndec > x->max_depth)
+		x->max_depth = x->ndec;
+	return true;
+}
+
+static int pick_dfs(struct engine *e, struct etask **r, int n)
+{
+	struct engine_dfs *x = e->cfg.dfs;
+	struct etask *cur = e->cur;
+	uint64_t opts = 0;
+	if (r[n - 1]->id >= 64) {
+		engine_end(e, ENGINE_REPLAY_ERROR, "dfs: task %d: the search handles 64 tasks",
+			   r[n - 1]->id);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		opts |= 1ull << r[i]->id;
+	bool goes_on = cur && cur->state == T_RUNNABLE;
+	if (goes_on && e->dfs_yield) {
+		/* fairness: a spinner waits for the others (n > 1: there are some) */
+		opts &= ~(1ull << cur->id);
+		goes_on = false;
+	}
+	unsigned c;
+	if (!(opts & (opts - 1))) {
+		c = (unsigned)__builtin_ctzll(opts);	/* one option: no decision */
+	} else {
+		struct engine_dfs_dec d = { .options = opts,
+					    .free = goes_on ? (uint16_t)cur->id : ENGINE_DFS_ANY };
+		if (x->pos < x->nprefix) {
+			struct engine_dfs_dec *p = &x->dec[x->pos];
+			if (p->options != d.options || p->free != d.free) {
+				engine_end(e, ENGINE_REPLAY_ERROR,
+					   "dfs: decision %zu at step %llu differs from the one an "
+					   "earlier run made there: the program is not deterministic",
+					   x->pos, (unsigned long long)e->steps);
+				return -1;
+			}
+			c = p->chosen;
+		} else {
+			/* the default: go on, else round robin after the current task */
+			if (goes_on) {
+				c = (unsigned)cur->id;
+			} else {
+				uint64_t after = opts;
+				if (cur && cur->id < 63)
+					after &= ~((2ull << cur->id) - 1);
+				else if (cur)
+					after = 0;
+				c = (unsigned)__builtin_ctzll(after ? after : opts);
+			}
+			d.chosen = (uint16_t)c;
+			d.tried = 1ull << c;
+			d.npre = x->ndec ? x->dec[x->ndec - 1].npre : 0;
+			if (!dfs_push(e, x, &d))
+				return -1;
+		}
+		x->pos++;
+	}
+	for (int i = 0; i < n; i++)
+		if ((unsigned)r[i]->id == c)
+			return i;
+	return -1;	/* not reached: c is among the options */
+}
+
+void engine_dfs_init(struct engine_dfs *x, int bound)
+{
+	memset(x, 0, sizeof(*x));
+	x->bound = bound < 0 ? 0 : bound > ENGINE_DFS_MAX_BOUND ? ENGINE_DFS_MAX_BOUND : bound;
+}
+
+void engine_dfs_free(struct engine_dfs *x)
+{
+	free(x->dec);
+	x->dec = NULL;
+	x->ndec = x->cap = x->nprefix = 0;
+}
+
+/*
+ * Backtrack: the deepest decision of the last run's path with an option
+ * not tried yet whose pick keeps the path's preemptions within the bound
+ * (a pick at a free decision costs nothing, any pick but the running task
+ * at another costs one).  The path up to it becomes the next run's forced
+ * prefix.  Options are tried in id order, so the search is deterministic.
+ */
+bool engine_dfs_next(struct engine_dfs *x)
+{
+	if (!x->started) {
+		x->started = true;
+		x->ndec = x->nprefix = 0;
+		x->runs++;
+		return true;
+	}
+	if (x->covered)
+		return false;
+	/* the last run's own decisions: a preemption each would be one too many? */
+	unsigned spent = x->nprefix ? x->dec[x->nprefix - 1].npre : 0;
+	if (spent == (unsigned)x->bound)
+		for (size_t i = x->nprefix; i < x->ndec; i++)
+			if (x->dec[i].free != ENGINE_DFS_ANY)
+				x->beyond += (uint64_t)__builtin_popcountll(x->dec[i].options) - 1;
+	for (size_t i = x->ndec; i-- > 0;) {
+		struct engine_dfs_dec *d = &x->dec[i];
+		unsigned base = i ? x->dec[i - 1].npre : 0;
+		uint64_t left = d->options & ~d->tried;
+		bool costs = d->free != ENGINE_DFS_ANY;
+		if (costs && base >= (unsigned)x->bound)
+			left &= 1ull << d->free;	/* no preemption left to spend */
+		if (!left)
+			continue;
+		unsigned c = (unsigned)__builtin_ctzll(left);
+		d->tried |= 1ull << c;
+		d->chosen = (uint16_t)c;
+		d->npre = (uint16_t)(base + (costs && c != d->free));
+		x->ndec = x->nprefix = i + 1;
+		x->runs++;
+		return true;
+	}
+	x->covered = true;
+	x->ndec = x->nprefix = 0;
+	return false;
+}
+
 static const struct sched_ops ops_rr = { "rr", start_nothing, NULL, pick_rr };
 static const struct sched_ops ops_random = { "random", start_nothing, NULL, pick_random };
 static const struct sched_ops ops_pct = { "pct", start_pct, step_pct, pick_pct };
 static const struct sched_ops ops_replay = { "replay", start_nothing, NULL, pick_replay };
 static const struct sched_ops ops_timed = { "timed", start_nothing, NULL, pick_timed };
+static const struct sched_ops ops_dfs = { "dfs", start_dfs, step_dfs, pick_dfs };
 
 const struct sched_ops *const sched_ops_table[SCHED_NR] = {
 	[SCHED_RR] = &ops_rr,
@@ -170,6 +333,7 @@ const struct sched_ops *const sched_ops_table[SCHED_NR] = {
 	[SCHED_PCT] = &ops_pct,
 	[SCHED_REPLAY] = &ops_replay,
 	[SCHED_TIMED] = &ops_timed,
+	[SCHED_DFS] = &ops_dfs,
 };
 
 const char *sched_name(enum sched_kind k)

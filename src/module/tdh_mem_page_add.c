@@ -59,10 +59,10 @@ uint64_t tdh_mem_page_add(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 		goto out;
 	/* all checks passed */
 	physmem_copy_page(&m->pm, hpa, src);
+	td_child_add(c.td, 1);
+	pamt_set(pl.leaf, PT_REG, c.td->id);	/* the TD's before the entry maps it */
 	seam_store64(e, septe_make(sept_rules[SOP_PAGE_ADD].next[s], hpa));
 	mrtd_extend_block(c.td, "MEM.PAGE.ADD", gpa);
-	td_child_add(c.td, 1);
-	pamt_set(pl.leaf, PT_REG, c.td->id);
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);

@@ -26,11 +26,16 @@ uint64_t tdh_mem_page_aug(struct tdx_module *m, struct tdx_regs *out, uint64_t i
 				  OPND_R8, &pl);
 	if (st)
 		goto out;
-	/* all checks passed */
-	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_PAGE_AUG].next[s], hpa));
-	c.entry = NULL;
+	/*
+	 * All checks passed.  The page is the TD's (PAMT) before the entry that
+	 * maps it is visible: publishing the entry first let another vCPU's
+	 * ACCEPT and its access use a page the TD did not own yet (found by
+	 * the exhaustive search of accept-race-4k at one preemption).
+	 */
 	td_child_add(c.td, 1ll << (9 * level));
 	pamt_set(pl.leaf, PT_REG, c.td->id);
+	sept_entry_write_unlock(e, septe_make(sept_rules[SOP_PAGE_AUG].next[s], hpa));
+	c.entry = NULL;
 out:
 	pamt_unwalk(&pl);
 	td_ctx_release(&c);

@@ -36,6 +36,7 @@ struct opts {
 	int nvaries;
 	bool runs_given;
 	bool lenient;
+	char inject[256];		/* --inject NAME...: "inject=NAME[,NAME]" for the sets */
 };
 
 /* "tdxsim CMD: message (try 'tdxsim help CMD')" on stderr; returns 2. */
@@ -43,7 +44,7 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
 /*
  * Parse @cmd's command line.  @allowed lists the options it takes:
  * s(et) S(ched) e(seed) j(son) l(enient) t(race) r(uns) T(ime) h(shard)
- * J(obs) v(ary) R(eport) g (--svg) a (--at).  @npos positional arguments
+ * J(obs) v(ary) R(eport) g (--svg) a (--at) i(nject).  @npos positional arguments
  * (1 or 2).  0, or 2 after a one-line error.
  */
 int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,

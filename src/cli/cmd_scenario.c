@@ -123,6 +123,12 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 			if (o->nsets == MAX_SETS)
 				return cli_usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
 			o->sets[o->nsets++] = v;
+		} else if (OPT('i', "--inject")) {
+			/* an alias of --set inject=NAME; several add up */
+			size_t l = strlen(o->inject);
+			if (bad || !*v || l + strlen(v) + 2 > sizeof(o->inject))
+				return cli_usage_err(cmd, "--inject needs a NAME (tdxsim list policies)");
+			snprintf(o->inject + l, sizeof(o->inject) - l, "%s%s", l ? "," : "inject=", v);
 		} else if (OPT('S', "--sched")) {
 			if (bad || parse_sched(o, v))
 				return cli_usage_err(cmd, "--sched takes rr, random, pct:D (D 1..64) or timed");
@@ -182,6 +188,11 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 	}
 	if (pos < npos)
 		return cli_usage_err(cmd, npos > 1 ? "FILE and SCHEDULE expected" : "a scenario FILE expected");
+	if (o->inject[0]) {
+		if (o->nsets == MAX_SETS)
+			return cli_usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
+		o->sets[o->nsets++] = o->inject;	/* after every --set: it wins */
+	}
 	return 0;
 }
 
@@ -373,7 +384,7 @@ static int trace_close(const struct opts *o, FILE *f, bool write_failed, int ret
 int cmd_run(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "run", argc, argv, "sSejt", 1);
+	int e = cli_parse_opts(&o, "run", argc, argv, "sSejti", 1);
 	if (e)
 		return e;
 	static struct scenario sc;
@@ -403,7 +414,7 @@ int cmd_run(int argc, char **argv)
 int cmd_replay(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtl", 2);
+	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtli", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("replay", o.arg2);
@@ -619,7 +630,7 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 int cmd_shrink(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "shrink", argc, argv, "sr", 2);
+	int e = cli_parse_opts(&o, "shrink", argc, argv, "sri", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("shrink", o.arg2);
@@ -739,7 +750,7 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 int cmd_explore(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJR", 1);
+	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJRi", 1);
 	if (e)
 		return e;
 	if (o.sched != SCHED_RANDOM && o.sched != SCHED_PCT)
@@ -928,7 +939,7 @@ int cmd_merge(int argc, char **argv)
 int cmd_compare(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "compare", argc, argv, "sServj", 1);
+	int e = cli_parse_opts(&o, "compare", argc, argv, "sServji", 1);
 	if (e)
 		return e;
 	if (!o.nvaries)
@@ -1152,7 +1163,12 @@ int cmd_list(int argc, char **argv)
 		       "  livelock_exits  K (default 2000; 0: off): a vCPU exiting K times in a row\n"
 		       "               for one GPA and RIP, or retried K times inside KVM, with nothing\n"
 		       "               changed, ends the run as a livelock that says what the host did\n"
-		       "[vm] TD attributes: sept_ve_disable, explicit_demotion (needs [platform]\n"
+		       "  inject       none | NAME[,NAME...]: known host bugs re-introduced on purpose\n"
+		       "               (also --inject NAME; docs/known-bugs.md):\n");
+		for (int i = 0; i < INJECT_NR; i++)
+			printf("    %-15s %s\n", kvm_inject_name((enum kvm_inject)i),
+			       kvm_inject_help((enum kvm_inject)i));
+		printf("[vm] TD attributes: sept_ve_disable, explicit_demotion (needs [platform]\n"
 		       "  explicit_demotion = on).  [platform] module features: dynamic_pamt (max_pa\n"
 		       "  <= 48), enhanced_demote, nonblocking_resize, explicit_demotion.\n");
 		return 0;

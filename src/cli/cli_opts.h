@@ -54,4 +54,20 @@ int cli_load(const struct opts *o, struct scenario *sc);
 /* The engine options of one run of @o with @seed. */
 struct sc_run_opts cli_run_opts(const struct opts *o, uint64_t seed);
 
+/*
+ * What 'tdxsim explore' does, for tests: runs seeds @seed.. (@runs of them)
+ * under @sched (SCHED_RANDOM or SCHED_PCT with @pct_depth) until one misses
+ * @sc's [expect].  0 when none did; else the number of runs made (the
+ * failing one included), *@fail_seed its seed and *@fail its result (free it
+ * with sc_result_free).  A run the simulator cannot make exits(1).
+ */
+uint64_t cli_explore(const struct scenario *sc, enum sched_kind sched, int pct_depth, uint64_t seed,
+		     uint64_t runs, uint64_t *fail_seed, struct sc_result *fail);
+/*
+ * 'tdxsim shrink': the shortest schedule found (malloc'ed) that fails as
+ * @target did, in at most @budget lenient replays (*@runs: how many).
+ */
+char *cli_shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
+		 unsigned budget, unsigned *runs);
+
 #endif

@@ -627,6 +627,12 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 	return k.best;
 }
 
+char *cli_shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
+		 unsigned budget, unsigned *runs)
+{
+	return shrink(sc, schedule, target, budget, runs);
+}
+
 int cmd_shrink(int argc, char **argv)
 {
 	struct opts o;
@@ -720,6 +726,21 @@ static void explore_range(const struct scenario *sc, const struct opts *o, uint6
 	}
 	if (progress)
 		fprintf(stderr, "\r%60s\r", "");
+}
+
+/* See cli_opts.h. */
+uint64_t cli_explore(const struct scenario *sc, enum sched_kind sched, int pct_depth, uint64_t seed,
+		     uint64_t runs, uint64_t *fail_seed, struct sc_result *fail)
+{
+	struct opts o = { .cmd = "explore", .file = sc->path, .sched = sched,
+			  .pct_depth = pct_depth, .seed = seed, .runs = runs };
+	struct explore_sum s = { 0 };
+	explore_range(sc, &o, seed, 0, 1, 0, false, &s);
+	if (!s.failed)
+		return 0;
+	*fail_seed = s.fail_seed;
+	*fail = s.fail;
+	return s.runs;
 }
 
 static json_t *explore_json(const struct scenario *sc, const struct opts *o,

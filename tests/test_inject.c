@@ -39,13 +39,13 @@ static const struct bug {
 	uint64_t runs;
 	const char *message;
 } bugs[] = {
-	{ "no-slot-break", "bug-no-slot-break.ini", SCHED_RANDOM, 0, 300,
+	{ "no-slot-break", "bug-no-slot-break.ini", SCHED_RANDOM, 0, 500,
 	  "the host retried the fault" },
 	{ "remove-no-track", "bug-remove-no-track.ini", SCHED_RANDOM, 0, 100,
 	  "TDX_TLB_TRACKING_NOT_DONE" },
 	{ "track-no-kick", "bug-track-no-kick.ini", SCHED_RANDOM, 0, 100,
 	  "TDX_TLB_TRACKING_NOT_DONE" },
-	{ "frozen-leak", "bug-frozen-leak.ini", SCHED_RANDOM, 0, 100,
+	{ "frozen-leak", "bug-frozen-leak.ini", SCHED_RANDOM, 0, 200,
 	  "the host retried the fault" },
 	{ "zap-whole-2m", "bug-zap-whole-2m.ini", SCHED_RANDOM, 0, 100, "check 0x" },
 	{ "busy-give-up", "bug-busy-zap.ini", SCHED_RANDOM, 0, 100, "TDX_OPERAND_BUSY" },

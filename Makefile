@@ -55,6 +55,7 @@ OBJS += src/engine/task.o
 OBJS += src/engine/engine.o
 OBJS += src/engine/sched.o
 OBJS += src/engine/vtime.o
+OBJS += src/engine/simheap.o
 OBJS += src/module/physmem.o
 OBJS += src/module/pamt.o
 OBJS += src/module/sept.o
@@ -172,7 +173,7 @@ $(BUILD)/tests/test_inject: $(BUILD)/tests/test_inject.o $(BUILD)/tests/testlib.
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(LIB)
+$(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

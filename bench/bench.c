@@ -58,6 +58,7 @@
 #include "../src/host/bringup.h"
 #include "../src/host/kvm.h"
 #include "../src/host/kvm_internal.h"	/* tdx_demote_request(): the split alone */
+#include "../src/cli/scenario.h"
 
 double kvm_fault_4k_pages_per_s(unsigned long long bytes);
 
@@ -693,6 +694,42 @@ static void bench_huge_memslot(double ms[HM_NR])
 	}
 }
 
+/*
+ * Explored runs per second of one scenario, as `tdxsim explore` does them
+ * (random scheduler, seeds 1..@runs, the built TD reused between runs); the
+ * best of RUNS.  *@ok_out: the runs whose outcome met [expect] in the last.
+ */
+static double bench_explore(const char *path, uint64_t runs, uint64_t *ok_out)
+{
+	static struct scenario sc;
+	char err[512];
+	if (scenario_load(path, &sc, err, sizeof(err))) {
+		fprintf(stderr, "bench: %s\n", err);
+		exit(1);
+	}
+	double best = 0;
+	for (int k = 0; k < RUNS; k++) {
+		struct sc_reuse *u = sc_reuse_create();
+		uint64_t ok = 0, t0 = now_ns();
+		for (uint64_t i = 1; i <= runs; i++) {
+			struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = i, .reuse = u };
+			struct sc_result r;
+			char why[256];
+			if (scenario_run(&sc, &o, &r))
+				exit(1);
+			ok += scenario_expected(&sc, &r, why, sizeof(why));
+			sc_result_free(&r);
+		}
+		double rate = (double)runs / ((double)(now_ns() - t0) / 1e9);
+		if (rate > best)
+			best = rate;
+		*ok_out = ok;
+		sc_reuse_free(u);
+	}
+	scenario_free(&sc);
+	return best;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--fault-pages"))
@@ -711,6 +748,14 @@ int main(int argc, char **argv)
 			printf("%s %.3f ms\n", hm_name[o], hm[o]);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "--explore")) {
+		uint64_t ok = 0;
+		double r = bench_explore("scenarios/seed001-rare-case.ini", 2000, &ok);
+		printf("explore_runs_per_s %.0f runs/s (%" PRIu64 " of 2000 met [expect])\n", r, ok);
+		r = bench_explore("bench/explore-small.ini", 5000, &ok);
+		printf("explore_runs_per_s_small %.0f runs/s (%" PRIu64 " of 5000 met [expect])\n", r, ok);
+		return 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "--pamt")) {
 		printf("module_pamt_bytes_per_4k_page %.3f bytes\n", bench_pamt_bytes(false));
 		printf("module_pamt_bytes_per_4k_page_dpamt %.3f bytes\n", bench_pamt_bytes(true));
@@ -722,8 +767,9 @@ int main(int argc, char **argv)
 			"       %s --instructions     only fault_4k_instructions_per_page\n"
 			"       %s --huge-memslot     only the 8 TiB memslot operations\n"
 			"       %s --pamt             only the two module_pamt_bytes_per_4k_page figures\n"
+			"       %s --explore          only the explore_runs_per_s figures\n"
 			"       %s --fault-pages N    fault N pages and exit (what callgrind runs)\n",
-			argv[0], argv[0], argv[0], argv[0], argv[0]);
+			argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	const char *path = argc > 1 ? argv[1] : "bench/results/latest.json";
@@ -791,6 +837,9 @@ int main(int argc, char **argv)
 	bench_huge_memslot(hm);
 	for (int o = 0; o < HM_NR; o++)
 		hm_total += hm[o];
+	uint64_t ex_ok = 0, ex_small_ok = 0;
+	double ex_rate = bench_explore("scenarios/seed001-rare-case.ini", 2000, &ex_ok);
+	double ex_small = bench_explore("bench/explore-small.ini", 5000, &ex_small_ok);
 	long long ir_small = 0, ir_big = 0;
 	const char *ir_why = "";
 	double ipp = fault_instructions(&ir_small, &ir_big, &ir_why);
@@ -826,6 +875,9 @@ int main(int argc, char **argv)
 	fprintf(f, "  \"switch_pair_ns\": {\"value\": %.2f, \"unit\": \"ns\"},\n", sw[0]);
 	fprintf(f, "  \"sched_steps_per_s\": {\"value\": %.0f, \"unit\": \"steps/s\"},\n", steps[RUNS - 1]);
 	fprintf(f, "  \"huge_memslot_ops_ms\": {\"value\": %.3f, \"unit\": \"ms\"},\n", hm_total);
+	fprintf(f, "  \"explore_runs_per_s\": {\"value\": %.0f, \"unit\": \"runs/s\"},\n", ex_rate);
+	fprintf(f, "  \"explore_runs_per_s_small\": {\"value\": %.0f, \"unit\": \"runs/s\"},\n",
+		ex_small);
 	if (ipp >= 0)
 		fprintf(f, "  \"fault_4k_instructions_per_page\": {\"value\": %.1f, \"unit\": \"instructions\"}\n",
 			ipp);
@@ -844,6 +896,10 @@ int main(int argc, char **argv)
 	printf("promote_2m_ns             %8.1f ns   (BLOCK + TRACK + PROMOTE; median %.1f)\n",
 	       huge[2][0], huge[2][RUNS / 2]);
 	printf("module_bytes_per_4k_page  %8.1f bytes\n", per_page);
+	printf("explore_runs_per_s        %8.0f runs/s (seed001-rare-case: 512 4K faults a run, reused TD;"
+	       " best of %d x 2000; %" PRIu64 " met [expect])\n", ex_rate, RUNS, ex_ok);
+	printf("explore_runs_per_s_small  %8.0f runs/s (bench/explore-small.ini: 2 vCPUs, 16 pages;"
+	       " best of %d x 5000; %" PRIu64 " met [expect])\n", ex_small, RUNS, ex_small_ok);
 	printf("module_pamt_bytes_per_4k_page %8.3f bytes (%.3f%% of the memory; real static PAMT ~0.4%%)\n",
 	       pamt_pp, pamt_pp * 100 / 4096);
 	printf("module_pamt_bytes_per_4k_page_dpamt %8.3f bytes (%.4f%%; real Dynamic PAMT ~0.004%% + pairs)\n",

@@ -24,6 +24,7 @@
 
 #include "testlib.h"
 #include "../src/cli/scenario.h"
+#include "../src/engine/simheap.h"
 
 static char tdxsim[512];	/* the binary */
 static char tmpdir[256];
@@ -193,6 +194,73 @@ static void test_livelock_exits_settable(void **state)
 	assert_int_not_equal(scenario_set(&sc, "livelock_exits=-3", err, sizeof(err)), 0);
 	print_message("  livelock_exits=-3: %s\n", err);
 	scenario_free(&sc);
+}
+
+/*
+ * A run that starts from the saved TD (sc_run_opts.reuse) is the run that
+ * builds its own: same outcome, message, counters, trace hash and schedule,
+ * for every shipped scenario and several seeds, under both schedulers.
+ */
+static void test_reuse_is_exact(void **state)
+{
+	(void)state;
+	BANNER("explore's reused TD: every run equals the same run on a freshly built TD");
+	DIR *d = opendir(scenario_dir());
+	assert_non_null(d);
+	struct dirent *de;
+	int files = 0;
+	uint64_t runs = 0, reused = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".ini"))
+			continue;
+		char path[1024], err[512];
+		snprintf(path, sizeof(path), "%s/%s", scenario_dir(), de->d_name);
+		static struct scenario sc;
+		assert_int_equal(scenario_load(path, &sc, err, sizeof(err)), 0);
+		struct sc_reuse *u = sc_reuse_create();
+		assert_non_null(u);
+		for (int k = 0; k < 2; k++)
+			for (uint64_t seed = 1; seed <= 3; seed++) {
+				struct sc_run_opts o = { .sched = k ? SCHED_PCT : SCHED_RANDOM,
+							 .seed = seed, .pct_depth = 2 };
+				struct sc_result a, b;
+				assert_int_equal(scenario_run(&sc, &o, &a), 0);
+				o.reuse = u;
+				assert_int_equal(scenario_run(&sc, &o, &b), 0);
+				if (a.hash != b.hash || a.outcome != b.outcome)
+					print_error("%s seed %" PRIu64 ": %s/%016" PRIx64 " vs reused %s/%016"
+						    PRIx64 " (%s | %s)\n", de->d_name, seed,
+						    sc_outcome_name(a.outcome), a.hash,
+						    sc_outcome_name(b.outcome), b.hash, a.message, b.message);
+				assert_int_equal(a.outcome, b.outcome);
+				assert_int_equal(a.hash, b.hash);
+				assert_string_equal(a.message, b.message);
+				assert_string_equal(a.schedule, b.schedule);
+				assert_memory_equal(a.counters, b.counters, sizeof(a.counters));
+				assert_memory_equal(a.leaf_calls, b.leaf_calls, sizeof(a.leaf_calls));
+				sc_result_free(&a);
+				sc_result_free(&b);
+				runs++;
+			}
+		reused += sc_reuse_count(u);
+		sc_reuse_free(u);
+		scenario_free(&sc);
+		files++;
+	}
+	closedir(d);
+	print_message("  %d scenarios, %" PRIu64 " run pairs equal; %" PRIu64 " runs reused a saved TD\n",
+		      files, runs, reused);
+	assert_true(files >= 10);
+	/* sessions exist but under AddressSanitizer: then every run builds */
+	bool sessions = simheap_begin();
+	if (sessions)
+		simheap_end();
+	/* each scenario's first run builds; a TD that cannot be built never is saved */
+	if (sessions)
+		assert_true(reused >= runs - 2 * (uint64_t)files);
+	else
+		assert_int_equal(reused, 0);
 }
 
 /* ---- parse errors ---- */
@@ -1236,6 +1304,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_scenarios_meet_expect),
 		cmocka_unit_test(test_pct_finishes_retry_loops),
 		cmocka_unit_test(test_livelock_exits_settable),
+		cmocka_unit_test(test_reuse_is_exact),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_huge_keys),
 		cmocka_unit_test(test_huge_setup_errors),

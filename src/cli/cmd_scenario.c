@@ -530,6 +530,7 @@ struct shrinker {
 	size_t n;
 	char *best;			/* ... and its string */
 	unsigned runs, budget;
+	struct sc_reuse *reuse;		/* the TD built once for every candidate */
 };
 
 /* Replay candidate @cand (@cn segments) leniently; keep it if it is better. */
@@ -538,7 +539,8 @@ static bool shrink_try(struct shrinker *k, const struct seg *cand, size_t cn)
 	char *cs = schedule_of(k->seed, cand, cn);
 	if (!cs)
 		return false;
-	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = cs, .lenient = true };
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = cs, .lenient = true,
+				  .reuse = k->reuse };
 	struct sc_result r;
 	bool kept = false;
 	k->runs++;
@@ -610,7 +612,8 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 {
 	const char *p = strchr(schedule + 8, ':');
 	struct shrinker k = { .sc = sc, .target = target, .seed = p ? strtoull(p + 1, NULL, 10) : 0,
-			      .best = strdup(schedule), .budget = budget };
+			      .best = strdup(schedule), .budget = budget,
+			      .reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create() };
 	struct seg *cand = NULL;
 	/* the segment count only goes down: one candidate buffer does */
 	if (k.best && !segments_of(schedule, &k.cur, &k.n) &&
@@ -623,6 +626,7 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 	}
 	free(cand);
 	free(k.cur);
+	sc_reuse_free(k.reuse);
 	*runs_out = k.runs;
 	return k.best;
 }
@@ -695,10 +699,12 @@ static void explore_range(const struct scenario *sc, const struct opts *o, uint6
 			  struct explore_sum *s)
 {
 	double t0 = now_s(), last = 0;
+	struct sc_reuse *reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create();
 	for (uint64_t i = offset; i < o->runs; i += stride) {
 		if (o->time_s && now_s() > deadline)
 			break;
 		struct sc_run_opts ro = cli_run_opts(o, base + i);
+		ro.reuse = reuse;
 		struct sc_result r;
 		if (scenario_run(sc, &ro, &r)) {
 			fprintf(stderr, "tdxsim explore: %s: %s\n", o->file, r.message);
@@ -726,6 +732,7 @@ static void explore_range(const struct scenario *sc, const struct opts *o, uint6
 	}
 	if (progress)
 		fprintf(stderr, "\r%60s\r", "");
+	sc_reuse_free(reuse);
 }
 
 /* See cli_opts.h. */

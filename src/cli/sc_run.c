@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/simheap.h"
 #include "../host/hostmem.h"
 #include "../module/physmem.h"
 #include "scenario.h"
@@ -643,7 +644,7 @@ static int build(struct sc_world *w, struct sc_result *r)
 	default_range(sc, &g, &s);
 	w->lazy_base = g;
 	w->lazy_blocks = (s + LAZY_BLOCK - 1) / LAZY_BLOCK;
-	w->lazy = calloc(w->lazy_blocks ? w->lazy_blocks : 1, 1);
+	w->lazy = sim_calloc(w->lazy_blocks ? w->lazy_blocks : 1, 1);	/* the world's heap */
 	return w->lazy ? 0 : setup_err(r, "memory", ENOMEM);
 }
 
@@ -705,24 +706,99 @@ static void collect(struct sc_world *w, struct sc_result *r)
 	c[C_STEPS] = engine_steps(w->e);
 }
 
+/*
+ * Reusing a built TD (struct sc_reuse, sc_run_opts.reuse): the first run of
+ * a scenario builds its world inside a simheap session and saves the heap
+ * with the world's root (struct sc_world); every run then tears down what
+ * it used, as always, and restores the heap, so the next run starts from
+ * the world exactly as built.  Without a session (ASan, no address space,
+ * a build that failed) each run builds its own world.
+ */
+struct sc_reuse {
+	const struct scenario *sc;	/* whose world is saved */
+	bool saved;
+	bool refused;			/* no session to be had: build every run */
+	struct sc_world w;		/* the world's root as built */
+	struct simheap_snap heap;
+	uint64_t reused;		/* runs that started from the saved world */
+};
+
+struct sc_reuse *sc_reuse_create(void)
+{
+	return calloc(1, sizeof(struct sc_reuse));
+}
+
+uint64_t sc_reuse_count(const struct sc_reuse *u)
+{
+	return u ? u->reused : 0;
+}
+
+void sc_reuse_free(struct sc_reuse *u)
+{
+	if (!u)
+		return;
+	/* the restored world lives in the region only: it goes with it */
+	if (simheap_active())
+		simheap_end();
+	simheap_snap_free(&u->heap);
+	free(u);
+}
+
+/* Forget a saved world (another scenario is run with the same reuse). */
+static void reuse_drop(struct sc_reuse *u)
+{
+	if (u->saved || simheap_active())
+		simheap_end();
+	u->saved = false;
+	u->sc = NULL;
+}
+
 int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r)
 {
 	memset(r, 0, sizeof(*r));
-	struct sc_world w = { .sc = sc };
+	struct sc_reuse *u = o->reuse;
+	static struct sc_world local;
+	struct sc_world *wp = &local;
+	bool session = false;
+	int ret = 0;
+	if (u && u->saved && u->sc == sc) {
+		*wp = u->w;	/* the heap already holds the world as built */
+		u->reused++;
+		session = true;
+		goto built;
+	}
+	if (u && u->saved)
+		reuse_drop(u);
+	*wp = (struct sc_world){ .sc = sc };
 	for (int i = 0; i < SC_MAX_VCPUS; i++)
 		if (sc->vcpus[i].used)
-			w.nvcpus = i + 1;
-	if (sc->nvcpus > w.nvcpus)
-		w.nvcpus = sc->nvcpus;
-	int ret = 0;
-	if (build(&w, r)) {
+			wp->nvcpus = i + 1;
+	if (sc->nvcpus > wp->nvcpus)
+		wp->nvcpus = sc->nvcpus;
+	if (u && !u->refused && !o->snapshot)
+		session = simheap_begin();
+	if (u && !session)
+		u->refused = true;
+	if (build(wp, r)) {
 		r->outcome = SC_SETUP_ERROR;
 		r->schedule = strdup("");
-		if (o->snapshot && w.vm)
-			o->snapshot(o->snapshot_arg, w.vm, r);	/* what was built */
+		if (o->snapshot && wp->vm)
+			o->snapshot(o->snapshot_arg, wp->vm, r);	/* what was built */
 		goto out;
 	}
-	w.setup = *kvm_vm_stats(w.vm);
+	wp->setup = *kvm_vm_stats(wp->vm);
+	if (session) {
+		u->w = *wp;
+		u->sc = sc;
+		u->saved = simheap_save(&u->heap) == 0;
+		if (!u->saved) {
+			/* the world did not fit the region: this run goes on in the
+			 * session, the next ones build their own */
+			u->refused = true;
+		}
+	}
+built:;
+	struct sc_world *w = wp;
 	uint64_t bound = sc->step_bound ? sc->step_bound : 1000000;
 	if (o->stop_at && o->stop_at < bound)
 		bound = o->stop_at;	/* the run "livelocks" there: tdxsim map tells */
@@ -732,33 +808,33 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
 	};
-	w.e = engine_create(&c);
-	if (!w.e) {
+	w->e = engine_create(&c);
+	if (!w->e) {
 		snprintf(r->message, sizeof(r->message), "setup: the engine refused the schedule");
 		ret = -1;
 		goto out;
 	}
 	static struct sc_ctx ctx[SC_MAX_VCPUS];
-	for (int i = 0; i < w.nvcpus; i++) {
-		ctx[i] = (struct sc_ctx){ &w, i };
+	for (int i = 0; i < w->nvcpus; i++) {
+		ctx[i] = (struct sc_ctx){ w, i };
 		char name[16];
 		snprintf(name, sizeof(name), "vcpu%d", i);
 		if (sc->vcpus[i].used)
-			engine_spawn(w.e, name, vcpu_task, &ctx[i]);
+			engine_spawn(w->e, name, vcpu_task, &ctx[i]);
 		else
-			w.done++;	/* created, nothing to run */
+			w->done++;	/* created, nothing to run */
 	}
 	if (sc->nactions)
-		engine_spawn(w.e, "vmm", vmm_task, &w);
-	enum engine_outcome eo = engine_run(w.e);
-	collect(&w, r);
+		engine_spawn(w->e, "vmm", vmm_task, w);
+	enum engine_outcome eo = engine_run(w->e);
+	collect(w, r);
 	const char *why = "";
-	bool dead = kvm_vm_dead(w.vm, &why);
+	bool dead = kvm_vm_dead(w->vm, &why);
 	switch (eo) {
 	case ENGINE_OK:
 		r->outcome = dead ? SC_KILLED : SC_OK;
-		for (int i = 0; i < w.nvcpus && r->outcome == SC_OK; i++)
-			if (w.rc[i])
+		for (int i = 0; i < w->nvcpus && r->outcome == SC_OK; i++)
+			if (w->rc[i])
 				r->outcome = SC_KILLED;
 		snprintf(r->message, sizeof(r->message), "%s", dead ? why : "");
 		break;
@@ -774,18 +850,18 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	case ENGINE_LIVELOCK:
 		/* detected (a vCPU without progress): the report names it */
 		r->outcome = SC_LIVELOCK;
-		snprintf(r->message, sizeof(r->message), "%s", engine_report(w.e));
+		snprintf(r->message, sizeof(r->message), "%s", engine_report(w->e));
 		break;
 	default:
 		r->outcome = SC_REPLAY_ERROR;
 		break;
 	}
 	if (eo != ENGINE_OK)
-		snprintf(r->message, sizeof(r->message), "%s", engine_report(w.e));
+		snprintf(r->message, sizeof(r->message), "%s", engine_report(w->e));
 	/* a vCPU that stopped on its own (a guest panic) says why */
-	for (int i = 0; i < w.nvcpus && !dead; i++) {
-		struct gvcpu *g = kvm_vcpu_guest(w.vm, i);
-		if (w.rc[i] && g && g->why[0]) {
+	for (int i = 0; i < w->nvcpus && !dead; i++) {
+		struct gvcpu *g = kvm_vcpu_guest(w->vm, i);
+		if (w->rc[i] && g && g->why[0]) {
 			size_t l = strlen(r->message);
 			snprintf(r->message + l, sizeof(r->message) - l, "%svcpu%d: %s", l ? "; " : "", i,
 				 g->why);
@@ -793,36 +869,45 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 				r->outcome = SC_FAIL;
 		}
 	}
-	r->hash = engine_trace_hash(w.e);
-	const char *s = engine_schedule(w.e);
+	r->hash = engine_trace_hash(w->e);
+	const char *s = engine_schedule(w->e);
 	r->schedule = strdup(s ? s : "");
 	for (const char *q = strrchr(r->schedule, ':'); q && *++q;)
 		r->nchoices += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '{';
 	if (o->trace)
-		r->trace_failed = sc_trace_write(w.e, sc, o->trace) != 0;
+		r->trace_failed = sc_trace_write(w->e, sc, o->trace) != 0;
 	if (o->snapshot)
-		o->snapshot(o->snapshot_arg, w.vm, r);
-	engine_destroy(w.e);
+		o->snapshot(o->snapshot_arg, w->vm, r);
+	engine_destroy(w->e);
+	w->e = NULL;
 	if (eo == ENGINE_OK) {
-		kvm_destroy_vm(w.vm);
-		w.vm = NULL;
-		uint64_t left = kvm_hostmem(w.k)->allocated;
+		kvm_destroy_vm(w->vm);
+		w->vm = NULL;
+		uint64_t left = kvm_hostmem(w->k)->allocated;
 		if (left && r->outcome == SC_OK) {
 			r->outcome = SC_FAIL;
 			snprintf(r->message, sizeof(r->message),
 				 "teardown left %" PRIu64 " host pages allocated", left);
 		}
 	} else {
-		kvm_vm_free_abandoned(w.vm);	/* vCPUs are stuck inside the TD */
-		w.vm = NULL;
+		kvm_vm_free_abandoned(w->vm);	/* vCPUs are stuck inside the TD */
+		w->vm = NULL;
 	}
+	/* fall through: the host goes too */
+	int rv;
 out:
-	if (w.vm)
-		kvm_destroy_vm(w.vm);
-	if (w.k)
-		kvm_destroy(w.k);
-	free(w.lazy);
-	return ret;
+	rv = ret;
+	if (wp->vm)
+		kvm_destroy_vm(wp->vm);
+	if (wp->k)
+		kvm_destroy(wp->k);
+	sim_free(wp->lazy);
+	*wp = (struct sc_world){ 0 };
+	if (session && u->saved)
+		simheap_restore(&u->heap);	/* the world as built, for the next run */
+	else if (session)
+		reuse_drop(u);
+	return rv;
 }
 
 void sc_result_free(struct sc_result *r)

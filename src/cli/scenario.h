@@ -210,7 +210,21 @@ struct sc_run_opts {
 	/* called with the VM as the run left it, before teardown (NULL: none) */
 	void (*snapshot)(void *arg, struct kvm_vm *vm, const struct sc_result *r);
 	void *snapshot_arg;
+	/* not NULL: reuse the TD built by an earlier run of the same scenario
+	 * (sc_reuse_create); the runs are the same as without, only faster */
+	struct sc_reuse *reuse;
 };
+
+/*
+ * Built worlds kept between runs: the first run of a scenario with a reuse
+ * builds its TD and saves it (the world's heap, src/engine/simheap.h); each
+ * later run of the same scenario starts from that saved TD instead of
+ * building one.  One reuse serves one scenario at a time (another scenario
+ * replaces it).  sc_reuse_count() is the number of runs that reused it.
+ */
+struct sc_reuse *sc_reuse_create(void);
+void sc_reuse_free(struct sc_reuse *u);
+uint64_t sc_reuse_count(const struct sc_reuse *u);
 
 struct sc_result {
 	enum sc_outcome outcome;

@@ -11,6 +11,7 @@
 #include "../engine/engine.h"
 #include "kvm_dpamt.h"
 #include "kvm_internal.h"
+#include "../engine/simheap.h"
 
 #define RANGES_PER_DIR 512	/* refcounts per 1 GiB directory */
 
@@ -31,15 +32,15 @@ int dpamt_host_init(struct kvm *k)
 {
 	if (!k->plat.dynamic_pamt)
 		return 0;
-	struct dpamt_host *d = calloc(1, sizeof(*d));
+	struct dpamt_host *d = sim_calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->pamt_lock = (seam_spinlock_t)SEAM_MUTEX_INIT("pamt_lock", SEAM_LOCK_HOST_MISC);
 	d->base = k->hm.base;
 	d->ndirs = (k->hm.nblocks + RANGES_PER_DIR - 1) / RANGES_PER_DIR;
-	d->dirs = calloc(d->ndirs ? d->ndirs : 1, sizeof(*d->dirs));
+	d->dirs = sim_calloc(d->ndirs ? d->ndirs : 1, sizeof(*d->dirs));
 	if (!d->dirs) {
-		free(d);
+		sim_free(d);
 		return -ENOMEM;
 	}
 	k->dp = d;
@@ -52,9 +53,9 @@ void dpamt_host_fini(struct kvm *k)
 	if (!d)
 		return;
 	for (uint64_t i = 0; i < d->ndirs; i++)
-		free(d->dirs[i]);
-	free(d->dirs);
-	free(d);
+		sim_free(d->dirs[i]);
+	sim_free(d->dirs);
+	sim_free(d);
 	k->dp = NULL;
 }
 
@@ -72,7 +73,7 @@ static uint32_t *refcount_of(struct dpamt_host *d, uint64_t hpa, bool alloc)
 		return NULL;
 	uint32_t **dir = &d->dirs[r / RANGES_PER_DIR];
 	if (!*dir && alloc)
-		*dir = calloc(RANGES_PER_DIR, sizeof(**dir));
+		*dir = sim_calloc(RANGES_PER_DIR, sizeof(**dir));
 	return *dir ? &(*dir)[r % RANGES_PER_DIR] : NULL;
 }
 

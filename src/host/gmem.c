@@ -14,13 +14,14 @@
 #include <string.h>
 
 #include "kvm_internal.h"
+#include "../engine/simheap.h"
 
 int gmem_init(struct gmem *g, uint64_t npages, bool allow_huge)
 {
 	memset(g, 0, sizeof(*g));
 	g->npages = npages;
 	g->ndirs = (npages + (1ull << GMEM_DIR_SHIFT) - 1) >> GMEM_DIR_SHIFT;
-	g->dirs = calloc(g->ndirs ? g->ndirs : 1, sizeof(*g->dirs));
+	g->dirs = sim_calloc(g->ndirs ? g->ndirs : 1, sizeof(*g->dirs));
 	if (!g->dirs)
 		return -ENOMEM;
 	/* a 2M folio must fit the file */
@@ -35,7 +36,7 @@ static struct gmem_chunk *chunk_of(struct gmem *g, uint64_t index)
 {
 	struct gmem_chunk **d = &g->dirs[index >> GMEM_DIR_SHIFT];
 	if (!*d) {
-		*d = calloc(GMEM_DIR_CHUNKS, sizeof(**d));
+		*d = sim_calloc(GMEM_DIR_CHUNKS, sizeof(**d));
 		if (!*d)
 			return NULL;
 		g->ndirs_used++;
@@ -77,7 +78,7 @@ uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool a
 		}
 	}
 	if (!c->small) {
-		c->small = calloc(512, sizeof(uint64_t));
+		c->small = sim_calloc(512, sizeof(uint64_t));
 		if (!c->small)
 			return 0;
 		g->nsmall++;
@@ -93,7 +94,7 @@ uint64_t gmem_get_pfn_slow(struct kvm *k, struct gmem *g, uint64_t index, bool a
 /* A 2M folio becomes 512 4K folios; false if the array cannot be had. */
 static bool split_huge(struct kvm *k, struct gmem *g, struct gmem_chunk *c)
 {
-	uint64_t *small = calloc(512, sizeof(uint64_t));
+	uint64_t *small = sim_calloc(512, sizeof(uint64_t));
 	if (!small)
 		return false;
 	hostmem_split_2m(&k->hm, c->huge);
@@ -185,10 +186,10 @@ void gmem_release(struct kvm *k, struct gmem *g)
 		if (!g->dirs[di])
 			continue;
 		for (unsigned ci = 0; ci < GMEM_DIR_CHUNKS; ci++)
-			free(g->dirs[di][ci].small);
-		free(g->dirs[di]);
+			sim_free(g->dirs[di][ci].small);
+		sim_free(g->dirs[di]);
 	}
-	free(g->dirs);
+	sim_free(g->dirs);
 	memset(g, 0, sizeof(*g));
 }
 

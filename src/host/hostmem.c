@@ -5,13 +5,14 @@
 #include <string.h>
 
 #include "hostmem.h"
+#include "../engine/simheap.h"
 
 #define PAGES_PER_BLOCK 512u
 #define BLOCK_SHIFT 21
 
 static void *zalloc(size_t n, size_t sz)
 {
-	void *p = calloc(n ? n : 1, sz);
+	void *p = sim_calloc(n ? n : 1, sz);
 	if (!p) {
 		fprintf(stderr, "tdxsim: out of memory\n");
 		abort();
@@ -90,13 +91,13 @@ void hostmem_destroy(struct hostmem *h)
 {
 	if (h->bits)
 		for (uint64_t i = 0; i < h->nblocks; i++)
-			free(h->bits[i]);
-	free(h->bits);
-	free(h->nfree);
-	free(h->pinned);
-	free(h->in_partial);
-	free(h->whole);
-	free(h->partial);
+			sim_free(h->bits[i]);
+	sim_free(h->bits);
+	sim_free(h->nfree);
+	sim_free(h->pinned);
+	sim_free(h->in_partial);
+	sim_free(h->whole);
+	sim_free(h->partial);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -179,7 +180,7 @@ void hostmem_free_4k(struct hostmem *h, uint64_t hpa)
 	account(h, -1);
 	if (h->nfree[b] == PAGES_PER_BLOCK && !h->pinned[b]) {
 		/* the block is whole again: back to the 2M pool */
-		free(h->bits[b]);
+		sim_free(h->bits[b]);
 		h->bits[b] = NULL;
 		h->whole[h->nwhole++] = (uint32_t)b;
 		return;	/* a stale partial-stack entry is skipped when met */

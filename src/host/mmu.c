@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kvm_internal.h"
+#include "../engine/simheap.h"
 
 static inline unsigned idx(uint64_t gfn, int level)
 {
@@ -35,7 +36,7 @@ static inline bool present(uint64_t spte)
 /* A zeroed table, or NULL when the simulator itself is out of memory. */
 static struct mmu_page *alloc_table(int level)
 {
-	struct mmu_page *p = aligned_alloc(64, (sizeof(struct mmu_page) + 63) & ~63ul);
+	struct mmu_page *p = sim_aligned_alloc(64, (sizeof(struct mmu_page) + 63) & ~63ul);
 	if (!p)
 		return NULL;
 	memset(p, 0, sizeof(*p));
@@ -181,13 +182,13 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 			if (!c)
 				return RET_PF_NOMEM;
 			if (mmu->mirror && !(c->sept_hpa = vm_alloc_page(vm))) {
-				free(c);
+				sim_free(c);
 				return RET_PF_NOMEM;	/* nothing changed */
 			}
 			if (mmu->mirror && __builtin_expect(vm->pol.dpamt, 0) &&
 			    (r = dpamt_get_pf(vm, c->sept_hpa)) != RET_PF_CONTINUE) {
 				hostmem_free_4k(vm->hm, c->sept_hpa);
-				free(c);
+				sim_free(c);
 				return r;
 			}
 			if (mmu->mirror) {
@@ -206,7 +207,7 @@ static int walk_alloc_full(struct kvm_vm *vm, struct mmu *mmu, uint64_t gfn, int
 					dpamt_put(vm, c->sept_hpa);
 					hostmem_free_4k(vm->hm, c->sept_hpa);
 				}
-				free(c);
+				sim_free(c);
 				return r;
 			}
 			mmu->npages++;
@@ -302,7 +303,7 @@ static int split_shared(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 	int pr = dpamt_split_prepare(vm, sept, a.pair, false);
 	if (pr) {
 		split_cache_put(vm, sept);
-		free(c);
+		sim_free(c);
 		return pr == -ENOMEM ? RET_PF_NOMEM : RET_PF_ERR;
 	}
 	int r = freeze_and_call(vm, sptep, old, (uint64_t)(uintptr_t)c | SPTE_PRESENT, do_demote, &a,
@@ -310,7 +311,7 @@ static int split_shared(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 	if (r != RET_PF_CONTINUE) {
 		dpamt_split_abort(vm, sept, a.pair, false);
 		split_cache_put(vm, sept);
-		free(c);
+		sim_free(c);
 		return r;
 	}
 	vm->mirror.npages++;
@@ -588,7 +589,7 @@ int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
 	int pr = dpamt_split_prepare(vm, sept, d.pair, true);	/* before BLOCK: no undo */
 	if (pr) {
 		split_cache_put(vm, sept);
-		free(c);
+		sim_free(c);
 		return pr;
 	}
 	/* a run abandoned inside the retry loop (a livelock) frees it with the VM */
@@ -608,7 +609,7 @@ int mmu_split_2m(struct kvm_vm *vm, uint64_t gfn)
 	if (st != TDX_SUCCESS) {
 		dpamt_split_abort(vm, sept, d.pair, true);
 		split_cache_put(vm, sept);
-		free(c);
+		sim_free(c);
 		vm_kill(vm, "splitting GPA %#" PRIx64 ": %s (%#" PRIx64 ")", a.gpa,
 			tdx_status_name(st), st);
 		return -EIO;
@@ -761,7 +762,7 @@ int mmu_promote_2m(struct kvm_vm *vm, uint64_t gfn, bool (*folio_2m)(struct kvm_
 		dpamt_promoted(vm, base, p.pair[0], p.pair[1], p.freed);	/* frees the pair */
 	physmem_zero_page(vm->pm, p.freed);
 	hostmem_free_4k(vm->hm, p.freed);
-	free(pt);
+	sim_free(pt);
 	vm->st.promotions++;
 	return 1;
 }
@@ -821,7 +822,7 @@ static void free_tables(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt,
 		physmem_zero_page(vm->pm, pt->sept_hpa);
 		hostmem_free_4k(vm->hm, pt->sept_hpa);
 	}
-	free(pt);
+	sim_free(pt);
 }
 
 void mmu_free_tables(struct kvm_vm *vm, struct mmu *mmu, bool reclaim)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kvm_internal.h"
+#include "../engine/simheap.h"
 
 /* ---- platform ---- */
 
@@ -38,13 +39,13 @@ struct kvm *kvm_create(const struct kvm_platform *p)
 	c.enhanced_demote_interruptibility = p->enhanced_demote;
 	c.nonblocking_resize = p->nonblocking_resize;
 	c.sept_explicit_demotion = p->explicit_demotion;
-	struct kvm *k = calloc(1, sizeof(*k));
+	struct kvm *k = sim_calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
 	k->plat = *p;
 	k->m = tdx_module_create(&c);
 	if (!k->m) {
-		free(k);
+		sim_free(k);
 		return NULL;
 	}
 	k->pm = tdx_module_physmem(k->m);
@@ -52,7 +53,7 @@ struct kvm *kvm_create(const struct kvm_platform *p)
 	if (hostmem_init(&k->hm, k->pm->tdmr[0].base, k->pm->tdmr[0].size, p->fragmentation,
 			 p->seed)) {
 		tdx_module_destroy(k->m);
-		free(k);
+		sim_free(k);
 		return NULL;
 	}
 	k->next_hkid = 1;
@@ -70,7 +71,7 @@ void kvm_destroy(struct kvm *k)
 	dpamt_host_fini(k);
 	hostmem_destroy(&k->hm);
 	tdx_module_destroy(k->m);
-	free(k);
+	sim_free(k);
 }
 
 struct tdx_module *kvm_module(struct kvm *k) { return k->m; }
@@ -323,7 +324,7 @@ int gfnset_add(struct gfnset *set, uint64_t gfn)
 		return 1;
 	if ((set->n + 1) * 2 > set->cap) {
 		uint32_t cap = set->cap ? set->cap * 2 : 64;
-		uint64_t *keys = calloc(cap, sizeof(*keys));
+		uint64_t *keys = sim_calloc(cap, sizeof(*keys));
 		if (!keys)
 			return -ENOMEM;
 		for (uint32_t j = 0; j < set->cap; j++) {
@@ -335,7 +336,7 @@ int gfnset_add(struct gfnset *set, uint64_t gfn)
 				i = (i + 1) & (cap - 1);
 			keys[i] = k;
 		}
-		free(set->keys);
+		sim_free(set->keys);
 		set->keys = keys;
 		set->cap = cap;
 	}
@@ -350,7 +351,7 @@ int gfnset_add(struct gfnset *set, uint64_t gfn)
 
 void gfnset_free(struct gfnset *set)
 {
-	free(set->keys);
+	sim_free(set->keys);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -439,7 +440,7 @@ static int attr_reserve(struct kvm_vm *vm)
 	if (vm->npriv + 1 <= vm->priv_cap)
 		return 0;
 	uint32_t cap = vm->priv_cap ? vm->priv_cap * 2 : 8;
-	struct attr_range *p = realloc(vm->priv, cap * sizeof(*p));
+	struct attr_range *p = sim_realloc(vm->priv, cap * sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	vm->priv = p;
@@ -532,7 +533,7 @@ struct kvm_vm *kvm_create_vm(struct kvm *k, const struct kvm_policy *pol)
 	/* Dynamic PAMT on the host needs the module to run with it */
 	if (pol->dpamt && !tdx_module_dynamic_pamt(k->m))
 		return NULL;
-	struct kvm_vm *vm = calloc(1, sizeof(*vm));
+	struct kvm_vm *vm = sim_calloc(1, sizeof(*vm));
 	if (!vm)
 		return NULL;
 	vm->k = k;
@@ -790,7 +791,7 @@ int kvm_create_vcpu(struct kvm_vm *vm)
 		r = -EINVAL;
 		goto out;
 	}
-	struct kvm_vcpu *v = calloc(1, sizeof(*v));
+	struct kvm_vcpu *v = sim_calloc(1, sizeof(*v));
 	if (!v) {
 		r = -ENOMEM;
 		goto out;
@@ -895,7 +896,7 @@ static int shmap_init(struct shmap *m, uint64_t npages)
 {
 	memset(m, 0, sizeof(*m));
 	m->ndirs = (npages + (1ull << GMEM_DIR_SHIFT) - 1) >> GMEM_DIR_SHIFT;
-	m->dirs = calloc(m->ndirs ? m->ndirs : 1, sizeof(*m->dirs));
+	m->dirs = sim_calloc(m->ndirs ? m->ndirs : 1, sizeof(*m->dirs));
 	return m->dirs ? 0 : -ENOMEM;
 }
 
@@ -908,13 +909,13 @@ uint64_t vm_shared_backing(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gf
 		return hpa;
 	uint64_t ***d = &m->dirs[i >> GMEM_DIR_SHIFT];
 	if (!*d) {
-		if (!(*d = calloc(512, sizeof(**d))))
+		if (!(*d = sim_calloc(512, sizeof(**d))))
 			return 0;
 		m->ndirs_used++;
 	}
 	uint64_t **l = &(*d)[(i >> 9) & 511];
 	if (!*l) {
-		if (!(*l = calloc(512, sizeof(**l))))
+		if (!(*l = sim_calloc(512, sizeof(**l))))
 			return 0;
 		m->nleaves++;
 	}
@@ -957,10 +958,10 @@ static void shmap_release(struct kvm_vm *vm, struct shmap *m)
 		if (!m->dirs[di])
 			continue;
 		for (unsigned li = 0; li < 512; li++)
-			free(m->dirs[di][li]);
-		free(m->dirs[di]);
+			sim_free(m->dirs[di][li]);
+		sim_free(m->dirs[di]);
 	}
-	free(m->dirs);
+	sim_free(m->dirs);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -1855,11 +1856,11 @@ static void free_host_side(struct kvm_vm *vm)
 			gmem_release(vm->k, &vm->gmems[i]);
 	for (int i = 0; i < vm->nvcpus; i++) {
 		dpamt_cache_free(vm, &vm->vcpus[i]->pamt_cache);
-		free(vm->vcpus[i]);
+		sim_free(vm->vcpus[i]);
 	}
-	free(vm->priv);
+	sim_free(vm->priv);
 	gfnset_free(&vm->inhibit);
-	free(vm->split_inflight);
+	sim_free(vm->split_inflight);
 	while (vm->nsplit_cache)
 		vm_free_page(vm, vm->split_cache[--vm->nsplit_cache]);
 	dpamt_cache_free(vm, &vm->pamt_cache);
@@ -1911,7 +1912,7 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 	}
 	free_host_side(vm);
 	int r = vm->dead && had_td && strstr(vm->why, "reclaim") ? -EIO : 0;
-	free(vm);
+	sim_free(vm);
 	return r;
 }
 
@@ -1920,5 +1921,5 @@ void kvm_vm_free_abandoned(struct kvm_vm *vm)
 	vm->dead = true;
 	mmu_free_tables(vm, &vm->mirror, false);
 	free_host_side(vm);
-	free(vm);
+	sim_free(vm);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "../engine/simheap.h"
 
 void tdx_module_default_config(struct tdx_module_config *c)
 {
@@ -36,7 +37,7 @@ struct tdx_module *tdx_module_create(const struct tdx_module_config *c)
 			TDX_DYNAMIC_PAMT_MAX_PA, c->max_pa);
 		return NULL;
 	}
-	struct tdx_module *m = calloc(1, sizeof(*m));
+	struct tdx_module *m = sim_calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
 	m->cfg = *c;
@@ -58,9 +59,9 @@ struct tdx_module *tdx_module_create(const struct tdx_module_config *c)
 		if (physmem_add_tdmr(&m->pm, c->tdmr[i].base, c->tdmr[i].size))
 			goto fail;
 	/* key id 0 is the host's (TME) key; private keys are 1..nr_hkids */
-	m->hkid_state = calloc(c->nr_hkids + 1u, 1);
-	m->hkid_wb_pending = calloc(c->nr_hkids + 1u, 1);
-	m->wb_selected = calloc(c->nr_hkids + 1u, 1);
+	m->hkid_state = sim_calloc(c->nr_hkids + 1u, 1);
+	m->hkid_wb_pending = sim_calloc(c->nr_hkids + 1u, 1);
+	m->wb_selected = sim_calloc(c->nr_hkids + 1u, 1);
 	if (!m->hkid_state || !m->hkid_wb_pending || !m->wb_selected)
 		goto fail;
 	return m;
@@ -72,10 +73,10 @@ fail:
 void td_free(struct tdx_td *td)
 {
 	for (uint32_t i = 0; i < td->nvcpus; i++)
-		free(td->vcpus[i]);
-	free(td->vcpus);
+		sim_free(td->vcpus[i]);
+	sim_free(td->vcpus);
 	mrtd_free(td);
-	free(td);
+	sim_free(td);
 }
 
 void tdx_module_destroy(struct tdx_module *m)
@@ -85,12 +86,12 @@ void tdx_module_destroy(struct tdx_module *m)
 	for (uint32_t i = 0; i < m->ntds; i++)
 		if (m->tds[i])
 			td_free(m->tds[i]);
-	free(m->tds);
-	free(m->hkid_state);
-	free(m->hkid_wb_pending);
-	free(m->wb_selected);
+	sim_free(m->tds);
+	sim_free(m->hkid_state);
+	sim_free(m->hkid_wb_pending);
+	sim_free(m->wb_selected);
 	physmem_destroy(&m->pm);
-	free(m);
+	sim_free(m);
 }
 
 struct physmem *tdx_module_physmem(struct tdx_module *m)

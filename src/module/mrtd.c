@@ -49,6 +49,9 @@ void mrtd_finalize(struct tdx_td *td)
 	if (EVP_DigestFinal_ex(td->mrtd_ctx, td->mrtd, &n) != 1 || n != TDX_MRTD_BYTES)
 		abort();
 	td->mrtd_final = true;
+	/* the hash is done: nothing outside the world's heap (simheap.h) stays
+	 * alive with the TD, so a snapshot of that heap holds all of it */
+	mrtd_free(td);
 }
 
 void mrtd_free(struct tdx_td *td)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "physmem.h"
+#include "../engine/simheap.h"
 
 #define TAG_SPARSE		PHYSMEM_TAG_SPARSE
 #define TAG_IDX_SHIFT		PHYSMEM_TAG_IDX_SHIFT
@@ -20,7 +21,7 @@
 
 static void *xcalloc(size_t n, size_t sz)
 {
-	void *p = calloc(n, sz);
+	void *p = sim_calloc(n, sz);
 	if (!p) {
 		fprintf(stderr, "tdxsim: out of memory (%zu bytes)\n", n * sz);
 		abort();
@@ -54,11 +55,11 @@ static void free_chunk2m(struct physmem *pm, struct phys_2m *c)
 	for (int i = 0; i < 512; i++) {
 		uint64_t t = c->content[i];
 		if (t && !(t & TAG_SPARSE)) {
-			free((void *)(uintptr_t)t);
+			sim_free((void *)(uintptr_t)t);
 			pm->n_page_buffers--;
 		}
 	}
-	free(c);
+	sim_free(c);
 }
 
 void physmem_destroy(struct physmem *pm)
@@ -72,11 +73,11 @@ void physmem_destroy(struct physmem *pm)
 		for (int i = 0; i < 512; i++)
 			if (c->c2m[i])
 				free_chunk2m(pm, c->c2m[i]);
-		free(c);
+		sim_free(c);
 	}
-	free(pm->c1g);
+	sim_free(pm->c1g);
 	pm->c1g = NULL;
-	free(pm->in_tdmr);
+	sim_free(pm->in_tdmr);
 	pm->in_tdmr = NULL;
 }
 
@@ -155,7 +156,7 @@ void physmem_pamt4k_free(struct physmem *pm, struct phys_2m *c)
 	if (!c->pamt4k)
 		return;
 	if (!pamt4k_embedded(c))
-		free(c->pamt4k);
+		sim_free(c->pamt4k);
 	c->pamt4k = NULL;
 	pm->n_pamt4k--;
 }
@@ -185,7 +186,7 @@ static void tag_clear(struct physmem *pm, uint64_t *tag)
 {
 	uint64_t t = *tag;
 	if (t && !(t & TAG_SPARSE)) {
-		free((void *)(uintptr_t)t);
+		sim_free((void *)(uintptr_t)t);
 		pm->n_page_buffers--;
 	}
 	*tag = 0;

@@ -4,16 +4,17 @@
 #include <string.h>
 
 #include "internal.h"
+#include "../engine/simheap.h"
 
 static struct tdx_td *td_alloc(struct tdx_module *m)
 {
 	if (m->ntds >= PAMT_MAX_OWNER)
 		return NULL;
-	struct tdx_td **tds = realloc(m->tds, (m->ntds + 1) * sizeof(*tds));
+	struct tdx_td **tds = sim_realloc(m->tds, (m->ntds + 1) * sizeof(*tds));
 	if (!tds)
 		return NULL;
 	m->tds = tds;
-	struct tdx_td *td = calloc(1, sizeof(*td));
+	struct tdx_td *td = sim_calloc(1, sizeof(*td));
 	if (!td)
 		return NULL;
 	td->m = m;

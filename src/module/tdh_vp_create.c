@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "../engine/simheap.h"
 
 uint64_t tdh_vp_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvpr, uint64_t tdr)
 {
@@ -20,12 +21,12 @@ uint64_t tdh_vp_create(struct tdx_module *m, struct tdx_regs *out, uint64_t tdvp
 	if (st)
 		goto out;
 	struct tdx_td *td = c.td;
-	struct tdx_vcpu **vs = realloc(td->vcpus, (td->nvcpus + 1) * sizeof(*vs));
-	struct tdx_vcpu *v = calloc(1, sizeof(*v));
+	struct tdx_vcpu **vs = sim_realloc(td->vcpus, (td->nvcpus + 1) * sizeof(*vs));
+	struct tdx_vcpu *v = sim_calloc(1, sizeof(*v));
 	if (vs)
 		td->vcpus = vs;
 	if (!vs || !v || td->nvcpus == UINT32_MAX) {
-		free(v);
+		sim_free(v);
 		st = TDX_MAX_VCPUS_EXCEEDED;	/* the simulator's own limit */
 		goto out;
 	}

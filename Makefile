@@ -169,6 +169,10 @@ $(BUILD)/tests/test_cli: $(BUILD)/tests/test_cli.o $(BUILD)/tests/testlib.o $(ad
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+$(BUILD)/tests/test_inject: $(BUILD)/tests/test_inject.o $(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
 $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(BUILD)/bench/kvm_fault.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -880,6 +880,7 @@ static void test_bad_command_lines(void **state)
 	static const char *const bad[] = {
 		"", "frobnicate", "run", "run racy.ini --sched fastest", "run racy.ini --seed x",
 		"run racy.ini extra", "run racy.ini --set", "run racy.ini --bogus",
+		"run racy.ini --inject", "run racy.ini --inject=", "measure a.fd --inject x",
 		"explore racy.ini --runs 0", "explore racy.ini --shard 4/4", "explore racy.ini --jobs 99",
 		"explore racy.ini --sched rr", "explore racy.ini --time forever",
 		"replay racy.ini", "replay racy.ini notaschedule", "shrink racy.ini",
@@ -920,6 +921,52 @@ static void test_bad_command_lines(void **state)
 	char path[512];
 	snprintf(path, sizeof(path), "%s/broken.svg", tmpdir);
 	assert_int_not_equal(access(path, F_OK), 0);	/* no empty picture left behind */
+}
+
+static void test_inject_option(void **state)
+{
+	(void)state;
+	BANNER("--inject NAME is --set inject=NAME on run, replay, explore, compare; an unknown "
+	       "name is an error naming the key");
+	static char out[1 << 15];
+	char cmd[2048], file[1200];
+	snprintf(file, sizeof(file), "%s/%s/bug-remove-no-track.ini", cwd(), scenario_dir());
+	snprintf(cmd, sizeof(cmd), "run %s", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);		/* the correct host */
+	snprintf(cmd, sizeof(cmd), "run %s --inject remove-no-track", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "TDX_TLB_TRACKING_NOT_DONE"));
+	snprintf(cmd, sizeof(cmd), "run %s --set vm.inject=remove-no-track --json", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "TDX_TLB_TRACKING_NOT_DONE"));
+	/* several add up; the last --inject set wins over a --set of the key */
+	snprintf(cmd, sizeof(cmd), "run %s --set inject=none --inject stale-pfn --inject "
+		 "remove-no-track", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	snprintf(cmd, sizeof(cmd), "run %s --inject no-such-bug", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "inject: 'no-such-bug' is not a value"));
+	snprintf(cmd, sizeof(cmd), "explore %s --inject track-no-kick --runs 20", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "FAILED at seed 1"));
+	char *rep = strstr(out, "replay: tdxsim replay ");
+	assert_non_null(rep);
+	char *q = strchr(rep, '\'');
+	assert_non_null(q);
+	char sched[512];
+	snprintf(sched, sizeof(sched), "%.*s", (int)strcspn(q + 1, "'"), q + 1);
+	snprintf(cmd, sizeof(cmd), "replay %s '%s' --inject track-no-kick", file, sched);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "TDX_TLB_TRACKING_NOT_DONE"));
+	/* without the bug the run takes other steps (the kick): leniently, it is ok */
+	snprintf(cmd, sizeof(cmd), "replay %s '%s' --lenient", file, sched);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "compare %s --vary inject=none,track-no-kick --runs 2", file);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "inject=track-no-kick  killed 2"));
+	assert_int_equal(run_cmd("list policies", out, sizeof(out)), 0);
+	for (int i = 0; i < INJECT_NR; i++)
+		assert_non_null(strstr(out, kvm_inject_name((enum kvm_inject)i)));
 }
 
 static void test_list_and_help(void **state)
@@ -1415,6 +1462,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_parallel_shards),
 		cmocka_unit_test(test_compare_table),
 		cmocka_unit_test(test_bad_command_lines),
+		cmocka_unit_test(test_inject_option),
 		cmocka_unit_test(test_list_and_help),
 		cmocka_unit_test(test_run_json),
 		cmocka_unit_test(test_trace_file),

@@ -41,6 +41,7 @@ struct opts {
 	bool exhaustive;		/* explore --exhaustive */
 	int preemptions;		/* --preemptions K (default 2) */
 	bool preemptions_given;		/* (refused without --exhaustive) */
+	char inject[256];		/* --inject NAME...: "inject=NAME[,NAME]" for the sets */
 };
 
 /* "tdxsim CMD: message (try 'tdxsim help CMD')" on stderr; returns 2. */
@@ -49,7 +50,7 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * Parse @cmd's command line.  @allowed lists the options it takes:
  * s(et) S(ched) e(seed) j(son) l(enient) t(race) r(uns) T(ime) h(shard)
  * J(obs) v(ary) R(eport) g (--svg) a (--at) x (--exhaustive)
- * P (--preemptions).  @npos positional arguments
+ * P (--preemptions) i(nject).  @npos positional arguments
  * (1 or 2).  0, or 2 after a one-line error.
  */
 int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,
@@ -58,5 +59,21 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 int cli_load(const struct opts *o, struct scenario *sc);
 /* The engine options of one run of @o with @seed. */
 struct sc_run_opts cli_run_opts(const struct opts *o, uint64_t seed);
+
+/*
+ * What 'tdxsim explore' does, for tests: runs seeds @seed.. (@runs of them)
+ * under @sched (SCHED_RANDOM or SCHED_PCT with @pct_depth) until one misses
+ * @sc's [expect].  0 when none did; else the number of runs made (the
+ * failing one included), *@fail_seed its seed and *@fail its result (free it
+ * with sc_result_free).  A run the simulator cannot make exits(1).
+ */
+uint64_t cli_explore(const struct scenario *sc, enum sched_kind sched, int pct_depth, uint64_t seed,
+		     uint64_t runs, uint64_t *fail_seed, struct sc_result *fail);
+/*
+ * 'tdxsim shrink': the shortest schedule found (malloc'ed) that fails as
+ * @target did, in at most @budget lenient replays (*@runs: how many).
+ */
+char *cli_shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
+		 unsigned budget, unsigned *runs);
 
 #endif

@@ -124,6 +124,12 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 			if (o->nsets == MAX_SETS)
 				return cli_usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
 			o->sets[o->nsets++] = v;
+		} else if (OPT('i', "--inject")) {
+			/* an alias of --set inject=NAME; several add up */
+			size_t l = strlen(o->inject);
+			if (bad || !*v || l + strlen(v) + 2 > sizeof(o->inject))
+				return cli_usage_err(cmd, "--inject needs a NAME (tdxsim list policies)");
+			snprintf(o->inject + l, sizeof(o->inject) - l, "%s%s", l ? "," : "inject=", v);
 		} else if (OPT('S', "--sched")) {
 			if (bad || parse_sched(o, v))
 				return cli_usage_err(cmd, "--sched takes rr, random, pct:D (D 1..64) or timed");
@@ -194,6 +200,11 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 	}
 	if (pos < npos)
 		return cli_usage_err(cmd, npos > 1 ? "FILE and SCHEDULE expected" : "a scenario FILE expected");
+	if (o->inject[0]) {
+		if (o->nsets == MAX_SETS)
+			return cli_usage_err(cmd, "too many --set (at most %d)", MAX_SETS);
+		o->sets[o->nsets++] = o->inject;	/* after every --set: it wins */
+	}
 	return 0;
 }
 
@@ -385,7 +396,7 @@ static int trace_close(const struct opts *o, FILE *f, bool write_failed, int ret
 int cmd_run(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "run", argc, argv, "sSejt", 1);
+	int e = cli_parse_opts(&o, "run", argc, argv, "sSejti", 1);
 	if (e)
 		return e;
 	static struct scenario sc;
@@ -415,7 +426,7 @@ int cmd_run(int argc, char **argv)
 int cmd_replay(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtl", 2);
+	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtli", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("replay", o.arg2);
@@ -632,10 +643,16 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 	return k.best;
 }
 
+char *cli_shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
+		 unsigned budget, unsigned *runs)
+{
+	return shrink(sc, schedule, target, budget, runs);
+}
+
 int cmd_shrink(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "shrink", argc, argv, "sr", 2);
+	int e = cli_parse_opts(&o, "shrink", argc, argv, "sri", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("shrink", o.arg2);
@@ -792,6 +809,21 @@ static int explore_exhaustive(const struct scenario *sc, const struct opts *o, b
 	return ret;
 }
 
+/* See cli_opts.h. */
+uint64_t cli_explore(const struct scenario *sc, enum sched_kind sched, int pct_depth, uint64_t seed,
+		     uint64_t runs, uint64_t *fail_seed, struct sc_result *fail)
+{
+	struct opts o = { .cmd = "explore", .file = sc->path, .sched = sched,
+			  .pct_depth = pct_depth, .seed = seed, .runs = runs };
+	struct explore_sum s = { 0 };
+	explore_range(sc, &o, seed, 0, 1, 0, false, &s);
+	if (!s.failed)
+		return 0;
+	*fail_seed = s.fail_seed;
+	*fail = s.fail;
+	return s.runs;
+}
+
 static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 			    const struct explore_sum *s, const char *shrunk)
 {
@@ -833,7 +865,7 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 int cmd_explore(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJRxP", 1);
+	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJRxPi", 1);
 	if (e)
 		return e;
 	if (o.sched != SCHED_RANDOM && o.sched != SCHED_PCT)
@@ -1047,7 +1079,7 @@ int cmd_merge(int argc, char **argv)
 int cmd_compare(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "compare", argc, argv, "sServj", 1);
+	int e = cli_parse_opts(&o, "compare", argc, argv, "sServji", 1);
 	if (e)
 		return e;
 	if (!o.nvaries)
@@ -1271,7 +1303,12 @@ int cmd_list(int argc, char **argv)
 		       "  livelock_exits  K (default 2000; 0: off): a vCPU exiting K times in a row\n"
 		       "               for one GPA and RIP, or retried K times inside KVM, with nothing\n"
 		       "               changed, ends the run as a livelock that says what the host did\n"
-		       "[vm] TD attributes: sept_ve_disable, explicit_demotion (needs [platform]\n"
+		       "  inject       none | NAME[,NAME...]: known host bugs re-introduced on purpose\n"
+		       "               (also --inject NAME; docs/known-bugs.md):\n");
+		for (int i = 0; i < INJECT_NR; i++)
+			printf("    %-15s %s\n", kvm_inject_name((enum kvm_inject)i),
+			       kvm_inject_help((enum kvm_inject)i));
+		printf("[vm] TD attributes: sept_ve_disable, explicit_demotion (needs [platform]\n"
 		       "  explicit_demotion = on).  [platform] module features: dynamic_pamt (max_pa\n"
 		       "  <= 48), enhanced_demote, nonblocking_resize, explicit_demotion.\n");
 		return 0;

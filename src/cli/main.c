@@ -17,7 +17,8 @@ static const struct cmd {
 	const char *usage;	/* the synopsis and what it does, for 'tdxsim help NAME' */
 } cmds[] = {
 	{ "run", cmd_run, "run a scenario once: outcome, counters, virtual time, schedule",
-	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--sched rr|random|pct:D|timed]\n"
+	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--inject NAME]...\n"
+	  "           [--sched rr|random|pct:D|timed]\n"
 	  "           [--seed N] [--json] [--trace OUT.json]\n"
 	  "  One run of the scenario.  Prints its outcome (ok, killed, fail, deadlock,\n"
 	  "  livelock), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
@@ -27,7 +28,9 @@ static const struct cmd {
 	  "  track per task, a span per SEAMCALL and TDCALL with its status, TD exits,\n"
 	  "  kicks and BUSY answers, in virtual time.  Exit status 0 when [expect] is met\n"
 	  "  (no [expect]: the outcome is ok), 1 when not or when the trace cannot be\n"
-	  "  written, 2 for a bad command line.\n"
+	  "  written, 2 for a bad command line.  --inject NAME (run, replay, shrink,\n"
+	  "  explore, compare) is --set inject=NAME: a known host bug re-introduced on\n"
+	  "  purpose (names: tdxsim list policies; docs/known-bugs.md).\n"
 	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
 	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
@@ -36,7 +39,7 @@ static const struct cmd {
 	  "  inhibits promotions demote_interrupted demote_requests pamt_adds\n"
 	  "  pamt_removes." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
-	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--json] [--lenient]\n"
+	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--inject NAME] [--json] [--lenient]\n"
 	  "              [--trace OUT.json]\n"
 	  "  Runs the scenario under the schedule (tdxsim1:...) strictly: a choice that\n"
 	  "  does not fit is an error.  Prints the same report as run, trace hash included.\n"
@@ -44,13 +47,14 @@ static const struct cmd {
 	  "  --lenient: where the schedule ends or its choice cannot run, the running task\n"
 	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs." },
 	{ "shrink", cmd_shrink, "shorten a failing schedule (delta debugging)",
-	  "tdxsim shrink FILE SCHEDULE [--set ...] [--runs N]\n"
+	  "tdxsim shrink FILE SCHEDULE [--set ...] [--inject NAME] [--runs N]\n"
 	  "  Drops chunks of the schedule's choices and keeps a candidate only if the\n"
 	  "  same failure (outcome and message) comes back; prints the shortest found.\n"
 	  "  At most N runs (default 2000)." },
 	{ "explore", cmd_explore, "many runs with fresh seeds; stop, shrink and report at a failure",
 	  "tdxsim explore FILE [--runs N] [--time T] [--sched random|pct:D] [--seed N]\n"
 	  "               [--shard I/N] [--jobs J] [--report OUT.json] [--set ...]\n"
+	  "               [--inject NAME]\n"
 	  "tdxsim explore FILE --exhaustive [--preemptions K] [--runs N] [--time T]\n"
 	  "               [--seed N] [--report OUT.json] [--set ...]\n"
 	  "  Runs seeds N..N+runs-1 (default 1..100) until one misses [expect], shrinks\n"
@@ -63,7 +67,7 @@ static const struct cmd {
 	  "  failure." },
 	{ "compare", cmd_compare, "the same seeds under design variants: one table",
 	  "tdxsim compare FILE --vary KEY=V1,V2,... [--vary ...] [--runs N] [--seed N]\n"
-	  "               [--sched ...] [--json]\n"
+	  "               [--sched ...] [--inject NAME] [--json]\n"
 	  "  Every combination of the --vary values runs the same N seeds (default 20);\n"
 	  "  the table shows outcome counts and means per run of TD exits, EPT\n"
 	  "  violations, zero-step refusals, BUSY answers, BUSY VP.ENTERs, kicks,\n"

@@ -288,6 +288,7 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 			{ "dpamt", "on or off" },
 			{ "dpamt_demote_locked", "on or off" },
 			{ "livelock_exits", "0 (off) .. 100000000" },
+			{ "inject", "none, or a comma list of known-bug names" },
 		};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(k, keys[i].key)) {

@@ -68,6 +68,33 @@ enum kvm_folio {
 	FOLIO_2M,		/* the HugeTLB-backed series: 2M folios where the host has them */
 	FOLIO_NR
 };
+/*
+ * Known host bugs, re-introduced on purpose (policy "inject", a set;
+ * docs/known-bugs.md says where each came from).  Each is one marked
+ * branch at the place the real bug was; a scenario in scenarios/bug-*.ini
+ * exposes it through the simulator's own checks, never by the injection
+ * announcing itself.  None is set by default.
+ */
+enum kvm_inject {
+	INJECT_NO_SLOT_BREAK = 0,	/* local retry ignores a memslot being deleted
+					 * (the deadlock fixed in 6.18) */
+	INJECT_REMOVE_NO_TRACK,		/* PAGE.REMOVE after BLOCK without TRACK and kick */
+	INJECT_TRACK_NO_KICK,		/* TRACK, but the vCPUs are not kicked out */
+	INJECT_FROZEN_LEAK,		/* a failed SEAMCALL leaves the mirror SPTE frozen */
+	INJECT_ZAP_WHOLE_2M,		/* a partial conversion or punch zaps the whole 2M
+					 * leaf instead of splitting it */
+	INJECT_BUSY_GIVE_UP,		/* a BUSY under the exclusive lock is not retried */
+	INJECT_STALE_PFN,		/* a fault maps its pfn without rechecking the
+					 * invalidation sequence */
+	INJECT_KICK_NO_STOP,		/* kick-retry kicks without stopping vCPU entry */
+	INJECT_IGNORED_SPLIT,		/* huge-v5 ignores a fault's split as RFC v1 did */
+	INJECT_NR
+};
+#define KVM_INJECT(b)	(1u << (b))
+/* The name of injection @b ("track-no-kick"), "?" out of range. */
+const char *kvm_inject_name(enum kvm_inject b);
+/* Its one-line description, for tdxsim list policies. */
+const char *kvm_inject_help(enum kvm_inject b);
 
 struct kvm_policy {
 	enum kvm_build_flow build;
@@ -84,11 +111,13 @@ struct kvm_policy {
 	uint32_t livelock_exits;	/* "livelock_exits": a vCPU without forward progress
 					 * for this many EPT-violation exits (or host-local
 					 * retries) in a row ends the run as a livelock; 0: off */
+	uint32_t inject;		/* "inject": KVM_INJECT() bits of the known bugs
+					 * re-introduced (name[,name], or none); 0 in real use */
 };
 void kvm_policy_default(struct kvm_policy *p);
 /* Set one variant by name ("build", "busy", "retry_n", "local_retry",
  * "slot_break", "level", "folio", "promote", "dpamt", "dpamt_demote_locked",
- * "livelock_exits");
+ * "livelock_exits", "inject");
  * 0 or -EINVAL. */
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val);
 /* A one-line description of @p, e.g. "build=populate busy=kick-retry ...". */

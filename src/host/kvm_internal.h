@@ -396,6 +396,16 @@ static inline int mmu_max_level(struct kvm_vm *vm, struct kvm_memslot *s, uint64
 	return level;
 }
 
+/*
+ * Is the known bug @b re-introduced in @vm (policy "inject")?  Every use is
+ * one marked branch at the place of the real bug; no injection, no cost
+ * beyond this predicted-false test.
+ */
+static inline bool vm_inject(const struct kvm_vm *vm, enum kvm_inject b)
+{
+	return __builtin_expect((vm->pol.inject >> b) & 1, 0);
+}
+
 /* tdx.c */
 /*
  * A BUSY the host retries: OPERAND_BUSY only.  PREVIOUS_TLB_EPOCH_BUSY from

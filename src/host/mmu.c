@@ -119,7 +119,10 @@ static inline int freeze_and_call(struct kvm_vm *vm, uint64_t *sptep, uint64_t o
 	}
 	uint64_t st = op ? tdx_busy_retry(vm, op, arg, false) : TDX_SUCCESS;
 	if (st != TDX_SUCCESS) {
-		seam_store64(sptep, old);	/* restore: nothing changed in the S-EPT */
+		/* INJECTED BUG frozen-leak: the SPTE is not restored, so every later
+		 * fault there meets FROZEN and retries for ever */
+		if (!vm_inject(vm, INJECT_FROZEN_LEAK))
+			seam_store64(sptep, old);	/* restore: nothing changed in the S-EPT */
 		if (busy(st)) {
 			vm->st.retries++;
 			return RET_PF_RETRY;
@@ -322,6 +325,11 @@ static int split_shared(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
  */
 static int fault_split(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn)
 {
+	/* INJECTED BUG ignored-split: RFC v1's answer in any design */
+	if (vm_inject(vm, INJECT_IGNORED_SPLIT)) {
+		vm->st.splits_ignored++;
+		return RET_PF_SPURIOUS;
+	}
 	switch (vm->pol.max_level) {
 	case MAP_LEVEL_HUGE_NBR:
 		if (vm->shared_split)
@@ -481,7 +489,9 @@ static uint64_t block_track_kick(struct kvm_vm *vm, struct gpa_arg *a)
 	 * before that, and REMOVE needs no tracking in the INITIALIZED state */
 	if (st == TDX_SUCCESS && tdx_td_op_state(vm->td) == OP_STATE_RUNNABLE) {
 		st = tdx_busy_retry(vm, do_track, a, true);
-		if (st == TDX_SUCCESS)
+		/* INJECTED BUG track-no-kick: vCPUs still in the TD keep the old
+		 * epoch, so REMOVE's tracking check can fail (and TLBs go stale) */
+		if (st == TDX_SUCCESS && !vm_inject(vm, INJECT_TRACK_NO_KICK))
 			tdx_kick_all(vm);
 	}
 	return st;
@@ -499,7 +509,12 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn, i
 	if (vm->dead)
 		return;		/* teardown reclaims it once the key is gone */
 	struct gpa_arg a = { gfn << 12, level };
-	uint64_t st = block_track_kick(vm, &a);
+	uint64_t st;
+	/* INJECTED BUG remove-no-track: REMOVE straight after BLOCK */
+	if (vm_inject(vm, INJECT_REMOVE_NO_TRACK))
+		st = tdx_busy_retry(vm, do_block, &a, true);
+	else
+		st = block_track_kick(vm, &a);
 	if (st == TDX_SUCCESS)
 		st = tdx_busy_retry(vm, do_remove, &a, true);
 	if (st != TDX_SUCCESS) {
@@ -610,6 +625,10 @@ int mmu_split_ends(struct kvm_vm *vm, uint64_t gfn, uint64_t n)
 {
 	int r = 0;
 	if (!vm->huge || !n)
+		return 0;
+	/* INJECTED BUG zap-whole-2m: what KVM does for a normal VM (zap, let it
+	 * fault back); a TD's accepted neighbours cannot fault back */
+	if (vm_inject(vm, INJECT_ZAP_WHOLE_2M))
 		return 0;
 	if (gfn & 511)
 		r = mmu_split_2m(vm, gfn);

@@ -32,13 +32,16 @@ uint64_t tdx_busy_slow(struct kvm_vm *vm, uint64_t (*op)(struct kvm_vm *, void *
 		}
 		return st;
 	}
-	if (!exclusive)
+	/* INJECTED BUG busy-give-up: the zap takes the BUSY as final (the VM dies) */
+	if (!exclusive || vm_inject(vm, INJECT_BUSY_GIVE_UP))
 		return st;
-	vm->no_vcpu_enter++;
+	/* INJECTED BUG kick-no-stop: kicked vCPUs may enter again before the retry */
+	bool stop = !vm_inject(vm, INJECT_KICK_NO_STOP);
+	vm->no_vcpu_enter += stop;
 	tdx_kick_all(vm);
 	st = op(vm, arg);
 	vm->st.busy += tdx_busy_like(st);
-	vm->no_vcpu_enter--;
+	vm->no_vcpu_enter -= stop;
 	return st;
 }
 
@@ -112,6 +115,26 @@ int tdx_split_cache_topup(struct kvm_vm *vm, int n)
 	return dpamt_vm_topup(vm);	/* and the DEMOTE pairs next to it */
 }
 
+/*
+ * INJECTED BUG stale-pfn: the rest of a private fault in Linux's order
+ * (guest_memfd's invalidate lock held only around kvm_gmem_get_pfn(), the
+ * invalidation sequence alone guarding the pfn afterwards) but without
+ * rechecking that sequence under mmu_lock: a punch that freed @hpa
+ * meanwhile leaves it mapped in the TD.  Called with the invalidate lock
+ * held shared; drops it.
+ */
+static __attribute__((noinline)) int fault_stale_pfn(struct kvm_vm *vm, struct kvm_memslot *s,
+						     uint64_t gfn, int hint, bool has_info,
+						     int order, uint64_t hpa)
+{
+	seam_read_unlock(&s->gmem->invalidate_lock);
+	seam_read_lock(&vm->mmu_lock);
+	int level = mmu_max_level(vm, s, gfn, hint, has_info, order);
+	int r = mmu_map_private(vm, gfn, level, hpa, 0, false);
+	seam_read_unlock(&vm->mmu_lock);
+	return r;
+}
+
 /* One attempt at resolving a fault (srcu read held).  RET_PF_*. */
 static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint, bool has_info)
 {
@@ -141,6 +164,8 @@ static int page_fault(struct kvm_vm *vm, uint64_t gfn, bool private, int hint, b
 			seam_read_unlock(&s->gmem->invalidate_lock);
 			return RET_PF_NOMEM;
 		}
+		if (vm_inject(vm, INJECT_STALE_PFN))
+			return fault_stale_pfn(vm, s, gfn, hint, has_info, order, hpa);
 		seam_read_lock(&vm->mmu_lock);
 		if (seq != seam_load64(&vm->invalidate_seq)) {
 			vm->st.retries++;
@@ -331,7 +356,8 @@ static __attribute__((noinline)) int huge_before_fault(struct kvm_vm *vm, uint64
 		vm->st.demote_requests++;	/* a 4K ATTR.WR over a 2M leaf */
 		return tdx_demote_request(vm, gfn);
 	}
-	if (req_level < TDX_LEVEL_2M && !vm->shared_split &&
+	/* INJECTED BUG ignored-split: no split here either (fault_split ignores it) */
+	if (req_level < TDX_LEVEL_2M && !vm->shared_split && !vm_inject(vm, INJECT_IGNORED_SPLIT) &&
 	    (vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR))
 		return handle_mismatched_accept(vm, gfn);
 	return 0;
@@ -375,7 +401,9 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 			break;
 		/* local retry: do not re-enter the guest (zero-step), but give up
 		 * for a memslot being deleted, or deletion waits for us forever */
-		if (vm->pol.local_retry_slot_break && gfn_in_deleting_slot(vm, gfn))
+		/* INJECTED BUG no-slot-break: the 6.18 fix undone */
+		if (vm->pol.local_retry_slot_break && !vm_inject(vm, INJECT_NO_SLOT_BREAK) &&
+		    gfn_in_deleting_slot(vm, gfn))
 			break;
 		vm->st.local_retries++;
 		watch_local_retry(vm, g, gpa, &retries, &mark);

@@ -131,6 +131,63 @@ static const char *const level_names[MAP_LEVEL_NR] = {
 	[MAP_LEVEL_HUGE_NBR] = "huge-nbr", [MAP_LEVEL_EXPLICIT] = "explicit-demotion",
 };
 static const char *const folio_names[FOLIO_NR] = { [FOLIO_4K] = "4k", [FOLIO_2M] = "2m" };
+static const struct {
+	const char *name, *help;
+} inject_names[INJECT_NR] = {
+	[INJECT_NO_SLOT_BREAK] = { "no-slot-break", "local retry does not give up on a memslot "
+				   "being deleted (the deadlock fixed in 6.18)" },
+	[INJECT_REMOVE_NO_TRACK] = { "remove-no-track", "PAGE.REMOVE right after BLOCK: no TRACK, "
+				     "no kick" },
+	[INJECT_TRACK_NO_KICK] = { "track-no-kick", "TRACK, but the vCPUs are not kicked out "
+				   "before PAGE.REMOVE" },
+	[INJECT_FROZEN_LEAK] = { "frozen-leak", "a SEAMCALL that failed under the freeze "
+				 "protocol leaves the mirror SPTE frozen" },
+	[INJECT_ZAP_WHOLE_2M] = { "zap-whole-2m", "a conversion or punch of part of a 2M leaf "
+				  "zaps the whole leaf instead of splitting it" },
+	[INJECT_BUSY_GIVE_UP] = { "busy-give-up", "a BUSY under the exclusive mmu_lock is not "
+				  "retried (the VM dies)" },
+	[INJECT_STALE_PFN] = { "stale-pfn", "a fault maps its pfn without rechecking the "
+			       "invalidation sequence" },
+	[INJECT_KICK_NO_STOP] = { "kick-no-stop", "kick-retry kicks the vCPUs without first "
+				  "stopping them from entering" },
+	[INJECT_IGNORED_SPLIT] = { "ignored-split", "huge-v5 ignores the split a 4K fault needs "
+				   "inside a 2M leaf, as RFC v1 did" },
+};
+
+const char *kvm_inject_name(enum kvm_inject b)
+{
+	return (unsigned)b < INJECT_NR ? inject_names[b].name : "?";
+}
+
+const char *kvm_inject_help(enum kvm_inject b)
+{
+	return (unsigned)b < INJECT_NR ? inject_names[b].help : "?";
+}
+
+/* "none", or names separated by commas: *@out the set.  -EINVAL for any unknown name. */
+static int parse_inject(const char *v, uint32_t *out)
+{
+	uint32_t set = 0;
+	if (!strcmp(v, "none")) {
+		*out = 0;
+		return 0;
+	}
+	for (const char *p = v;;) {
+		size_t len = strcspn(p, ",");
+		int b = -1;
+		for (int i = 0; i < INJECT_NR && b < 0; i++)
+			if (strlen(inject_names[i].name) == len && !strncmp(p, inject_names[i].name, len))
+				b = i;
+		if (b < 0)
+			return -EINVAL;		/* unknown, or an empty name */
+		set |= KVM_INJECT(b);
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	*out = set;
+	return 0;
+}
 
 const char *kvm_vm_notice(const struct kvm_vm *vm)
 {
@@ -194,6 +251,8 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 		if (*end || end == val || n < 0 || n > 100000000)
 			return -EINVAL;
 		p->livelock_exits = (uint32_t)n;
+	} else if (!strcmp(key, "inject")) {
+		return parse_inject(val, &p->inject);
 	} else {
 		return -EINVAL;
 	}
@@ -204,7 +263,8 @@ int kvm_policy_check(const struct kvm_policy *p)
 {
 	if ((unsigned)p->build >= BUILD_NR || (unsigned)p->busy >= BUSY_NR ||
 	    (unsigned)p->max_level >= MAP_LEVEL_NR || (unsigned)p->folio >= FOLIO_NR ||
-	    p->retry_n < 1 || p->retry_n > 1000000 || p->livelock_exits > 100000000)
+	    p->retry_n < 1 || p->retry_n > 1000000 || p->livelock_exits > 100000000 ||
+	    (p->inject >> INJECT_NR))
 		return -EINVAL;
 	return 0;
 }
@@ -222,12 +282,18 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 	if (p->livelock_exits != KVM_LIVELOCK_EXITS)
 		snprintf(ll, sizeof(ll), p->livelock_exits ? " livelock_exits=%u" : " livelock_exits=off",
 			 p->livelock_exits);
+	/* injections only when there are some: a real host has none */
+	char inj[256] = "";
+	for (int i = 0, l = 0; i < INJECT_NR; i++)
+		if (p->inject & KVM_INJECT(i))
+			l += snprintf(inj + l, sizeof(inj) - (size_t)l, "%s%s", l ? "," : " inject=",
+				      inject_names[i].name);
 	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s folio=%s"
-		 " promote=%s dpamt=%s%s%s",
+		 " promote=%s dpamt=%s%s%s%s",
 		 build_names[p->build], busy_names[p->busy], n, p->local_retry ? "on" : "off",
 		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level],
 		 folio_names[p->folio], p->promote ? "on" : "off", p->dpamt ? "on" : "off",
-		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "", ll);
+		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "", ll, inj);
 }
 
 /* ---- helpers ---- */

@@ -730,6 +730,51 @@ static double bench_explore(const char *path, uint64_t runs, uint64_t *ok_out)
 	return best;
 }
 
+/*
+ * Bounded-exhaustive schedules per second: explore --exhaustive
+ * --preemptions 1 over scenarios/accept-race-4k.ini (seed 001's race on
+ * four pages: 790 schedules, the bound covered), as the command runs it
+ * (reused TD); the best of RUNS.  *@n: schedules of the last search.
+ */
+static double bench_exhaustive(uint64_t *n)
+{
+	static struct scenario sc;
+	char err[512];
+	if (scenario_load("scenarios/accept-race-4k.ini", &sc, err, sizeof(err))) {
+		fprintf(stderr, "bench: %s\n", err);
+		exit(1);
+	}
+	double best = 0;
+	for (int k = 0; k < RUNS; k++) {
+		struct engine_dfs x;
+		engine_dfs_init(&x, 1);
+		struct sc_reuse *u = sc_reuse_create();
+		uint64_t runs = 0, t0 = now_ns();
+		while (engine_dfs_next(&x)) {
+			struct sc_run_opts o = { .sched = SCHED_DFS, .seed = 1, .dfs = &x, .reuse = u };
+			struct sc_result r;
+			char why[256];
+			if (scenario_run(&sc, &o, &r) || !scenario_expected(&sc, &r, why, sizeof(why))) {
+				fprintf(stderr, "bench: accept-race-4k schedule %" PRIu64 " failed: %s\n",
+					runs + 1, r.message);
+				exit(1);
+			}
+			sc_result_free(&r);
+			runs++;
+		}
+		double rate = (double)runs / ((double)(now_ns() - t0) / 1e9);
+		if (rate > best)
+			best = rate;
+		if (!x.covered)
+			exit(1);
+		*n = runs;
+		engine_dfs_free(&x);
+		sc_reuse_free(u);
+	}
+	scenario_free(&sc);
+	return best;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--fault-pages"))
@@ -754,6 +799,9 @@ int main(int argc, char **argv)
 		printf("explore_runs_per_s %.0f runs/s (%" PRIu64 " of 2000 met [expect])\n", r, ok);
 		r = bench_explore("bench/explore-small.ini", 5000, &ok);
 		printf("explore_runs_per_s_small %.0f runs/s (%" PRIu64 " of 5000 met [expect])\n", r, ok);
+		r = bench_exhaustive(&ok);
+		printf("exhaustive_schedules_per_s %.0f schedules/s (%" PRIu64 " schedules, covered)\n", r,
+		       ok);
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "--pamt")) {
@@ -840,6 +888,8 @@ int main(int argc, char **argv)
 	uint64_t ex_ok = 0, ex_small_ok = 0;
 	double ex_rate = bench_explore("scenarios/seed001-rare-case.ini", 2000, &ex_ok);
 	double ex_small = bench_explore("bench/explore-small.ini", 5000, &ex_small_ok);
+	uint64_t exh_n = 0;
+	double exh = bench_exhaustive(&exh_n);
 	long long ir_small = 0, ir_big = 0;
 	const char *ir_why = "";
 	double ipp = fault_instructions(&ir_small, &ir_big, &ir_why);
@@ -878,6 +928,8 @@ int main(int argc, char **argv)
 	fprintf(f, "  \"explore_runs_per_s\": {\"value\": %.0f, \"unit\": \"runs/s\"},\n", ex_rate);
 	fprintf(f, "  \"explore_runs_per_s_small\": {\"value\": %.0f, \"unit\": \"runs/s\"},\n",
 		ex_small);
+	fprintf(f, "  \"exhaustive_schedules_per_s\": {\"value\": %.0f, \"unit\": \"schedules/s\"},\n",
+		exh);
 	if (ipp >= 0)
 		fprintf(f, "  \"fault_4k_instructions_per_page\": {\"value\": %.1f, \"unit\": \"instructions\"}\n",
 			ipp);
@@ -900,6 +952,8 @@ int main(int argc, char **argv)
 	       " best of %d x 2000; %" PRIu64 " met [expect])\n", ex_rate, RUNS, ex_ok);
 	printf("explore_runs_per_s_small  %8.0f runs/s (bench/explore-small.ini: 2 vCPUs, 16 pages;"
 	       " best of %d x 5000; %" PRIu64 " met [expect])\n", ex_small, RUNS, ex_small_ok);
+	printf("exhaustive_schedules_per_s %7.0f /s     (accept-race-4k, --preemptions 1: %" PRIu64
+	       " schedules, covered; best of %d)\n", exh, exh_n, RUNS);
 	printf("module_pamt_bytes_per_4k_page %8.3f bytes (%.3f%% of the memory; real static PAMT ~0.4%%)\n",
 	       pamt_pp, pamt_pp * 100 / 4096);
 	printf("module_pamt_bytes_per_4k_page_dpamt %8.3f bytes (%.4f%%; real Dynamic PAMT ~0.004%% + pairs)\n",

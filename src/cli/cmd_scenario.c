@@ -766,6 +766,7 @@ static int explore_exhaustive(const struct scenario *sc, const struct opts *o, b
 	engine_dfs_init(&x, o->preemptions);
 	double t0 = now_s(), last = 0;
 	int ret = 0;
+	struct sc_reuse *reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create();
 	while (engine_dfs_next(&x)) {
 		double t = now_s();
 		if ((o->runs_given && s->runs >= o->runs) || (o->time_s && t - t0 > o->time_s))
@@ -775,7 +776,8 @@ static int explore_exhaustive(const struct scenario *sc, const struct opts *o, b
 			fprintf(stderr, "\r  schedules %" PRIu64 ", %.0f/s, %zu decisions deep   ",
 				s->runs, (double)s->runs / (t - t0 > 0 ? t - t0 : 1), x.ndec);
 		}
-		struct sc_run_opts ro = { .sched = SCHED_DFS, .seed = o->seed, .dfs = &x };
+		struct sc_run_opts ro = { .sched = SCHED_DFS, .seed = o->seed, .dfs = &x,
+					  .reuse = reuse };
 		struct sc_result r;
 		if (scenario_run(sc, &ro, &r)) {
 			fprintf(stderr, "tdxsim explore: %s: %s\n", o->file, r.message);
@@ -806,6 +808,7 @@ static int explore_exhaustive(const struct scenario *sc, const struct opts *o, b
 	s->beyond = x.beyond;
 	s->seconds = now_s() - t0;
 	engine_dfs_free(&x);
+	sc_reuse_free(reuse);
 	return ret;
 }
 

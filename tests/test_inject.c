@@ -51,7 +51,7 @@ static const struct bug {
 	{ "busy-give-up", "bug-busy-zap.ini", SCHED_RANDOM, 0, 100, "TDX_OPERAND_BUSY" },
 	{ "stale-pfn", "bug-stale-pfn.ini", SCHED_PCT, 3, 1000, "TDX_PAGE_METADATA_INCORRECT" },
 	{ "kick-no-stop", "bug-busy-zap.ini", SCHED_RANDOM, 0, 1500, "TDX_OPERAND_BUSY" },
-	{ "ignored-split", "bug-ignored-split.ini", SCHED_RANDOM, 0, 100, "makes no progress" },
+	{ "ignored-split", "bug-ignored-split.ini", SCHED_RANDOM, 0, 100, "times ignored the split of the 2M leaf" },
 };
 
 static void load(struct scenario *sc, const char *file, const char *inject)

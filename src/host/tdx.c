@@ -294,7 +294,8 @@ static __attribute__((noinline)) void watch_progress(struct kvm_vm *vm, struct g
 	}
 	enum ll_did d = r == RET_PF_RETRY ? LL_RETRY
 			: !mmu_huge_mapped(vm, gpa >> 12) ? LL_SPURIOUS
-			: vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR
+			: (vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR) &&
+			  !vm_inject(vm, INJECT_IGNORED_SPLIT)
 			? LL_SPLIT_REFUSED : LL_SPLIT_IGNORED;
 	v->ll_did[d]++;
 	if (++v->ll_count < vm->pol.livelock_exits || !vm->pol.livelock_exits || !engine_current())

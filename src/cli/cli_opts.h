@@ -36,14 +36,19 @@ struct opts {
 	int nvaries;
 	bool runs_given;
 	bool lenient;
+	uint64_t check_every;		/* --check[=N]: every N steps; 0: off (--no-check) */
+	bool check_given;
 };
+
+/* explore's checking mode when neither --check nor --no-check is given */
+#define CLI_CHECK_DEFAULT_EVERY 1
 
 /* "tdxsim CMD: message (try 'tdxsim help CMD')" on stderr; returns 2. */
 int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * Parse @cmd's command line.  @allowed lists the options it takes:
  * s(et) S(ched) e(seed) j(son) l(enient) t(race) r(uns) T(ime) h(shard)
- * J(obs) v(ary) R(eport) g (--svg) a (--at).  @npos positional arguments
+ * J(obs) v(ary) R(eport) g (--svg) a (--at) c (--check[=N], --no-check).  @npos positional arguments
  * (1 or 2).  0, or 2 after a one-line error.
  */
 int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,

@@ -30,6 +30,7 @@ struct sc_world {
 	/* linux-lazy: 4 MiB blocks accepted (1) or being accepted (2), by index */
 	uint8_t *lazy;
 	uint64_t lazy_base, lazy_blocks;
+	struct guest_shadow *shadow;	/* checking mode: what the guests wrote */
 };
 
 struct sc_ctx {
@@ -685,6 +686,13 @@ static void collect(struct sc_world *w, struct sc_result *r)
 	c[C_STEPS] = engine_steps(w->e);
 }
 
+/* The engine's check hook (checking mode): every invariant of the world. */
+static int check_world(void *arg, char *msg, size_t len)
+{
+	struct sc_world *w = arg;
+	return kvm_vm_check(w->vm, msg, len);
+}
+
 int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -711,7 +719,18 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		.replay = o->replay, .replay_lenient = o->lenient,
 		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
+		.check = o->check_every ? check_world : NULL, .check_arg = &w,
+		.check_every = o->check_every,
 	};
+	if (o->check_every) {
+		w.shadow = guest_shadow_create();
+		if (!w.shadow) {
+			snprintf(r->message, sizeof(r->message), "setup: out of memory");
+			ret = -1;
+			goto out;
+		}
+		kvm_vm_set_shadow(w.vm, w.shadow);
+	}
 	w.e = engine_create(&c);
 	if (!w.e) {
 		snprintf(r->message, sizeof(r->message), "setup: the engine refused the schedule");
@@ -755,6 +774,9 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 		/* detected (a vCPU without progress): the report names it */
 		r->outcome = SC_LIVELOCK;
 		snprintf(r->message, sizeof(r->message), "%s", engine_report(w.e));
+		break;
+	case ENGINE_INVARIANT:
+		r->outcome = SC_INVARIANT;	/* the report names it, the address and the step */
 		break;
 	default:
 		r->outcome = SC_REPLAY_ERROR;
@@ -801,6 +823,7 @@ out:
 		kvm_destroy_vm(w.vm);
 	if (w.k)
 		kvm_destroy(w.k);
+	guest_shadow_destroy(w.shadow);
 	free(w.lazy);
 	return ret;
 }

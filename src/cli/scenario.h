@@ -115,6 +115,7 @@ enum sc_outcome {
 	SC_LIVELOCK,	/* the step bound was reached */
 	SC_REPLAY_ERROR,
 	SC_SETUP_ERROR,	/* building the TD failed (an ioctl refused): the message says which */
+	SC_INVARIANT,	/* checking mode found an invariant broken: the message names it */
 	SC_NOUTCOMES
 };
 const char *sc_outcome_name(enum sc_outcome o);
@@ -209,6 +210,8 @@ struct sc_run_opts {
 	/* called with the VM as the run left it, before teardown (NULL: none) */
 	void (*snapshot)(void *arg, struct kvm_vm *vm, const struct sc_result *r);
 	void *snapshot_arg;
+	/* checking mode: kvm_vm_check() every this many engine steps and at the end (0: off) */
+	uint64_t check_every;
 };
 
 struct sc_result {

@@ -41,7 +41,7 @@ struct opts {
 };
 
 /* explore's checking mode when neither --check nor --no-check is given */
-#define CLI_CHECK_DEFAULT_EVERY 1
+#define CLI_CHECK_DEFAULT_EVERY 1000
 
 /* "tdxsim CMD: message (try 'tdxsim help CMD')" on stderr; returns 2. */
 int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

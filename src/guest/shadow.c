@@ -26,13 +26,18 @@ struct shadow_words {
 	uint64_t valid[8];	/* which of them were written */
 };
 
+#define SHADOW_SMALL 2	/* words written kept in the entry before a shadow_words is needed */
+
 struct shadow_page {
 	uint64_t key;		/* GFN + 1; 0: empty slot */
-	struct shadow_words *words;	/* NULL: nothing written since it was known */
 	uint64_t wgen;		/* bumps at every write */
 	uint64_t accept_wgen;	/* wgen when the first ACCEPT in flight began */
 	uint32_t accepting;	/* ACCEPTs of it in flight */
 	bool zero;		/* accepted: every word not written is zero */
+	uint8_t nsmall;		/* words written, kept in small[] (no @words yet) */
+	uint16_t small_idx[SHADOW_SMALL];
+	uint64_t small_val[SHADOW_SMALL];
+	struct shadow_words *words;	/* more words written, or NULL */
 };
 
 struct guest_shadow {
@@ -109,20 +114,40 @@ static struct shadow_page *get(struct guest_shadow *s, uint64_t gfn)
 	return &s->p[j];
 }
 
+/* Index in small[] of word @w, or -1. */
+static int small_of(const struct shadow_page *p, unsigned w)
+{
+	for (int i = 0; i < p->nsmall; i++)
+		if (p->small_idx[i] == w)
+			return i;
+	return -1;
+}
+
+static bool written(const struct shadow_page *p, unsigned w)
+{
+	if (p->words)
+		return (p->words->valid[w / 64] >> (w % 64)) & 1;
+	return small_of(p, w) >= 0;
+}
+
 static bool known(const struct shadow_page *p, unsigned w)
 {
-	return p->zero || (p->words && ((p->words->valid[w / 64] >> (w % 64)) & 1));
+	return p->zero || written(p, w);
 }
 
 static uint64_t value(const struct shadow_page *p, unsigned w)
 {
-	return p->words ? p->words->w[w] : 0;
+	if (p->words)
+		return p->words->w[w];
+	int i = small_of(p, w);
+	return i >= 0 ? p->small_val[i] : 0;
 }
 
 static void forget(struct shadow_page *p)
 {
 	free(p->words);
 	p->words = NULL;
+	p->nsmall = 0;
 	p->zero = false;
 }
 
@@ -133,9 +158,24 @@ void shadow_write(struct guest_shadow *s, uint64_t gpa, uint64_t val)
 	if (!p)
 		return;
 	p->wgen++;
-	if (!p->words && !(p->words = calloc(1, sizeof(*p->words)))) {
-		forget(p);	/* out of memory: know nothing rather than something wrong */
-		return;
+	if (!p->words) {
+		int i = small_of(p, w);
+		if (i < 0 && p->nsmall < SHADOW_SMALL)
+			i = p->nsmall++;
+		if (i >= 0) {
+			p->small_idx[i] = (uint16_t)w;
+			p->small_val[i] = val;
+			return;
+		}
+		if (!(p->words = calloc(1, sizeof(*p->words)))) {
+			forget(p);	/* out of memory: know nothing rather than something wrong */
+			return;
+		}
+		for (i = 0; i < p->nsmall; i++) {
+			p->words->w[p->small_idx[i]] = p->small_val[i];
+			p->words->valid[p->small_idx[i] / 64] |= 1ull << (p->small_idx[i] % 64);
+		}
+		p->nsmall = 0;
 	}
 	p->words->w[w] = val;
 	p->words->valid[w / 64] |= 1ull << (w % 64);
@@ -230,6 +270,41 @@ bool guest_shadow_word(const struct guest_shadow *s, uint64_t gpa, uint64_t *val
 	return true;
 }
 
+/*
+ * The first known word of @p that the 4K page at @hpa does not hold, or
+ * -1.  Costs what the page's content tag and the written words cost, not
+ * 512 reads: accepted pages are mostly zero or hold one word.
+ */
+static int page_differs(const struct shadow_page *p, struct physmem *pm, uint64_t hpa)
+{
+	const struct phys_2m *c = physmem_chunk2m(pm, hpa, false);
+	uint64_t tag = c ? c->content[(hpa >> 12) & 511] : 0;
+	if (tag && !(tag & PHYSMEM_TAG_SPARSE)) {
+		const uint64_t *mem = (const uint64_t *)(uintptr_t)tag;
+		for (unsigned w = 0; w < 512; w++)
+			if (known(p, w) && mem[w] != value(p, w))
+				return (int)w;
+		return -1;
+	}
+	/* all zero, or zero but for word @iw */
+	unsigned iw = (unsigned)((tag >> PHYSMEM_TAG_IDX_SHIFT) & PHYSMEM_TAG_IDX_MASK);
+	uint64_t iv = tag ? tag >> PHYSMEM_TAG_VAL_SHIFT : 0;
+	if (tag && known(p, iw) && value(p, iw) != iv)
+		return (int)iw;
+	for (unsigned i = 0; i < p->nsmall; i++)
+		if (p->small_val[i] != (tag && p->small_idx[i] == iw ? iv : 0))
+			return p->small_idx[i];
+	if (!p->words)
+		return -1;	/* the other known words are zero: only @iw could differ */
+	for (unsigned i = 0; i < 8; i++)
+		for (uint64_t bits = p->words->valid[i]; bits; bits &= bits - 1) {
+			unsigned w = i * 64 + (unsigned)__builtin_ctzll(bits);
+			if (p->words->w[w] != (tag && w == iw ? iv : 0))
+				return (int)w;
+		}
+	return -1;
+}
+
 int guest_shadow_check(const struct guest_shadow *s, struct tdx_module *m, struct tdx_td *td,
 		       char *msg, size_t len)
 {
@@ -246,23 +321,15 @@ int guest_shadow_check(const struct guest_shadow *s, struct tdx_module *m, struc
 		if (!tdx_td_sept_lookup(td, gpa, &l) || !tdx_sept_state_accepted(l.state))
 			continue;
 		uint64_t hpa = l.hpa + (gpa - l.gpa);
-		/* a zero page (the common case: accepted, not written) costs one load */
-		bool zero = physmem_page_is_zero(pm, hpa);
-		if (zero && !p->words)
-			continue;
-		for (unsigned w = 0; w < 512; w++) {
-			if (!known(p, w))
-				continue;
-			uint64_t want = value(p, w);
-			uint64_t got = zero ? 0 : physmem_read64(pm, hpa + 8 * w);
-			if (got != want) {
-				snprintf(msg, len,
-					 "invariant 4 (guest data): GPA %#" PRIx64 " (HPA %#" PRIx64
-					 ", %s) holds %#" PRIx64 ", but the guest last wrote %#" PRIx64
-					 " there", gpa + 8 * w, hpa + 8 * w,
-					 tdx_sept_state_name(l.state), got, want);
-				return 4;
-			}
+		int w = page_differs(p, pm, hpa);
+		if (w >= 0) {
+			snprintf(msg, len,
+				 "invariant 4 (guest data): GPA %#" PRIx64 " (HPA %#" PRIx64 ", %s) "
+				 "holds %#" PRIx64 ", but the guest last wrote %#" PRIx64 " there",
+				 gpa + 8 * (unsigned)w, hpa + 8 * (unsigned)w,
+				 tdx_sept_state_name(l.state), physmem_read64(pm, hpa + 8 * (unsigned)w),
+				 value(p, (unsigned)w));
+			return 4;
 		}
 	}
 	return 0;

@@ -41,12 +41,14 @@ static int mirror_bad(struct mirror_check *c, uint64_t gfn, int level, const cha
  */
 static int mirror_table(struct mirror_check *c, const struct mmu_page *pt, uint64_t base)
 {
+	uint64_t buf[512];	/* one per level */
+	const uint64_t *w = tdx_sept_table_words(c->vm->m, pt->sept_hpa, buf);
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t s = pt->spte[i], gfn = base + ((uint64_t)i << (9 * pt->level));
 		struct tdx_sept_leaf e;
-		if (s == SPTE_FROZEN)
-			continue;
-		tdx_sept_entry_at(c->vm->m, pt->sept_hpa, i, &e);
+		if (s == SPTE_FROZEN || (!s && !w))
+			continue;	/* in flight; or nothing on either side */
+		tdx_sept_decode(w ? w[i] : 0, &e);
 		if (!(s & SPTE_PRESENT)) {
 			if (!tdx_sept_state_absent(e.state))
 				return mirror_bad(c, gfn, pt->level, "nothing", 0, &e);

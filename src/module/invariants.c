@@ -139,6 +139,16 @@ void tdx_sept_entry_at(struct tdx_module *m, uint64_t table_hpa, unsigned index,
 	decode(physmem_read64(&m->pm, table_hpa + 8 * (index & 511)), 0, 0, out);
 }
 
+const uint64_t *tdx_sept_table_words(struct tdx_module *m, uint64_t table_hpa, uint64_t buf[512])
+{
+	return sept_words(&m->pm, table_hpa, buf);
+}
+
+void tdx_sept_decode(uint64_t raw, struct tdx_sept_leaf *out)
+{
+	decode(raw, 0, 0, out);
+}
+
 uint64_t tdx_td_sept_root(const struct tdx_td *td)
 {
 	return td->num_tdcx == TDX_TDCS_PAGES ? td->root : 0;
@@ -309,16 +319,13 @@ struct sept_count {
 static int scan_sept(struct pamt_scan *s, struct tdx_td *td, uint64_t table, int level,
 		     uint64_t base, struct sept_count *cnt)
 {
-	uint64_t buf[512];
+	uint64_t buf[512];	/* one per level: the recursion does not clobber it */
 	const uint64_t *w = sept_words(&s->m->pm, table, buf);
 	if (!w)
 		return 0;
-	uint64_t copy[512];
-	for (int i = 0; i < 512; i++)
-		copy[i] = w[i];	/* @buf is reused by the recursion */
 	for (int i = 0; i < 512; i++) {
-		enum sept_state st = septe_state(copy[i]);
-		uint64_t hpa = septe_hpa(copy[i]), gpa = base + ((uint64_t)i << (12 + 9 * level));
+		enum sept_state st = septe_state(w[i]);
+		uint64_t hpa = septe_hpa(w[i]), gpa = base + ((uint64_t)i << (12 + 9 * level));
 		int r;
 		if (st == SEPT_FREE || st == SEPT_REMOVED)
 			continue;

@@ -321,6 +321,13 @@ uint64_t tdx_td_sept_root(const struct tdx_td *td);
 void tdx_sept_entry_at(struct tdx_module *m, uint64_t table_hpa, unsigned index,
 		       struct tdx_sept_leaf *out);
 /*
+ * The 512 raw entries of the S-EPT page @table_hpa (in simulated memory, or
+ * copied into @buf), NULL when all are FREE; tdx_sept_decode() reads one
+ * (gpa and level left 0).  For walks that visit whole tables.
+ */
+const uint64_t *tdx_sept_table_words(struct tdx_module *m, uint64_t table_hpa, uint64_t buf[512]);
+void tdx_sept_decode(uint64_t raw, struct tdx_sept_leaf *out);
+/*
  * Where the module's walk for @gpa stops: the leaf (any level), a
  * REMOVED entry or a table it cannot walk through.  false if it meets a
  * FREE entry.

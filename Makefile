@@ -167,7 +167,8 @@ $(BUILD)/tests/test_tdvf: $(BUILD)/tests/test_tdvf.o $(BUILD)/tests/testlib.o $(
 $(BUILD)/src/cli/cmd_scenario.o: CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
 
 # the scenario tests link the command's scenario code
-$(BUILD)/tests/test_cli: $(BUILD)/tests/test_cli.o $(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_check: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
+		$(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -18,9 +18,9 @@ static const struct cmd {
 } cmds[] = {
 	{ "run", cmd_run, "run a scenario once: outcome, counters, virtual time, schedule",
 	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--sched rr|random|pct:D|timed]\n"
-	  "           [--seed N] [--json] [--trace OUT.json]\n"
+	  "           [--seed N] [--json] [--trace OUT.json] [--check[=N]]\n"
 	  "  One run of the scenario.  Prints its outcome (ok, killed, fail, deadlock,\n"
-	  "  livelock), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
+	  "  livelock, setup-error, invariant-violation), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
 	  "  leaf, the virtual time and the schedule string that replays it.  --set\n"
 	  "  overrides a key (vm.busy=retry-n; a bare KEY means [vm]).  --trace writes\n"
 	  "  the run as Chrome trace-event JSON (open it at https://ui.perfetto.dev): a\n"
@@ -28,6 +28,11 @@ static const struct cmd {
 	  "  kicks and BUSY answers, in virtual time.  Exit status 0 when [expect] is met\n"
 	  "  (no [expect]: the outcome is ok), 1 when not or when the trace cannot be\n"
 	  "  written, 2 for a bad command line.\n"
+	  "  --check[=N]: checking mode, after every step (every N steps) and at the end:\n"
+	  "  1 PAMT (no page owned twice or by a TD and the host; child counts), 2 the\n"
+	  "  mirror equals the S-EPT, 3 no live TLB entry to a page the TD lost, 4 guest\n"
+	  "  reads return what the guest wrote, 5 epoch refcounts; a violation ends the\n"
+	  "  run as invariant-violation naming the invariant, the address and the step.\n"
 	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
 	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
@@ -37,28 +42,32 @@ static const struct cmd {
 	  "  pamt_removes." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
 	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--json] [--lenient]\n"
-	  "              [--trace OUT.json]\n"
+	  "              [--trace OUT.json] [--check[=N]]\n"
 	  "  Runs the scenario under the schedule (tdxsim1:...) strictly: a choice that\n"
 	  "  does not fit is an error.  Prints the same report as run, trace hash included.\n"
 	  "  --trace as for run: the same schedule writes the same file.\n"
 	  "  --lenient: where the schedule ends or its choice cannot run, the running task\n"
-	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs." },
+	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs.\n"
+	  "  --check[=N] as for run (checking changes nothing in the run)." },
 	{ "shrink", cmd_shrink, "shorten a failing schedule (delta debugging)",
-	  "tdxsim shrink FILE SCHEDULE [--set ...] [--runs N]\n"
+	  "tdxsim shrink FILE SCHEDULE [--set ...] [--runs N] [--check[=N]]\n"
 	  "  Drops chunks of the schedule's choices and keeps a candidate only if the\n"
-	  "  same failure (outcome and message) comes back; prints the shortest found.\n"
-	  "  At most N runs (default 2000)." },
+	  "  same failure (outcome and message; an invariant violation at any step)\n"
+	  "  comes back; prints the shortest found.  At most N runs (default 2000).\n"
+	  "  --check[=N] as for run: needed to shrink an invariant violation." },
 	{ "explore", cmd_explore, "many runs with fresh seeds; stop, shrink and report at a failure",
 	  "tdxsim explore FILE [--runs N] [--time T] [--sched random|pct:D] [--seed N]\n"
 	  "               [--shard I/N] [--jobs J] [--report OUT.json] [--set ...]\n"
+	  "               [--check[=N]|--no-check]\n"
 	  "  Runs seeds N..N+runs-1 (default 1..100) until one misses [expect], shrinks\n"
 	  "  its schedule and prints the replay command.  --shard I/N takes only the runs\n"
 	  "  whose index is I modulo N (N machines explore disjoint runs; 'tdxsim merge'\n"
-	  "  combines their reports); --jobs J runs J processes.  Exit status 1 on a\n"
-	  "  failure." },
+	  "  combines their reports); --jobs J runs J processes.  Checking mode (see\n"
+	  "  run) is on, every 1000 steps: --check[=N] to check more often, --no-check\n"
+	  "  to turn it off.  Exit status 1 on a failure." },
 	{ "compare", cmd_compare, "the same seeds under design variants: one table",
 	  "tdxsim compare FILE --vary KEY=V1,V2,... [--vary ...] [--runs N] [--seed N]\n"
-	  "               [--sched ...] [--json]\n"
+	  "               [--sched ...] [--json] [--check[=N]]\n"
 	  "  Every combination of the --vary values runs the same N seeds (default 20);\n"
 	  "  the table shows outcome counts and means per run of TD exits, EPT\n"
 	  "  violations, zero-step refusals, BUSY answers, BUSY VP.ENTERs, kicks,\n"

@@ -856,13 +856,14 @@ int cmd_explore(int argc, char **argv)
 		printf("shrunk in %u runs: %zu -> %zu characters\n", shrink_runs,
 		       strlen(s.fail.schedule), strlen(shrunk));
 		print_schedule(stdout, "shrunk: ", shrunk, "tdxsim-shrunk.sched");
+		/* an invariant violation replays only with checking on */
 		char chk[40] = "";
-		if (o.check_every)
-			snprintf(chk, sizeof(chk), "--check=%" PRIu64 " ", o.check_every);
+		if (s.fail.outcome == SC_INVARIANT)
+			snprintf(chk, sizeof(chk), " --check=%" PRIu64, o.check_every);
 		if (strlen(shrunk) <= SCHED_SHOW)
-			printf("replay: tdxsim replay %s%s '%s'\n", chk, sc.path, shrunk);
+			printf("replay: tdxsim replay %s '%s'%s\n", sc.path, shrunk, chk);
 		else
-			printf("replay: tdxsim replay %s%s @tdxsim-shrunk.sched\n", chk, sc.path);
+			printf("replay: tdxsim replay %s @tdxsim-shrunk.sched%s\n", sc.path, chk);
 	}
 	if (o.report) {
 		json_t *j = explore_json(&sc, &o, &s, shrunk);

@@ -56,6 +56,8 @@ static void yielder(void *arg)
 	c->done++;
 }
 
+static uint64_t hook_hash;	/* the trace hash of the last hook_run() */
+
 static enum engine_outcome hook_run(struct hook_ctx *c, uint64_t every, uint64_t *steps,
 				    char *report, size_t len)
 {
@@ -67,6 +69,7 @@ static enum engine_outcome hook_run(struct hook_ctx *c, uint64_t every, uint64_t
 	engine_spawn(e, "b", yielder, c);
 	enum engine_outcome o = engine_run(e);
 	*steps = engine_steps(e);
+	hook_hash = engine_trace_hash(e);
 	snprintf(report, len, "%s", engine_report(e));
 	engine_destroy(e);
 	return o;
@@ -95,7 +98,7 @@ static void test_engine_check_hook(void **state)
 	assert_int_equal(steps, steps_plain);	/* the hook added no scheduling point */
 	assert_int_equal((uint64_t)c.calls, steps_plain / 10 + 1);	/* ... and one at the end */
 	assert_int_equal(c.word, (uint64_t)c.calls);
-	(void)hash_plain;
+	assert_int_equal(hook_hash, hash_plain);	/* checking changes nothing in the run */
 
 	struct hook_ctx f = { .fail_at_call = 3 };
 	assert_int_equal(hook_run(&f, 5, &steps, rep, sizeof(rep)), ENGINE_INVARIANT);
@@ -133,6 +136,19 @@ static void load(const char *text, struct scenario *sc)
 		print_error("%s\n", err);
 	remove(path);
 	assert_int_equal(r, 0);
+}
+
+static void test_expect_outcome(void **state)
+{
+	(void)state;
+	BANNER("[expect] outcome = invariant-violation parses; the outcome's name");
+	static struct scenario sc;
+	load("[memslot 0]\ngpa = 0x100000\nsize = 4M\n[vcpu 0]\nprogram = firmware\n"
+	     "[expect]\noutcome = invariant-violation\n", &sc);
+	assert_true(sc.has_expect);
+	assert_int_equal(sc.expect_outcome, SC_INVARIANT);
+	assert_string_equal(sc_outcome_name(SC_INVARIANT), "invariant-violation");
+	scenario_free(&sc);
 }
 
 /* The corruption a test makes in the snapshot, and the violation it wants. */
@@ -470,6 +486,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_check_hook),
+		cmocka_unit_test(test_expect_outcome),
 		cmocka_unit_test(test_inv1_pamt_two_owners),
 		cmocka_unit_test(test_inv1_child_count),
 		cmocka_unit_test(test_inv1_host_free),

@@ -61,6 +61,7 @@ OBJS += src/module/pamt.o
 OBJS += src/module/sept.o
 OBJS += src/module/module.o
 OBJS += src/module/mrtd.o
+OBJS += src/module/invariants.o
 OBJS += src/module/seamcall.o
 OBJS += src/module/td_exit.o
 OBJS += src/module/td_ept_violation.o
@@ -102,6 +103,7 @@ OBJS += src/module/tdh_mr_extend.o
 OBJS += src/module/tdh_mr_finalize.o
 OBJS += src/host/bringup.o
 OBJS += src/guest/guest.o
+OBJS += src/guest/shadow.o
 OBJS += src/host/simple_host.o
 OBJS += src/host/hostmem.o
 OBJS += src/host/gmem.o
@@ -109,6 +111,7 @@ OBJS += src/host/mmu.o
 OBJS += src/host/dpamt.o
 OBJS += src/host/tdx.o
 OBJS += src/host/vm.o
+OBJS += src/host/check.o
 
 CLI_OBJS := src/cli/main.o src/cli/demo.o
 CLI_OBJS += src/cli/measure.o
@@ -165,7 +168,8 @@ $(BUILD)/tests/test_tdvf: $(BUILD)/tests/test_tdvf.o $(BUILD)/tests/testlib.o $(
 $(BUILD)/src/cli/cmd_scenario.o: CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
 
 # the scenario tests link the command's scenario code
-$(BUILD)/tests/test_cli: $(BUILD)/tests/test_cli.o $(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_check: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
+		$(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -142,6 +142,14 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 			o->json = true;
 		} else if (strchr(allowed, 'l') && !strcmp(a, "--lenient")) {
 			o->lenient = true;
+		} else if (strchr(allowed, 'c') && (!strcmp(a, "--check") || !strncmp(a, "--check=", 8))) {
+			o->check_every = 1;
+			if (a[7] == '=' && (parse_u(a + 8, &o->check_every, UINT64_MAX) || !o->check_every))
+				return cli_usage_err(cmd, "--check=N takes a number of steps (1 or more)");
+			o->check_given = true;
+		} else if (strchr(allowed, 'c') && !strcmp(a, "--no-check")) {
+			o->check_every = 0;
+			o->check_given = true;
 		} else if (OPT('t', "--trace")) {
 			if (bad)
 				return cli_usage_err(cmd, "--trace needs a file name");
@@ -226,7 +234,8 @@ int cli_load(const struct opts *o, struct scenario *sc)
 
 struct sc_run_opts cli_run_opts(const struct opts *o, uint64_t seed)
 {
-	return (struct sc_run_opts){ .sched = o->sched, .seed = seed, .pct_depth = o->pct_depth };
+	return (struct sc_run_opts){ .sched = o->sched, .seed = seed, .pct_depth = o->pct_depth,
+				     .check_every = o->check_every };
 }
 
 /* ---- output ---- */
@@ -396,7 +405,7 @@ static int trace_close(const struct opts *o, FILE *f, bool write_failed, int ret
 int cmd_run(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "run", argc, argv, "sSejti", 1);
+	int e = cli_parse_opts(&o, "run", argc, argv, "sSejtic", 1);
 	if (e)
 		return e;
 	static struct scenario sc;
@@ -426,7 +435,7 @@ int cmd_run(int argc, char **argv)
 int cmd_replay(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtli", 2);
+	int e = cli_parse_opts(&o, "replay", argc, argv, "sjtlic", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("replay", o.arg2);
@@ -449,7 +458,7 @@ int cmd_replay(int argc, char **argv)
 		return 1;
 	}
 	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched, .lenient = o.lenient,
-				  .trace = tf };
+				  .trace = tf, .check_every = o.check_every };
 	struct sc_result r;
 	int ret = 1;
 	bool trace_failed = false;
@@ -471,10 +480,25 @@ int cmd_replay(int argc, char **argv)
 
 /* ---- shrink ---- */
 
-/* Same failure: outcome and message. */
+/*
+ * The part of a failure's message that must not change: all of it, but for
+ * an invariant violation without "invariant violation at step N: " (a
+ * shorter schedule breaks it earlier).
+ */
+static const char *failure_text(const struct sc_result *r)
+{
+	static const char head[] = "invariant violation at step ";
+	const char *m = r->message, *p;
+	if (r->outcome == SC_INVARIANT && !strncmp(m, head, sizeof(head) - 1) &&
+	    (p = strstr(m, ": ")))
+		return p + 2;
+	return m;
+}
+
+/* Same failure: outcome and message (an invariant's at any step). */
 static bool same_failure(const struct sc_result *a, const struct sc_result *b)
 {
-	return a->outcome == b->outcome && !strcmp(a->message, b->message);
+	return a->outcome == b->outcome && !strcmp(failure_text(a), failure_text(b));
 }
 
 /* A schedule's choices as segments: runs of one task (the letter) and their length. */
@@ -543,6 +567,7 @@ struct shrinker {
 	char *best;			/* ... and its string */
 	unsigned runs, budget;
 	struct sc_reuse *reuse;		/* the TD built once for every candidate */
+	uint64_t check_every;		/* checking mode of the candidates (0: off) */
 };
 
 /* Replay candidate @cand (@cn segments) leniently; keep it if it is better. */
@@ -552,7 +577,7 @@ static bool shrink_try(struct shrinker *k, const struct seg *cand, size_t cn)
 	if (!cs)
 		return false;
 	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = cs, .lenient = true,
-				  .reuse = k->reuse };
+				  .reuse = k->reuse, .check_every = k->check_every };
 	struct sc_result r;
 	bool kept = false;
 	k->runs++;
@@ -620,12 +645,13 @@ static void shrink_drop(struct shrinker *k, struct seg *cand)
  * makes progress; at most @budget runs.
  */
 static char *shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
-		    unsigned budget, unsigned *runs_out)
+		    unsigned budget, uint64_t check_every, unsigned *runs_out)
 {
 	const char *p = strchr(schedule + 8, ':');
 	struct shrinker k = { .sc = sc, .target = target, .seed = p ? strtoull(p + 1, NULL, 10) : 0,
 			      .best = strdup(schedule), .budget = budget,
-			      .reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create() };
+			      .reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create(),
+			      .check_every = check_every };
 	struct seg *cand = NULL;
 	/* the segment count only goes down: one candidate buffer does */
 	if (k.best && !segments_of(schedule, &k.cur, &k.n) &&
@@ -646,13 +672,13 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 char *cli_shrink(const struct scenario *sc, const char *schedule, const struct sc_result *target,
 		 unsigned budget, unsigned *runs)
 {
-	return shrink(sc, schedule, target, budget, runs);
+	return shrink(sc, schedule, target, budget, 0, runs);
 }
 
 int cmd_shrink(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "shrink", argc, argv, "sri", 2);
+	int e = cli_parse_opts(&o, "shrink", argc, argv, "sric", 2);
 	if (e)
 		return e;
 	char *sched = schedule_arg("shrink", o.arg2);
@@ -667,7 +693,8 @@ int cmd_shrink(int argc, char **argv)
 		free(sched);
 		return 1;
 	}
-	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched };
+	struct sc_run_opts ro = { .sched = SCHED_REPLAY, .replay = sched,
+				  .check_every = o.check_every };
 	struct sc_result r;
 	if (scenario_run(&sc, &ro, &r)) {
 		fprintf(stderr, "tdxsim shrink: %s: %s\n", o.file, r.message);
@@ -683,7 +710,8 @@ int cmd_shrink(int argc, char **argv)
 		return 1;
 	}
 	unsigned runs = 0;
-	char *best = shrink(&sc, sched, &r, o.runs_given ? (unsigned)o.runs : 2000, &runs);
+	char *best = shrink(&sc, sched, &r, o.runs_given ? (unsigned)o.runs : 2000, o.check_every,
+			    &runs);
 	printf("failure: %s%s%s\n", sc_outcome_name(r.outcome), r.message[0] ? ": " : "",
 	       r.message);
 	printf("shrunk in %u runs: %zu -> %zu characters\n", runs, strlen(sched), strlen(best));
@@ -868,7 +896,7 @@ static json_t *explore_json(const struct scenario *sc, const struct opts *o,
 int cmd_explore(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJRxPi", 1);
+	int e = cli_parse_opts(&o, "explore", argc, argv, "sSerThJRxPic", 1);
 	if (e)
 		return e;
 	if (o.sched != SCHED_RANDOM && o.sched != SCHED_PCT)
@@ -878,6 +906,8 @@ int cmd_explore(int argc, char **argv)
 	if (o.exhaustive && (o.sched_given || o.nshards || o.jobs_given))
 		return cli_usage_err("explore", "--exhaustive runs one search in one process: "
 				     "no --sched, --shard or --jobs");
+	if (!o.check_given)
+		o.check_every = CLI_CHECK_DEFAULT_EVERY;	/* checking is on by default here */
 	static struct scenario sc;
 	if (cli_load(&o, &sc))
 		return 1;
@@ -975,14 +1005,18 @@ int cmd_explore(int argc, char **argv)
 		       s.fail_seed, sc_outcome_name(s.fail.outcome), s.fail.message[0] ? ": " : "",
 		       s.fail.message, why);
 		print_schedule(stdout, "schedule: ", s.fail.schedule, "tdxsim-failure.sched");
-		shrunk = shrink(&sc, s.fail.schedule, &s.fail, 2000, &shrink_runs);
+		shrunk = shrink(&sc, s.fail.schedule, &s.fail, 2000, o.check_every, &shrink_runs);
 		printf("shrunk in %u runs: %zu -> %zu characters\n", shrink_runs,
 		       strlen(s.fail.schedule), strlen(shrunk));
 		print_schedule(stdout, "shrunk: ", shrunk, "tdxsim-shrunk.sched");
+		/* an invariant violation replays only with checking on */
+		char chk[40] = "";
+		if (s.fail.outcome == SC_INVARIANT)
+			snprintf(chk, sizeof(chk), " --check=%" PRIu64, o.check_every);
 		if (strlen(shrunk) <= SCHED_SHOW)
-			printf("replay: tdxsim replay %s '%s'\n", sc.path, shrunk);
+			printf("replay: tdxsim replay %s '%s'%s\n", sc.path, shrunk, chk);
 		else
-			printf("replay: tdxsim replay %s @tdxsim-shrunk.sched\n", sc.path);
+			printf("replay: tdxsim replay %s @tdxsim-shrunk.sched%s\n", sc.path, chk);
 	}
 	if (o.report) {
 		json_t *j = explore_json(&sc, &o, &s, shrunk);
@@ -1082,7 +1116,7 @@ int cmd_merge(int argc, char **argv)
 int cmd_compare(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "compare", argc, argv, "sServji", 1);
+	int e = cli_parse_opts(&o, "compare", argc, argv, "sServjic", 1);
 	if (e)
 		return e;
 	if (!o.nvaries)

@@ -19,9 +19,9 @@ static const struct cmd {
 	{ "run", cmd_run, "run a scenario once: outcome, counters, virtual time, schedule",
 	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--inject NAME]...\n"
 	  "           [--sched rr|random|pct:D|timed]\n"
-	  "           [--seed N] [--json] [--trace OUT.json]\n"
+	  "           [--seed N] [--json] [--trace OUT.json] [--check[=N]]\n"
 	  "  One run of the scenario.  Prints its outcome (ok, killed, fail, deadlock,\n"
-	  "  livelock), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
+	  "  livelock, setup-error, invariant-violation), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
 	  "  leaf, the virtual time and the schedule string that replays it.  --set\n"
 	  "  overrides a key (vm.busy=retry-n; a bare KEY means [vm]).  --trace writes\n"
 	  "  the run as Chrome trace-event JSON (open it at https://ui.perfetto.dev): a\n"
@@ -31,6 +31,11 @@ static const struct cmd {
 	  "  written, 2 for a bad command line.  --inject NAME (run, replay, shrink,\n"
 	  "  explore, compare) is --set inject=NAME: a known host bug re-introduced on\n"
 	  "  purpose (names: tdxsim list policies; docs/known-bugs.md).\n"
+	  "  --check[=N]: checking mode, after every step (every N steps) and at the end:\n"
+	  "  1 PAMT (no page owned twice or by a TD and the host; child counts), 2 the\n"
+	  "  mirror equals the S-EPT, 3 no live TLB entry to a page the TD lost, 4 guest\n"
+	  "  reads return what the guest wrote, 5 epoch refcounts; a violation ends the\n"
+	  "  run as invariant-violation naming the invariant, the address and the step.\n"
 	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
 	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
@@ -40,21 +45,23 @@ static const struct cmd {
 	  "  pamt_removes." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
 	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--inject NAME] [--json] [--lenient]\n"
-	  "              [--trace OUT.json]\n"
+	  "              [--trace OUT.json] [--check[=N]]\n"
 	  "  Runs the scenario under the schedule (tdxsim1:...) strictly: a choice that\n"
 	  "  does not fit is an error.  Prints the same report as run, trace hash included.\n"
 	  "  --trace as for run: the same schedule writes the same file.\n"
 	  "  --lenient: where the schedule ends or its choice cannot run, the running task\n"
-	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs." },
+	  "  goes on (else the lowest-numbered one): any prefix of a schedule runs.\n"
+	  "  --check[=N] as for run (checking changes nothing in the run)." },
 	{ "shrink", cmd_shrink, "shorten a failing schedule (delta debugging)",
-	  "tdxsim shrink FILE SCHEDULE [--set ...] [--inject NAME] [--runs N]\n"
+	  "tdxsim shrink FILE SCHEDULE [--set ...] [--inject NAME] [--runs N] [--check[=N]]\n"
 	  "  Drops chunks of the schedule's choices and keeps a candidate only if the\n"
-	  "  same failure (outcome and message) comes back; prints the shortest found.\n"
-	  "  At most N runs (default 2000)." },
+	  "  same failure (outcome and message; an invariant violation at any step)\n"
+	  "  comes back; prints the shortest found.  At most N runs (default 2000).\n"
+	  "  --check[=N] as for run: needed to shrink an invariant violation." },
 	{ "explore", cmd_explore, "many runs with fresh seeds; stop, shrink and report at a failure",
 	  "tdxsim explore FILE [--runs N] [--time T] [--sched random|pct:D] [--seed N]\n"
 	  "               [--shard I/N] [--jobs J] [--report OUT.json] [--set ...]\n"
-	  "               [--inject NAME]\n"
+	  "               [--inject NAME] [--check[=N]|--no-check]\n"
 	  "tdxsim explore FILE --exhaustive [--preemptions K] [--runs N] [--time T]\n"
 	  "               [--seed N] [--report OUT.json] [--set ...]\n"
 	  "  Runs seeds N..N+runs-1 (default 1..100) until one misses [expect], shrinks\n"
@@ -63,11 +70,12 @@ static const struct cmd {
 	  "  combines their reports); --jobs J runs J processes.  --exhaustive runs every\n"
 	  "  schedule with at most K preemptions (default 2; a preemption switches away\n"
 	  "  from a task that could go on), depth first, and says whether it covered\n"
-	  "  them all or --runs / --time / a failure stopped it.  Exit status 1 on a\n"
-	  "  failure." },
+	  "  them all or --runs / --time / a failure stopped it.  Checking mode (see\n"
+	  "  run) is on, every 1000 steps: --check[=N] to check more often, --no-check\n"
+	  "  to turn it off.  Exit status 1 on a failure." },
 	{ "compare", cmd_compare, "the same seeds under design variants: one table",
 	  "tdxsim compare FILE --vary KEY=V1,V2,... [--vary ...] [--runs N] [--seed N]\n"
-	  "               [--sched ...] [--inject NAME] [--json]\n"
+	  "               [--sched ...] [--inject NAME] [--json] [--check[=N]]\n"
 	  "  Every combination of the --vary values runs the same N seeds (default 20);\n"
 	  "  the table shows outcome counts and means per run of TD exits, EPT\n"
 	  "  violations, zero-step refusals, BUSY answers, BUSY VP.ENTERs, kicks,\n"

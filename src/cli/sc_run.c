@@ -32,6 +32,7 @@ struct sc_world {
 	uint8_t *lazy;
 	uint64_t lazy_base, lazy_blocks;
 	bool action_done[SC_MAX_ACTIONS];	/* the VMM finished it */
+	struct guest_shadow *shadow;	/* checking mode: what the guests wrote */
 };
 
 struct sc_ctx {
@@ -753,6 +754,13 @@ static void reuse_drop(struct sc_reuse *u)
 	u->sc = NULL;
 }
 
+/* The engine's check hook (checking mode): every invariant of the world. */
+static int check_world(void *arg, char *msg, size_t len)
+{
+	struct sc_world *w = arg;
+	return kvm_vm_check(w->vm, msg, len);
+}
+
 int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -807,7 +815,18 @@ built:;
 		.replay = o->replay, .replay_lenient = o->lenient, .dfs = o->dfs,
 		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
+		.check = o->check_every ? check_world : NULL, .check_arg = w,
+		.check_every = o->check_every,
 	};
+	if (o->check_every) {
+		w->shadow = guest_shadow_create();
+		if (!w->shadow) {
+			snprintf(r->message, sizeof(r->message), "setup: out of memory");
+			ret = -1;
+			goto out;
+		}
+		kvm_vm_set_shadow(w->vm, w->shadow);
+	}
 	w->e = engine_create(&c);
 	if (!w->e) {
 		snprintf(r->message, sizeof(r->message), "setup: the engine refused the schedule");
@@ -851,6 +870,9 @@ built:;
 		/* detected (a vCPU without progress): the report names it */
 		r->outcome = SC_LIVELOCK;
 		snprintf(r->message, sizeof(r->message), "%s", engine_report(w->e));
+		break;
+	case ENGINE_INVARIANT:
+		r->outcome = SC_INVARIANT;	/* the report names it, the address and the step */
 		break;
 	default:
 		r->outcome = SC_REPLAY_ERROR;
@@ -901,6 +923,7 @@ out:
 		kvm_destroy_vm(wp->vm);
 	if (wp->k)
 		kvm_destroy(wp->k);
+	guest_shadow_destroy(wp->shadow);
 	sim_free(wp->lazy);
 	*wp = (struct sc_world){ 0 };
 	if (session && u->saved)

@@ -39,7 +39,7 @@ const char *const sc_counter_names[C_NCOUNTERS] = {
 static const char *const outcome_names[SC_NOUTCOMES] = {
 	[SC_OK] = "ok", [SC_KILLED] = "killed", [SC_FAIL] = "fail", [SC_DEADLOCK] = "deadlock",
 	[SC_LIVELOCK] = "livelock", [SC_REPLAY_ERROR] = "replay-error",
-	[SC_SETUP_ERROR] = "setup-error",
+	[SC_SETUP_ERROR] = "setup-error", [SC_INVARIANT] = "invariant-violation",
 };
 
 const char *sc_outcome_name(enum sc_outcome o)
@@ -748,8 +748,8 @@ static void on_expect(struct pstate *p, const char *key, const char *v)
 				sc->expect_outcome = (enum sc_outcome)o;
 				return;
 			}
-		perr(p, "outcome: '%s' is not ok, killed, fail, deadlock, livelock, setup-error or "
-			"any", v);
+		perr(p, "outcome: '%s' is not ok, killed, fail, deadlock, livelock, setup-error, "
+			"invariant-violation or any", v);
 		return;
 	}
 	if (!strcmp(k, "message")) {

@@ -116,6 +116,7 @@ enum sc_outcome {
 	SC_LIVELOCK,	/* the step bound was reached */
 	SC_REPLAY_ERROR,
 	SC_SETUP_ERROR,	/* building the TD failed (an ioctl refused): the message says which */
+	SC_INVARIANT,	/* checking mode found an invariant broken: the message names it */
 	SC_NOUTCOMES
 };
 const char *sc_outcome_name(enum sc_outcome o);
@@ -214,6 +215,8 @@ struct sc_run_opts {
 	/* not NULL: reuse the TD built by an earlier run of the same scenario
 	 * (sc_reuse_create); the runs are the same as without, only faster */
 	struct sc_reuse *reuse;
+	/* checking mode: kvm_vm_check() every this many engine steps and at the end (0: off) */
+	uint64_t check_every;
 };
 
 /*

@@ -54,8 +54,8 @@ const char *engine_outcome_name(enum engine_outcome o)
 {
 	static const char *const n[] = { "ok", "failure", "deadlock",
 					 "step bound exceeded: possible livelock",
-					 "replay error", "livelock" };
-	return o <= ENGINE_LIVELOCK ? n[o] : "?";
+					 "replay error", "livelock", "invariant violation" };
+	return o <= ENGINE_INVARIANT ? n[o] : "?";
 }
 
 /*
@@ -176,6 +176,25 @@ static void report_deadlock(struct engine *e)
 }
 
 /*
+ * Checking mode: run the check hook with the seam unhooked, so nothing it
+ * does can be a scheduling point (or a lock event), and end the run on a
+ * violation.  Returns true if the run ended.
+ */
+static bool __attribute__((noinline)) run_check(struct engine *e)
+{
+	char msg[sizeof(e->report) - 64];
+	e->check_next = e->steps + e->cfg.check_every;
+	seam_install(e->saved_hooks);
+	int bad = e->cfg.check(e->cfg.check_arg, msg, sizeof(msg));
+	seam_install(&e->hooks);
+	if (!bad)
+		return false;
+	engine_end(e, ENGINE_INVARIANT, "invariant violation at step %" PRIu64 ": %s", e->steps,
+		   msg);
+	return true;
+}
+
+/*
  * The current task reached a point where another task may run.  Picks the
  * next task and, if it is not this one, switches.
  */
@@ -189,6 +208,10 @@ static void reschedule(struct engine *e)
 	e->steps++;
 	if (e->cfg.step_bound && e->steps > e->cfg.step_bound) {
 		report_livelock(e);
+		to_main(e);
+		return;
+	}
+	if (__builtin_expect(e->steps >= e->check_next, 0) && run_check(e)) {
 		to_main(e);
 		return;
 	}
@@ -388,6 +411,9 @@ struct engine *engine_create(const struct engine_config *cfg)
 		}
 		e->cfg.seed = seed;	/* program randomness replays too */
 	}
+	if (!e->cfg.check_every)
+		e->cfg.check_every = 1;
+	e->check_next = cfg->check ? e->cfg.check_every : UINT64_MAX;
 	e->sched_rng = e->cfg.seed ^ 0x5eed5eed5eed5eedull;
 	e->prog_rng = e->cfg.seed;
 	e->hooks = (struct seam_hooks){
@@ -483,6 +509,9 @@ enum engine_outcome engine_run(struct engine *e)
 		coro_switch(&e->main, &t->co);
 		e->cur = NULL;
 	}
+	/* the end of a run whose tasks all finished: one last check */
+	if (!e->stop && e->cfg.check)
+		run_check(e);
 	e->running = false;
 	seam_install(e->saved_hooks);
 	current_engine = NULL;
@@ -536,6 +565,24 @@ void engine_livelock(const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	stop_run(ENGINE_LIVELOCK, fmt, ap);
+}
+
+void engine_invariant(const char *fmt, ...)
+{
+	struct engine *e = current_engine;
+	char msg[sizeof(e->report) - 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!e || !e->cur) {
+		fprintf(stderr, "tdxsim: invariant violation: %s\n", msg);
+		abort();
+	}
+	engine_end(e, ENGINE_INVARIANT, "invariant violation at step %" PRIu64 ": %s", e->steps,
+		   msg);
+	for (;;)
+		to_main(e);	/* main never resumes a task of a stopped run */
 }
 
 void engine_trace(uint64_t v)

@@ -26,6 +26,8 @@ enum engine_outcome {
 	ENGINE_STEP_BOUND,	/* step bound exceeded: possible livelock */
 	ENGINE_REPLAY_ERROR,	/* the replayed schedule does not fit this run */
 	ENGINE_LIVELOCK,	/* a task reported that it makes no progress (engine_livelock) */
+	ENGINE_INVARIANT,	/* the check hook (engine_config.check) or a task
+				 * (engine_invariant) found an invariant broken */
 };
 
 enum sched_kind {
@@ -60,6 +62,20 @@ struct engine_config {
 	const struct cost_table *costs; /* NULL: built-in defaults */
 	bool record_events;	/* keep the events a trace shows (engine_events) */
 	struct engine_dfs *dfs;	/* SCHED_DFS: the search this run belongs to */
+	/*
+	 * Checking mode: @check(@check_arg, msg, len) runs at every
+	 * @check_every-th scheduling point (0: 1) and once when the run ends
+	 * with every task done.  It reads state directly and must not
+	 * reschedule: while it runs the seam has no hooks, so a seam operation
+	 * inside it is a plain access, never a scheduling point.  0: all
+	 * invariants hold; nonzero: it wrote the violation into msg and the
+	 * run ends as ENGINE_INVARIANT, the report "invariant violation at
+	 * step N: msg".  NULL: no checking, and no work on the step path but
+	 * one compare.
+	 */
+	int (*check)(void *arg, char *msg, size_t len);
+	void *check_arg;
+	uint64_t check_every;
 };
 
 #define ENGINE_MAX_TASKS 256
@@ -129,6 +145,12 @@ void engine_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * forward progress), with @fmt as the report; from a task only.
  */
 void engine_livelock(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * End the run as ENGINE_INVARIANT from a task (a guest's read that does not
+ * return what it wrote): the report is "invariant violation at step N: "
+ * and @fmt.  Never returns.
+ */
+void engine_invariant(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Mix @v into the trace hash (results that must replay identically). */
 void engine_trace(uint64_t v);
 /* Next number of the run's program PRNG (seeded by the config's seed). */

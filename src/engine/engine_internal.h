@@ -86,6 +86,7 @@ struct engine {
 	bool ev_dropped;
 	struct seam_hooks hooks;
 	const struct seam_hooks *saved_hooks;
+	uint64_t check_next;		/* step of the next check (UINT64_MAX: none) */
 };
 
 extern const struct sched_ops *const sched_ops_table[SCHED_NR];

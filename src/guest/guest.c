@@ -9,6 +9,7 @@
 #include "../engine/engine.h"
 #include "../module/physmem.h"
 #include "guest.h"
+#include "shadow.h"
 
 void gvcpu_init(struct gvcpu *g, struct tdx_module *m, uint64_t tdvpr, int index,
 		const struct gvcpu_host *host)
@@ -138,10 +139,11 @@ static void check_stale(struct gvcpu *g, uint64_t gpa, uint64_t hpa)
 	if (tdx_hpa_owner(g->m, hpa) != g->td) {
 		char msg[192];
 		snprintf(msg, sizeof(msg),
-			 "vCPU %d used a stale TLB entry: GPA %#" PRIx64 " -> HPA %#" PRIx64
-			 " no longer belongs to the TD (TLB tracking not done)", g->index, gpa, hpa);
+			 "invariant 3 (TLB): vCPU %d used a stale TLB entry: GPA %#" PRIx64
+			 " -> HPA %#" PRIx64 " no longer belongs to the TD (TLB tracking not done)",
+			 g->index, gpa, hpa);
 		if (engine_current())
-			engine_fail("%s", msg);
+			engine_invariant("%s", msg);
 		fprintf(stderr, "tdxsim: %s\n", msg);
 		abort();
 	}
@@ -231,10 +233,55 @@ static inline __attribute__((always_inline)) uint64_t translate(struct gvcpu *g,
 	}
 }
 
+/* Checking mode: a read of private memory must return what the guest wrote there. */
+static __attribute__((noinline, cold)) void shadow_read64(struct gvcpu *g, uint64_t gpa,
+							 uint64_t hpa, uint64_t v)
+{
+	uint64_t want;
+	if (!is_shared(g, gpa) && shadow_read(g->shadow, gpa & ~7ull, v, &want))
+		engine_invariant("invariant 4 (guest data): vCPU %d read %#" PRIx64 " at GPA %#" PRIx64
+				 " (HPA %#" PRIx64 "), but the guest last wrote %#" PRIx64 " there",
+				 g->index, v, gpa & ~(uint64_t)7, hpa & ~(uint64_t)7, want);
+}
+
+static __attribute__((noinline, cold)) void shadow_write64(struct gvcpu *g, uint64_t gpa,
+							  uint64_t v)
+{
+	if (!is_shared(g, gpa))
+		shadow_write(g->shadow, gpa & ~7ull, v);
+}
+
+/* guest_copy()'s part: the words of [@gpa, @gpa + @n), one page, from or to @buf. */
+static __attribute__((noinline, cold)) void shadow_copy(struct gvcpu *g, uint64_t gpa,
+						       uint64_t hpa, const uint8_t *buf,
+						       size_t n, bool write)
+{
+	if (is_shared(g, gpa))
+		return;
+	while (n) {
+		unsigned off = gpa & 7, k = 8 - off;
+		uint64_t want;
+		if (k > n)
+			k = (unsigned)n;
+		if (write)
+			shadow_write_bytes(g->shadow, gpa & ~7ull, buf, off, k);
+		else if (shadow_read_bytes(g->shadow, gpa & ~7ull, buf, off, k, &want))
+			engine_invariant("invariant 4 (guest data): vCPU %d read bytes at GPA %#" PRIx64
+					 " (HPA %#" PRIx64 ") that differ from the word %#" PRIx64
+					 " the guest last wrote there", g->index, gpa, hpa, want);
+		gpa += k;
+		hpa += k;
+		buf += k;
+		n -= k;
+	}
+}
+
 uint64_t guest_read64(struct gvcpu *g, uint64_t gpa)
 {
 	uint64_t hpa = translate(g, gpa, EXITQ_READ);
 	uint64_t v = physmem_read64(tdx_module_physmem(g->m), hpa & ~7ull);
+	if (__builtin_expect(g->shadow != NULL, 0))
+		shadow_read64(g, gpa, hpa, v);
 	seam_charge(SEAM_COST_GUEST_ACCESS, 1);	/* after: see translate() */
 	g->rip++;
 	return v;
@@ -244,6 +291,8 @@ void guest_write64(struct gvcpu *g, uint64_t gpa, uint64_t val)
 {
 	uint64_t hpa = translate(g, gpa, EXITQ_WRITE);
 	physmem_write64(tdx_module_physmem(g->m), hpa & ~7ull, val);
+	if (__builtin_expect(g->shadow != NULL, 0))
+		shadow_write64(g, gpa, val);
 	seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 	g->rip++;
 }
@@ -261,6 +310,8 @@ static void guest_copy(struct gvcpu *g, uint64_t gpa, uint8_t *buf, size_t len, 
 			physmem_write(pm, hpa, buf, n);
 		else
 			physmem_read(pm, hpa, buf, n);
+		if (g->shadow)
+			shadow_copy(g, gpa, hpa, buf, n, write);
 		seam_charge(SEAM_COST_GUEST_ACCESS, 1);
 		buf += n;
 		gpa += n;
@@ -279,7 +330,7 @@ void guest_write(struct gvcpu *g, uint64_t gpa, const void *buf, size_t len)
 	guest_copy(g, gpa, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
-uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
+static uint64_t accept_loop(struct gvcpu *g, uint64_t gpa, int level)
 {
 	for (;;) {
 		uint64_t st;
@@ -303,6 +354,28 @@ uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
 		}
 		exited(g);	/* the host acts; the TDCALL runs again */
 	}
+}
+
+/*
+ * Checking mode: the shadow knows nothing of the pages while the ACCEPT is
+ * in flight (its commit zeroes them at an instant the guest does not see).
+ * A vCPU stopped inside leaves them unknown.
+ */
+static __attribute__((noinline, cold)) uint64_t shadow_accept(struct gvcpu *g, uint64_t gpa,
+							     int level)
+{
+	uint64_t size = tdx_level_size(level), base = gpa & ~(size - 1) & ~g->shared_bit;
+	shadow_accept_begin(g->shadow, base, size);
+	uint64_t st = accept_loop(g, gpa, level);
+	shadow_accept_end(g->shadow, base, size, st == TDX_SUCCESS);
+	return st;
+}
+
+uint64_t guest_accept(struct gvcpu *g, uint64_t gpa, int level)
+{
+	if (__builtin_expect(g->shadow != NULL, 0))
+		return shadow_accept(g, gpa, level);
+	return accept_loop(g, gpa, level);
 }
 
 /*
@@ -387,6 +460,8 @@ uint64_t guest_map_gpa(struct gvcpu *g, uint64_t gpa, uint64_t size, bool shared
 {
 	uint64_t start = gpa, end = gpa + size;
 	int stuck = 0;
+	if (g->shadow)
+		shadow_forget_range(g->shadow, gpa & ~g->shared_bit, size);
 	for (;;) {
 		uint64_t a0 = shared ? start | g->shared_bit : start;
 		uint64_t st = guest_vmcall(g, TDVMCALL_MAP_GPA, a0, end - start);

@@ -24,6 +24,7 @@
 #include "../module/tdx_module.h"
 
 struct gvcpu;
+struct guest_shadow;
 
 /* TDG.VP.VMCALL functions (GHCI) and their statuses. */
 #define TDVMCALL_MAP_GPA		0x10001ull
@@ -90,6 +91,11 @@ struct gvcpu {
 	uint64_t kick_ack;		/* kicks answered by a TD exit */
 	uint64_t vmcall_fn, vmcall_a0, vmcall_a1; /* the TDVMCALL being handled */
 	uint64_t vmcall_r11;		/* the host's R11 output (MapGPA: where to resume) */
+	/*
+	 * Checking mode: the TD's record of what its guests wrote (shared by
+	 * its vCPUs), or NULL: then no access does any work for it.
+	 */
+	struct guest_shadow *shadow;
 	bool dead;
 	char why[192];			/* why the vCPU stopped */
 	jmp_buf stop;
@@ -154,5 +160,41 @@ void guest_relax(struct gvcpu *g);
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h);
 /* The GPA's shared alias (with the TD's shared bit set). */
 uint64_t guest_shared(struct gvcpu *g, uint64_t gpa);
+
+/*
+ * ---- checking mode (docs/design.md "Checking mode") ----
+ *
+ * Invariant 4, guest data.  A shadow records, per private 4K page of the
+ * TD, the words its guests wrote; a page a guest accepted is known to be
+ * zero except for what was written since.  Every private read of a known
+ * word must return it, or the run ends as an invariant violation.  What the
+ * guest gives up on purpose is forgotten: the pages of a MapGPA (either
+ * way: content across a conversion is gone by design), and a page's words
+ * while an ACCEPT of it is in flight (SUCCESS then makes it zero, unless a
+ * guest wrote it meanwhile: then it is forgotten).  A page the host takes
+ * away without the guest asking (a punch, a conversion by the VMM) is
+ * not forgotten, but it cannot be read again without an ACCEPT.
+ */
+struct guest_shadow *guest_shadow_create(void);
+void guest_shadow_destroy(struct guest_shadow *s);
+/* Attach @s to @g (after gvcpu_init; every vCPU of one TD gets the same one). */
+void gvcpu_set_shadow(struct gvcpu *g, struct guest_shadow *s);
+/*
+ * Check @s against memory: every known word of a page the S-EPT of @td
+ * maps as accepted (MAPPED or BLOCKED) must be in memory.  Only while @td
+ * is quiescent (tdx_td_quiescent: content moves inside RELOCATE, PROMOTE,
+ * DEMOTE).  0, or 4 with "invariant 4 (guest data): ..." in @msg.
+ */
+int guest_shadow_check(const struct guest_shadow *s, struct tdx_module *m, struct tdx_td *td,
+		       char *msg, size_t len);
+/*
+ * Invariant 3, TLB: no translation in @g's TLB that it would use without
+ * a flush (tdx_vcpu_tlb_live) points at a page its TD does not own.  The
+ * same test every TLB hit makes, for all entries.  0, or 3 with
+ * "invariant 3 (TLB): ..." in @msg.
+ */
+int guest_check_tlb(const struct gvcpu *g, char *msg, size_t len);
+/* Tests: what @s knows of the word at private @gpa (false: nothing). */
+bool guest_shadow_word(const struct guest_shadow *s, uint64_t gpa, uint64_t *val);
 
 #endif

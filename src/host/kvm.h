@@ -428,4 +428,22 @@ struct kvm_mirror_leaf {
 typedef int (*kvm_mirror_leaf_fn)(void *arg, const struct kvm_mirror_leaf *leaf);
 int kvm_vm_mirror_for_each_leaf(const struct kvm_vm *vm, kvm_mirror_leaf_fn fn, void *arg);
 
+/*
+ * Checking mode (check.c; docs/design.md "Checking mode"): every invariant
+ * of the VM, its TD and the module, read directly (no lock, no scheduling
+ * point), sound at any scheduling point of a run:
+ *   1 PAMT: no page owned twice or by a TD and the host; child counts
+ *   2 mirror: the mirror equals the S-EPT, leaf and table, where no SPTE
+ *     is frozen and no exclusive mmu_lock holder is half-way
+ *   3 TLB: no live translation to a page the TD does not own
+ *   4 guest data: memory holds what the guests wrote (kvm_vm_set_shadow)
+ *   5 epochs: refcounts count the vCPUs inside each epoch
+ * 0, or the number of the first invariant found broken, with "invariant N
+ * (name): ..." naming the GPA or HPA in @msg.
+ */
+int kvm_vm_check(struct kvm_vm *vm, char *msg, size_t len);
+/* Give every vCPU of @vm the guest shadow @s (invariant 4; NULL: none). */
+struct guest_shadow;
+void kvm_vm_set_shadow(struct kvm_vm *vm, struct guest_shadow *s);
+
 #endif

@@ -19,6 +19,7 @@
 #define TDXSIM_TDX_MODULE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tdx_abi.h"
@@ -282,5 +283,63 @@ typedef int (*tdx_sept_leaf_fn)(void *arg, const struct tdx_sept_leaf *leaf);
 int tdx_td_sept_for_each_leaf(const struct tdx_td *td, tdx_sept_leaf_fn fn, void *arg);
 /* "FREE", "REMOVED", "NL_MAPPED", ..., "PENDING_BLOCKED"; "?" out of range. */
 const char *tdx_sept_state_name(unsigned state);
+
+/*
+ * ---- checking mode (invariants.c; docs/design.md "Checking mode") ----
+ * All of these read state directly: no lock, no seam operation, nothing
+ * allocated, so they may run at any scheduling point (the engine's check
+ * hook runs with the seam unhooked) and from tests and fuzzers.
+ */
+/*
+ * Invariants 1 (PAMT: no page owned twice, at two sizes or by two TDs;
+ * each quiescent TD's child count equals its control pages plus what its
+ * S-EPT holds, and equals what the PAMT gives it; every S-EPT leaf maps a
+ * PT_REG page of its TD at its size, every table is a PT_EPT page of the
+ * TD; no page mapped twice) and 5 (each TD's epoch refcounts count the
+ * vCPUs inside in that parity, give or take the vCPUs in VP.ENTER).  0, or
+ * the invariant's number with "invariant N (name): ..." in @msg.
+ */
+int tdx_module_check(struct tdx_module *m, char *msg, size_t len);
+/*
+ * No host SEAMCALL is under way on @td: its TDR's PAMT entry is held once
+ * per vCPU inside the TD and by nothing else, and no vCPU outside the TD
+ * is in a vCPU leaf.  Between two such instants every change a leaf makes
+ * to the PAMT, the S-EPT and the child count is complete.
+ */
+bool tdx_td_quiescent(const struct tdx_td *td);
+/* @v is outside the TD with its TDVPR held: in VP.ENTER (or another vCPU leaf). */
+bool tdx_vcpu_in_epoch_change(const struct tdx_vcpu *v);
+/*
+ * Would a translation @v's TLB holds now be used without a flush?  Yes
+ * while it is inside the TD, or outside with no new TD epoch since its last
+ * VP.ENTER (the next VP.ENTER flushes only when the epoch moved).
+ */
+bool tdx_vcpu_tlb_live(const struct tdx_vcpu *v);
+/* The root S-EPT page of @td, 0 before MNG.ADDCX gave it. */
+uint64_t tdx_td_sept_root(const struct tdx_td *td);
+/* Entry @index of the S-EPT page @table_hpa (gpa and level left 0). */
+void tdx_sept_entry_at(struct tdx_module *m, uint64_t table_hpa, unsigned index,
+		       struct tdx_sept_leaf *out);
+/*
+ * The 512 raw entries of the S-EPT page @table_hpa (in simulated memory, or
+ * copied into @buf), NULL when all are FREE; tdx_sept_decode() reads one
+ * (gpa and level left 0).  For walks that visit whole tables.
+ */
+const uint64_t *tdx_sept_table_words(struct tdx_module *m, uint64_t table_hpa, uint64_t buf[512]);
+void tdx_sept_decode(uint64_t raw, struct tdx_sept_leaf *out);
+/*
+ * Where the module's walk for @gpa stops: the leaf (any level), a
+ * REMOVED entry or a table it cannot walk through.  false if it meets a
+ * FREE entry.
+ */
+bool tdx_td_sept_lookup(const struct tdx_td *td, uint64_t gpa, struct tdx_sept_leaf *out);
+/* Is a leaf in @state accepted memory (MAPPED, or BLOCKED on its way out)? */
+bool tdx_sept_state_accepted(unsigned state);
+/* Does @state map nothing (FREE, REMOVED)? */
+bool tdx_sept_state_absent(unsigned state);
+/* Is @state an unblocked leaf (MAPPED, PENDING): what a present mirror leaf says? */
+bool tdx_sept_state_leaf(unsigned state);
+/* Is @state a table the walk goes through (NL_MAPPED)? */
+bool tdx_sept_state_table(unsigned state);
 
 #endif /* TDXSIM_TDX_MODULE_H */

@@ -242,6 +242,55 @@ bench-scale:
 	@mkdir -p bench/results
 	@$(BUILD)/bench/scale --size $(SIZE) bench/results/scale.json
 
+# ---- libFuzzer harnesses (tests/fuzz/, docs/fuzzing.md) ----
+# Built with clang's -fsanitize=fuzzer plus ASan and UBSan, against the
+# library and scenario sources compiled with the same flags in build/fuzz,
+# so the normal builds are untouched.  `make fuzz [FUZZ_TIME=S]` runs each
+# harness for S seconds (default 60) on a copy of its seed corpus
+# (tests/fuzz/corpus/<harness>/; new inputs never go into the tree) and
+# fails on any finding; `make fuzz-build` only builds.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZERS   := seamcall kvm scenario tdvf
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -O1 -g $(WARN) \
+	       $(FUZZ_SAN) -DTDXSIM_VERSION='"$(VERSION)"' -MMD -MP
+FUZZ_LIB  := $(FUZZ_BUILD)/libtdxsim-fuzz.a
+FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZERS))
+
+.PHONY: fuzz fuzz-build
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC FUZZ $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# the checks run after every call: sanitized, but no coverage feedback from their loops
+$(FUZZ_BUILD)/tests/fuzz/fuzz_common.o: tests/fuzz/fuzz_common.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC FUZZ $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/src/cli/cmd_scenario.o: FUZZ_CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
+
+# the library and the scenario code in one archive: each harness links what it uses
+$(FUZZ_LIB): $(addprefix $(FUZZ_BUILD)/,$(OBJS) $(SC_OBJS))
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/fuzz_common.o $(FUZZ_LIB)
+	@$(if $(Q),echo "  LD FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+# clang and the runtime that -fsanitize=fuzzer links (libclang_rt.fuzzer)
+fuzz-build: deps
+	@scripts/install-deps clang libclang-rt-dev
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@scripts/run-fuzz $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZERS)
+
 # ---- the installed library: `make install PREFIX=... [DESTDIR=...]` ----
 # install puts the tdxsim binary, libtdxsim.a, libtdxsim.so (SONAME
 # libtdxsim.so.0), the public headers, tdxsim.pc and the man page under

@@ -202,8 +202,16 @@ int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id);
 /* ---- guest_memfd (KVM_CREATE_GUEST_MEMFD) ---- */
 #define KVM_MAX_GMEMS 32
 /*
+ * The largest guest_memfd this host makes: as much as all memslots
+ * together can bind (KVM_MAX_MEMSLOTS * KVM_MEM_MAX_NR_PAGES pages, 128
+ * TiB).  Linux takes up to 2^63 - 1 bytes; the file's directory costs 8
+ * bytes per GiB of file, so a 2^62-byte one would cost 32 GiB here.
+ */
+#define KVM_GMEM_MAX_SIZE	(1ull << 47)
+/*
  * A guest_memfd file of @size bytes (page aligned, non-zero; @flags 0):
- * returns its descriptor (>= 0) or -EINVAL, -EMFILE (too many files).
+ * returns its descriptor (>= 0) or -EINVAL, -EMFILE (too many files),
+ * -EFBIG (larger than KVM_GMEM_MAX_SIZE, this host's limit).
  * It lives until the VM is destroyed.
  */
 int kvm_create_guest_memfd(struct kvm_vm *vm, uint64_t size, uint64_t flags);

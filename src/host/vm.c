@@ -980,6 +980,9 @@ int kvm_create_guest_memfd(struct kvm_vm *vm, uint64_t size, uint64_t flags)
 		return -EIO;
 	if (flags || size == 0 || (size & (SZ_4K - 1)) || (int64_t)size < 0)
 		return -EINVAL;
+	/* the directory is 8 bytes per GiB of file, allocated here and walked at free */
+	if (size > KVM_GMEM_MAX_SIZE)
+		return -EFBIG;
 	int r = -EMFILE;
 	seam_mutex_lock(&vm->lock);
 	if (vm->dead) {

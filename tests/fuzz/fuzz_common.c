@@ -413,7 +413,15 @@ int fuzz_check(struct tdx_module *m, struct kvm_vm *vm, struct hostmem *hm, char
 	free(c.reg);
 	free(c.ept);
 	free(c.maps);
-	return c.bad ? -1 : 0;
+	if (c.bad)
+		return -1;
+	/*
+	 * Then the checking mode's invariants (the five of kvm_vm_check() with a
+	 * VM; the module's own, 1 and 5, without one), as `--check` runs them.
+	 */
+	if (vm ? kvm_vm_check(vm, msg, len) : tdx_module_check(m, msg, len))
+		return -1;
+	return 0;
 }
 
 uint64_t fuzz_pamt_in_use(struct tdx_module *m)

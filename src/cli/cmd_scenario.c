@@ -636,6 +636,15 @@ static void shrink_drop(struct shrinker *k, struct seg *cand)
 }
 
 /*
+ * The built TD the runs of one search share (sc_run_opts.reuse); NULL, so
+ * every run builds its own, with TDXSIM_NO_REUSE set (for debugging).
+ */
+static struct sc_reuse *runs_reuse(void)
+{
+	return getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create();
+}
+
+/*
  * Shorten a failing schedule.  A schedule is a list of segments (one task
  * running for a while); a simpler failure has fewer segments, i.e. fewer
  * context switches.  Each candidate is replayed leniently (past the end,
@@ -650,7 +659,7 @@ static char *shrink(const struct scenario *sc, const char *schedule, const struc
 	const char *p = strchr(schedule + 8, ':');
 	struct shrinker k = { .sc = sc, .target = target, .seed = p ? strtoull(p + 1, NULL, 10) : 0,
 			      .best = strdup(schedule), .budget = budget,
-			      .reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create(),
+			      .reuse = runs_reuse(),
 			      .check_every = check_every };
 	struct seg *cand = NULL;
 	/* the segment count only goes down: one candidate buffer does */
@@ -744,7 +753,7 @@ static void explore_range(const struct scenario *sc, const struct opts *o, uint6
 			  struct explore_sum *s)
 {
 	double t0 = now_s(), last = 0;
-	struct sc_reuse *reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create();
+	struct sc_reuse *reuse = runs_reuse();
 	for (uint64_t i = offset; i < o->runs; i += stride) {
 		if (o->time_s && now_s() > deadline)
 			break;
@@ -794,7 +803,7 @@ static int explore_exhaustive(const struct scenario *sc, const struct opts *o, b
 	engine_dfs_init(&x, o->preemptions);
 	double t0 = now_s(), last = 0;
 	int ret = 0;
-	struct sc_reuse *reuse = getenv("TDXSIM_NO_REUSE") ? NULL : sc_reuse_create();
+	struct sc_reuse *reuse = runs_reuse();
 	while (engine_dfs_next(&x)) {
 		double t = now_s();
 		if ((o->runs_given && s->runs >= o->runs) || (o->time_s && t - t0 > o->time_s))

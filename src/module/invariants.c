@@ -57,26 +57,9 @@ static bool owned_type(unsigned type)
 	return type != PT_NDA && type != PT_PAMT && type != PT_RSVD;
 }
 
-/* The PAMT entry of @hpa at @size without allocating anything, or NULL. */
-static const struct pamt_entry *peek_entry(const struct physmem *pm, uint64_t hpa,
-					   enum pamt_size size)
-{
-	if (hpa >= pm->size || !pm->in_tdmr[hpa >> 30])
-		return NULL;
-	const struct phys_1g *g = pm->c1g[hpa >> 30];
-	if (!g)
-		return NULL;
-	if (size == PAMT_1G)
-		return &g->pamt1g;
-	if (size == PAMT_2M)
-		return &g->pamt2m[(hpa >> 21) & 511];
-	const struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
-	return c && c->pamt4k ? &c->pamt4k[(hpa >> 12) & 511] : NULL;
-}
-
 bool tdx_td_quiescent(const struct tdx_td *td)
 {
-	const struct pamt_entry *tdr = peek_entry(&td->m->pm, td->tdr, PAMT_4K);
+	const struct pamt_entry *tdr = pamt_entry_peek(&td->m->pm, td->tdr, PAMT_4K);
 	if (!tdr)
 		return false;
 	uint32_t inside = 0;
@@ -88,7 +71,7 @@ bool tdx_td_quiescent(const struct tdx_td *td)
 			inside++;
 			continue;
 		}
-		const struct pamt_entry *e = peek_entry(&td->m->pm, v->tdvpr, PAMT_4K);
+		const struct pamt_entry *e = pamt_entry_peek(&td->m->pm, v->tdvpr, PAMT_4K);
 		if (e && e->lock.v)
 			return false;	/* a vCPU leaf is under way */
 	}
@@ -105,7 +88,7 @@ bool tdx_vcpu_in_epoch_change(const struct tdx_vcpu *v)
 {
 	if (v->in_td)
 		return false;
-	const struct pamt_entry *e = peek_entry(&v->td->m->pm, v->tdvpr, PAMT_4K);
+	const struct pamt_entry *e = pamt_entry_peek(&v->td->m->pm, v->tdvpr, PAMT_4K);
 	return e && e->lock.v;
 }
 
@@ -332,7 +315,7 @@ static int scan_sept(struct pamt_scan *s, struct tdx_td *td, uint64_t table, int
 		bool table_entry = !sept_state_is_leaf(st);
 		enum pamt_size size = table_entry ? PAMT_4K : (enum pamt_size)level;
 		enum pamt_type want = table_entry ? PT_EPT : PT_REG;
-		const struct pamt_entry *e = peek_entry(&s->m->pm, hpa, size);
+		const struct pamt_entry *e = pamt_entry_peek(&s->m->pm, hpa, size);
 		if (!e || e->type != want || e->owner != td->id)
 			return violation(s->msg, s->len, 1, "PAMT",
 					 "TD %u's S-EPT maps GPA %#" PRIx64 " (level %d, %s) to HPA "

@@ -290,6 +290,22 @@ struct pamt_entry *pamt_entry_of(struct physmem *pm, uint64_t hpa, enum pamt_siz
 	return a ? &a[(hpa >> 12) & 511] : NULL;
 }
 
+const struct pamt_entry *pamt_entry_peek(const struct physmem *pm, uint64_t hpa,
+					 enum pamt_size size)
+{
+	if (hpa >= pm->size || !pm->in_tdmr[hpa >> 30])
+		return NULL;
+	const struct phys_1g *g = pm->c1g[hpa >> 30];
+	if (!g)
+		return NULL;
+	if (size == PAMT_1G)
+		return &g->pamt1g;
+	if (size == PAMT_2M)
+		return &g->pamt2m[(hpa >> 21) & 511];
+	const struct phys_2m *c = g->c2m[(hpa >> 21) & 511];
+	return c && c->pamt4k ? &c->pamt4k[(hpa >> 12) & 511] : NULL;
+}
+
 enum pamt_type pamt_peek_type(struct physmem *pm, uint64_t hpa, enum pamt_size size)
 {
 	struct phys_1g *g = physmem_chunk1g(pm, hpa, false);

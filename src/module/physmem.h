@@ -214,6 +214,13 @@ void physmem_copy_page(struct physmem *pm, uint64_t dst, uint64_t src);
  */
 struct pamt_entry *pamt_entry_of(struct physmem *pm, uint64_t hpa, enum pamt_size size);
 /*
+ * Read-only: the PAMT entry of @hpa at @size without allocating anything;
+ * NULL outside every TDMR, for an untouched chunk, or (Dynamic PAMT) at 4K
+ * for a range without a 4K PAMT.  For checkers, which must change nothing.
+ */
+const struct pamt_entry *pamt_entry_peek(const struct physmem *pm, uint64_t hpa,
+					 enum pamt_size size);
+/*
  * Read-only peek: the type at @size without allocating (PT_NDA if untouched
  * or, at 4K, if the range has no 4K PAMT).  A 4K page serving as a PAMT pair
  * page reads PT_PAMT.

@@ -181,22 +181,6 @@ static void pamt_scan(struct chk *c)
 	}
 }
 
-/* The PAMT entry of @hpa at exactly @size, or NULL. */
-static const struct pamt_entry *pamt_at(struct physmem *pm, uint64_t hpa, int size)
-{
-	if (hpa >= pm->size)
-		return NULL;
-	const struct phys_1g *g = pm->c1g[hpa >> 30];
-	if (!g)
-		return NULL;
-	if (size == PAMT_1G)
-		return &g->pamt1g;
-	if (size == PAMT_2M)
-		return &g->pamt2m[(hpa >> 21) & 511];
-	const struct phys_2m *p = g->c2m[(hpa >> 21) & 511];
-	return p && p->pamt4k ? &p->pamt4k[(hpa >> 12) & 511] : NULL;
-}
-
 static void add_map(struct chk *c, uint64_t hpa, uint64_t size)
 {
 	if (c->nmaps == c->capmaps) {
@@ -233,7 +217,7 @@ static void sept_scan(struct chk *c, struct tdx_td *td, uint64_t table, int leve
 		if (s == SEPT_FREE || s == SEPT_REMOVED)
 			continue;
 		if (s == SEPT_NL_MAPPED || s == SEPT_NL_BLOCKED) {
-			const struct pamt_entry *pe = pamt_at(&c->m->pm, hpa, PAMT_4K);
+			const struct pamt_entry *pe = pamt_entry_peek(&c->m->pm, hpa, PAMT_4K);
 			if (level == 0 || !pe || pe->type != PT_EPT || pe->owner != td->id) {
 				bad(c, "TD %u S-EPT table of GPA %#" PRIx64 " level %d at %#" PRIx64
 				    " is not a PT_EPT page of the TD", td->id, g, level, hpa);
@@ -243,7 +227,7 @@ static void sept_scan(struct chk *c, struct tdx_td *td, uint64_t table, int leve
 			sept_scan(c, td, hpa, level - 1, g);
 			continue;
 		}
-		const struct pamt_entry *pe = level <= PAMT_1G ? pamt_at(&c->m->pm, hpa, level) : NULL;
+		const struct pamt_entry *pe = level <= PAMT_1G ? pamt_entry_peek(&c->m->pm, hpa, (enum pamt_size)level) : NULL;
 		if (!pe || pe->type != PT_REG || pe->owner != td->id ||
 		    (hpa & (tdx_level_size(level) - 1))) {
 			bad(c, "TD %u S-EPT leaf of GPA %#" PRIx64 " level %d maps %#" PRIx64

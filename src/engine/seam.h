@@ -88,6 +88,16 @@ enum seam_cost {
 	SEAM_COST_LOCK_HANDOFF,		/* a blocked lock waiter taking over */
 	SEAM_COST_GUEST_ACCESS,		/* one guest memory access that hits */
 	SEAM_COST_VE,			/* delivering a #VE to the guest */
+	/* the calibrated model (docs/calibration.md) */
+	SEAM_COST_KICK_VCPU,		/* a kick walks one vCPU (in guest mode or not) */
+	SEAM_COST_KICK_VCPU2,		/* a kick, per vCPU squared (pairwise contention) */
+	SEAM_COST_EXIT_CONTENTION,	/* a TD exit, per other vCPU online in the TD */
+	SEAM_COST_CLEAR_4K,		/* the host clearing a 4K page (MOVDIR64B) */
+	SEAM_COST_ZAP_4K,		/* KVM's work per private leaf removed, excl. SEAMCALLs */
+	SEAM_COST_FW_BOOT,		/* guest: the firmware's own work (once) */
+	SEAM_COST_KERNEL_BOOT,		/* guest: the kernel's own work to init (once) */
+	SEAM_COST_MEMMAP_4K,		/* guest: the kernel's work per 4K of RAM (struct page) */
+	SEAM_COST_AP_BRINGUP,		/* guest: bringing up one AP (smp_init) */
 	SEAM_COST_NR
 };
 

@@ -20,7 +20,8 @@
 
 static const char *const generic_names[SEAM_COST_NR - SEAM_COST_TDCALL] = {
 	"tdcall", "td_entry", "td_exit", "ept_violation", "zero_4k", "ipi", "kick",
-	"lock_handoff", "guest_access", "ve",
+	"lock_handoff", "guest_access", "ve", "kick_vcpu", "kick_vcpu2", "exit_contention",
+	"clear_4k", "zap_4k", "fw_boot", "kernel_boot", "memmap_4k", "ap_bringup",
 };
 
 const char *cost_name(enum seam_cost k)
@@ -52,6 +53,17 @@ void cost_table_default(struct cost_table *t)
 	t->ns[SEAM_COST_LOCK_HANDOFF] = 100;
 	t->ns[SEAM_COST_GUEST_ACCESS] = 1;
 	t->ns[SEAM_COST_VE] = 1000;
+	/* the calibrated model's terms are off unless a cost file sets them
+	 * (costs/calibrated.ini; docs/calibration.md) */
+	t->ns[SEAM_COST_KICK_VCPU] = 0;
+	t->ns[SEAM_COST_KICK_VCPU2] = 0;
+	t->ns[SEAM_COST_EXIT_CONTENTION] = 0;
+	t->ns[SEAM_COST_CLEAR_4K] = 0;
+	t->ns[SEAM_COST_ZAP_4K] = 0;
+	t->ns[SEAM_COST_FW_BOOT] = 0;
+	t->ns[SEAM_COST_KERNEL_BOOT] = 0;
+	t->ns[SEAM_COST_MEMMAP_4K] = 0;
+	t->ns[SEAM_COST_AP_BRINGUP] = 0;
 }
 
 struct load_ctx {

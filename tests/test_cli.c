@@ -277,7 +277,7 @@ static void test_parse_errors(void **state)
 		{ "[bogus]\nx = 1\n", "1: unknown section [bogus]" },
 		{ "[vm]\nflavour = mint\n", "2: unknown key 'flavour' in [vm]" },
 		{ "[vm]\nbusy = sometimes\n", "2: busy: 'sometimes' is not a value" },
-		{ "[vm]\nvcpus = 99\n", "2: vcpus: 99 is out of range" },
+		{ "[vm]\nvcpus = 999\n", "2: vcpus: 999 is out of range" },
 		{ "[vm]\nmaxphyaddr = 46\n", "2: maxphyaddr: 46" },
 		{ "[platform]\nmemory = lots\n", "2: memory: 'lots' is not a number" },
 		{ "[platform]\nfragmentation = 1.5\n", "2: fragmentation: '1.5' is not a fraction" },

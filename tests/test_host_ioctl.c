@@ -209,9 +209,9 @@ static int prep_vcpu1_then_finalize(struct kvm_vm *vm)
 	return kvm_tdx_finalize_vm(vm);
 }
 
-static int prep_64_vcpus(struct kvm_vm *vm)
+static int prep_max_vcpus(struct kvm_vm *vm)
 {
-	for (int i = 0; i < 64; i++)
+	for (int i = 0; i < 256; i++)
 		if (kvm_create_vcpu(vm) != i)
 			return -1;
 	return 0;
@@ -344,8 +344,8 @@ enum init_vm_variant {
 	IV_NENT_NEG,
 	IV_NENT_BIG,
 	IV_NENT_MAX,	/* exactly KVM_TDX_MAX_CPUID entries */
-	IV_MAXV_65,
-	IV_MAXV_64,
+	IV_MAXV_257,
+	IV_MAXV_256,
 	IV_NO_LEAF,
 	IV_MAXPA_46,
 };
@@ -369,8 +369,8 @@ static int call_init_vm(struct env *e, const struct row *r)
 		for (int i = 1; i < KVM_TDX_MAX_CPUID; i++)
 			init.entries[i] = (struct kvm_cpuid_entry){ .function = 0x40000000u + (uint32_t)i };
 		break;
-	case IV_MAXV_65: init.max_vcpus = 65; break;
-	case IV_MAXV_64: init.max_vcpus = 64; break;
+	case IV_MAXV_257: init.max_vcpus = 257; break;
+	case IV_MAXV_256: init.max_vcpus = 256; break;
 	case IV_NO_LEAF: init.nent = 0; break;
 	case IV_MAXPA_46: kvm_tdx_init_vm_default(&init, 46); break;
 	}
@@ -398,8 +398,8 @@ static void test_init_vm_errors(void **state)
 		{ "nent 33: more than KVM_MAX_CPUID_ENTRIES", { ST_NEW }, NULL, IV_NENT_BIG,
 		  .want = -E2BIG },
 		{ "nent 32", { ST_NEW }, NULL, IV_NENT_MAX, .want = 0 },
-		{ "max_vcpus 65", { ST_NEW }, NULL, IV_MAXV_65, .want = -EINVAL },
-		{ "max_vcpus 64", { ST_NEW }, NULL, IV_MAXV_64, .want = 0 },
+		{ "max_vcpus 257", { ST_NEW }, NULL, IV_MAXV_257, .want = -EINVAL },
+		{ "max_vcpus 256", { ST_NEW }, NULL, IV_MAXV_256, .want = 0 },
 		{ "no CPUID 0x80000008", { ST_NEW }, NULL, IV_NO_LEAF, .want = -EINVAL },
 		{ "guest MAXPHYADDR 46", { ST_NEW }, NULL, IV_MAXPA_46, .want = -EINVAL },
 		{ "valid after a refused one", { ST_NEW }, prep_refused_init_vm, IV_DEFAULT,
@@ -426,7 +426,7 @@ static void test_create_vcpu_errors(void **state)
 		{ "second vCPU is id 1", { ST_VCPU }, .want = 1 },
 		{ "max_vcpus 2: second fits", { ST_VCPU, .max_vcpus = 2 }, .want = 1 },
 		{ "max_vcpus 1: second refused", { ST_VCPU, .max_vcpus = 1 }, .want = -EINVAL },
-		{ "65th vCPU (KVM_MAX_VCPUS 64)", { ST_INIT }, prep_64_vcpus, .want = -EINVAL },
+		{ "257th vCPU (KVM_MAX_VCPUS 256)", { ST_INIT }, prep_max_vcpus, .want = -EINVAL },
 	};
 	RUN_TABLE("KVM_CREATE_VCPU", rows, call_create_vcpu);
 }

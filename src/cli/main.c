@@ -42,7 +42,10 @@ static const struct cmd {
 	  "  accept_busy vmcalls mmu_write_locks ept_levels virtual_time_ns steps; huge\n"
 	  "  pages: maps_2m splits_exclusive splits_shared splits_ignored splits_refused\n"
 	  "  inhibits promotions demote_interrupted demote_requests pamt_adds\n"
-	  "  pamt_removes." },
+	  "  pamt_removes accepts_4k_huge_possible accept_write_locks; the linux\n"
+	  "  program (virtual time of its marks): fw_done_us init_us login_us,\n"
+	  "  fault_ns_first fault_ns_last (one 4K ACCEPT's cost at the start and end of\n"
+	  "  SMP bring-up) and lazy_blocks (4 MiB blocks it accepted)." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
 	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--inject NAME] [--json] [--lenient]\n"
 	  "              [--trace OUT.json] [--check[=N]]\n"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../engine/simheap.h"
+#include "../guest/linux.h"
 #include "../host/hostmem.h"
 #include "../module/physmem.h"
 #include "scenario.h"
@@ -32,6 +33,10 @@ struct sc_world {
 	uint8_t *lazy;
 	uint64_t lazy_base, lazy_blocks;
 	bool action_done[SC_MAX_ACTIONS];	/* the VMM finished it */
+	/* the linux program: its boot profile and what its vCPUs share */
+	bool linux;
+	struct linux_cfg lx_cfg;
+	struct linux_td lx;
 	struct guest_shadow *shadow;	/* checking mode: what the guests wrote */
 };
 
@@ -62,7 +67,7 @@ static void default_range(const struct scenario *sc, uint64_t *gpa, uint64_t *si
 
 static void range_of(struct sc_ctx *c, uint64_t *gpa, uint64_t *size)
 {
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	uint64_t g, s;
 	default_range(c->w->sc, &g, &s);
 	*gpa = param(v, "gpa", g);
@@ -128,6 +133,13 @@ static void prog_linux_eager(struct gvcpu *g, void *arg)
 		guest_write64(g, a, a);
 }
 
+/* The Linux boot profile (src/guest/linux.c) on every vCPU of the TD. */
+static void prog_linux(struct gvcpu *g, void *arg)
+{
+	struct sc_ctx *c = arg;
+	linux_run(g, &c->w->lx);
+}
+
 static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve);
 
 #define LAZY_BLOCK (4ull << 20)
@@ -141,7 +153,7 @@ static void prog_linux_lazy(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
 	struct sc_world *w = c->w;
-	const struct sc_vcpu *v = &w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(w->sc, c->vcpu);
 	uint64_t gpa, size;
 	range_of(c, &gpa, &size);
 	uint64_t touches = param(v, "touches", 64);
@@ -236,7 +248,7 @@ static void request_demote(struct gvcpu *g, uint64_t gpa)
 static void prog_explicit_demotion(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	uint64_t gpa, size;
 	range_of(c, &gpa, &size);
 	bool huge = param(v, "level", 1);
@@ -272,7 +284,7 @@ static void prog_explicit_demotion(struct gvcpu *g, void *arg)
 static void prog_attr_wr_demote(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	uint64_t gpa, size;
 	range_of(c, &gpa, &size);
 	bool huge_first = param(v, "level", 0);
@@ -295,7 +307,7 @@ static void prog_attr_wr_demote(struct gvcpu *g, void *arg)
 static void prog_accept_race(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	uint64_t gpa, size;
 	range_of(c, &gpa, &size);
 	if (param(v, "level", 0))
@@ -316,7 +328,7 @@ static void prog_accept_race(struct gvcpu *g, void *arg)
 static void prog_convert_pingpong(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	uint64_t gpa, size;
 	range_of(c, &gpa, &size);
 	uint64_t rounds = param(v, "rounds", 4);
@@ -354,7 +366,7 @@ static bool vmm_caught_up(struct sc_world *w)
 static void prog_steps(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	uint64_t left[SC_MAX_STEPS];	/* iterations left, per repeat */
 	if (!c->w->sc->sept_ve_disable)
 		guest_set_ve_handler(g, ve_accept);	/* a #VE for a pending page accepts it */
@@ -411,10 +423,18 @@ static const char *const p_range[] = { "gpa", "size", "pages", NULL };
 static const char *const p_lazy[] = { "gpa", "size", "pages", "touches", NULL };
 static const char *const p_level[] = { "gpa", "size", "pages", "level", NULL };
 static const char *const p_pingpong[] = { "gpa", "size", "pages", "rounds", NULL };
+static const char *const p_linux[] = { "accept", "fw_accept_end", "wmark_accept",
+				       "early_allocs", "ap_allocs", "boot_mem", "early_4k",
+				       "dma_reaccepts", "dma_mixed", "dma_pages", "dma_units", NULL };
 
 const struct sc_program sc_programs[] = {
 	{ "firmware", "accepts its range (default: the first private memslot) 2M where "
 		      "aligned, then 4K, as TDVF does", p_range, false, prog_firmware },
+	{ "linux", "a Linux boot on every vCPU: OVMF accepts RAM below fw_accept_end (accept = "
+		   "eager: all), the kernel boots on vCPU 0 (memmap, early allocations, DMA "
+		   "conversions, SMP bring-up; before watermarks each allocation accepts 4 MiB "
+		   "unless wmark_accept = off), then every vCPU allocates boot_mem / vCPUs "
+		   "(docs/calibration.md)", p_linux, false, prog_linux },
 	{ "linux-eager", "accepts all of its range at boot (2M, falling back to 4K), then "
 			 "uses it", p_range, false, prog_linux_eager },
 	{ "linux-lazy", "unaccepted memory: allocates 'touches' random pages, accepting the "
@@ -450,7 +470,7 @@ const struct sc_program sc_programs[] = {
 static void vcpu_task(void *arg)
 {
 	struct sc_ctx *c = arg;
-	const struct sc_vcpu *v = &c->w->sc->vcpus[c->vcpu];
+	const struct sc_vcpu *v = sc_vcpu_of(c->w->sc, c->vcpu);
 	c->w->rc[c->vcpu] = kvm_vcpu_run(c->w->vm, c->vcpu, v->prog ? v->prog->fn : prog_steps, c);
 	c->w->done++;
 }
@@ -542,6 +562,62 @@ static int setup_err(struct sc_result *r, const char *what, int e)
 {
 	snprintf(r->message, sizeof(r->message), "setup: %s: %s", what, strerror(e < 0 ? -e : e));
 	return -1;
+}
+
+/*
+ * The linux program's boot profile: the TD's private RAM (the guest_memfd
+ * memslots a TDVF image does not occupy) and vCPU 0's parameters.
+ */
+static int linux_setup(struct sc_world *w, struct sc_result *r)
+{
+	const struct scenario *sc = w->sc;
+	const struct sc_vcpu *v0 = sc_vcpu_of(sc, 0);
+	w->linux = false;
+	for (int i = 0; i < w->nvcpus; i++) {
+		const struct sc_vcpu *v = sc_vcpu_of(sc, i);
+		if (v && v->prog && v->prog->fn == prog_linux)
+			w->linux = true;
+	}
+	if (!w->linux)
+		return 0;
+	struct linux_cfg *c = &w->lx_cfg;
+	memset(c, 0, sizeof(*c));
+	int first = sc->fw_tdvf ? sc->fw_tdvf->nsec : 0;	/* TDVF sections' memslots */
+	for (int i = first; i < KVM_MAX_MEMSLOTS; i++) {
+		const struct sc_memslot *m = &sc->slots[i];
+		if (!m->used || !m->gmem || !m->private)
+			continue;
+		if (c->nram == LX_MAX_RAM) {
+			snprintf(r->message, sizeof(r->message), "setup: linux: more than %d RAM "
+				 "memslots", LX_MAX_RAM);
+			return -1;
+		}
+		int j = c->nram++;
+		while (j && c->ram[j - 1].gpa > m->gpa) {	/* sorted by GPA */
+			c->ram[j] = c->ram[j - 1];
+			j--;
+		}
+		c->ram[j] = (struct linux_ram){ m->gpa, m->size };
+	}
+	c->nvcpus = w->nvcpus;
+	c->eager = param(v0, "accept", 0);
+	c->fw_accept_end = param(v0, "fw_accept_end", 4ull << 30);
+	c->wmark_accept = param(v0, "wmark_accept", 1);
+	c->early_allocs = param(v0, "early_allocs", 16);
+	c->ap_allocs = param(v0, "ap_allocs", 2);
+	c->boot_mem = param(v0, "boot_mem", 64ull << 20);
+	c->early_4k = param(v0, "early_4k", 0);
+	c->dma_reaccepts = param(v0, "dma_reaccepts", 0);
+	c->dma_mixed = param(v0, "dma_mixed", 0);
+	c->dma_pages = param(v0, "dma_pages", 8);
+	c->dma_units = param(v0, "dma_units", 1);
+	char err[160];
+	if (linux_cfg_check(c, err, sizeof(err))) {
+		snprintf(r->message, sizeof(r->message), "setup: %s", err);
+		return -1;
+	}
+	linux_td_init(&w->lx, c);
+	return 0;
 }
 
 static int build(struct sc_world *w, struct sc_result *r)
@@ -640,6 +716,8 @@ static int build(struct sc_world *w, struct sc_result *r)
 	}
 	if ((e = kvm_tdx_finalize_vm(w->vm)))
 		return setup_err(r, "KVM_TDX_FINALIZE_VM", e);
+	if (linux_setup(w, r))
+		return -1;
 	/* linux-lazy's shared block map covers the first private slot */
 	uint64_t g, s;
 	default_range(sc, &g, &s);
@@ -688,6 +766,16 @@ static void collect(struct sc_world *w, struct sc_result *r)
 	c[C_DEMOTE_REQUESTS] = st->demote_requests;
 	c[C_PAMT_ADDS] = st->pamt_adds;
 	c[C_PAMT_REMOVES] = st->pamt_removes;
+	c[C_ACCEPTS_4K_HUGE] = st->accepts_4k_huge_possible;
+	c[C_ACCEPT_WRITE_LOCKS] = st->accept_write_locks;
+	if (w->linux) {
+		c[C_FW_DONE_US] = w->lx.mark_ns[LX_FW_DONE] / 1000;
+		c[C_INIT_US] = w->lx.mark_ns[LX_INIT] / 1000;
+		c[C_LOGIN_US] = w->lx.mark_ns[LX_LOGIN] / 1000;
+		c[C_FAULT_NS_FIRST] = w->lx.fault_ns_first;
+		c[C_FAULT_NS_LAST] = w->lx.fault_ns_last;
+		c[C_LX_BLOCKS] = w->lx.blocks_accepted;
+	}
 	for (unsigned l = 0; l < 64; l++)
 		r->leaf_calls[l] = engine_charges(w->e, (enum seam_cost)(SEAM_COST_SEAMCALL + l));
 	for (int i = 0; i < w->nvcpus; i++) {
@@ -778,7 +866,7 @@ int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct 
 	if (u && u->saved)
 		reuse_drop(u);
 	*wp = (struct sc_world){ .sc = sc };
-	for (int i = 0; i < SC_MAX_VCPUS; i++)
+	for (int i = 0; i < SC_VCPU_SECTIONS; i++)
 		if (sc->vcpus[i].used)
 			wp->nvcpus = i + 1;
 	if (sc->nvcpus > wp->nvcpus)
@@ -838,7 +926,7 @@ built:;
 		ctx[i] = (struct sc_ctx){ w, i };
 		char name[16];
 		snprintf(name, sizeof(name), "vcpu%d", i);
-		if (sc->vcpus[i].used)
+		if (sc_vcpu_of(sc, i))
 			engine_spawn(w->e, name, vcpu_task, &ctx[i]);
 		else
 			w->done++;	/* created, nothing to run */

@@ -32,7 +32,10 @@ const char *const sc_counter_names[C_NCOUNTERS] = {
 	[C_SPLITS_REFUSED] = "splits_refused", [C_INHIBITS] = "inhibits",
 	[C_PROMOTIONS] = "promotions", [C_DEMOTE_INTERRUPTED] = "demote_interrupted",
 	[C_DEMOTE_REQUESTS] = "demote_requests", [C_PAMT_ADDS] = "pamt_adds",
-	[C_PAMT_REMOVES] = "pamt_removes",
+	[C_PAMT_REMOVES] = "pamt_removes", [C_ACCEPTS_4K_HUGE] = "accepts_4k_huge_possible",
+	[C_ACCEPT_WRITE_LOCKS] = "accept_write_locks", [C_FW_DONE_US] = "fw_done_us",
+	[C_INIT_US] = "init_us", [C_LOGIN_US] = "login_us", [C_FAULT_NS_FIRST] = "fault_ns_first",
+	[C_FAULT_NS_LAST] = "fault_ns_last", [C_LX_BLOCKS] = "lazy_blocks",
 	[C_VTIME_NS] = "virtual_time_ns", [C_STEPS] = "steps",
 };
 
@@ -136,8 +139,8 @@ struct pstate {
 	int failed;
 	char *err;
 	size_t errlen;
-	int open_repeats[SC_MAX_VCPUS][16];	/* repeat nesting per vCPU */
-	int nopen[SC_MAX_VCPUS];
+	int open_repeats[SC_VCPU_SECTIONS + 1][16];	/* repeat nesting per section */
+	int nopen[SC_VCPU_SECTIONS + 1];
 };
 
 static void perr(struct pstate *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -289,6 +292,7 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 			{ "dpamt_demote_locked", "on or off" },
 			{ "livelock_exits", "0 (off) .. 100000000" },
 			{ "inject", "none, or a comma list of known-bug names" },
+			{ "inhibit_check", "on or off" },
 		};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(k, keys[i].key)) {
@@ -428,6 +432,18 @@ static bool want_level(struct pstate *p, const char **s, int *level)
 	return true;
 }
 
+/* "[vcpu N]", or "[vcpus]" for the section every other vCPU runs */
+static const char *vsec(int i)
+{
+	static char buf[2][16];
+	static int k;
+	if (i == SC_VCPU_ALL)
+		return "[vcpus]";
+	k ^= 1;
+	snprintf(buf[k], sizeof(buf[k]), "[vcpu %d]", i);
+	return buf[k];
+}
+
 static void parse_step(struct pstate *p, int vi, const char *text)
 {
 	struct sc_vcpu *vc = &p->sc->vcpus[vi];
@@ -436,7 +452,7 @@ static void parse_step(struct pstate *p, int vi, const char *text)
 	if (!word(&s, w, sizeof(w)))
 		return;		/* an empty continuation line */
 	if (vc->nsteps == SC_MAX_STEPS) {
-		perr(p, "too many steps for vcpu %d (at most %d)", vi, SC_MAX_STEPS);
+		perr(p, "too many steps for %s (at most %d)", vsec(vi), SC_MAX_STEPS);
 		return;
 	}
 	struct sc_step st = { .line = p->line, .match = -1 };
@@ -562,8 +578,8 @@ static void on_vcpu(struct pstate *p, int n, const char *k, const char *v)
 	}
 	/* a parameter of the program */
 	if (!vc->prog) {
-		perr(p, "unknown key '%s' in [vcpu %d] (program must come first for its "
-			"parameters; or step/steps)", k, n);
+		perr(p, "unknown key '%s' in %s (program must come first for its "
+			"parameters; or step/steps)", k, vsec(n));
 		return;
 	}
 	bool known = false;
@@ -574,18 +590,31 @@ static void on_vcpu(struct pstate *p, int n, const char *k, const char *v)
 		     k);
 		return;
 	}
+	/* parameters that name a choice: the value is its index */
+	static const struct {
+		const char *key, *names[2];
+	} choices[] = {
+		{ "level", { "4k", "2m" } },
+		{ "accept", { "lazy", "eager" } },
+		{ "wmark_accept", { "off", "on" } },
+	};
 	uint64_t x;
-	if (!strcmp(k, "level")) {
-		if (strcmp(v, "4k") && strcmp(v, "2m")) {
-			perr(p, "level: '%s' is not 4k or 2m", v);
+	int ch = -1;
+	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+		if (!strcmp(k, choices[i].key))
+			ch = (int)i;
+	if (ch >= 0) {
+		if (strcmp(v, choices[ch].names[0]) && strcmp(v, choices[ch].names[1])) {
+			perr(p, "%s: '%s' is not %s or %s", k, v, choices[ch].names[0],
+			     choices[ch].names[1]);
 			return;
 		}
-		x = !strcmp(v, "2m");
+		x = !strcmp(v, choices[ch].names[1]);
 	} else if (!need_size(p, k, v, &x)) {
 		return;
 	}
 	if (vc->nparams == SC_MAX_PARAMS) {
-		perr(p, "too many parameters for vcpu %d", n);
+		perr(p, "too many parameters for %s", vsec(n));
 		return;
 	}
 	for (const char *const *q = vc->prog->params; *q; q++)
@@ -810,18 +839,20 @@ static int on_kv(void *user, const char *section, const char *name, const char *
 		on_expect(p, name, value);
 	else if ((n = section_index(section, "memslot", KVM_MAX_MEMSLOTS)) >= 0)
 		on_memslot(p, n, name, value);
-	else if ((n = section_index(section, "vcpu", SC_MAX_VCPUS)) >= 0)
+	else if ((n = section_index(section, "vcpu", SC_VCPU_SECTIONS)) >= 0)
 		on_vcpu(p, n, name, value);
+	else if (!strcmp(section, "vcpus"))
+		on_vcpu(p, SC_VCPU_ALL, name, value);
 	else if (n == -2 || section_index(section, "memslot", KVM_MAX_MEMSLOTS) == -2) {
 		p->line = p->section_line;
-		perr(p, "[%s]: the number is out of range (memslot 0..%d, vcpu 0..%d)", section,
-		     KVM_MAX_MEMSLOTS - 1, SC_MAX_VCPUS - 1);
+		perr(p, "[%s]: the number is out of range (memslot 0..%d, vcpu 0..%d; [vcpus] "
+			"is every other vCPU)", section, KVM_MAX_MEMSLOTS - 1, SC_VCPU_SECTIONS - 1);
 	} else if (!*section) {
 		perr(p, "'%s' before any section", name);
 	} else {
 		p->line = p->section_line;
-		perr(p, "unknown section [%s] (platform, vm, memslot N, firmware, vcpu N, vmm, "
-			"expect)", section);
+		perr(p, "unknown section [%s] (platform, vm, memslot N, firmware, vcpu N, vcpus, "
+			"vmm, expect)", section);
 	}
 	return 1;
 }
@@ -888,7 +919,7 @@ int scenario_load(const char *path, struct scenario *sc, char *err, size_t errle
 		snprintf(err, errlen, "%s: cannot read", path);
 		return -1;
 	}
-	for (int i = 0; i < SC_MAX_VCPUS; i++)
+	for (int i = 0; i <= SC_VCPU_ALL; i++)
 		if (p.nopen[i]) {
 			p.line = sc->vcpus[i].steps[p.open_repeats[i][p.nopen[i] - 1]].line;
 			perr(&p, "step: repeat without its '}'");
@@ -925,6 +956,13 @@ int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t 
 	}
 	on_kv(&p, section, name, eq + 1);
 	return p.failed ? -1 : scenario_check(sc, err, errlen);
+}
+
+const struct sc_vcpu *sc_vcpu_of(const struct scenario *sc, int i)
+{
+	if (i >= 0 && i < SC_VCPU_SECTIONS && sc->vcpus[i].used)
+		return &sc->vcpus[i];
+	return sc->vcpus[SC_VCPU_ALL].used ? &sc->vcpus[SC_VCPU_ALL] : NULL;
 }
 
 /* ---- whole-scenario checks ---- */
@@ -1016,21 +1054,22 @@ int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 					 "inside one guest_memfd memslot", sc->fw_gpa, sc->fw_pages);
 	}
 	int nv = 0;
-	for (int i = 0; i < SC_MAX_VCPUS; i++) {
+	for (int i = 0; i <= SC_VCPU_ALL; i++) {
 		const struct sc_vcpu *v = &sc->vcpus[i];
 		if (!v->used)
 			continue;
-		nv = i + 1;
+		if (i < SC_VCPU_ALL)
+			nv = i + 1;
 		if (!v->prog && !v->nsteps)
 			return check_err(sc, err, errlen, v->line,
-					 "[vcpu %d] has neither a program nor steps", i);
+					 "%s has neither a program nor steps", vsec(i));
 		if (v->prog && v->nsteps)
 			return check_err(sc, err, errlen, v->line,
-					 "[vcpu %d] has both a program and steps", i);
+					 "%s has both a program and steps", vsec(i));
 		if (v->prog && v->prog->needs_ve && sc->sept_ve_disable)
 			return check_err(sc, err, errlen, v->line,
-					 "[vcpu %d]: program %s needs #VE for pending pages: set "
-					 "[vm] sept_ve_disable = off", i, v->prog->name);
+					 "%s: program %s needs #VE for pending pages: set "
+					 "[vm] sept_ve_disable = off", vsec(i), v->prog->name);
 		for (int j = 0; j < v->nsteps; j++) {
 			const struct sc_step *s = &v->steps[j];
 			if (s->op == OP_REPEAT || s->op == OP_END || s->op == OP_WAIT_VMM)
@@ -1045,15 +1084,21 @@ int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 		for (int j = 0; j < v->nparams; j++)
 			if (!strcmp(v->params[j].key, "gpa") && !slot_of(sc, v->params[j].val))
 				return check_err(sc, err, errlen, v->line,
-						 "[vcpu %d] gpa %#" PRIx64 " is outside every memslot",
-						 i, v->params[j].val);
+						 "%s gpa %#" PRIx64 " is outside every memslot",
+						 vsec(i), v->params[j].val);
 	}
+	bool all = sc->vcpus[SC_VCPU_ALL].used;
+	if (all && !sc->nvcpus)
+		return check_err(sc, err, errlen, sc->vcpus[SC_VCPU_ALL].line,
+				 "[vcpus] needs [vm] vcpus = N (how many vCPUs run it)");
+	if (all)
+		nv = sc->nvcpus;
 	if (!nv)
 		return check_err(sc, err, errlen, 0, "no [vcpu N] section: nothing runs");
 	if (sc->nvcpus && sc->nvcpus < nv)
 		return check_err(sc, err, errlen, 0, "[vm] vcpus = %d, but [vcpu %d] exists",
 				 sc->nvcpus, nv - 1);
-	for (int i = 0; i < nv; i++)
+	for (int i = 0; i < nv && !all; i++)
 		if (!sc->vcpus[i].used)
 			return check_err(sc, err, errlen, 0,
 					 "[vcpu %d] is missing (vCPUs are numbered from 0)", i);

@@ -29,11 +29,13 @@
 #include "../engine/engine.h"
 #include "../host/kvm.h"
 
-#define SC_MAX_VCPUS	8
+#define SC_MAX_VCPUS	255	/* [vm] vcpus: the engine's tasks, less the VMM's */
+#define SC_VCPU_SECTIONS 8	/* [vcpu 0] .. [vcpu 7]; [vcpus] serves the rest */
+#define SC_VCPU_ALL	SC_VCPU_SECTIONS	/* vcpus[] index of [vcpus] */
 #define SC_MAX_STEPS	256
 #define SC_MAX_ACTIONS	64
 #define SC_MAX_EXPECT	32
-#define SC_MAX_PARAMS	8
+#define SC_MAX_PARAMS	16
 
 /* ---- guest steps ---- */
 enum sc_op {
@@ -139,7 +141,9 @@ enum {
 	/* huge pages (kvm_vm_stats) */
 	C_MAPS_2M, C_SPLITS_EXCLUSIVE, C_SPLITS_SHARED, C_SPLITS_IGNORED, C_SPLITS_REFUSED,
 	C_INHIBITS, C_PROMOTIONS, C_DEMOTE_INTERRUPTED, C_DEMOTE_REQUESTS, C_PAMT_ADDS,
-	C_PAMT_REMOVES,
+	C_PAMT_REMOVES, C_ACCEPTS_4K_HUGE, C_ACCEPT_WRITE_LOCKS,
+	/* the linux program: virtual time of its marks, per-fault cost, blocks */
+	C_FW_DONE_US, C_INIT_US, C_LOGIN_US, C_FAULT_NS_FIRST, C_FAULT_NS_LAST, C_LX_BLOCKS,
 	/* the run itself: kept last, print_result() stops before them */
 	C_VTIME_NS, C_STEPS,
 	C_NCOUNTERS
@@ -173,7 +177,7 @@ struct scenario {
 	struct tdvf *fw_tdvf;	/* [firmware] file: a TDVF image (memslots 0..n-1) */
 	int fw_flow;		/* enum tdvf_flow */
 	uint64_t fw_prefault_extra;	/* ... and this many pages after it, never added */
-	struct sc_vcpu vcpus[SC_MAX_VCPUS];
+	struct sc_vcpu vcpus[SC_VCPU_SECTIONS + 1];	/* [vcpu N], then [vcpus] */
 	struct sc_vmm_action actions[SC_MAX_ACTIONS];
 	int nactions;
 	/* [expect] */
@@ -194,6 +198,8 @@ int scenario_load(const char *path, struct scenario *sc, char *err, size_t errle
 void scenario_free(struct scenario *sc);
 /* Apply "section.key=value" (or "key=value" in [vm]), as --set does. */
 int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t errlen);
+/* What vCPU @i runs: its [vcpu N] section, else [vcpus], else NULL. */
+const struct sc_vcpu *sc_vcpu_of(const struct scenario *sc, int i);
 /* Check the whole scenario (GPAs inside memslots, programs and the TD). */
 int scenario_check(const struct scenario *sc, char *err, size_t errlen);
 

@@ -97,6 +97,7 @@ enum seam_cost {
 	SEAM_COST_FW_BOOT,		/* guest: the firmware's own work (once) */
 	SEAM_COST_KERNEL_BOOT,		/* guest: the kernel's own work to init (once) */
 	SEAM_COST_MEMMAP_4K,		/* guest: the kernel's work per 4K of RAM (struct page) */
+	SEAM_COST_BUDDY_4K,		/* guest: freeing an accepted 4K page to the allocator */
 	SEAM_COST_AP_BRINGUP,		/* guest: bringing up one AP (smp_init) */
 	SEAM_COST_NR
 };

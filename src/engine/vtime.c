@@ -21,7 +21,8 @@
 static const char *const generic_names[SEAM_COST_NR - SEAM_COST_TDCALL] = {
 	"tdcall", "td_entry", "td_exit", "ept_violation", "zero_4k", "ipi", "kick",
 	"lock_handoff", "guest_access", "ve", "kick_vcpu", "kick_vcpu2", "exit_contention",
-	"clear_4k", "zap_4k", "fw_boot", "kernel_boot", "memmap_4k", "ap_bringup",
+	"clear_4k", "zap_4k", "fw_boot", "kernel_boot", "memmap_4k", "buddy_4k",
+	"ap_bringup",
 };
 
 const char *cost_name(enum seam_cost k)
@@ -63,6 +64,7 @@ void cost_table_default(struct cost_table *t)
 	t->ns[SEAM_COST_FW_BOOT] = 0;
 	t->ns[SEAM_COST_KERNEL_BOOT] = 0;
 	t->ns[SEAM_COST_MEMMAP_4K] = 0;
+	t->ns[SEAM_COST_BUDDY_4K] = 0;
 	t->ns[SEAM_COST_AP_BRINGUP] = 0;
 }
 

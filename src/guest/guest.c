@@ -493,6 +493,52 @@ void guest_relax(struct gvcpu *g)
 	g->rip++;
 }
 
+void guest_compute(struct gvcpu *g, enum seam_cost kind, uint64_t n)
+{
+	(void)g;
+	seam_charge(kind, n);
+}
+
+static bool accept_ok(uint64_t st)
+{
+	return st == TDX_SUCCESS || tdx_status_code(st) == TDX_PAGE_ALREADY_ACCEPTED;
+}
+
+void guest_accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size, uint64_t *n4k,
+			uint64_t *n2m)
+{
+	uint64_t end = gpa + size, a4 = 0, a2 = 0;
+	while (gpa < end) {
+		if (!(gpa & (SZ_2M - 1)) && end - gpa >= SZ_2M) {
+			uint64_t st = guest_accept(g, gpa, 1);
+			a2++;
+			if (accept_ok(st)) {
+				gpa += SZ_2M;
+				continue;
+			}
+			if (tdx_status_code(st) != TDX_PAGE_SIZE_MISMATCH)
+				gvcpu_kill(g, "guest panic: accept 2M at %#" PRIx64 ": %s", gpa,
+					   tdx_status_name(st));
+			/* the host mapped 4K here: accept the 512 pages one by one */
+			for (uint64_t a = gpa; a < gpa + SZ_2M; a += SZ_4K, a4++)
+				if (!accept_ok(guest_accept(g, a, 0)))
+					gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64, a);
+			gpa += SZ_2M;
+			continue;
+		}
+		uint64_t st = guest_accept(g, gpa, 0);
+		a4++;
+		if (!accept_ok(st))
+			gvcpu_kill(g, "guest panic: accept 4K at %#" PRIx64 ": %s", gpa,
+				   tdx_status_name(st));
+		gpa += SZ_4K;
+	}
+	if (n4k)
+		*n4k += a4;
+	if (n2m)
+		*n2m += a2;
+}
+
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h)
 {
 	g->ve_handler = h;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../engine/seam.h"
 #include "../module/tdx_module.h"
 
 struct gvcpu;
@@ -156,6 +157,19 @@ uint64_t guest_request_demote(struct gvcpu *g, uint64_t gpa);
  * kicks and waits for the exit would wait forever.
  */
 void guest_relax(struct gvcpu *g);
+/*
+ * The guest's own work: @n units of cost kind @kind (fw_boot, kernel_boot,
+ * memmap_4k, buddy_4k, ap_bringup, ...) on the vCPU's virtual clock.
+ */
+void guest_compute(struct gvcpu *g, enum seam_cost kind, uint64_t n);
+/*
+ * Accept [gpa, gpa + size) as OVMF and Linux do: 2M where aligned (4K
+ * pages one by one where the host mapped 4K: PAGE_SIZE_MISMATCH), 4K at
+ * the unaligned ends.  An ACCEPT that fails otherwise is a guest panic.
+ * Adds what it issued to *n4k and *n2m (either may be NULL).
+ */
+void guest_accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size, uint64_t *n4k,
+			uint64_t *n2m);
 /* Install the #VE handler (used when PENDING_VE_DISABLE is 0). */
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h);
 /* The GPA's shared alias (with the TD's shared bit set). */

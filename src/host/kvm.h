@@ -111,6 +111,9 @@ struct kvm_policy {
 	uint32_t livelock_exits;	/* "livelock_exits": a vCPU without forward progress
 					 * for this many EPT-violation exits (or host-local
 					 * retries) in a row ends the run as a livelock; 0: off */
+	bool inhibit_check;		/* "inhibit_check": huge-v5 reads a 2M range's permission
+					 * without the lock before taking it for a 4K ACCEPT
+					 * (default on; off: the draft without it) */
 	uint32_t inject;		/* "inject": KVM_INJECT() bits of the known bugs
 					 * re-introduced (name[,name], or none); 0 in real use */
 };
@@ -174,7 +177,7 @@ struct kvm_cpuid_entry {
 struct kvm_tdx_init_vm {
 	uint64_t attributes;
 	uint64_t xfam;
-	uint16_t max_vcpus;		/* 0: 64 */
+	uint16_t max_vcpus;		/* 0: KVM_MAX_VCPUS (256) */
 	int nent;
 	struct kvm_cpuid_entry entries[KVM_TDX_MAX_CPUID];
 };
@@ -382,6 +385,9 @@ struct kvm_vm_stats {
 					 * explicit-demotion's fault path) */
 	uint64_t splits_refused;	/* splits a design refuses under the shared lock */
 	uint64_t inhibits;		/* 2M ranges marked guest-inhibited (one-way) */
+	uint64_t accepts_4k_huge_possible; /* 4K ACCEPT exits where the slot and attributes
+					 * allowed 2M (lpage_info; the inhibit flag aside) */
+	uint64_t accept_write_locks;	/* exclusive mmu_lock taken for a 4K ACCEPT (huge-v5) */
 	uint64_t promotions;		/* 512 4K leaves merged back into a 2M leaf */
 	uint64_t demote_interrupted;	/* DEMOTEs answered INTERRUPTED_RESTARTABLE */
 	uint64_t demote_requests;	/* guest demotion requests (TDVMCALL, ATTR.WR exit) */

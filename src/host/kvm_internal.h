@@ -218,7 +218,7 @@ void gfnset_free(struct gfnset *set);
 
 enum vm_state { VM_NEW = 0, VM_TD_CREATED, VM_TD_INITIALIZED, VM_FINALIZED };
 
-#define KVM_MAX_VCPUS 64
+#define KVM_MAX_VCPUS 256
 
 struct kvm_vm {
 	struct kvm *k;
@@ -237,6 +237,7 @@ struct kvm_vm {
 	int levels;
 	uint64_t shared_bit;
 	uint16_t max_vcpus;
+	int nrunning;			/* vCPUs inside kvm_vcpu_run (in the TD, or halted) */
 	struct kvm_vcpu *vcpus[KVM_MAX_VCPUS];
 	int nvcpus;
 	struct kvm_memslot slots[KVM_MAX_MEMSLOTS];
@@ -364,6 +365,7 @@ void mmu_zap_private(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
 void mmu_zap_shared(struct kvm_vm *vm, uint64_t gfn, uint64_t n);
 uint64_t *mmu_leaf(struct mmu *mmu, uint64_t gfn);
 bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn);
+bool mmu_huge_lpage_ok(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn);
 
 /*
  * The mapping level for a private fault, the one function every path asks:

@@ -866,14 +866,20 @@ int kvm_vm_mirror_for_each_leaf(const struct kvm_vm *vm, kvm_mirror_leaf_fn fn, 
 }
 
 /*
- * mmu_max_level()'s 2M test: the whole 2M range of @gfn is inside @s, all
- * private, and backed by a 2M guest_memfd folio.
+ * KVM's lpage_info for @gfn's 2M range: inside @s, aligned to its
+ * guest_memfd, all private.  mmu_max_level()'s 2M test adds that a 2M
+ * guest_memfd folio backs it (mmu_huge_fits).
  */
-bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
+bool mmu_huge_lpage_ok(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
 {
 	uint64_t first = gfn & ~511ull;
-	if (!s->gmem || first < s->base_gfn || first + 512 > s->base_gfn + s->npages ||
-	    ((s->gmem_pgoff ^ s->base_gfn) & 511) || !vm_range_private(vm, first, first + 512))
+	return s->gmem && first >= s->base_gfn && first + 512 <= s->base_gfn + s->npages &&
+	       !((s->gmem_pgoff ^ s->base_gfn) & 511) && vm_range_private(vm, first, first + 512);
+}
+
+bool mmu_huge_fits(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn)
+{
+	if (!mmu_huge_lpage_ok(vm, s, gfn))
 		return false;
 	int order = 0;
 	gmem_get_pfn(vm->k, s->gmem, gfn - s->base_gfn + s->gmem_pgoff, false, &order);

@@ -220,21 +220,26 @@ static bool gfn_in_deleting_slot(struct kvm_vm *vm, uint64_t gfn)
 
 /*
  * huge-v5's tdx_handle_mismatched_accept(): the guest accepts below 2M at
- * @gfn.  The guest-inhibit flag is checked first, without the lock, so that
- * only the first such ACCEPT of a 2M range takes mmu_lock exclusive; it then
- * splits a 2M leaf there, and only after that sets the one-way flag (in
- * that order, so that no fault maps 2M between the flag and the split).
- * 0, or -1 when the VM died.
+ * @gfn.  With the lockless pre-check (policy inhibit_check, the default;
+ * step 1 of the series' fault sequence) the range's 2M permission is read
+ * first, without the lock: a range already inhibited, or one 2M cannot map
+ * anyway (memslot, attributes: KVM's lpage_info), needs nothing, so
+ * only the first such ACCEPT of a 2M range takes mmu_lock exclusive.
+ * Without it (the draft the check was added to) every 4K ACCEPT exit takes
+ * it.  Under the lock: split a 2M leaf there, and only after that set the
+ * one-way flag (in that order, so that no fault maps 2M between the flag
+ * and the split).  0, or -1 when the VM died.
  */
-static int handle_mismatched_accept(struct kvm_vm *vm, uint64_t gfn)
+static int handle_mismatched_accept(struct kvm_vm *vm, uint64_t gfn, bool fits)
 {
-	if (gfnset_has(&vm->inhibit, gfn))
+	if (vm->pol.inhibit_check && (!fits || gfnset_has(&vm->inhibit, gfn)))
 		return 0;
 	if (tdx_split_cache_topup(vm, 1)) {
 		vm_kill(vm, "out of host memory splitting GPA %#" PRIx64, gfn << 12);
 		return -1;
 	}
 	mmu_write_lock(vm);
+	vm->st.accept_write_locks++;
 	int r = mmu_split_2m(vm, gfn);
 	if (!r) {
 		r = gfnset_add(&vm->inhibit, gfn);
@@ -357,10 +362,19 @@ static __attribute__((noinline)) int huge_before_fault(struct kvm_vm *vm, uint64
 		vm->st.demote_requests++;	/* a 4K ATTR.WR over a 2M leaf */
 		return tdx_demote_request(vm, gfn);
 	}
+	if (req_level >= TDX_LEVEL_2M)
+		return 0;
+	/* KVM's lpage_info: what the slot and attributes allow, the inhibit
+	 * flag aside (the series' boot counts were taken before it existed);
+	 * the folio is not part of it */
+	struct kvm_memslot *s = vm_slot_of(vm, gfn);
+	bool fits = s && mmu_huge_lpage_ok(vm, s, gfn);
+	if (!retry && fits)
+		vm->st.accepts_4k_huge_possible++;
 	/* INJECTED BUG ignored-split: no split here either (fault_split ignores it) */
-	if (req_level < TDX_LEVEL_2M && !vm->shared_split && !vm_inject(vm, INJECT_IGNORED_SPLIT) &&
+	if (!vm->shared_split && !vm_inject(vm, INJECT_IGNORED_SPLIT) &&
 	    (vm->pol.max_level == MAP_LEVEL_HUGE_V5 || vm->pol.max_level == MAP_LEVEL_HUGE_NBR))
-		return handle_mismatched_accept(vm, gfn);
+		return handle_mismatched_accept(vm, gfn, fits);
 	return 0;
 }
 
@@ -447,6 +461,9 @@ int tdx_handle_exit(struct gvcpu *g)
 	 * re-enter.  The exit is handled inside the SRCU read side (vcpu_run
 	 * holds it everywhere but in the guest). */
 	seam_read_lock(&vm->srcu);
+	/* an exit slows with every other vCPU running in the TD (calibrated
+	 * model: many vCPUs exiting at once, docs/calibration.md) */
+	seam_charge(SEAM_COST_EXIT_CONTENTION, (uint64_t)(vm->nrunning - 1));
 	if (vm->dead) {
 		r = -1;
 	} else if (x->rax >> 62) {

@@ -106,6 +106,7 @@ void kvm_policy_default(struct kvm_policy *p)
 	p->folio = FOLIO_4K;
 	p->dpamt_demote_locked = true;
 	p->livelock_exits = KVM_LIVELOCK_EXITS;
+	p->inhibit_check = true;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -253,6 +254,8 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 		p->livelock_exits = (uint32_t)n;
 	} else if (!strcmp(key, "inject")) {
 		return parse_inject(val, &p->inject);
+	} else if (!strcmp(key, "inhibit_check")) {
+		return parse_bool(val, &p->inhibit_check);
 	} else {
 		return -EINVAL;
 	}
@@ -289,11 +292,12 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 			l += snprintf(inj + l, sizeof(inj) - (size_t)l, "%s%s", l ? "," : " inject=",
 				      inject_names[i].name);
 	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s folio=%s"
-		 " promote=%s dpamt=%s%s%s%s",
+		 " promote=%s dpamt=%s%s%s%s%s",
 		 build_names[p->build], busy_names[p->busy], n, p->local_retry ? "on" : "off",
 		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level],
 		 folio_names[p->folio], p->promote ? "on" : "off", p->dpamt ? "on" : "off",
-		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "", ll, inj);
+		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "",
+		 p->inhibit_check ? "" : " inhibit_check=off", ll, inj);
 }
 
 /* ---- helpers ---- */
@@ -1583,9 +1587,11 @@ int kvm_vcpu_run(struct kvm_vm *vm, int id, void (*prog)(struct gvcpu *g, void *
 	if (v->running)
 		return -EBUSY;
 	v->running = true;
+	vm->nrunning++;
 	struct kvm_vcpu *prev = dpamt_vcpu_load(v);
 	int rc = gvcpu_run(&v->g, prog, arg);
 	dpamt_vcpu_unload(v, prev);
+	vm->nrunning--;
 	v->running = false;
 	return rc ? -EIO : 0;
 }

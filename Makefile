@@ -123,6 +123,7 @@ SC_OBJS += src/cli/scenario.o
 SC_OBJS += src/cli/sc_run.o
 SC_OBJS += src/cli/cmd_scenario.o
 SC_OBJS += src/cli/trace.o
+SC_OBJS += gen/costs_builtin.o
 CLI_OBJS += $(SC_OBJS)
 
 TESTS := $(patsubst tests/%.c,%,$(filter-out tests/testlib.c,$(wildcard tests/test_*.c)))
@@ -164,6 +165,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(LIB)
 $(BUILD)/tests/test_tdvf: $(BUILD)/tests/test_tdvf.o $(BUILD)/tests/testlib.o $(BUILD)/src/cli/tdvf.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# the calibrated cost table, compiled into the command as a string
+%/gen/costs_builtin.c: costs/calibrated.ini
+	@mkdir -p $(dir $@)
+	$(Q){ echo '/* generated from costs/calibrated.ini: do not edit */'; \
+	  echo 'extern const char tdxsim_costs_builtin[];'; \
+	  echo 'const char tdxsim_costs_builtin[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+$(BUILD)/gen/costs_builtin.o: $(BUILD)/gen/costs_builtin.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # 'tdxsim list scenarios' finds the installed ones there (or ./scenarios, $$TDXSIM_SCENARIOS)
 $(BUILD)/src/cli/cmd_scenario.o: CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
@@ -278,6 +290,8 @@ $(FUZZ_BUILD)/tests/fuzz/fuzz_common.o: tests/fuzz/fuzz_common.c
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
 $(FUZZ_BUILD)/src/cli/cmd_scenario.o: FUZZ_CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
+$(FUZZ_BUILD)/gen/costs_builtin.o: $(FUZZ_BUILD)/gen/costs_builtin.c
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 # the library and the scenario code in one archive: each harness links what it uses
 $(FUZZ_LIB): $(addprefix $(FUZZ_BUILD)/,$(OBJS) $(SC_OBJS))

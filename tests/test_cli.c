@@ -278,6 +278,12 @@ static void test_parse_errors(void **state)
 		{ "[vm]\nflavour = mint\n", "2: unknown key 'flavour' in [vm]" },
 		{ "[vm]\nbusy = sometimes\n", "2: busy: 'sometimes' is not a value" },
 		{ "[vm]\nvcpus = 999\n", "2: vcpus: 999 is out of range" },
+		{ "[vcpu 8]\nprogram = firmware\n", "1: [vcpu 8]: the number is out of range" },
+		{ "[vcpus]\nprogram = linux\naccept = sometimes\n",
+		  "3: accept: 'sometimes' is not lazy or eager" },
+		{ "[vcpus]\nprogram = linux\nwmark_accept = 2\n", "3: wmark_accept: '2' is not off or on" },
+		{ "[platform]\ncosts = /nonexistent/costs.ini\n",
+		  "2: costs: /nonexistent/costs.ini: cannot read" },
 		{ "[vm]\nmaxphyaddr = 46\n", "2: maxphyaddr: 46" },
 		{ "[platform]\nmemory = lots\n", "2: memory: 'lots' is not a number" },
 		{ "[platform]\nfragmentation = 1.5\n", "2: fragmentation: '1.5' is not a fraction" },
@@ -290,7 +296,7 @@ static void test_parse_errors(void **state)
 		{ "[platform]\nexplicit_demotion = perhaps\n",
 		  "2: explicit_demotion: 'perhaps' is not on/off" },
 		{ "[platform]\nhuge_pages = on\n",
-		  "2: unknown key 'huge_pages' in [platform] (memory, ept_5level, max_pa, "
+		  "2: unknown key 'huge_pages' in [platform] (costs, memory, ept_5level, max_pa, "
 		  "fragmentation, seed, hkids, hp_timeout, dynamic_pamt, enhanced_demote, "
 		  "nonblocking_resize, explicit_demotion)" },
 		{ "[vm]\nexplicit_demotion = sometimes\n",

@@ -901,7 +901,7 @@ built:;
 	struct engine_config c = {
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
 		.replay = o->replay, .replay_lenient = o->lenient, .dfs = o->dfs,
-		.step_bound = bound, .stack_size = 256 * 1024,
+		.step_bound = bound, .stack_size = 256 * 1024, .costs = &sc->costs,
 		.record_events = o->trace != NULL,
 		.check = o->check_every ? check_world : NULL, .check_arg = w,
 		.check_every = o->check_every,

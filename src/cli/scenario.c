@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <ini.h>
 
 #include "scenario.h"
@@ -192,11 +194,15 @@ static bool need_bool(struct pstate *p, const char *key, const char *v, bool *ou
 
 /* ---- sections ---- */
 
+static void on_costs(struct pstate *p, const char *v);
+
 static void on_platform(struct pstate *p, const char *k, const char *v)
 {
 	struct kvm_platform *pl = &p->sc->plat;
 	uint64_t x;
-	if (!strcmp(k, "memory")) {
+	if (!strcmp(k, "costs")) {
+		on_costs(p, v);
+	} else if (!strcmp(k, "memory")) {
 		if (!need_size(p, k, v, &x))
 			return;
 		if (x < 2 * (1ull << 30) || x > (1ull << 44) || (x & ((1ull << 21) - 1)))
@@ -243,7 +249,7 @@ static void on_platform(struct pstate *p, const char *k, const char *v)
 	} else if (!strcmp(k, "explicit_demotion")) {
 		need_bool(p, k, v, &pl->explicit_demotion);
 	} else {
-		perr(p, "unknown key '%s' in [platform] (memory, ept_5level, max_pa, "
+		perr(p, "unknown key '%s' in [platform] (costs, memory, ept_5level, max_pa, "
 			"fragmentation, seed, hkids, hp_timeout, dynamic_pamt, enhanced_demote, "
 			"nonblocking_resize, explicit_demotion)", k);
 	}
@@ -883,6 +889,66 @@ static void scenario_defaults(struct scenario *sc, const char *path)
 	sc->maxphyaddr = 48;
 	sc->fw_measure = true;
 	sc->fw_prefault = true;
+	sc_costs_builtin(&sc->costs);
+	snprintf(sc->costs_name, sizeof(sc->costs_name), "built-in (costs/calibrated.ini)");
+}
+
+static int leaf_by_name(const char *name)
+{
+	for (unsigned l = 0; l < SEAM_COST_TDCALL; l++) {
+		const char *n = tdx_leaf_name(l);
+		if (n && !strcmp(n, name))
+			return (int)l;
+	}
+	return -1;
+}
+
+void sc_costs_builtin(struct cost_table *t)
+{
+	char err[160];
+	cost_table_default(t);
+	/* the table is checked by the tests; a broken one is a build bug */
+	if (cost_table_parse(t, tdxsim_costs_builtin, leaf_by_name, err, sizeof(err))) {
+		fprintf(stderr, "tdxsim: the built-in cost table: %s\n", err);
+		abort();
+	}
+}
+
+/*
+ * [platform] costs = FILE: the built-in table, then FILE over it (FILE as
+ * given if it exists, as from --set, else relative to the scenario's
+ * directory); "builtin" is the built-in table alone, "estimates" the
+ * engine's own defaults.
+ */
+static void on_costs(struct pstate *p, const char *v)
+{
+	struct scenario *sc = p->sc;
+	if (!strcmp(v, "builtin")) {
+		sc_costs_builtin(&sc->costs);
+		snprintf(sc->costs_name, sizeof(sc->costs_name), "built-in (costs/calibrated.ini)");
+		return;
+	}
+	if (!strcmp(v, "estimates")) {
+		cost_table_default(&sc->costs);
+		snprintf(sc->costs_name, sizeof(sc->costs_name), "the engine's estimates");
+		return;
+	}
+	char path[512];
+	const char *slash = strrchr(sc->path, '/');
+	if (v[0] == '/' || !slash || access(v, R_OK) == 0)
+		snprintf(path, sizeof(path), "%s", v);
+	else
+		snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - sc->path), sc->path, v);
+	struct cost_table t;
+	sc_costs_builtin(&t);
+	char err[320];
+	if (cost_table_load(&t, path, leaf_by_name, err, sizeof(err))) {
+		perr(p, "costs: %s%s%s", strstr(err, path) ? "" : path, strstr(err, path) ? "" : ": ",
+		     err);
+		return;
+	}
+	sc->costs = t;
+	snprintf(sc->costs_name, sizeof(sc->costs_name), "%s", path);
 }
 
 void scenario_free(struct scenario *sc)

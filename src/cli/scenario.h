@@ -163,6 +163,10 @@ struct scenario {
 	char path[256];
 	char description[256];
 	struct kvm_platform plat;
+	/* [platform] costs: the virtual-time table (default: the built-in
+	 * calibrated one, costs/calibrated.ini) and where it came from */
+	struct cost_table costs;
+	char costs_name[256];
 	struct kvm_policy pol;
 	bool sept_ve_disable;	/* TD attribute; off: pending pages raise #VE */
 	bool explicit_demotion;	/* TD attribute SEPT_EXPLICIT_DEMOTION (seed 000) */
@@ -188,6 +192,10 @@ struct scenario {
 	struct sc_expect expects[SC_MAX_EXPECT];
 	int nexpects;
 };
+
+/* The built-in calibrated cost table (costs/calibrated.ini, compiled in). */
+void sc_costs_builtin(struct cost_table *t);
+extern const char tdxsim_costs_builtin[];
 
 /*
  * Parse @path into @sc.  0, or -1 with "FILE:LINE: message" (or "FILE:

@@ -234,6 +234,9 @@ void cost_table_default(struct cost_table *t);
  */
 int cost_table_load(struct cost_table *t, const char *path,
 		    int (*leaf_by_name)(const char *name), char *err, size_t errlen);
+/* The same from a string (the built-in calibrated table of the tdxsim command). */
+int cost_table_parse(struct cost_table *t, const char *text,
+		     int (*leaf_by_name)(const char *name), char *err, size_t errlen);
 const char *cost_name(enum seam_cost k);
 
 #endif

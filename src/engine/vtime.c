@@ -126,3 +126,17 @@ int cost_table_load(struct cost_table *t, const char *path,
 	}
 	return 0;
 }
+
+int cost_table_parse(struct cost_table *t, const char *text,
+		     int (*leaf_by_name)(const char *name), char *err, size_t errlen)
+{
+	struct load_ctx c = { t, leaf_by_name, err, errlen, 0 };
+	int r = ini_parse_string(text, on_kv, &c);
+	if (c.failed)
+		return -1;
+	if (r) {
+		snprintf(err, errlen, "line %d: syntax error", r);
+		return -1;
+	}
+	return 0;
+}

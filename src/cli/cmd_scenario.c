@@ -235,7 +235,7 @@ int cli_load(const struct opts *o, struct scenario *sc)
 struct sc_run_opts cli_run_opts(const struct opts *o, uint64_t seed)
 {
 	return (struct sc_run_opts){ .sched = o->sched, .seed = seed, .pct_depth = o->pct_depth,
-				     .check_every = o->check_every };
+				     .check_every = o->check_every, .critical = o->json };
 }
 
 /* ---- output ---- */
@@ -306,10 +306,50 @@ static json_t *result_json(const struct scenario *sc, const struct sc_result *r)
 					    json_integer((json_int_t)r->leaf_calls[l]));
 	char hash[32];
 	snprintf(hash, sizeof(hash), "%016" PRIx64, r->hash);
-	return json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:s, s:s}", "scenario", sc->path,
-			 "outcome", sc_outcome_name(r->outcome), "message", r->message, "expected",
-			 met, "why", why, "counters", c, "seamcalls", leaves, "schedule",
-			 r->schedule ? r->schedule : "", "trace_hash", hash);
+	/* the task that ends last and its charges by cost kind: what the
+	 * calibration fits (scripts/calibrate) */
+	json_t *ch = json_object();
+	for (int k = 0; k < SEAM_COST_NR; k++)
+		if (r->critical_charges[k])
+			json_object_set_new(ch, k < SEAM_COST_TDCALL ? tdx_leaf_name((unsigned)k)
+								      : cost_name((enum seam_cost)k),
+					    json_integer((json_int_t)r->critical_charges[k]));
+	json_t *crit = json_pack("{s:s, s:I, s:o}", "task", r->critical_task, "clock_ns",
+				 (json_int_t)r->critical_clock, "charges", ch);
+	json_t *res = json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:s, s:s, s:f, s:f, s:s}", "scenario",
+			 sc->path, "outcome", sc_outcome_name(r->outcome), "message", r->message,
+			 "expected", met, "why", why, "counters", c, "seamcalls", leaves, "schedule",
+			 r->schedule ? r->schedule : "", "trace_hash", hash, "predicted_s",
+			 (double)r->counters[C_VTIME_NS] / 1e9, "sim_wall_s", r->sim_wall_s, "costs",
+			 sc->costs_name);
+	json_t *fc[2];
+	for (int i = 0; i < 2; i++) {
+		fc[i] = json_object();
+		for (int k = 0; k < SEAM_COST_NR; k++)
+			if (r->fault_charges[i][k] > 0)
+				json_object_set_new(fc[i], k < SEAM_COST_TDCALL
+						     ? tdx_leaf_name((unsigned)k)
+						     : cost_name((enum seam_cost)k),
+						    json_real(r->fault_charges[i][k]));
+	}
+	json_object_set_new(crit, "fault_first", fc[0]);
+	json_object_set_new(crit, "fault_last", fc[1]);
+	if (res)
+		json_object_set_new(res, "critical", crit);
+	else
+		json_decref(crit);
+	return res;
+}
+
+/* "1.234 s", "12.3 ms", "456 us" */
+static void fmt_seconds(char *buf, size_t len, double s)
+{
+	if (s >= 1)
+		snprintf(buf, len, "%.3f s", s);
+	else if (s >= 1e-3)
+		snprintf(buf, len, "%.3f ms", s * 1e3);
+	else
+		snprintf(buf, len, "%.1f us", s * 1e6);
 }
 
 static void print_result(FILE *f, const struct scenario *sc, const struct sc_result *r)
@@ -325,6 +365,11 @@ static void print_result(FILE *f, const struct scenario *sc, const struct sc_res
 		fprintf(f, "notice:   %s\n", r->notice);
 	fprintf(f, "virtual time: %.3f ms, %" PRIu64 " engine steps\n",
 		(double)r->counters[C_VTIME_NS] / 1e6, r->counters[C_STEPS]);
+	char pred[32], sim[32];
+	fmt_seconds(pred, sizeof(pred), (double)r->counters[C_VTIME_NS] / 1e9);
+	fmt_seconds(sim, sizeof(sim), r->sim_wall_s);
+	fprintf(f, "predicted: %s on the real system (costs: %s); the simulator took %s\n", pred,
+		sc->costs_name, sim);
 	fprintf(f, "counters:");
 	int col = 9;
 	for (int i = 0; i < C_VTIME_NS; i++) {

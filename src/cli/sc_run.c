@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../engine/simheap.h"
 #include "../guest/linux.h"
@@ -425,7 +426,8 @@ static const char *const p_level[] = { "gpa", "size", "pages", "level", NULL };
 static const char *const p_pingpong[] = { "gpa", "size", "pages", "rounds", NULL };
 static const char *const p_linux[] = { "accept", "fw_accept_end", "wmark_accept",
 				       "early_allocs", "ap_allocs", "boot_mem", "early_4k",
-				       "dma_reaccepts", "dma_mixed", "dma_pages", "dma_units", NULL };
+				       "dma_reaccepts", "dma_mixed", "dma_pages", "dma_units", "until",
+				       NULL };
 
 const struct sc_program sc_programs[] = {
 	{ "firmware", "accepts its range (default: the first private memslot) 2M where "
@@ -611,6 +613,7 @@ static int linux_setup(struct sc_world *w, struct sc_result *r)
 	c->dma_mixed = param(v0, "dma_mixed", 0);
 	c->dma_pages = param(v0, "dma_pages", 8);
 	c->dma_units = param(v0, "dma_units", 1);
+	c->until_init = param(v0, "until", 0);
 	char err[160];
 	if (linux_cfg_check(c, err, sizeof(err))) {
 		snprintf(r->message, sizeof(r->message), "setup: %s", err);
@@ -849,9 +852,17 @@ static int check_world(void *arg, char *msg, size_t len)
 	return kvm_vm_check(w->vm, msg, len);
 }
 
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int scenario_run(const struct scenario *sc, const struct sc_run_opts *o, struct sc_result *r)
 {
 	memset(r, 0, sizeof(*r));
+	double t0 = wall_now();
 	struct sc_reuse *u = o->reuse;
 	static struct sc_world local;
 	struct sc_world *wp = &local;
@@ -904,7 +915,7 @@ built:;
 		.step_bound = bound, .stack_size = 256 * 1024, .costs = &sc->costs,
 		.record_events = o->trace != NULL,
 		.check = o->check_every ? check_world : NULL, .check_arg = w,
-		.check_every = o->check_every,
+		.check_every = o->check_every, .task_charges = o->critical,
 	};
 	if (o->check_every) {
 		w->shadow = guest_shadow_create();
@@ -979,6 +990,25 @@ built:;
 				r->outcome = SC_FAIL;
 		}
 	}
+	if (o->critical) {
+		/* the task that ends last; for the linux program vCPU 0, whose
+		 * clock its marks are */
+		int crit = 0;
+		for (int i = 1; i < engine_ntasks(w->e) && !w->linux; i++)
+			if (engine_task_clock(w->e, i) > engine_task_clock(w->e, crit))
+				crit = i;
+		if (w->linux) {
+			memcpy(r->fault_charges[0], w->lx.fault_first_charges,
+			       sizeof(r->fault_charges[0]));
+			memcpy(r->fault_charges[1], w->lx.fault_last_charges,
+			       sizeof(r->fault_charges[1]));
+		}
+		const uint64_t *ch = engine_task_charges(w->e, crit);
+		snprintf(r->critical_task, sizeof(r->critical_task), "%s", engine_task_name(w->e, crit));
+		r->critical_clock = engine_task_clock(w->e, crit);
+		if (ch)
+			memcpy(r->critical_charges, ch, sizeof(r->critical_charges));
+	}
 	r->hash = engine_trace_hash(w->e);
 	const char *s = engine_schedule(w->e);
 	r->schedule = strdup(s ? s : "");
@@ -1018,6 +1048,7 @@ out:
 		simheap_restore(&u->heap);	/* the world as built, for the next run */
 	else if (session)
 		reuse_drop(u);
+	r->sim_wall_s = wall_now() - t0;
 	return rv;
 }
 

@@ -603,6 +603,7 @@ static void on_vcpu(struct pstate *p, int n, const char *k, const char *v)
 		{ "level", { "4k", "2m" } },
 		{ "accept", { "lazy", "eager" } },
 		{ "wmark_accept", { "off", "on" } },
+		{ "until", { "login", "init" } },
 	};
 	uint64_t x;
 	int ch = -1;

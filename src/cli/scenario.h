@@ -231,6 +231,8 @@ struct sc_run_opts {
 	struct sc_reuse *reuse;
 	/* checking mode: kvm_vm_check() every this many engine steps and at the end (0: off) */
 	uint64_t check_every;
+	/* count the charges of the task that ends last (sc_result.critical) */
+	bool critical;
 };
 
 /*
@@ -254,6 +256,15 @@ struct sc_result {
 	char *schedule;		/* malloc'ed schedule string */
 	size_t nchoices;	/* choices in the schedule */
 	bool trace_failed;	/* sc_run_opts.trace could not be written */
+	double sim_wall_s;	/* the simulator's own time for the whole run (build to teardown) */
+	/* sc_run_opts.critical: the task whose clock is the run's virtual time,
+	 * and what it was charged by cost kind (the rest of its clock is waiting) */
+	char critical_task[32];
+	uint64_t critical_clock;
+	uint64_t critical_charges[SEAM_COST_NR];
+	/* the linux program: one 4K ACCEPT's charges at the first and the last
+	 * measured block (fault_ns_first, fault_ns_last) */
+	double fault_charges[2][SEAM_COST_NR];
 };
 
 /*

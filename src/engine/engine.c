@@ -367,6 +367,8 @@ static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 		e->charges[kind] += n;
 	if (e->cur && kind < SEAM_COST_NR) {
 		e->cur->clock += e->costs.ns[kind] * n;
+		if (__builtin_expect(e->cur->charges != NULL, 0))
+			e->cur->charges[kind] += n;
 		/* time moved: a task that is now earlier may have to act first */
 		reschedule(e);
 	}
@@ -436,6 +438,7 @@ void engine_destroy(struct engine *e)
 		return;
 	for (int i = 0; i < e->n; i++) {
 		coro_destroy(&e->t[i]->co);
+		free(e->t[i]->charges);
 		free(e->t[i]);
 	}
 	free(e->choices);
@@ -478,7 +481,12 @@ int engine_spawn(struct engine *e, const char *name, void (*fn)(void *), void *a
 	snprintf(t->name, sizeof(t->name), "%s", name ? name : "task");
 	t->fn = fn;
 	t->arg = arg;
+	if (e->cfg.task_charges && !(t->charges = calloc(SEAM_COST_NR, sizeof(uint64_t)))) {
+		free(t);
+		return -1;
+	}
 	if (coro_init(&t->co, e->cfg.stack_size, task_main, t)) {
+		free(t->charges);
 		free(t);
 		return -1;
 	}
@@ -633,6 +641,11 @@ const char *engine_task_name(const struct engine *e, int id)
 uint64_t engine_task_clock(const struct engine *e, int id)
 {
 	return id >= 0 && id < e->n ? e->t[id]->clock : 0;
+}
+
+const uint64_t *engine_task_charges(const struct engine *e, int id)
+{
+	return id >= 0 && id < e->n ? e->t[id]->charges : NULL;
 }
 
 uint64_t engine_elapsed_ns(const struct engine *e)

@@ -61,6 +61,7 @@ struct engine_config {
 	size_t stack_size;	/* task stacks (0: 256 KiB) */
 	const struct cost_table *costs; /* NULL: built-in defaults */
 	bool record_events;	/* keep the events a trace shows (engine_events) */
+	bool task_charges;	/* count charges per task (engine_task_charges) */
 	struct engine_dfs *dfs;	/* SCHED_DFS: the search this run belongs to */
 	/*
 	 * Checking mode: @check(@check_arg, msg, len) runs at every
@@ -101,6 +102,12 @@ int engine_ntasks(const struct engine *e);
 const char *engine_task_name(const struct engine *e, int id);
 uint64_t engine_task_clock(const struct engine *e, int id);
 uint64_t engine_elapsed_ns(const struct engine *e);	/* latest task clock */
+/*
+ * What task @id was charged, by kind (SEAM_COST_NR counts), with
+ * engine_config.task_charges; NULL without.  Its clock is the sum of each
+ * count times its cost plus the time it waited (lock hand-offs, wakeups).
+ */
+const uint64_t *engine_task_charges(const struct engine *e, int id);
 /* Operations of @kind charged during the run (SEAM_COST_SEAMCALL + leaf: calls of a leaf). */
 uint64_t engine_charges(const struct engine *e, enum seam_cost kind);
 

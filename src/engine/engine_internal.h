@@ -20,6 +20,7 @@ struct held_lock {
 struct etask {
 	int id;
 	char name[32];
+	uint64_t *charges;		/* engine_config.task_charges: by kind, else NULL */
 	enum etask_state state;
 	struct coro co;
 	void (*fn)(void *);

@@ -87,25 +87,46 @@ static bool have_unaccepted(struct linux_td *td)
 	return false;
 }
 
+/* This vCPU's charges so far (NULL without the engine's task_charges). */
+static const uint64_t *my_charges(void)
+{
+	struct engine *e = engine_current();
+	return e ? engine_task_charges(e, engine_task_id()) : NULL;
+}
+
 /* Accept [gpa, gpa + size) and free it to the page allocator. */
 static void lx_accept(struct gvcpu *g, struct linux_td *td, uint64_t gpa, uint64_t size,
 		      bool one_by_one)
 {
 	uint64_t n4 = 0, n2 = 0;
 	uint64_t t0 = seam_now_ns();
+	uint64_t before[SEAM_COST_NR];
+	const uint64_t *ch = my_charges();
+	if (ch)
+		memcpy(before, ch, sizeof(before));
 	if (one_by_one) {
 		for (uint64_t a = gpa; a < gpa + size; a += SZ_4K)
 			guest_accept_range(g, a, SZ_4K, &n4, &n2);
 	} else {
 		guest_accept_range(g, gpa, size, &n4, &n2);
 	}
-	/* the per-fault cost where the host maps 4K (every ACCEPT an exit) */
-	if (n4 >= 512 && !n2 && td->online) {
+	/*
+	 * The per-fault cost where the host maps 4K (every ACCEPT an exit):
+	 * the first such block of the boot, and the last one before the
+	 * watermarks (the end of SMP bring-up), with what it was charged.
+	 */
+	bool first = !td->fault_ns_first, last = !td->wmarks;
+	if (n4 >= 512 && !n2 && (first || last)) {
 		uint64_t per = (seam_now_ns() - t0) / n4;
-		if (!td->fault_ns_first)
+		double *dst[2] = { first ? td->fault_first_charges : NULL,
+				   last ? td->fault_last_charges : NULL };
+		if (first)
 			td->fault_ns_first = per;
-		if (!td->wmarks)
+		if (last)
 			td->fault_ns_last = per;
+		for (int d = 0; d < 2 && ch; d++)
+			for (int k = 0; dst[d] && k < SEAM_COST_NR; k++)
+				dst[d][k] = (double)(ch[k] - before[k]) / (double)n4;
 	}
 	td->accepts_4k += n4;
 	td->accepts_2m += n2;
@@ -277,6 +298,10 @@ static void lx_bsp(struct gvcpu *g, struct linux_td *td)
 	td->mark_ns[LX_SMP_DONE] = seam_now_ns();
 	td->wmarks = true;	/* init_per_zone_wmark_min(), a postcore initcall */
 	td->mark_ns[LX_INIT] = seam_now_ns();
+	if (c->until_init) {
+		td->stop = true;
+		return;
+	}
 	/* init to login: every vCPU allocates its share */
 	td->woken = c->nvcpus - 1;
 	lx_alloc(g, td, c->boot_mem / (uint64_t)c->nvcpus);
@@ -287,7 +312,9 @@ static void lx_bsp(struct gvcpu *g, struct linux_td *td)
 static void lx_ap(struct gvcpu *g, struct linux_td *td)
 {
 	const struct linux_cfg *c = td->cfg;
-	LX_WAIT(g, td->woken);
+	LX_WAIT(g, td->woken || td->stop);
+	if (td->stop)
+		return;
 	lx_alloc(g, td, c->boot_mem / (uint64_t)c->nvcpus);
 	td->done++;
 }

@@ -43,6 +43,7 @@ struct linux_cfg {
 	uint64_t ap_allocs;	/* allocations per AP brought up (trace input) */
 	uint64_t boot_mem;	/* bytes allocated between init and login, spread
 				 * over the vCPUs */
+	bool until_init;	/* until = init: the boot ends when init runs */
 	/* from the published trace (Yan Zhao, 2025-07: 4 GB TD boot) */
 	uint64_t early_4k;	/* pages of one 2M unit the early kernel accepts
 				 * one at a time */
@@ -80,10 +81,14 @@ struct linux_td {
 	int online;			/* APs brought up */
 	int woken;			/* APs told to allocate their share */
 	int done;			/* APs finished their share */
+	bool stop;			/* until = init: the APs stop too */
 	uint64_t mark_ns[LX_NMARKS];
 	/* per-fault cost at the start and end of SMP bring-up: the mean time
 	 * of one 4K ACCEPT (exit, fault, AUG, entry) within a block */
 	uint64_t fault_ns_first, fault_ns_last;
+	/* ... and what one such ACCEPT was charged, by cost kind (with the
+	 * engine's task_charges; else zero): the calibration's linear model */
+	double fault_first_charges[SEAM_COST_NR], fault_last_charges[SEAM_COST_NR];
 	uint64_t blocks_accepted, accepts_4k, accepts_2m;
 };
 

@@ -181,7 +181,7 @@ $(BUILD)/gen/costs_builtin.o: $(BUILD)/gen/costs_builtin.c
 $(BUILD)/src/cli/cmd_scenario.o: CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
 
 # the scenario tests link the command's scenario code
-$(BUILD)/tests/test_cli $(BUILD)/tests/test_check: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_check $(BUILD)/tests/test_linux: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
 		$(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

@@ -276,8 +276,8 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 		else
 			sc->nvcpus = (int)x;
 	} else if (!strcmp(k, "step_bound")) {
-		if (need_size(p, k, v, &x) && (x < 1000 || x > 1000000000ull))
-			perr(p, "step_bound: %s is out of range (1000..10^9)", v);
+		if (need_size(p, k, v, &x) && (x < 1000 || x > 1000000000000ull))
+			perr(p, "step_bound: %s is out of range (1000..10^12)", v);
 		else
 			sc->step_bound = x;
 	} else if (!strcmp(k, "description")) {
@@ -624,6 +624,11 @@ static void on_vcpu(struct pstate *p, int n, const char *k, const char *v)
 		perr(p, "too many parameters for %s", vsec(n));
 		return;
 	}
+	for (int i = 0; i < vc->nparams; i++)
+		if (!strcmp(vc->params[i].key, k)) {
+			vc->params[i].val = x;	/* given again (--set): the last wins */
+			return;
+		}
 	for (const char *const *q = vc->prog->params; *q; q++)
 		if (!strcmp(*q, k))
 			vc->params[vc->nparams++] = (struct sc_param){ *q, x };
@@ -1017,9 +1022,17 @@ int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t 
 		section = key;
 		name = dot + 1;
 	}
-	if (!strncmp(section, "vcpu ", 5) || !strncmp(section, "vcpu", 4)) {
-		perr(&p, "'%s': guest programs are set in the file, not with --set", assignment);
-		return -1;
+	if (!strncmp(section, "vcpu", 4)) {
+		/* a program's parameter may be set; the program and steps not */
+		int n = !strcmp(section, "vcpus") ? SC_VCPU_ALL
+						  : section_index(section, "vcpu", SC_VCPU_SECTIONS);
+		if (!strcmp(name, "program") || !strcmp(name, "step") || !strcmp(name, "steps") ||
+		    n < 0 || !sc->vcpus[n].used || !sc->vcpus[n].prog) {
+			perr(&p, "'%s': guest programs and steps are set in the file; --set takes a "
+				 "parameter of a program the file runs (e.g. vcpus.accept=eager)",
+			     assignment);
+			return -1;
+		}
 	}
 	on_kv(&p, section, name, eq + 1);
 	return p.failed ? -1 : scenario_check(sc, err, errlen);

@@ -511,8 +511,8 @@ void guest_accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size, uint64_t *
 	while (gpa < end) {
 		if (!(gpa & (SZ_2M - 1)) && end - gpa >= SZ_2M) {
 			uint64_t st = guest_accept(g, gpa, 1);
-			a2++;
 			if (accept_ok(st)) {
+				a2++;
 				gpa += SZ_2M;
 				continue;
 			}

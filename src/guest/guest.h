@@ -166,7 +166,8 @@ void guest_compute(struct gvcpu *g, enum seam_cost kind, uint64_t n);
  * Accept [gpa, gpa + size) as OVMF and Linux do: 2M where aligned (4K
  * pages one by one where the host mapped 4K: PAGE_SIZE_MISMATCH), 4K at
  * the unaligned ends.  An ACCEPT that fails otherwise is a guest panic.
- * Adds what it issued to *n4k and *n2m (either may be NULL).
+ * Adds the 4K ACCEPTs it issued and the 2M ones that succeeded to *n4k and
+ * *n2m (either may be NULL).
  */
 void guest_accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size, uint64_t *n4k,
 			uint64_t *n2m);

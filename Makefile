@@ -104,6 +104,7 @@ OBJS += src/module/tdh_mr_finalize.o
 OBJS += src/host/bringup.o
 OBJS += src/guest/guest.o
 OBJS += src/guest/shadow.o
+OBJS += src/guest/tdvf_fw.o
 OBJS += src/host/simple_host.o
 OBJS += src/host/hostmem.o
 OBJS += src/host/gmem.o

@@ -105,6 +105,7 @@ OBJS += src/host/bringup.o
 OBJS += src/guest/guest.o
 OBJS += src/guest/shadow.o
 OBJS += src/guest/linux.o
+OBJS += src/guest/tdvf_fw.o
 OBJS += src/host/simple_host.o
 OBJS += src/host/hostmem.o
 OBJS += src/host/gmem.o
@@ -119,6 +120,7 @@ CLI_OBJS += src/cli/measure.o
 CLI_OBJS += src/cli/cmd_map.o
 # the scenario files and the commands that run them (also linked into test_cli)
 SC_OBJS += src/cli/tdvf.o
+SC_OBJS += src/cli/tdhob.o
 SC_OBJS += src/cli/scenario.o
 SC_OBJS += src/cli/sc_run.o
 SC_OBJS += src/cli/cmd_scenario.o
@@ -162,7 +164,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testlib.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # test_tdvf also links the TDVF parser and builder, which live with the command line
-$(BUILD)/tests/test_tdvf: $(BUILD)/tests/test_tdvf.o $(BUILD)/tests/testlib.o $(BUILD)/src/cli/tdvf.o $(LIB)
+$(BUILD)/tests/test_tdvf: $(BUILD)/tests/test_tdvf.o $(BUILD)/tests/testlib.o $(BUILD)/src/cli/tdvf.o \
+		$(BUILD)/src/cli/tdhob.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -181,7 +184,8 @@ $(BUILD)/gen/costs_builtin.o: $(BUILD)/gen/costs_builtin.c
 $(BUILD)/src/cli/cmd_scenario.o: CFLAGS += -DTDXSIM_DATADIR='"$(DATADIR)"'
 
 # the scenario tests link the command's scenario code
-$(BUILD)/tests/test_cli $(BUILD)/tests/test_check $(BUILD)/tests/test_linux: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
+$(BUILD)/tests/test_cli $(BUILD)/tests/test_check $(BUILD)/tests/test_linux \
+		$(BUILD)/tests/test_tdvf_fw: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
 		$(BUILD)/tests/testlib.o $(addprefix $(BUILD)/,$(SC_OBJS)) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

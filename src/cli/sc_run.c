@@ -16,7 +16,9 @@
 #include "../guest/linux.h"
 #include "../host/hostmem.h"
 #include "../module/physmem.h"
+#include "../guest/tdvf_fw.h"
 #include "scenario.h"
+#include "tdhob.h"
 #include "tdvf.h"
 
 /* What every task of one run shares. */
@@ -39,6 +41,11 @@ struct sc_world {
 	struct linux_cfg lx_cfg;
 	struct linux_td lx;
 	struct guest_shadow *shadow;	/* checking mode: what the guests wrote */
+	/* the firmware program over a TD HOB (tdvf_fw.h): its mailbox, each vCPU's rank */
+	struct tdvf_fw *fw;
+	int fw_rank[SC_MAX_VCPUS];	/* -1: the vCPU does not run it */
+	int fw_n;
+	uint64_t hob_gpa, hob_size;	/* the TD HOB the host wrote (0: none) */
 };
 
 struct sc_ctx {
@@ -117,11 +124,49 @@ static void accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size)
 
 /* ---- built-in programs ---- */
 
+static bool has_param(const struct sc_vcpu *v, const char *key)
+{
+	for (int i = 0; i < v->nparams; i++)
+		if (!strcmp(v->params[i].key, key))
+			return true;
+	return false;
+}
+
+/* firmware with gpa, size or pages accepts that range alone, as it did before the TD HOB */
+static bool firmware_over_hob(const struct sc_vcpu *v)
+{
+	return v && v->used && v->prog && !strcmp(v->prog->name, "firmware") &&
+	       !has_param(v, "gpa") && !has_param(v, "size") && !has_param(v, "pages");
+}
+
+/* A vCPU whose program starts with the firmware over the TD HOB: it has a rank. */
+static bool runs_firmware(const struct sc_vcpu *v)
+{
+	return firmware_over_hob(v) || (v && v->prog && !strcmp(v->prog->name, "linux"));
+}
+
+/*
+ * TDVF: the TD HOB the host wrote (its GPA in the boot parameter) says
+ * what to accept, and the vCPUs running firmware share it (tdvf_fw.c);
+ * with gpa/size/pages, that range alone by this vCPU.
+ */
 static void prog_firmware(struct gvcpu *g, void *arg)
 {
-	uint64_t gpa, size;
-	range_of(arg, &gpa, &size);
-	accept_range(g, gpa, size);
+	struct sc_ctx *c = arg;
+	struct sc_world *w = c->w;
+	const struct sc_vcpu *v = sc_vcpu_of(w->sc, c->vcpu);
+	if (!firmware_over_hob(v)) {
+		uint64_t gpa, size;
+		range_of(c, &gpa, &size);
+		accept_range(g, gpa, size);
+		return;
+	}
+	struct tdvf_fw_cfg cfg = {
+		.hob_size = w->hob_size,
+		.accept_end = param(v, "accept_end", 0),
+		.chunk = param(v, "chunk", 0),
+	};
+	tdvf_fw_run(g, w->fw, w->fw_rank[c->vcpu], w->fw_n, &cfg);
 }
 
 static void prog_linux_eager(struct gvcpu *g, void *arg)
@@ -138,7 +183,7 @@ static void prog_linux_eager(struct gvcpu *g, void *arg)
 static void prog_linux(struct gvcpu *g, void *arg)
 {
 	struct sc_ctx *c = arg;
-	linux_run(g, &c->w->lx);
+	linux_run(g, &c->w->lx, c->w->fw_rank[c->vcpu]);
 }
 
 static void ve_accept(struct gvcpu *g, const struct tdx_ve_info *ve);
@@ -421,6 +466,7 @@ static void prog_steps(struct gvcpu *g, void *arg)
 }
 
 static const char *const p_range[] = { "gpa", "size", "pages", NULL };
+static const char *const p_firmware[] = { "gpa", "size", "pages", "accept_end", "chunk", NULL };
 static const char *const p_lazy[] = { "gpa", "size", "pages", "touches", NULL };
 static const char *const p_level[] = { "gpa", "size", "pages", "level", NULL };
 static const char *const p_pingpong[] = { "gpa", "size", "pages", "rounds", NULL };
@@ -430,8 +476,12 @@ static const char *const p_linux[] = { "accept", "fw_accept_end", "wmark_accept"
 				       NULL };
 
 const struct sc_program sc_programs[] = {
-	{ "firmware", "accepts its range (default: the first private memslot) 2M where "
-		      "aligned, then 4K, as TDVF does", p_range, false, prog_firmware },
+	{ "firmware", "TDVF: reads the TD HOB the host wrote and, with the other vCPUs running "
+		      "firmware (vCPU 0 the BSP, APs in HLT between mailbox commands), accepts "
+		      "its unaccepted RAM below 'accept_end' (default: all) as OVMF does; "
+		      "'chunk' (default 32M) is what an AP takes at a time; with gpa/size/pages "
+		      "it accepts that range alone, 2M where aligned, then 4K", p_firmware, false,
+	  prog_firmware },
 	{ "linux", "a Linux boot on every vCPU: OVMF accepts RAM below fw_accept_end (accept = "
 		   "eager: all), the kernel boots on vCPU 0 (memmap, early allocations, DMA "
 		   "conversions, SMP bring-up; before watermarks each allocation accepts 4 MiB "
@@ -575,17 +625,23 @@ static int linux_setup(struct sc_world *w, struct sc_result *r)
 	const struct scenario *sc = w->sc;
 	const struct sc_vcpu *v0 = sc_vcpu_of(sc, 0);
 	w->linux = false;
+	int n = 0;
 	for (int i = 0; i < w->nvcpus; i++) {
 		const struct sc_vcpu *v = sc_vcpu_of(sc, i);
-		if (v && v->prog && v->prog->fn == prog_linux)
-			w->linux = true;
+		n += v && v->prog && v->prog->fn == prog_linux;
 	}
-	if (!w->linux)
+	if (!n)
 		return 0;
+	if (n != w->nvcpus || w->fw_rank[0] != 0) {
+		snprintf(r->message, sizeof(r->message), "setup: linux runs on every vCPU of the TD "
+			 "(%d of %d here): give it as [vcpus] program = linux", n, w->nvcpus);
+		return -1;
+	}
+	w->linux = true;
 	struct linux_cfg *c = &w->lx_cfg;
 	memset(c, 0, sizeof(*c));
-	int first = sc->fw_tdvf ? sc->fw_tdvf->nsec : 0;	/* TDVF sections' memslots */
-	for (int i = first; i < KVM_MAX_MEMSLOTS; i++) {
+	/* the RAM the TD HOB lists (sc_ram): every private guest_memfd memslot */
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
 		const struct sc_memslot *m = &sc->slots[i];
 		if (!m->used || !m->gmem || !m->private)
 			continue;
@@ -620,6 +676,52 @@ static int linux_setup(struct sc_world *w, struct sc_result *r)
 		return -1;
 	}
 	linux_td_init(&w->lx, c);
+	w->lx.fw = w->fw;
+	w->lx.hob_size = w->hob_size;
+	return 0;
+}
+
+/* The TD's RAM for its HOB: every private guest_memfd memslot, unaccepted (QEMU's E820 RAM). */
+static void sc_ram(const struct scenario *sc, struct tdhob_ram *ram)
+{
+	tdhob_ram_init(ram);
+	for (int i = 0; i < KVM_MAX_MEMSLOTS; i++) {
+		const struct sc_memslot *m = &sc->slots[i];
+		if (m->used && m->gmem && m->private)
+			tdhob_ram_add(ram, m->gpa, m->size, TDHOB_RAM_UNACCEPTED);
+	}
+}
+
+/*
+ * The TD HOB of a TD without a TDVF image, as QEMU would build it for that
+ * RAM: written into its page and PAGE.ADDed, unmeasured (as TD_HOB is),
+ * after the [firmware] image, which is added RAM in the HOB too.
+ */
+static int write_hob(struct sc_world *w, struct sc_result *r)
+{
+	const struct scenario *sc = w->sc;
+	struct tdhob_ram ram;
+	sc_ram(sc, &ram);
+	if (sc->fw_pages && tdhob_ram_accept(&ram, sc->fw_gpa, sc->fw_pages * 4096) < 0)
+		return setup_err(r, "the TD HOB: the [firmware] image", EINVAL);
+	if (tdhob_ram_accept(&ram, w->hob_gpa, 4096))
+		return setup_err(r, "the TD HOB: its page is not private RAM", EINVAL);
+	tdhob_ram_sort(&ram);
+	static _Alignas(4096) uint8_t page[4096];
+	char err[160];
+	if (tdhob_write(&ram, w->hob_gpa, page, sizeof(page), err, sizeof(err)) < 0) {
+		snprintf(r->message, sizeof(r->message), "setup: the TD HOB: %s", err);
+		return -1;
+	}
+	int e;
+	if (sc->pol.build == BUILD_PREFAULT) {
+		struct kvm_pre_fault_memory pf = { w->hob_gpa, 4096, 0 };
+		if ((e = kvm_pre_fault_memory(w->vm, 0, &pf)) || pf.size)
+			return setup_err(r, "KVM_PRE_FAULT_MEMORY (TD HOB)", e ? e : EIO);
+	}
+	struct kvm_tdx_init_mem_region reg = { page, w->hob_gpa, 1 };
+	if ((e = kvm_tdx_init_mem_region(w->vm, 0, 0, &reg)))
+		return setup_err(r, "KVM_TDX_INIT_MEM_REGION (TD HOB)", e);
 	return 0;
 }
 
@@ -684,16 +786,30 @@ static int build(struct sc_world *w, struct sc_result *r)
 						   KVM_MEMORY_ATTRIBUTE_PRIVATE)))
 			return setup_err(r, "KVM_SET_MEMORY_ATTRIBUTES", e);
 	}
+	/* the firmware program's mailbox, and where the TD HOB goes (INIT_VCPU's data) */
+	for (int i = 0; i < w->nvcpus; i++)
+		w->fw_rank[i] = runs_firmware(sc_vcpu_of(sc, i)) ? w->fw_n++ : -1;
+	if (w->fw_n && !(w->fw = tdvf_fw_create(w->fw_n)))	/* the world's heap */
+		return setup_err(r, "memory", ENOMEM);
+	for (int i = 0; sc->fw_tdvf && i < sc->fw_tdvf->nsec; i++)
+		if (sc->fw_tdvf->sec[i].type == TDVF_TD_HOB && !w->hob_gpa) {
+			w->hob_gpa = sc->fw_tdvf->sec[i].gpa;
+			w->hob_size = sc->fw_tdvf->sec[i].mem_size;
+		}
+	if (!sc->fw_tdvf && (w->hob_gpa = scenario_hob_gpa(sc)))
+		w->hob_size = 4096;
 	for (int i = 0; i < w->nvcpus; i++) {
 		if ((e = kvm_create_vcpu(w->vm)) != i)
 			return setup_err(r, "KVM_CREATE_VCPU", e < 0 ? e : EINVAL);
-		if ((e = kvm_tdx_init_vcpu(w->vm, i)))
+		if ((e = kvm_tdx_init_vcpu_data(w->vm, i, w->hob_gpa)))
 			return setup_err(r, "KVM_TDX_INIT_VCPU", e);
 	}
 	if (sc->fw_tdvf) {
 		char err[224];
-		if (tdvf_build_td(w->k, w->vm, 0, sc->fw_tdvf, (enum tdvf_flow)sc->fw_flow, err,
-				  sizeof(err))) {
+		struct tdhob_ram ram;
+		sc_ram(sc, &ram);
+		if (tdvf_build_td_ram(w->k, w->vm, 0, sc->fw_tdvf, (enum tdvf_flow)sc->fw_flow, &ram,
+				      err, sizeof(err))) {
 			snprintf(r->message, sizeof(r->message), "setup: the firmware: %s", err);
 			return -1;
 		}
@@ -717,6 +833,8 @@ static int build(struct sc_world *w, struct sc_result *r)
 				return setup_err(r, "KVM_TDX_INIT_MEM_REGION (firmware)", e);
 		}
 	}
+	if (!sc->fw_tdvf && w->hob_gpa && write_hob(w, r))
+		return -1;
 	if ((e = kvm_tdx_finalize_vm(w->vm)))
 		return setup_err(r, "KVM_TDX_FINALIZE_VM", e);
 	if (linux_setup(w, r))
@@ -1043,6 +1161,7 @@ out:
 		kvm_destroy(wp->k);
 	guest_shadow_destroy(wp->shadow);
 	sim_free(wp->lazy);
+	tdvf_fw_destroy(wp->fw);
 	*wp = (struct sc_world){ 0 };
 	if (session && u->saved)
 		simheap_restore(&u->heap);	/* the world as built, for the next run */

@@ -364,6 +364,11 @@ static void on_firmware(struct pstate *p, const char *k, const char *v)
 			perr(p, "prefault_extra: %s is out of range (0..512)", v);
 		else
 			sc->fw_prefault_extra = x;
+	} else if (!strcmp(k, "hob")) {
+		if (need_size(p, k, v, &x) && (x & 0xfff || !x))
+			perr(p, "hob: %s is not a 4K-aligned GPA above 0", v);
+		else
+			sc->fw_hob = x;
 	} else if (!strcmp(k, "file")) {
 		/* a TDVF image, relative to the scenario file's directory */
 		char path[512], err[256];
@@ -389,8 +394,8 @@ static void on_firmware(struct pstate *p, const char *k, const char *v)
 		else
 			sc->fw_flow = (int)f;
 	} else {
-		perr(p, "unknown key '%s' in [firmware] (file, flow, or a synthetic image: pages, "
-			"gpa, measure, prefault, prefault_extra)", k);
+		perr(p, "unknown key '%s' in [firmware] (file, flow, hob, or a synthetic image: "
+			"pages, gpa, measure, prefault, prefault_extra)", k);
 	}
 }
 
@@ -1082,6 +1087,34 @@ static int check_err(const struct scenario *sc, char *err, size_t errlen, int li
 	return -1;
 }
 
+uint64_t scenario_hob_gpa(const struct scenario *sc)
+{
+	if (sc->fw_tdvf)
+		return 0;
+	if (sc->fw_hob)
+		return sc->fw_hob;
+	bool wanted = false;
+	for (int i = 0; i <= SC_VCPU_ALL; i++) {
+		const struct sc_vcpu *v = &sc->vcpus[i];
+		bool range = false;
+		for (int j = 0; j < v->nparams; j++)
+			range |= !strcmp(v->params[j].key, "gpa") || !strcmp(v->params[j].key, "size") ||
+				 !strcmp(v->params[j].key, "pages");
+		wanted |= v->used && v->prog && !range &&
+			  (!strcmp(v->prog->name, "firmware") || !strcmp(v->prog->name, "linux"));
+	}
+	for (int i = 0; wanted && i < KVM_MAX_MEMSLOTS; i++) {
+		const struct sc_memslot *m = &sc->slots[i];
+		if (!m->used || !m->gmem || !m->private)
+			continue;
+		uint64_t gpa = m->gpa ? m->gpa : 4096;	/* RCX = 0 says "no HOB" */
+		if (sc->fw_pages && gpa - sc->fw_gpa < sc->fw_pages * 4096)
+			gpa = sc->fw_gpa + sc->fw_pages * 4096;	/* after the image */
+		return gpa < m->gpa + m->size ? gpa : 0;
+	}
+	return 0;
+}
+
 int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 {
 	const uint64_t shared_bit = sc->maxphyaddr == 52 ? 1ull << 51 : 1ull << 47;
@@ -1117,7 +1150,11 @@ int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 					 "0..%d", i, sc->fw_tdvf->nsec, sc->fw_tdvf->nsec - 1);
 		for (int j = 0; j < KVM_MAX_MEMSLOTS; j++) {
 			const struct sc_memslot *m = &sc->slots[j];
-			if (m->used && m->gpa < t->gpa + t->mem_size && t->gpa < m->gpa + m->size)
+			/* a section wholly in private RAM lies there (QEMU's TD_HOB, TEMP_MEM) */
+			bool inside = m->gmem && m->private && m->gpa <= t->gpa &&
+				      t->gpa + t->mem_size <= m->gpa + m->size;
+			if (m->used && !inside && m->gpa < t->gpa + t->mem_size &&
+			    t->gpa < m->gpa + m->size)
 				return check_err(sc, err, errlen, m->line,
 						 "[memslot %d] overlaps the firmware's %s section", j,
 						 tdvf_type_name(t->type));
@@ -1132,6 +1169,18 @@ int scenario_check(const struct scenario *sc, char *err, size_t errlen)
 			return check_err(sc, err, errlen, 0,
 					 "[firmware] at %#" PRIx64 " (+%" PRIu64 " pages) is not "
 					 "inside one guest_memfd memslot", sc->fw_gpa, sc->fw_pages);
+	}
+	if (sc->fw_hob) {
+		const struct sc_memslot *m = slot_of(sc, sc->fw_hob);
+		if (sc->fw_tdvf)
+			return check_err(sc, err, errlen, 0, "[firmware] hob: the TDVF image has "
+					 "its own TD_HOB section");
+		if (!m || !m->gmem || !m->private)
+			return check_err(sc, err, errlen, 0, "[firmware] hob %#" PRIx64 " is not in "
+					 "a private guest_memfd memslot", sc->fw_hob);
+		if (sc->fw_pages && sc->fw_hob - sc->fw_gpa < sc->fw_pages * 4096)
+			return check_err(sc, err, errlen, 0, "[firmware] hob %#" PRIx64 " is a page "
+					 "of the firmware image", sc->fw_hob);
 	}
 	int nv = 0;
 	for (int i = 0; i <= SC_VCPU_ALL; i++) {

@@ -9,7 +9,8 @@
  *               guest MAXPHYADDR, number of vCPUs, step bound
  *   [memslot N] RAM: gpa, size, guest_memfd, private
  *   [firmware]  initial memory added before FINALIZE (a synthetic image of
- *               N pages at a GPA, measured or not)
+ *               N pages at a GPA, measured or not, or a TDVF file), and
+ *               the TD HOB's page for the firmware program (hob)
  *   [vcpu N]    a built-in program with its parameters, or guest steps
  *   [vmm]       host-side actions, each after a trigger
  *   [expect]    the outcome and counters a run must show
@@ -181,6 +182,7 @@ struct scenario {
 	struct tdvf *fw_tdvf;	/* [firmware] file: a TDVF image (memslots 0..n-1) */
 	int fw_flow;		/* enum tdvf_flow */
 	uint64_t fw_prefault_extra;	/* ... and this many pages after it, never added */
+	uint64_t fw_hob;	/* [firmware] hob: the TD HOB's page (0: scenario_hob_gpa's default) */
 	struct sc_vcpu vcpus[SC_VCPU_SECTIONS + 1];	/* [vcpu N], then [vcpus] */
 	struct sc_vmm_action actions[SC_MAX_ACTIONS];
 	int nactions;
@@ -210,6 +212,15 @@ int scenario_set(struct scenario *sc, const char *assignment, char *err, size_t 
 const struct sc_vcpu *sc_vcpu_of(const struct scenario *sc, int i);
 /* Check the whole scenario (GPAs inside memslots, programs and the TD). */
 int scenario_check(const struct scenario *sc, char *err, size_t errlen);
+/*
+ * Where the host writes the TD HOB of a TD without a TDVF image: [firmware]
+ * hob; else, when some vCPU runs firmware over a HOB (no gpa, size or
+ * pages), the lowest page of the first private guest_memfd memslot that
+ * the [firmware] image does not take and that is not GPA 0 (a boot
+ * parameter of 0 means no HOB); else 0 (no HOB).  A TDVF image has
+ * its own TD_HOB section.
+ */
+uint64_t scenario_hob_gpa(const struct scenario *sc);
 
 /* ---- running ---- */
 struct sc_result;

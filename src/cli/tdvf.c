@@ -16,6 +16,7 @@
 
 #include "../host/kvm.h"
 #include "../module/tdx_module.h"
+#include "tdhob.h"
 #include "tdvf.h"
 
 #define PAGE		4096u
@@ -339,23 +340,125 @@ static int add_page(struct kvm_vm *vm, int vcpu, uint32_t flags, const uint8_t *
 	return r.nr_pages ? (e ? e : -EIO) : 0;
 }
 
+uint64_t tdvf_hob_gpa(const struct tdvf *t)
+{
+	for (int i = 0; i < t->nsec; i++)
+		if (t->sec[i].type == TDVF_TD_HOB)
+			return t->sec[i].gpa;
+	return 0;
+}
+
+/* The UNACCEPTED entry of @ram holding all of @s, or NULL (*partial: it meets RAM only in part). */
+static const struct tdhob_entry *ram_holding(const struct tdhob_ram *ram,
+					     const struct tdvf_section *s, bool *partial)
+{
+	uint64_t end = s->gpa + s->mem_size;
+	*partial = false;
+	for (int i = 0; ram && i < ram->n; i++) {
+		const struct tdhob_entry *e = &ram->e[i];
+		if (end <= e->gpa || e->gpa + e->len <= s->gpa)
+			continue;
+		if (e->type == TDHOB_RAM_UNACCEPTED && e->gpa <= s->gpa && end <= e->gpa + e->len)
+			return e;
+		*partial = true;
+	}
+	return NULL;
+}
+
+int tdvf_hob_layout(const struct tdvf *t, const struct tdhob_ram *ram, struct tdhob_ram *out,
+		    char *err, size_t errlen)
+{
+	char nm[48];
+	if (ram)
+		*out = *ram;
+	else
+		tdhob_ram_init(out);
+	for (int i = 0; i < t->nsec; i++) {
+		const struct tdvf_section *s = &t->sec[i];
+		bool partial;
+		const struct tdhob_entry *in = ram_holding(ram, s, &partial);
+		sec_name(i, s->type, nm, sizeof(nm));
+		if (partial)
+			return fail(err, errlen, "%s: GPA [%#" PRIx64 ", %#" PRIx64 ") is partly "
+				    "inside the TD's RAM", nm, s->gpa, s->gpa + s->mem_size);
+		int r = 0;
+		if (in && sec_added(s))
+			r = tdhob_ram_accept(out, s->gpa, s->mem_size);
+		else if (!in && (s->type == TDVF_TD_HOB || s->type == TDVF_TEMP_MEM))
+			r = tdhob_ram_add(out, s->gpa, s->mem_size, TDHOB_RAM_ADDED);
+		else if (!in && s->type == TDVF_PERM_MEM)
+			r = tdhob_ram_add(out, s->gpa, s->mem_size, TDHOB_RAM_UNACCEPTED);
+		if (r)
+			return fail(err, errlen, "%s: cannot describe it in the TD HOB (more than "
+				    "%d RAM ranges)", nm, TDHOB_MAX_ENTRIES);
+	}
+	tdhob_ram_sort(out);
+	return 0;
+}
+
+static int build_sections(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
+			  enum tdvf_flow flow, const struct tdhob_ram *ram, int hob,
+			  const uint8_t *list, uint64_t list_len, char *err, size_t errlen);
+
 int tdvf_build_td(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
 		  enum tdvf_flow flow, char *err, size_t errlen)
+{
+	return tdvf_build_td_ram(k, vm, vcpu, t, flow, NULL, err, errlen);
+}
+
+int tdvf_build_td_ram(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
+		      enum tdvf_flow flow, const struct tdhob_ram *ram, char *err, size_t errlen)
 {
 	char nm[48];
 	if ((unsigned)flow >= TDVF_NR_FLOWS)
 		return fail(err, errlen, "unknown flow %d", (int)flow);
-	bool hob = false;
+	int hob = -1;
 	for (int i = 0; i < t->nsec; i++) {
 		if (t->sec[i].type == TDVF_PAYLOAD_PARAM)
 			return fail(err, errlen, "%s: not supported (QEMU loads no payload "
 				    "parameters)", sec_name(i, t->sec[i].type, nm, sizeof(nm)));
-		hob |= t->sec[i].type == TDVF_TD_HOB;
+		if (hob < 0 && t->sec[i].type == TDVF_TD_HOB)
+			hob = i;	/* the first, as QEMU's tdx_get_hob_entry() */
 	}
-	if (!hob)
+	if (hob < 0)
 		return fail(err, errlen, "no TD_HOB section (QEMU passes its GPA to INIT_VCPU)");
+	/* the HOB list, before any page goes in: it is the TD_HOB's content */
+	struct tdhob_ram *layout = malloc(sizeof(*layout));
+	if (!layout)
+		return fail(err, errlen, "out of memory");
+	if (tdvf_hob_layout(t, ram, layout, err, errlen)) {
+		free(layout);
+		return -1;
+	}
+	/* the pages the list takes (the section's other pages are zero) */
+	uint64_t cap = (tdhob_bytes(layout) + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+	if (cap > t->sec[hob].mem_size)
+		cap = t->sec[hob].mem_size;	/* too small: tdhob_write says so */
+	uint8_t *list = malloc(cap);
+	int rc = list ? 0 : fail(err, errlen, "out of memory");
+	if (!rc && tdhob_write(layout, t->sec[hob].gpa, list, cap, err, errlen) < 0)
+		rc = -1;
+	free(layout);
+	if (!rc)
+		rc = build_sections(k, vm, vcpu, t, flow, ram, hob, list, cap, err, errlen);
+	free(list);
+	return rc;
+}
+
+/*
+ * tdvf_build_td_ram()'s work once the HOB list is written into @list:
+ * memslots for the sections outside @ram, then the pages.
+ */
+static int build_sections(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
+			  enum tdvf_flow flow, const struct tdhob_ram *ram, int hob,
+			  const uint8_t *list, uint64_t list_len, char *err, size_t errlen)
+{
+	char nm[48];
 	for (int i = 0; i < t->nsec; i++) {
 		const struct tdvf_section *s = &t->sec[i];
+		bool partial;
+		if (ram_holding(ram, s, &partial))
+			continue;	/* in the VMM's RAM already (TD_HOB, TEMP_MEM in QEMU) */
 		int fd = kvm_vmm_add_private_ram(vm, i, s->gpa, s->mem_size);
 		if (fd < 0)
 			return fail(err, errlen, "%s: private RAM at GPA %#" PRIx64 " (%#" PRIx64
@@ -374,7 +477,10 @@ int tdvf_build_td(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf 
 				 ? KVM_TDX_MEASURE_MEMORY_REGION : 0;
 		for (uint64_t pg = 0; pg < s->mem_size / PAGE; pg++) {
 			uint64_t gpa = s->gpa + pg * PAGE;
-			sec_page(t, s, pg, page);
+			if (i == hob && pg * PAGE < list_len)
+				memcpy(page, list + pg * PAGE, PAGE);
+			else
+				sec_page(t, s, pg, page);
 			int e = add_page(vm, vcpu, flags, page, gpa);
 			if (e) {
 				rc = fail(err, errlen, "%s: KVM_TDX_INIT_MEM_REGION at GPA %#" PRIx64

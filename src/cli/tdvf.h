@@ -121,9 +121,12 @@ struct kvm_vm;
  *     RawDataSize is zero (the design guide's rule; QEMU copies
  *     MemoryDataSize bytes of the image from DataOffset, which is the same
  *     for every real image, where the two sizes are equal);
- *   - TD_HOB and TEMP_MEM pages are zero (QEMU writes its HOB into TD_HOB
- *     first; unmeasured, it does not change MRTD) and PAGE.ADDed like the
- *     others, measured only with MR_EXTEND;
+ *   - the first TD_HOB section holds the TD HOB (tdhob.h: PHIT, the RAM
+ *     as resource descriptors, end), written before its pages are
+ *     PAGE.ADDed, as QEMU's tdvf_hob_create() runs before
+ *     INIT_MEM_REGION; TEMP_MEM pages are zero; both are PAGE.ADDed like
+ *     the others and measured only with MR_EXTEND (no real image sets it
+ *     there, so the HOB does not change MRTD);
  *   - the PAGE_AUG attribute is not looked at: mainline QEMU defines it and
  *     never reads it, so every BFV, CFV, TD_HOB and TEMP_MEM section is
  *     PAGE.ADDed whatever the bit says;
@@ -137,5 +140,29 @@ struct kvm_vm;
  */
 int tdvf_build_td(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
 		  enum tdvf_flow flow, char *err, size_t errlen);
+
+struct tdhob_ram;
+/*
+ * tdvf_build_td() in a TD whose VMM made RAM already: @ram lists its
+ * private RAM (memslots set up, UNACCEPTED entries; NULL: none).  A
+ * section wholly inside that RAM gets no memslot of its own (as QEMU's
+ * TD_HOB and TEMP_MEM, which lie in guest RAM); one partly inside is an
+ * error.  The TD HOB describes the layout tdvf_hob_layout() computes.
+ */
+int tdvf_build_td_ram(struct kvm *k, struct kvm_vm *vm, int vcpu, const struct tdvf *t,
+		      enum tdvf_flow flow, const struct tdhob_ram *ram, char *err, size_t errlen);
+/*
+ * The RAM entries of the TD HOB for @t over @ram, as QEMU's
+ * tdx_finalize_vm() computes them: a PAGE.ADDed section inside RAM is cut
+ * out of its entry (tdhob_ram_accept: ADDED, the rest stays UNACCEPTED);
+ * outside RAM, TD_HOB and TEMP_MEM (always RAM in QEMU) are ADDED RAM of
+ * their own, PERM_MEM is UNACCEPTED RAM of its own, and BFV, CFV and
+ * PAYLOAD are flash (QEMU's pflash, no E820 RAM): not in the HOB.  Sorted.
+ * 0, or -1 with @err (a section partly inside RAM, too many ranges).
+ */
+int tdvf_hob_layout(const struct tdvf *t, const struct tdhob_ram *ram, struct tdhob_ram *out,
+		    char *err, size_t errlen);
+/* The GPA of the first TD_HOB section (INIT_VCPU's data in QEMU), 0 if none. */
+uint64_t tdvf_hob_gpa(const struct tdvf *t);
 
 #endif

@@ -145,7 +145,7 @@ void seam_completion_wait(seam_completion_t *c)
 {
 	seam__point(c);
 	while (!c->done)
-		wait_on(c, "completion", c->name);
+		wait_on(c, c->name ? c->name : "completion", c->name);
 }
 
 void seam_complete(seam_completion_t *c)

@@ -539,6 +539,27 @@ void guest_accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size, uint64_t *
 		*n2m += a2;
 }
 
+void guest_halt(struct gvcpu *g)
+{
+	g->st.halts++;
+	guest_vmcall(g, TDVMCALL_HLT, 0, 0);
+}
+
+uint64_t guest_wake(struct gvcpu *g, int target)
+{
+	/* a negative target other than GUEST_WAKE_OTHERS names no x2APIC ID */
+	uint64_t dest = target < 0 ? 0xffffffffull : (uint64_t)target;
+	uint64_t icr = target == GUEST_WAKE_OTHERS ? 3ull << 18 | GUEST_IPI_VECTOR
+						   : dest << 32 | GUEST_IPI_VECTOR;
+	g->st.wakes++;
+	return guest_vmcall(g, TDVMCALL_WRMSR, X2APIC_MSR_ICR, icr);
+}
+
+uint64_t guest_boot_param(struct gvcpu *g)
+{
+	return tdx_vcpu_initial_rcx(g->v);
+}
+
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h)
 {
 	g->ve_handler = h;

@@ -30,6 +30,11 @@ struct guest_shadow;
 /* TDG.VP.VMCALL functions (GHCI) and their statuses. */
 #define TDVMCALL_MAP_GPA		0x10001ull
 #define TDVMCALL_DEMOTE			0x10100ull	/* proposed: explicit demotion (seed 000) */
+#define TDVMCALL_HLT			12ull	/* Instruction.HLT (GHCI: the VMX exit reason) */
+#define TDVMCALL_WRMSR			32ull	/* Instruction.WRMSR: a0 = MSR, a1 = value */
+#define X2APIC_MSR_ICR			0x830ull	/* the x2APIC interrupt command register */
+#define GUEST_IPI_VECTOR		0xfdull	/* the fixed vector guest_wake() sends */
+#define GUEST_WAKE_OTHERS		(-1)	/* guest_wake(): every vCPU but the sender */
 #define TDVMCALL_STATUS_SUCCESS		0x0ull
 #define TDVMCALL_STATUS_RETRY		0x1ull
 #define TDVMCALL_STATUS_INVALID_OPERAND	0x8000000000000000ull
@@ -68,6 +73,8 @@ struct gvcpu_stats {
 	uint64_t accepts;		/* ACCEPT calls that completed */
 	uint64_t accept_busy;		/* ACCEPT BUSY retries */
 	uint64_t vmcalls;
+	uint64_t halts;			/* guest_halt() calls (HLT exits) */
+	uint64_t wakes;			/* guest_wake() calls (IPIs sent) */
 	uint64_t tlb_hits, tlb_misses;
 };
 
@@ -171,6 +178,31 @@ void guest_compute(struct gvcpu *g, enum seam_cost kind, uint64_t n);
  */
 void guest_accept_range(struct gvcpu *g, uint64_t gpa, uint64_t size, uint64_t *n4k,
 			uint64_t *n2m);
+/*
+ * HLT (TDVMCALL<Instruction.HLT>, as Linux's tdx_safe_halt()): the vCPU
+ * exits to the host, which blocks its task until a wakeup (guest_wake()
+ * from another vCPU, an interrupt, the VM's death), then re-enters.  While
+ * halted the vCPU is not in guest mode: the host's kicks do not wait for
+ * it, and it costs the engine no steps.  A wakeup sent before the HLT
+ * makes it return at once, so "while (!cond) guest_halt(g);" after the
+ * waker set cond and woke us cannot sleep for ever.  Costs a TD exit and
+ * a TD entry.
+ */
+void guest_halt(struct gvcpu *g);
+/*
+ * Wake vCPU @target (or GUEST_WAKE_OTHERS: every other vCPU) with an IPI:
+ * an x2APIC ICR write (TDVMCALL<Instruction.WRMSR>), which the host turns
+ * into a wakeup of each halted target.  Costs a TD exit, one IPI and a TD
+ * entry.  Returns the TDVMCALL status (INVALID_OPERAND for a vCPU the TD
+ * lacks).
+ */
+uint64_t guest_wake(struct gvcpu *g, int target);
+/*
+ * The boot parameter the vCPU started with in RCX: TDH.VP.INIT's initial
+ * RCX, where QEMU puts the TD_HOB's GPA (TDVF design guide, "vCPU
+ * initial state"); 0 when the VMM passed nothing.
+ */
+uint64_t guest_boot_param(struct gvcpu *g);
 /* Install the #VE handler (used when PENDING_VE_DISABLE is 0). */
 void guest_set_ve_handler(struct gvcpu *g, guest_ve_handler_t h);
 /* The GPA's shared alias (with the TD's shared bit set). */

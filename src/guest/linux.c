@@ -256,26 +256,42 @@ static void lx_dma_churn(struct gvcpu *g, struct linux_td *td)
 	}
 }
 
-/* Wait in the TD for @flag (an AP parked, or the BSP waiting for the APs). */
+/*
+ * Wait for @cond in HLT: a halted vCPU costs the engine nothing and the
+ * host's kicks do not wait for it.  Whoever makes @cond true wakes us
+ * (guest_wake); a wakeup that came first makes the HLT return at once.
+ */
 #define LX_WAIT(g, cond)               \
 	do {                           \
 		while (!(cond))        \
-			guest_relax(g); \
+			guest_halt(g); \
 	} while (0)
+
+/* The firmware: what it accepts (all RAM when eager, else below fw_accept_end). */
+static void lx_firmware(struct gvcpu *g, struct linux_td *td, int rank)
+{
+	const struct linux_cfg *c = td->cfg;
+	struct tdvf_fw_cfg fc = {
+		.hob_size = td->hob_size,
+		/* 0 is "everything" to the firmware; 1 leaves all of it to the OS */
+		.accept_end = c->eager ? 0 : c->fw_accept_end ? c->fw_accept_end : 1,
+	};
+	if (rank == 0)
+		guest_compute(g, SEAM_COST_FW_BOOT, 1);
+	if (!td->fw)
+		gvcpu_kill(g, "guest panic: no TD HOB: the firmware has nothing to read");
+	if (tdvf_fw_run(g, td->fw, rank, c->nvcpus, &fc))
+		gvcpu_kill(g, "guest panic: the firmware failed on the BSP");
+	for (int i = 0; rank == 0 && td->fw && i < td->fw->nvcpus; i++) {
+		td->accepts_4k += td->fw->st[i].accepts_4k;
+		td->accepts_2m += td->fw->st[i].accepts_2m;
+	}
+}
 
 static void lx_bsp(struct gvcpu *g, struct linux_td *td)
 {
 	const struct linux_cfg *c = td->cfg;
-	/* the firmware: its own work, then what it accepts (below fw_accept_end) */
-	guest_compute(g, SEAM_COST_FW_BOOT, 1);
-	for (int i = 0; i < c->nram; i++) {
-		const struct linux_ram *r = &c->ram[i];
-		uint64_t end = r->gpa + r->size;
-		uint64_t hi = c->eager ? end : c->fw_accept_end < end ? c->fw_accept_end : end;
-		if (hi > r->gpa)
-			guest_accept_range(g, r->gpa, hi - r->gpa, &td->accepts_4k, &td->accepts_2m);
-	}
-	td->mark_ns[LX_FW_DONE] = seam_now_ns();
+	/* the firmware accepted; the rest is unaccepted memory for the kernel */
 	/* the kernel: its own work to init, the memmap (64 bytes a 4K page:
 	 * memblock, top-down) and its initialisation, the free pages */
 	uint64_t pages = td->ram_bytes / SZ_4K;
@@ -300,10 +316,14 @@ static void lx_bsp(struct gvcpu *g, struct linux_td *td)
 	td->mark_ns[LX_INIT] = seam_now_ns();
 	if (c->until_init) {
 		td->stop = true;
+		if (c->nvcpus > 1)
+			guest_wake(g, GUEST_WAKE_OTHERS);
 		return;
 	}
 	/* init to login: every vCPU allocates its share */
 	td->woken = c->nvcpus - 1;
+	if (c->nvcpus > 1)
+		guest_wake(g, GUEST_WAKE_OTHERS);
 	lx_alloc(g, td, c->boot_mem / (uint64_t)c->nvcpus);
 	LX_WAIT(g, td->done == c->nvcpus - 1);
 	td->mark_ns[LX_LOGIN] = seam_now_ns();
@@ -316,13 +336,17 @@ static void lx_ap(struct gvcpu *g, struct linux_td *td)
 	if (td->stop)
 		return;
 	lx_alloc(g, td, c->boot_mem / (uint64_t)c->nvcpus);
-	td->done++;
+	if (++td->done == c->nvcpus - 1)
+		guest_wake(g, 0);	/* the last one tells the BSP */
 }
 
-void linux_run(struct gvcpu *g, struct linux_td *td)
+void linux_run(struct gvcpu *g, struct linux_td *td, int rank)
 {
-	if (g->index == 0)
+	lx_firmware(g, td, rank);
+	if (rank == 0) {
+		td->mark_ns[LX_FW_DONE] = seam_now_ns();
 		lx_bsp(g, td);
-	else
+	} else {
 		lx_ap(g, td);
+	}
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "guest.h"
+#include "tdvf_fw.h"
 
 #define LX_MAX_RAM	8
 #define LX_BLOCK	(4ull << 20)	/* MAX_ORDER: what the page allocator accepts */
@@ -66,6 +67,9 @@ enum linux_mark {
 /* What the vCPUs share: the kernel's memory state and the boot's progress. */
 struct linux_td {
 	const struct linux_cfg *cfg;
+	/* the firmware phase: the TDVF mailbox all vCPUs share, the TD HOB's size */
+	struct tdvf_fw *fw;
+	uint64_t hob_size;
 	uint64_t ram_bytes;
 	/* unaccepted memory after the firmware: ranges [lo, hi) that shrink
 	 * from the bottom (the page allocator's 4 MiB blocks, in address
@@ -96,7 +100,11 @@ struct linux_td {
 int linux_cfg_check(const struct linux_cfg *cfg, char *err, size_t len);
 /* Set up the shared state (no allocation): call once before the vCPUs run. */
 void linux_td_init(struct linux_td *td, const struct linux_cfg *cfg);
-/* The guest program body for vCPU @g->index: vCPU 0 boots, the others are APs. */
-void linux_run(struct gvcpu *g, struct linux_td *td);
+/*
+ * The guest program body for vCPU @g->index (rank @rank of the firmware's
+ * vCPUs): the firmware (tdvf_fw_run over the TD HOB, with td->fw), then
+ * vCPU 0 boots the kernel and the others are its APs.
+ */
+void linux_run(struct gvcpu *g, struct linux_td *td, int rank);
 
 #endif

@@ -201,6 +201,12 @@ void kvm_tdx_init_vm_default(struct kvm_tdx_init_vm *init, unsigned maxphyaddr);
 int kvm_create_vcpu(struct kvm_vm *vm);
 /* KVM_TDX_INIT_VCPU (-EINVAL twice, or outside INIT_VM..FINALIZE) */
 int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id);
+/*
+ * KVM_TDX_INIT_VCPU with struct kvm_tdx_cmd.data = @data: the vCPU's
+ * initial RCX (TDH.VP.INIT), where QEMU passes the TD_HOB's GPA to every
+ * vCPU (tdx_post_init_vcpus).  kvm_tdx_init_vcpu() passes 0.
+ */
+int kvm_tdx_init_vcpu_data(struct kvm_vm *vm, int id, uint64_t data);
 
 /* ---- guest_memfd (KVM_CREATE_GUEST_MEMFD) ---- */
 #define KVM_MAX_GMEMS 32
@@ -392,6 +398,9 @@ struct kvm_vm_stats {
 	uint64_t demote_interrupted;	/* DEMOTEs answered INTERRUPTED_RESTARTABLE */
 	uint64_t demote_requests;	/* guest demotion requests (TDVMCALL, ATTR.WR exit) */
 	uint64_t pamt_adds, pamt_removes; /* Dynamic PAMT pairs given and taken back */
+	/* halted vCPUs (tdx.c) */
+	uint64_t halt_exits;		/* TDVMCALL<HLT>: the vCPU blocked until a wakeup */
+	uint64_t ipis;			/* x2APIC ICR writes that sent an IPI */
 };
 /*
  * Promotion, beyond upstream (policy "promote"; a khugepaged-like pass the

@@ -176,6 +176,15 @@ struct kvm_vcpu {
 	bool initialized;	/* KVM_TDX_INIT_VCPU done */
 	bool running;		/* inside kvm_vcpu_run */
 	bool irq_pending;	/* an interrupt posted for it, delivered at entry */
+	/*
+	 * HLT (tdx.c, kvm_vcpu_halt): the vCPU's task blocks on halt_wait while
+	 * halted; a wakeup (an IPI, an interrupt, the VM's death) sets
+	 * wake_pending and completes it.  A wakeup before the HLT is kept, so
+	 * the next HLT returns at once, as a pending interrupt ends HLT.
+	 */
+	bool halted;
+	bool wake_pending;
+	seam_completion_t halt_wait;
 	uint64_t map_gpa_next, map_gpa_end;	/* MapGPA in progress, 2M a time */
 	uint64_t tdvpr;
 	uint64_t tdcx[TDX_TDVPS_PAGES - 1];
@@ -442,6 +451,8 @@ int tdx_demote_request(struct kvm_vm *vm, uint64_t gfn);
 void tdx_request_exit_all(struct kvm_vm *vm);
 int tdx_handle_exit(struct gvcpu *g);
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1);
+/* Wake @v if it is halted, else make its next HLT return at once (kvm_vcpu_kick). */
+void tdx_vcpu_wake(struct kvm_vcpu *v);
 uint64_t tdx_shared_hpa(struct gvcpu *g, uint64_t gpa);
 int tdx_before_enter(struct gvcpu *g);
 

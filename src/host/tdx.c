@@ -57,6 +57,7 @@ void tdx_request_exit_all(struct kvm_vm *vm)
 			g->kick_req++;
 			seam_event(SEAM_EV_KICK, (uint64_t)i, 0);
 		}
+		tdx_vcpu_wake(vm->vcpus[i]);	/* a halted vCPU wakes to see it */
 	}
 }
 
@@ -422,6 +423,9 @@ static int handle_ept_violation(struct kvm_vm *vm, struct gvcpu *g, const struct
 			break;
 		vm->st.local_retries++;
 		watch_local_retry(vm, g, gpa, &retries, &mark);
+		/* another walk of the fault path: time passes, so under the timed
+		 * scheduler the vCPU that froze the SPTE gets to finish */
+		seam_charge(SEAM_COST_EPT_VIOLATION, 1);
 		seam_yield();
 		if (huge && huge_before_fault(vm, gfn, type, true, has_info ? hint : TDX_LEVEL_2M) < 0)
 			return -1;
@@ -541,12 +545,68 @@ static uint64_t map_gpa(struct kvm_vm *vm, struct kvm_vcpu *v, uint64_t gpa, uin
 	}
 }
 
+void tdx_vcpu_wake(struct kvm_vcpu *v)
+{
+	v->wake_pending = true;
+	if (v->halted)
+		seam_complete(&v->halt_wait);
+}
+
+/*
+ * TDVMCALL<Instruction.HLT>, which KVM turns into EXIT_REASON_HLT and
+ * kvm_emulate_halt_noskip(): the vCPU is out of guest mode, so kicks do not
+ * wait for it, and its task blocks (no engine steps) until a wakeup: an
+ * IPI, a posted interrupt, the VM's death.  A wakeup that came first ends
+ * the HLT at once.  Holds no lock while blocked.
+ */
+static uint64_t halt(struct kvm_vm *vm, struct kvm_vcpu *v)
+{
+	vm->st.halt_exits++;
+	v->halt_wait.name = "HLT (kvm_vcpu_halt)";
+	v->halted = true;
+	while (!v->wake_pending && !v->irq_pending && !vm->dead) {
+		v->halt_wait.done = 0;
+		seam_completion_wait(&v->halt_wait);
+	}
+	v->halted = false;
+	v->wake_pending = false;
+	return TDVMCALL_STATUS_SUCCESS;
+}
+
+/*
+ * TDVMCALL<Instruction.WRMSR> of the x2APIC ICR (KVM's kvm_x2apic_icr_write):
+ * a fixed IPI to the x2APIC ID in bits 63:32 (our vCPU index), or with the
+ * destination shorthand "all excluding self" (bits 19:18 = 3) to every
+ * other vCPU.  The sender pays one IPI; each target is woken if halted.
+ */
+static uint64_t send_ipi(struct kvm_vm *vm, struct kvm_vcpu *src, uint64_t icr)
+{
+	unsigned shorthand = (icr >> 18) & 3;
+	uint64_t dest = icr >> 32;
+	if (shorthand == 3) {
+		for (int i = 0; i < vm->nvcpus; i++)
+			if (i != src->id)
+				tdx_vcpu_wake(vm->vcpus[i]);
+	} else if (shorthand == 0 && dest < (uint64_t)vm->nvcpus) {
+		tdx_vcpu_wake(vm->vcpus[dest]);
+	} else {
+		return TDVMCALL_STATUS_INVALID_OPERAND;
+	}
+	vm->st.ipis++;
+	seam_charge(SEAM_COST_IPI, 1);
+	return TDVMCALL_STATUS_SUCCESS;
+}
+
 uint64_t tdx_vmcall(struct gvcpu *g, uint64_t fn, uint64_t a0, uint64_t a1)
 {
 	struct kvm_vcpu *v = vcpu_of(g);
 	struct kvm_vm *vm = v->vm;
 	if (fn == TDVMCALL_MAP_GPA)
 		return map_gpa(vm, v, a0, a1);
+	if (fn == TDVMCALL_HLT)
+		return halt(vm, v);
+	if (fn == TDVMCALL_WRMSR)
+		return a0 == X2APIC_MSR_ICR ? send_ipi(vm, v, a1) : TDVMCALL_STATUS_INVALID_OPERAND;
 	if (fn == TDVMCALL_DEMOTE) {
 		/* with 4K mappings there is nothing to demote */
 		if (vm->pol.max_level == MAP_LEVEL_4K || !vm->huge)

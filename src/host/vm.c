@@ -811,6 +811,11 @@ out:
 
 int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id)
 {
+	return kvm_tdx_init_vcpu_data(vm, id, 0);
+}
+
+int kvm_tdx_init_vcpu_data(struct kvm_vm *vm, int id, uint64_t data)
+{
 	struct tdx_regs out;
 	int r = 0;
 	seam_mutex_lock(&vm->lock);
@@ -867,7 +872,7 @@ int kvm_tdx_init_vcpu(struct kvm_vm *vm, int id)
 		}
 		v->tdcx[v->ntdcx++] = pages[i];
 	}
-	st = tdh_vp_init(vm->m, &out, v->tdvpr, 0);
+	st = tdh_vp_init(vm->m, &out, v->tdvpr, data);
 	if (st) {
 		r = seamcall_err(vm, "TDH.VP.INIT", st);
 		goto out;
@@ -1610,6 +1615,7 @@ int kvm_vcpu_post_interrupt(struct kvm_vm *vm, int id)
 	if (!v)
 		return -EINVAL;
 	v->irq_pending = true;
+	tdx_vcpu_wake(v);	/* an interrupt ends HLT */
 	return 0;
 }
 

@@ -371,6 +371,7 @@ const struct tdx_ve_info *tdx_vcpu_ve(const struct tdx_vcpu *v) { return &v->ve;
 bool tdx_vcpu_in_td(const struct tdx_vcpu *v) { return v->in_td; }
 void tdx_vcpu_set_interrupt_pending(struct tdx_vcpu *v, bool p) { v->interrupt_pending = p; }
 void tdx_vcpu_set_rip(struct tdx_vcpu *v, uint64_t rip) { v->rip = rip; }
+uint64_t tdx_vcpu_initial_rcx(const struct tdx_vcpu *v) { return v->initial_rcx; }
 uint64_t tdx_vcpu_tlb_generation(const struct tdx_vcpu *v) { return v->tlb_flushes; }
 
 void tdx_vcpu_zero_step(const struct tdx_vcpu *v, struct tdx_zero_step *zs)

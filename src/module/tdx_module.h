@@ -230,6 +230,8 @@ bool tdx_vcpu_in_td(const struct tdx_vcpu *v);
 void tdx_vcpu_set_interrupt_pending(struct tdx_vcpu *v, bool pending);
 /* The guest's instruction pointer (the module reads it at TD exits). */
 void tdx_vcpu_set_rip(struct tdx_vcpu *v, uint64_t rip);
+/* The RCX the vCPU starts with: TDH.VP.INIT's initial RCX (the TDVF boot parameter). */
+uint64_t tdx_vcpu_initial_rcx(const struct tdx_vcpu *v);
 /* Bumps whenever the vCPU's TLB is flushed (VP.ENTER in a new epoch, VP.FLUSH). */
 uint64_t tdx_vcpu_tlb_generation(const struct tdx_vcpu *v);
 

@@ -94,10 +94,50 @@ static void to_main(struct engine *e)
  * Choose the next task among the runnable ones; NULL when none is.  Records
  * the choice when there was one to make, and accounts the step to the task.
  */
+static bool grow_choices(struct engine *e)
+{
+	size_t nc = e->cap ? e->cap * 2 : 1024;
+	uint16_t *c = realloc(e->choices, nc * sizeof(*c));
+	if (!c) {
+		engine_end(e, ENGINE_FAIL, "out of memory recording the schedule");
+		return false;
+	}
+	e->choices = c;
+	e->cap = nc;
+	return true;
+}
+
+/* Timed order: the earlier clock, then the lower id (pick_timed's). */
+static bool timed_before(const struct etask *a, const struct etask *b)
+{
+	return a->clock < b->clock || (a->clock == b->clock && a->id < b->id);
+}
+
 static struct etask *choose(struct engine *e)
 {
 	struct etask *r[ENGINE_MAX_TASKS];
 	int n = 0;
+	/*
+	 * Timed, without a scan: a task that is not running keeps its clock
+	 * until its state changes (a wakeup sets it), so the best of the
+	 * others found at the last scan holds while e->gen has not moved.
+	 * The choice is pick_timed()'s, recorded the same way.
+	 */
+	if (e->cfg.sched == SCHED_TIMED && e->nrunnable > 1 && e->cur &&
+	    e->cur->state == T_RUNNABLE && e->tgen == e->gen && e->tother &&
+	    e->tother->state == T_RUNNABLE) {
+		struct etask *k = timed_before(e->cur, e->tother) ? e->cur : e->tother;
+		if (k != e->cur)
+			e->tgen = e->gen - 1;	/* the others change: scan next time */
+		e->at_yield = false;
+		if (e->nchoices == e->cap && !grow_choices(e))
+			return NULL;
+		e->choices[e->nchoices++] = (uint16_t)k->id;
+		k->last_step = e->steps;
+		k->nsteps++;
+		hash_mix(e, (uint64_t)k->id);
+		return k;
+	}
 	if (e->nrunnable == 1 && e->cur && e->cur->state == T_RUNNABLE) {
 		r[n++] = e->cur;	/* the common case: nobody else can run */
 	} else {
@@ -115,17 +155,18 @@ static struct etask *choose(struct engine *e)
 		k = e->ops->pick(e, r, n);
 		if (k < 0)
 			return NULL;	/* the scheduler ended the run */
-		if (e->nchoices == e->cap) {
-			size_t nc = e->cap ? e->cap * 2 : 1024;
-			uint16_t *c = realloc(e->choices, nc * sizeof(*c));
-			if (!c) {
-				engine_end(e, ENGINE_FAIL, "out of memory recording the schedule");
-				return NULL;
-			}
-			e->choices = c;
-			e->cap = nc;
-		}
+		if (e->nchoices == e->cap && !grow_choices(e))
+			return NULL;
 		e->choices[e->nchoices++] = (uint16_t)r[k]->id;
+		if (e->cfg.sched == SCHED_TIMED) {
+			/* the best of the rest, for the steps that follow */
+			struct etask *o = NULL;
+			for (int i = 0; i < n; i++)
+				if (i != k && (!o || timed_before(r[i], o)))
+					o = r[i];
+			e->tother = o;
+			e->tgen = e->gen;
+		}
 	}
 	r[k]->last_step = e->steps;
 	r[k]->nsteps++;
@@ -304,6 +345,7 @@ static void hook_wait(void *ctx, const void *obj, const char *what)
 				    "(acquired twice: self-deadlock)", what);
 	t->state = T_BLOCKED;
 	e->nrunnable--;
+	e->gen++;
 	t->wait_obj = obj;
 	t->wait_what = what;
 	reschedule(e);	/* resumed once a wake made us runnable again */
@@ -318,6 +360,7 @@ static void hook_wake(void *ctx, const void *obj)
 		if (t->state == T_BLOCKED && t->wait_obj == obj) {
 			t->state = T_RUNNABLE;
 			e->nrunnable++;
+			e->gen++;
 			t->wait_obj = NULL;
 			/* it cannot go on before the waker released the object */
 			uint64_t ready = now + e->costs.ns[SEAM_COST_LOCK_HANDOFF];
@@ -455,6 +498,7 @@ static void task_main(void *p)
 	t->fn(t->arg);
 	t->state = T_DONE;
 	e->nrunnable--;
+	e->gen++;
 	/* pick the next task for main to resume (or end the run) */
 	e->steps++;
 	struct etask *n = choose(e);
@@ -494,6 +538,7 @@ int engine_spawn(struct engine *e, const char *name, void (*fn)(void *), void *a
 		t->clock = e->cur->clock;
 	e->t[e->n++] = t;
 	e->nrunnable++;
+	e->gen++;
 	return t->id;
 }
 

@@ -58,6 +58,10 @@ struct engine {
 	struct etask *next;		/* chosen to run next */
 	struct coro main;
 	uint64_t steps;
+	/* the timed scheduler's cache: tasks' states changed gen times; tother is
+	 * the best runnable task but the current one as of tgen (choose()) */
+	uint64_t gen, tgen;
+	struct etask *tother;
 	bool running;
 	bool stop;
 	enum engine_outcome outcome;

@@ -396,7 +396,7 @@ int tdvf_fw_run(struct gvcpu *g, struct tdvf_fw *fw, int vcpu, int nvcpus,
 		return ap_loop(&c, vcpu);
 	fw->bsp_index = g->index;
 	seam_charge(SEAM_COST_FW_BOOT, 1);	/* the firmware's own work (0 unless costed) */
-	char why[224];
+	char why[256];
 	if (c.chunk & (SZ_2M_ - 1)) {
 		snprintf(why, sizeof(why), "chunk size %#" PRIx64 " is not a multiple of 2M", c.chunk);
 		bsp_panic(&c, why);
@@ -412,7 +412,12 @@ int tdvf_fw_run(struct gvcpu *g, struct tdvf_fw *fw, int vcpu, int nvcpus,
 		snprintf(why, sizeof(why), "TDG.VP.INFO: %s", tdx_status_name(st));
 		bsp_panic(&c, why);
 	}
-	uint64_t limit = 1ull << ((info.rcx & 63) - 1);	/* the shared bit */
+	unsigned gpaw = (unsigned)(info.rcx & 63);
+	if (gpaw < 32 || gpaw > 52) {
+		snprintf(why, sizeof(why), "TDG.VP.INFO: GPAW %u", gpaw);
+		bsp_panic(&c, why);
+	}
+	uint64_t limit = 1ull << (gpaw - 1);	/* the shared bit */
 	if (!hob || (hob & (SZ_4K_ - 1)) || hob >= limit || size > limit - hob) {
 		snprintf(why, sizeof(why), "no TD HOB: boot parameter %#" PRIx64 " is not a private "
 			 "4K-aligned GPA", hob);

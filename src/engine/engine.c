@@ -367,6 +367,15 @@ static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 		e->charges[kind] += n;
 	if (e->cur && kind < SEAM_COST_NR) {
 		e->cur->clock += e->costs.ns[kind] * n;
+		/*
+		 * The host's calibration charges (a kick's walk of every vCPU, the
+		 * clear and KVM's work per 4K) move the clock without being a
+		 * scheduling point: a kick's wait or the next SEAMCALL follows each
+		 * at once, and so they change no schedule, whatever a cost file says.
+		 */
+		if (kind == SEAM_COST_KICK_VCPU || kind == SEAM_COST_KICK_VCPU2 ||
+		    kind == SEAM_COST_CLEAR_4K || kind == SEAM_COST_ZAP_4K)
+			return;
 		/* time moved: a task that is now earlier may have to act first */
 		reschedule(e);
 	}

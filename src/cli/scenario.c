@@ -34,6 +34,10 @@ const char *const sc_counter_names[C_NCOUNTERS] = {
 	[C_DEMOTE_REQUESTS] = "demote_requests", [C_PAMT_ADDS] = "pamt_adds",
 	[C_PAMT_REMOVES] = "pamt_removes",
 	[C_VTIME_NS] = "virtual_time_ns", [C_STEPS] = "steps",
+	[C_TEARDOWN_US] = "teardown_us", [C_TEARDOWN_BLOCKS] = "teardown_blocks",
+	[C_TEARDOWN_TRACKS] = "teardown_tracks", [C_TEARDOWN_REMOVES] = "teardown_removes",
+	[C_TEARDOWN_WBINVDS] = "teardown_wbinvds", [C_TEARDOWN_RECLAIMS] = "teardown_reclaims",
+	[C_TEARDOWN_KICK_VCPUS] = "teardown_kick_vcpus",
 };
 
 static const char *const outcome_names[SC_NOUTCOMES] = {
@@ -289,6 +293,7 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 			{ "dpamt_demote_locked", "on or off" },
 			{ "livelock_exits", "0 (off) .. 100000000" },
 			{ "inject", "none, or a comma list of known-bug names" },
+			{ "teardown", "zap or terminate" },
 		};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(k, keys[i].key)) {

@@ -381,6 +381,38 @@ static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 	}
 }
 
+/* ---- timing work that runs alone (engine_time_solo) ---- */
+
+uint64_t engine_time_solo(const struct cost_table *costs, void (*fn)(void *), void *arg,
+			  uint64_t *charges)
+{
+	static struct cost_table def;
+	static bool def_set;
+	uint64_t own[SEAM_COST_NR];
+	if (!costs) {
+		if (!def_set)
+			cost_table_default(&def);
+		def_set = true;
+		costs = &def;
+	}
+	if (!charges) {
+		memset(own, 0, sizeof(own));
+		charges = own;
+	}
+	/* the direct driver, counting: each charge adds to charges[kind] */
+	const struct seam_hooks *saved = seam_active;
+	uint64_t *saved_solo = seam_solo_charges;
+	seam_install(NULL);
+	seam_solo_charges = charges;
+	fn(arg);
+	seam_solo_charges = saved_solo;
+	seam_install(saved);
+	uint64_t ns = 0;
+	for (int k = 0; k < SEAM_COST_NR; k++)
+		ns += costs->ns[k] * charges[k];
+	return ns;
+}
+
 /* ---- lifecycle ---- */
 
 struct engine *engine_create(const struct engine_config *cfg)

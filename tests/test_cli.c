@@ -239,6 +239,9 @@ static void test_reuse_is_exact(void **state)
 				assert_string_equal(a.schedule, b.schedule);
 				assert_memory_equal(a.counters, b.counters, sizeof(a.counters));
 				assert_memory_equal(a.leaf_calls, b.leaf_calls, sizeof(a.leaf_calls));
+				assert_int_equal(a.teardown_ns, b.teardown_ns);
+				assert_memory_equal(a.teardown_calls, b.teardown_calls,
+						    sizeof(a.teardown_calls));
 				sc_result_free(&a);
 				sc_result_free(&b);
 				runs++;
@@ -265,6 +268,94 @@ static void test_reuse_is_exact(void **state)
 
 /* ---- parse errors ---- */
 
+
+/* Load scenarios/@name with --set @set (NULL: none), or fail. */
+static void load_set(struct scenario *sc, const char *name, const char *set)
+{
+	char path[1024], err[512];
+	snprintf(path, sizeof(path), "%s/%s", scenario_dir(), name);
+	assert_int_equal(scenario_load(path, sc, err, sizeof(err)), 0);
+	if (set)
+		assert_int_equal(scenario_set(sc, set, err, sizeof(err)), 0);
+}
+
+static void test_teardown_timed(void **state)
+{
+	(void)state;
+	BANNER("teardown is timed (teardown_ns, teardown_us): > 0 after a run, zap > terminate "
+	       "with calibration costs from a cost file, 0 after an abandoned run; same with reuse");
+	char path[1200], err[512];
+	snprintf(path, sizeof(path), "%s/costs.ini", tmpdir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[costs]\nkick_vcpu = 4000\nkick_vcpu2 = 500\nclear_4k = 300\nzap_4k = 900\n"
+		"TDH.PHYMEM.PAGE.RECLAIM = 1200\n");
+	fclose(f);
+	struct cost_table c;
+	cost_table_default(&c);
+	assert_int_equal(cost_table_load(&c, path, NULL, err, sizeof(err)), -1);	/* leaf names */
+	cost_table_default(&c);
+	c.ns[SEAM_COST_KICK_VCPU] = 4000;
+	c.ns[SEAM_COST_KICK_VCPU2] = 500;
+	c.ns[SEAM_COST_CLEAR_4K] = 300;
+	c.ns[SEAM_COST_ZAP_4K] = 900;
+	uint64_t ns[2][2];	/* [policy][costs] */
+	static const char *const pol[2] = { "teardown=zap", "teardown=terminate" };
+	for (int p = 0; p < 2; p++)
+		for (int k = 0; k < 2; k++) {
+			static struct scenario sc;
+			load_set(&sc, "seed001-accept-race.ini", pol[p]);
+			struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = 5,
+						 .costs = k ? &c : NULL };
+			struct sc_result r, r2;
+			assert_int_equal(scenario_run(&sc, &o, &r), 0);
+			assert_int_equal(r.outcome, SC_OK);
+			assert_true(r.teardown_ns > 0);
+			assert_int_equal(r.counters[C_TEARDOWN_US], r.teardown_ns / 1000);
+			assert_int_equal(r.counters[C_TEARDOWN_REMOVES], p ? 0 : 512);
+			ns[p][k] = r.teardown_ns;
+			/* reused world: the same teardown */
+			struct sc_reuse *u = sc_reuse_create();
+			o.reuse = u;
+			for (int i = 0; i < 2; i++) {
+				assert_int_equal(scenario_run(&sc, &o, &r2), 0);
+				assert_int_equal(r2.teardown_ns, r.teardown_ns);
+				sc_result_free(&r2);
+			}
+			sc_reuse_free(u);
+			sc_result_free(&r);
+			scenario_free(&sc);
+		}
+	print_message("    zap %" PRIu64 " / %" PRIu64 " ns, terminate %" PRIu64 " / %" PRIu64
+		      " ns (default / calibrated costs)\n", ns[0][0], ns[0][1], ns[1][0], ns[1][1]);
+	assert_true(ns[0][1] > ns[1][1]);
+	assert_true(ns[0][1] > ns[0][0]);	/* the kicks and per-4K work cost now */
+	/* an abandoned run (a livelock): no teardown, nothing timed */
+	static struct scenario sc;
+	load_set(&sc, "seed001-rare-case-huge-rfc1.ini", NULL);
+	struct sc_run_opts o = { .sched = SCHED_RANDOM, .seed = 1 };
+	struct sc_result r;
+	assert_int_equal(scenario_run(&sc, &o, &r), 0);
+	assert_int_equal(r.outcome, SC_LIVELOCK);
+	assert_int_equal(r.teardown_ns, 0);
+	assert_int_equal(r.counters[C_TEARDOWN_US], 0);
+	sc_result_free(&r);
+	scenario_free(&sc);
+	/* the command: run --costs FILE prints the teardown; a bad cost file is an error */
+	char out[16384], cmd[2600];
+	snprintf(cmd, sizeof(cmd), "run %s/%s/seed001-accept-race.ini --set teardown=terminate "
+		 "--costs %s", cwd(), scenario_dir(), path);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "teardown: "));
+	assert_non_null(strstr(out, " ms virtual (terminate), BLOCK 0 TRACK 0 REMOVE 0"));
+	snprintf(cmd, sizeof(cmd), "run %s/%s/seed001-rare-case.ini --json", cwd(), scenario_dir());
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"teardown_ns\": "));
+	assert_non_null(strstr(out, "\"teardown_policy\": \"zap\""));
+	snprintf(cmd, sizeof(cmd), "run %s/%s/seed001-rare-case.ini --costs /nonexistent/c.ini",
+		 cwd(), scenario_dir());
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+}
 
 static void test_parse_errors(void **state)
 {
@@ -301,6 +392,9 @@ static void test_parse_errors(void **state)
 		  "nonblocking_resize, explicit_demotion)" },
 		{ "[vm]\nexplicit_demotion = sometimes\n",
 		  "2: explicit_demotion: 'sometimes' is not on/off" },
+		{ "[vm]\nteardown = fast\n", "2: teardown: 'fast' is not a value of this design "
+		  "variant (zap or terminate" },
+		{ "[expect]\nteardown_us = soon\n", "2: teardown_us" },
 		{ "[vm]\nlevel = huge\n", "2: level: 'huge' is not a value of this design variant "
 		  "(4k, huge-rfc1, huge-v5, huge-nbr or explicit-demotion" },
 		{ "[vm]\nlevel = huge-v4\n", "2: level: 'huge-v4' is not a value" },
@@ -1456,6 +1550,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pct_finishes_retry_loops),
 		cmocka_unit_test(test_livelock_exits_settable),
 		cmocka_unit_test(test_reuse_is_exact),
+		cmocka_unit_test(test_teardown_timed),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_huge_keys),
 		cmocka_unit_test(test_huge_setup_errors),

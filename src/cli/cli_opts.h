@@ -44,6 +44,8 @@ struct opts {
 	char inject[256];		/* --inject NAME...: "inject=NAME[,NAME]" for the sets */
 	uint64_t check_every;		/* --check[=N]: every N steps; 0: off (--no-check) */
 	bool check_given;
+	struct cost_table costs;	/* --costs FILE over the built-in defaults */
+	bool costs_given;
 };
 
 /* explore's checking mode when neither --check nor --no-check is given */
@@ -55,7 +57,7 @@ int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * Parse @cmd's command line.  @allowed lists the options it takes:
  * s(et) S(ched) e(seed) j(son) l(enient) t(race) r(uns) T(ime) h(shard)
  * J(obs) v(ary) R(eport) g (--svg) a (--at) x (--exhaustive)
- * P (--preemptions) i(nject) c (--check[=N], --no-check).  @npos positional arguments
+ * P (--preemptions) i(nject) c (--check[=N], --no-check) k (--costs FILE).  @npos positional arguments
  * (1 or 2).  0, or 2 after a one-line error.
  */
 int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,

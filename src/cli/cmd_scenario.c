@@ -92,6 +92,15 @@ static int parse_u(const char *v, uint64_t *out, uint64_t max)
 }
 
 /* See cli_opts.h. */
+/* A SEAMCALL leaf's number from its name ("TDH.MEM.PAGE.AUG"), for cost files; -1 if none. */
+static int leaf_by_name(const char *name)
+{
+	for (unsigned l = 0; l < TDH_NR_LEAVES; l++)
+		if (tdx_leaf_name(l) && !strcmp(tdx_leaf_name(l), name))
+			return (int)l;
+	return -1;
+}
+
 int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const char *allowed,
 		   int npos)
 {
@@ -150,6 +159,17 @@ int cli_parse_opts(struct opts *o, const char *cmd, int argc, char **argv, const
 		} else if (strchr(allowed, 'c') && !strcmp(a, "--no-check")) {
 			o->check_every = 0;
 			o->check_given = true;
+		} else if (OPT('k', "--costs")) {
+			char err[512];
+			if (bad)
+				return cli_usage_err(cmd, "--costs needs a cost file ([costs] name = ns)");
+			if (!o->costs_given)
+				cost_table_default(&o->costs);
+			if (cost_table_load(&o->costs, v, leaf_by_name, err, sizeof(err))) {
+				fprintf(stderr, "tdxsim %s: %s\n", cmd, err);
+				return 2;
+			}
+			o->costs_given = true;
 		} else if (OPT('t', "--trace")) {
 			if (bad)
 				return cli_usage_err(cmd, "--trace needs a file name");
@@ -235,7 +255,8 @@ int cli_load(const struct opts *o, struct scenario *sc)
 struct sc_run_opts cli_run_opts(const struct opts *o, uint64_t seed)
 {
 	return (struct sc_run_opts){ .sched = o->sched, .seed = seed, .pct_depth = o->pct_depth,
-				     .check_every = o->check_every, .critical = o->json };
+				     .check_every = o->check_every, .critical = o->json,
+				     .costs = o->costs_given ? &o->costs : NULL };
 }
 
 /* ---- output ---- */
@@ -304,6 +325,17 @@ static json_t *result_json(const struct scenario *sc, const struct sc_result *r)
 		if (r->leaf_calls[l])
 			json_object_set_new(leaves, tdx_leaf_name(l),
 					    json_integer((json_int_t)r->leaf_calls[l]));
+	json_t *tcalls = json_object();	/* every cost kind: the calibration's linear model */
+	for (int k = 0; k < SEAM_COST_NR; k++)
+		if (r->teardown_charges[k])
+			json_object_set_new(tcalls, k < SEAM_COST_TDCALL ? tdx_leaf_name((unsigned)k)
+									  : cost_name((enum seam_cost)k),
+					    json_integer((json_int_t)r->teardown_charges[k]));
+	json_t *tleaves = json_object();
+	for (unsigned l = 0; l < 64; l++)
+		if (r->teardown_calls[l])
+			json_object_set_new(tleaves, tdx_leaf_name(l),
+					    json_integer((json_int_t)r->teardown_calls[l]));
 	char hash[32];
 	snprintf(hash, sizeof(hash), "%016" PRIx64, r->hash);
 	/* the task that ends last and its charges by cost kind: what the
@@ -320,7 +352,8 @@ static json_t *result_json(const struct scenario *sc, const struct sc_result *r)
 			 sc->path, "outcome", sc_outcome_name(r->outcome), "message", r->message,
 			 "expected", met, "why", why, "counters", c, "seamcalls", leaves, "schedule",
 			 r->schedule ? r->schedule : "", "trace_hash", hash, "predicted_s",
-			 (double)r->counters[C_VTIME_NS] / 1e9, "sim_wall_s", r->sim_wall_s, "costs",
+			 (double)(r->counters[C_VTIME_NS] + r->teardown_ns) / 1e9, "sim_wall_s",
+			 r->sim_wall_s, "costs",
 			 sc->costs_name);
 	json_t *fc[2];
 	for (int i = 0; i < 2; i++) {
@@ -334,10 +367,18 @@ static json_t *result_json(const struct scenario *sc, const struct sc_result *r)
 	}
 	json_object_set_new(crit, "fault_first", fc[0]);
 	json_object_set_new(crit, "fault_last", fc[1]);
-	if (res)
+	if (res) {
 		json_object_set_new(res, "critical", crit);
-	else
+		json_object_set_new(res, "teardown_policy",
+				    json_string(kvm_policy_teardown_name(sc->pol.teardown)));
+		json_object_set_new(res, "teardown_ns", json_integer((json_int_t)r->teardown_ns));
+		json_object_set_new(res, "teardown_seamcalls", tleaves);
+		json_object_set_new(res, "teardown_calls", tcalls);
+	} else {
 		json_decref(crit);
+		json_decref(tleaves);
+		json_decref(tcalls);
+	}
 	return res;
 }
 
@@ -365,11 +406,22 @@ static void print_result(FILE *f, const struct scenario *sc, const struct sc_res
 		fprintf(f, "notice:   %s\n", r->notice);
 	fprintf(f, "virtual time: %.3f ms, %" PRIu64 " engine steps\n",
 		(double)r->counters[C_VTIME_NS] / 1e6, r->counters[C_STEPS]);
-	char pred[32], sim[32];
-	fmt_seconds(pred, sizeof(pred), (double)r->counters[C_VTIME_NS] / 1e9);
+	if (r->teardown_ns)
+		fprintf(f, "teardown: %.3f ms virtual (%s), BLOCK %" PRIu64 " TRACK %" PRIu64
+			" REMOVE %" PRIu64 " WBINVD %" PRIu64 " RECLAIM %" PRIu64 "\n",
+			(double)r->teardown_ns / 1e6, kvm_policy_teardown_name(sc->pol.teardown),
+			r->counters[C_TEARDOWN_BLOCKS], r->counters[C_TEARDOWN_TRACKS],
+			r->counters[C_TEARDOWN_REMOVES], r->counters[C_TEARDOWN_WBINVDS],
+			r->counters[C_TEARDOWN_RECLAIMS]);
+	else
+		fprintf(f, "teardown: none (the run was abandoned)\n");
+	char pred[32], run[32], tear[32], sim[32];
+	fmt_seconds(pred, sizeof(pred), (double)(r->counters[C_VTIME_NS] + r->teardown_ns) / 1e9);
+	fmt_seconds(run, sizeof(run), (double)r->counters[C_VTIME_NS] / 1e9);
+	fmt_seconds(tear, sizeof(tear), (double)r->teardown_ns / 1e9);
 	fmt_seconds(sim, sizeof(sim), r->sim_wall_s);
-	fprintf(f, "predicted: %s on the real system (costs: %s); the simulator took %s\n", pred,
-		sc->costs_name, sim);
+	fprintf(f, "predicted: %s on the real system (run %s, teardown %s; costs: %s); the "
+		"simulator took %s\n", pred, run, tear, sc->costs_name, sim);
 	fprintf(f, "counters:");
 	int col = 9;
 	for (int i = 0; i < C_VTIME_NS; i++) {
@@ -450,7 +502,7 @@ static int trace_close(const struct opts *o, FILE *f, bool write_failed, int ret
 int cmd_run(int argc, char **argv)
 {
 	struct opts o;
-	int e = cli_parse_opts(&o, "run", argc, argv, "sSejtic", 1);
+	int e = cli_parse_opts(&o, "run", argc, argv, "sSejtick", 1);
 	if (e)
 		return e;
 	static struct scenario sc;
@@ -1397,6 +1449,11 @@ int cmd_list(int argc, char **argv)
 		       "  livelock_exits  K (default 2000; 0: off): a vCPU exiting K times in a row\n"
 		       "               for one GPA and RIP, or retried K times inside KVM, with nothing\n"
 		       "               changed, ends the run as a livelock that says what the host did\n"
+		       "  teardown     zap (mainline before KVM_TDX_TERMINATE_VM: every private leaf\n"
+		       "               BLOCKed, TRACKed with a kick of every vCPU, REMOVEd, written\n"
+		       "               back and cleared while the HKID is live) | terminate\n"
+		       "               (KVM_TDX_TERMINATE_VM first: the HKID is freed, then every\n"
+		       "               page only RECLAIMed and cleared)\n"
 		       "  inject       none | NAME[,NAME...]: known host bugs re-introduced on purpose\n"
 		       "               (also --inject NAME; docs/known-bugs.md):\n");
 		for (int i = 0; i < INJECT_NR; i++)

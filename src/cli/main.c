@@ -19,7 +19,7 @@ static const struct cmd {
 	{ "run", cmd_run, "run a scenario once: outcome, counters, virtual time, schedule",
 	  "tdxsim run FILE [--set SECTION.KEY=VALUE]... [--inject NAME]...\n"
 	  "           [--sched rr|random|pct:D|timed]\n"
-	  "           [--seed N] [--json] [--trace OUT.json] [--check[=N]]\n"
+	  "           [--seed N] [--json] [--trace OUT.json] [--check[=N]] [--costs FILE]\n"
 	  "  One run of the scenario.  Prints its outcome (ok, killed, fail, deadlock,\n"
 	  "  livelock, setup-error, invariant-violation), whether it met the file's [expect], the counters, the SEAMCALLs by\n"
 	  "  leaf, the virtual time and the schedule string that replays it.  --set\n"
@@ -36,6 +36,11 @@ static const struct cmd {
 	  "  mirror equals the S-EPT, 3 no live TLB entry to a page the TD lost, 4 guest\n"
 	  "  reads return what the guest wrote, 5 epoch refcounts; a violation ends the\n"
 	  "  run as invariant-violation naming the invariant, the address and the step.\n"
+	  "  Then the VM is torn down (policy teardown = zap | terminate) in an engine\n"
+	  "  run of its own, from virtual time 0: 'teardown: X ms virtual (policy)' and\n"
+	  "  its BLOCK/TRACK/REMOVE/WBINVD/RECLAIM calls (none after an abandoned run).\n"
+	  "  --costs FILE: virtual-time costs ([costs] name = ns, e.g. kick_vcpu = 2000,\n"
+	  "  TDH.MEM.PAGE.REMOVE = 3000) over the built-in ones, for the run and teardown.\n"
 	  "  [expect] counters: faults private_maps page_adds sept_adds shared_maps zapped\n"
 	  "  busy kicks retries local_retries memory_faults conversions map_gpa_exits\n"
 	  "  internal_errors exits ept_exits zero_step_refusals enter_busy ves accepts\n"
@@ -45,7 +50,11 @@ static const struct cmd {
 	  "  pamt_removes accepts_4k_huge_possible accept_write_locks; the linux\n"
 	  "  program (virtual time of its marks): fw_done_us init_us login_us,\n"
 	  "  fault_ns_first fault_ns_last (one 4K ACCEPT's cost at the start and end of\n"
-	  "  SMP bring-up) and lazy_blocks (4 MiB blocks it accepted)." },
+	  "  SMP bring-up) and lazy_blocks (4 MiB blocks it accepted);\n"
+
+	  "  teardown: teardown_us teardown_blocks teardown_tracks\n"
+	  "  teardown_removes teardown_wbinvds teardown_reclaims teardown_kick_vcpus\n"
+	  "  (vCPUs the teardown's kicks walked)." },
 	{ "replay", cmd_replay, "replay a schedule string exactly (same trace hash)",
 	  "tdxsim replay FILE SCHEDULE|@FILE [--set ...] [--inject NAME] [--json] [--lenient]\n"
 	  "              [--trace OUT.json] [--check[=N]]\n"

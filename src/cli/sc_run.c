@@ -963,6 +963,38 @@ static void reuse_drop(struct sc_reuse *u)
 	u->sc = NULL;
 }
 
+/* The teardown: kvm_destroy_vm() of the run's VM. */
+static void teardown_fn(void *arg)
+{
+	struct sc_world *w = arg;
+	kvm_destroy_vm(w->vm);
+}
+
+/*
+ * Tear the VM down timed in virtual time, after the run's engine is gone
+ * (its schedule, hash and counters stay what they were): one piece of
+ * work from clock 0 with the run's costs (engine_time_solo: what an engine
+ * run of one task would measure, at the direct driver's speed; an engine
+ * run doubled the time of a small explored run).  The time and the
+ * SEAMCALLs go to @r.
+ */
+static void teardown_timed(struct sc_world *w, const struct sc_run_opts *o, struct sc_result *r)
+{
+	uint64_t *ch = r->teardown_charges;
+	memset(ch, 0, sizeof(r->teardown_charges));
+	r->teardown_ns = engine_time_solo(o->costs ? o->costs : &w->sc->costs, teardown_fn, w, ch);
+	for (unsigned l = 0; l < 64; l++)
+		r->teardown_calls[l] = ch[SEAM_COST_SEAMCALL + l];
+	uint64_t *cn = r->counters;
+	cn[C_TEARDOWN_US] = r->teardown_ns / 1000;
+	cn[C_TEARDOWN_BLOCKS] = r->teardown_calls[TDH_MEM_RANGE_BLOCK];
+	cn[C_TEARDOWN_TRACKS] = r->teardown_calls[TDH_MEM_TRACK];
+	cn[C_TEARDOWN_REMOVES] = r->teardown_calls[TDH_MEM_PAGE_REMOVE];
+	cn[C_TEARDOWN_WBINVDS] = r->teardown_calls[TDH_PHYMEM_PAGE_WBINVD];
+	cn[C_TEARDOWN_RECLAIMS] = r->teardown_calls[TDH_PHYMEM_PAGE_RECLAIM];
+	cn[C_TEARDOWN_KICK_VCPUS] = ch[SEAM_COST_KICK_VCPU];
+}
+
 /* The engine's check hook (checking mode): every invariant of the world. */
 static int check_world(void *arg, char *msg, size_t len)
 {
@@ -1030,10 +1062,11 @@ built:;
 	struct engine_config c = {
 		.sched = o->sched, .seed = o->seed, .pct_depth = o->pct_depth ? o->pct_depth : 2,
 		.replay = o->replay, .replay_lenient = o->lenient, .dfs = o->dfs,
-		.step_bound = bound, .stack_size = 256 * 1024, .costs = &sc->costs,
+		.step_bound = bound, .stack_size = 256 * 1024,
 		.record_events = o->trace != NULL,
 		.check = o->check_every ? check_world : NULL, .check_arg = w,
 		.check_every = o->check_every, .task_charges = o->critical,
+		.costs = o->costs ? o->costs : &sc->costs,
 	};
 	if (o->check_every) {
 		w->shadow = guest_shadow_create();
@@ -1139,7 +1172,7 @@ built:;
 	engine_destroy(w->e);
 	w->e = NULL;
 	if (eo == ENGINE_OK) {
-		kvm_destroy_vm(w->vm);
+		teardown_timed(w, o, r);
 		w->vm = NULL;
 		uint64_t left = kvm_hostmem(w->k)->allocated;
 		if (left && r->outcome == SC_OK) {

@@ -39,6 +39,10 @@ const char *const sc_counter_names[C_NCOUNTERS] = {
 	[C_INIT_US] = "init_us", [C_LOGIN_US] = "login_us", [C_FAULT_NS_FIRST] = "fault_ns_first",
 	[C_FAULT_NS_LAST] = "fault_ns_last", [C_LX_BLOCKS] = "lazy_blocks",
 	[C_VTIME_NS] = "virtual_time_ns", [C_STEPS] = "steps",
+	[C_TEARDOWN_US] = "teardown_us", [C_TEARDOWN_BLOCKS] = "teardown_blocks",
+	[C_TEARDOWN_TRACKS] = "teardown_tracks", [C_TEARDOWN_REMOVES] = "teardown_removes",
+	[C_TEARDOWN_WBINVDS] = "teardown_wbinvds", [C_TEARDOWN_RECLAIMS] = "teardown_reclaims",
+	[C_TEARDOWN_KICK_VCPUS] = "teardown_kick_vcpus",
 };
 
 static const char *const outcome_names[SC_NOUTCOMES] = {
@@ -299,6 +303,7 @@ static void on_vm(struct pstate *p, const char *k, const char *v)
 			{ "livelock_exits", "0 (off) .. 100000000" },
 			{ "inject", "none, or a comma list of known-bug names" },
 			{ "inhibit_check", "on or off" },
+			{ "teardown", "zap or terminate" },
 		};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (!strcmp(k, keys[i].key)) {

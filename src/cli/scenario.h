@@ -147,6 +147,10 @@ enum {
 	C_FW_DONE_US, C_INIT_US, C_LOGIN_US, C_FAULT_NS_FIRST, C_FAULT_NS_LAST, C_LX_BLOCKS,
 	/* the run itself: kept last, print_result() stops before them */
 	C_VTIME_NS, C_STEPS,
+	/* the teardown after the run (its own engine run, sc_result.teardown_ns):
+	 * virtual us, and the SEAMCALLs and kick walks that tell the two paths apart */
+	C_TEARDOWN_US, C_TEARDOWN_BLOCKS, C_TEARDOWN_TRACKS, C_TEARDOWN_REMOVES,
+	C_TEARDOWN_WBINVDS, C_TEARDOWN_RECLAIMS, C_TEARDOWN_KICK_VCPUS,
 	C_NCOUNTERS
 };
 extern const char *const sc_counter_names[C_NCOUNTERS];
@@ -244,6 +248,8 @@ struct sc_run_opts {
 	uint64_t check_every;
 	/* count the charges of the task that ends last (sc_result.critical) */
 	bool critical;
+	/* virtual-time costs of the run and its teardown (NULL: the built-in defaults) */
+	const struct cost_table *costs;
 };
 
 /*
@@ -262,7 +268,16 @@ struct sc_result {
 	char message[256];	/* why it ended so ("" for OK) */
 	char notice[160];	/* what the host's design decided at FINALIZE ("": nothing) */
 	uint64_t counters[C_NCOUNTERS];
-	uint64_t leaf_calls[64];	/* SEAMCALLs by leaf number */
+	uint64_t leaf_calls[64];	/* SEAMCALLs by leaf number (the run, not its teardown) */
+	/*
+	 * The teardown (kvm_destroy_vm) after a run that ended with every task
+	 * done, timed in virtual time as an engine run of one task from 0:
+	 * its ns (0: no teardown, the run was abandoned or never built) and
+	 * its SEAMCALLs by leaf.
+	 */
+	uint64_t teardown_ns;
+	uint64_t teardown_calls[64];
+	uint64_t teardown_charges[SEAM_COST_NR];	/* all it was charged, by cost kind */
 	uint64_t hash;		/* the engine's trace hash */
 	char *schedule;		/* malloc'ed schedule string */
 	size_t nchoices;	/* choices in the schedule */

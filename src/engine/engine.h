@@ -230,6 +230,21 @@ void engine_dfs_free(struct engine_dfs *x);
 const char *sched_name(enum sched_kind k);
 int sched_parse(const char *name, enum sched_kind *k);
 
+/*
+ * Time @fn(@arg), a piece of work that runs alone (a teardown after every
+ * task finished), in virtual time and cheaply: it runs on the calling
+ * thread under the direct driver (not from inside a task), each
+ * seam_charge() adding to @charges[kind] (SEAM_COST_NR entries, added to;
+ * NULL: a count of its own).  Returns the virtual time from 0: the sum of
+ * the charges times their cost in @costs (NULL: the built-in defaults).
+ * An engine run of one task measures the same time (nothing can wait for
+ * anything), but it costs a scheduling point and a lock check at every
+ * seam operation: a small explored run took half as long again.  No lock
+ * checking here, as for any direct-driver code.
+ */
+uint64_t engine_time_solo(const struct cost_table *costs, void (*fn)(void *), void *arg,
+			  uint64_t *charges);
+
 /* ---- costs (vtime.c) ---- */
 void cost_table_default(struct cost_table *t);
 /*

@@ -13,6 +13,7 @@
 
 const struct seam_hooks *seam_active;
 uint64_t seam_direct_clock_ns;
+uint64_t *seam_solo_charges;
 
 void seam_install(const struct seam_hooks *h)
 {

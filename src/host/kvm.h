@@ -69,6 +69,20 @@ enum kvm_folio {
 	FOLIO_NR
 };
 /*
+ * How a TD is torn down (policy "teardown"; the KVM_TDX_TERMINATE_VM patch,
+ * "KVM: TDX: Add sub-ioctl KVM_TDX_TERMINATE_VM", 2025).
+ * Both end with nothing left: every page back to the host, every PAMT
+ * entry free.  They differ in when the HKID goes.
+ */
+enum kvm_teardown {
+	TEARDOWN_ZAP = 0,	/* mainline before KVM_TDX_TERMINATE_VM: every private
+				 * leaf removed while the HKID is live (BLOCK, TRACK,
+				 * kick, REMOVE, WBINVD, clear), then the HKID freed */
+	TEARDOWN_TERMINATE,	/* KVM_TDX_TERMINATE_VM first: the HKID freed at once,
+				 * then every private page RECLAIMed and cleared */
+	TEARDOWN_NR
+};
+/*
  * Known host bugs, re-introduced on purpose (policy "inject", a set;
  * docs/known-bugs.md says where each came from).  Each is one marked
  * branch at the place the real bug was; a scenario in scenarios/bug-*.ini
@@ -116,17 +130,20 @@ struct kvm_policy {
 					 * (default on; off: the draft without it) */
 	uint32_t inject;		/* "inject": KVM_INJECT() bits of the known bugs
 					 * re-introduced (name[,name], or none); 0 in real use */
+	enum kvm_teardown teardown;	/* "teardown": zap or terminate */
 };
 void kvm_policy_default(struct kvm_policy *p);
 /* Set one variant by name ("build", "busy", "retry_n", "local_retry",
  * "slot_break", "level", "folio", "promote", "dpamt", "dpamt_demote_locked",
- * "livelock_exits", "inject");
+ * "livelock_exits", "inject", "teardown");
  * 0 or -EINVAL. */
 int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val);
 /* A one-line description of @p, e.g. "build=populate busy=kick-retry ...". */
 void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len);
 /* The name of a level design ("huge-v5"), "?" out of range. */
 const char *kvm_policy_level_name(enum kvm_map_level l);
+/* The name of a teardown path ("zap", "terminate"), "?" out of range. */
+const char *kvm_policy_teardown_name(enum kvm_teardown t);
 /* Is every field of @p in range?  0 or -EINVAL. */
 int kvm_policy_check(const struct kvm_policy *p);
 
@@ -153,8 +170,27 @@ int kvm_tdx_capabilities(struct kvm *k, struct kvm_tdx_capabilities *caps);
  * NULL when @pol is out of range (KVM_CREATE_VM's -EINVAL) or memory is short.
  */
 struct kvm_vm *kvm_create_vm(struct kvm *k, const struct kvm_policy *pol);
-/* Tear down in KVM's order (remove leaves, flush, free key, reclaim); frees @vm. */
+/*
+ * Tear down in KVM's order and free @vm.  Policy "teardown": zap removes
+ * every private leaf while the HKID is live, then flushes, frees the key
+ * and reclaims what is left; terminate calls kvm_tdx_terminate_vm() first
+ * and then reclaims every page.  -EBUSY (nothing done, @vm still valid)
+ * while a vCPU runs; -EIO if a page could not be reclaimed (it stays with
+ * the module); 0 otherwise.
+ */
 int kvm_destroy_vm(struct kvm_vm *vm);
+/*
+ * KVM_TDX_TERMINATE_VM: -EBUSY, with nothing changed, while any vCPU is in
+ * KVM_RUN (kvm_trylock_all_vcpus() fails); -EIO for a VM already dead.
+ * Otherwise the VM is dead from here on (every later VM and vCPU call is
+ * -EIO) and its HKID is released as tdx_mmu_release_hkid() does:
+ * TDH.VP.FLUSH of each vCPU, TDH.MNG.VPFLUSHDONE, TDH.PHYMEM.CACHE.WB
+ * (resumed while interrupted), TDH.MNG.KEY.FREEID.  The TD is then in
+ * TD_TEARDOWN: its pages need only TDH.PHYMEM.PAGE.RECLAIM, no BLOCK,
+ * TRACK, kick, REMOVE or WBINVD, which is what makes kvm_destroy_vm()
+ * faster.  0 on success (also for a VM without a TD: nothing to release).
+ */
+int kvm_tdx_terminate_vm(struct kvm_vm *vm);
 /*
  * After a run that was abandoned with vCPUs still inside the TD (a
  * deadlock or livelock outcome), the TD cannot be torn down: free only the
@@ -375,7 +411,9 @@ struct kvm_vm_stats {
 	uint64_t shared_maps;
 	uint64_t zapped;		/* private leaves removed */
 	uint64_t busy;			/* SEAMCALLs answered BUSY */
-	uint64_t kicks;			/* vCPU kicks */
+	uint64_t kicks;			/* kicks that had a vCPU in guest mode to IPI
+					 * (tdx_kick_all calls that found none: not counted,
+					 * though their walk is charged, kick_vcpu) */
 	uint64_t retries;		/* fault retries (frozen SPTE, BUSY, invalidation) */
 	uint64_t local_retries;		/* ... retried inside the host */
 	uint64_t memory_faults;		/* exits to the VMM for conversion */

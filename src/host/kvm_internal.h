@@ -237,6 +237,8 @@ struct kvm_vm {
 	struct kvm_policy pol;
 	enum vm_state state;
 	bool dead;
+	bool hkid_released;		/* tdx_mmu_release_hkid() ran (terminate or teardown) */
+	bool leaked;			/* teardown could not reclaim a page: it stays the module's */
 	char why[160];
 	uint64_t tdr;
 	uint64_t tdcx[TDX_TDCS_PAGES];
@@ -330,6 +332,11 @@ void vm_kill(struct kvm_vm *vm, const char *fmt, ...) __attribute__((format(prin
 uint64_t vm_shared_backing(struct kvm_vm *vm, struct kvm_memslot *s, uint64_t gfn, bool alloc);
 /* A host page for the TD or the host, or 0 when host memory is exhausted. */
 uint64_t vm_alloc_page(struct kvm_vm *vm);
+/*
+ * The host's clear of @n 4K pages from @hpa a TD gave back (REMOVE or
+ * RECLAIM): tdx_clear_page()'s MOVDIR64B, charged clear_4k per page.
+ */
+void vm_clear_private(struct kvm_vm *vm, uint64_t hpa, uint64_t n);
 
 /* mmu.c */
 int mmu_init(struct mmu *mmu, int root_level, bool mirror, uint64_t root_sept_hpa);

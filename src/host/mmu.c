@@ -497,7 +497,12 @@ static uint64_t block_track_kick(struct kvm_vm *vm, struct gpa_arg *a)
 	return st;
 }
 
-/* Remove one private leaf (4K or 2M): BLOCK, TRACK, kick, REMOVE, write back. */
+/*
+ * Remove one private leaf (4K or 2M), as 6.16's tdx_sept_remove_private_spte()
+ * while the HKID is live: BLOCK, TRACK and kick, REMOVE, then per 4K page
+ * PHYMEM.PAGE.WBINVD and the host's clear.  zap_4k is KVM's own work per
+ * 4K (the TDP MMU walk and bookkeeping), charged once per leaf.
+ */
 static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn, int level)
 {
 	uint64_t old = *sptep;
@@ -508,6 +513,7 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn, i
 	}
 	if (vm->dead)
 		return;		/* teardown reclaims it once the key is gone */
+	seam_charge(SEAM_COST_ZAP_4K, 1ull << (9 * level));
 	struct gpa_arg a = { gfn << 12, level };
 	uint64_t st;
 	/* INJECTED BUG remove-no-track: REMOVE straight after BLOCK */
@@ -523,10 +529,12 @@ static void zap_private_leaf(struct kvm_vm *vm, uint64_t *sptep, uint64_t gfn, i
 		return;		/* still mapped: teardown reclaims it */
 	}
 	struct tdx_regs out;
-	for (uint64_t i = 0; i < (1ull << (9 * level)); i++)
-		tdh_phymem_page_wbinvd(vm->m, &out, (old & SPTE_HPA_MASK) + i * SZ_4K);
+	uint64_t hpa = old & SPTE_HPA_MASK, n4k = 1ull << (9 * level);
+	for (uint64_t i = 0; i < n4k; i++)
+		tdh_phymem_page_wbinvd(vm->m, &out, hpa + i * SZ_4K);
+	vm_clear_private(vm, hpa, n4k);		/* tdx_clear_page(), after the write-back */
 	if (!level)
-		dpamt_put(vm, old & SPTE_HPA_MASK);	/* after the write-back, which needs it */
+		dpamt_put(vm, hpa);	/* after the write-back, which needs it */
 	*sptep = 0;
 	vm->st.zapped++;
 }
@@ -813,11 +821,13 @@ static void free_tables(struct kvm_vm *vm, struct mmu *mmu, struct mmu_page *pt,
 			/* no write-back: CACHE.WB wrote the key back (tdx_reclaim_page) */
 			struct tdx_regs out;
 			uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, pt->sept_hpa);
-			if (st != TDX_SUCCESS)
+			if (st != TDX_SUCCESS) {
+				vm->leaked = true;
 				vm_kill(vm, "reclaiming S-EPT page %#" PRIx64 ": %s", pt->sept_hpa,
 					tdx_status_name(st));
-			else
+			} else {
 				dpamt_put(vm, pt->sept_hpa);
+			}
 		}
 		physmem_zero_page(vm->pm, pt->sept_hpa);
 		hostmem_free_4k(vm->hm, pt->sept_hpa);

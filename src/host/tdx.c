@@ -63,10 +63,17 @@ void tdx_request_exit_all(struct kvm_vm *vm)
 
 /*
  * Make every vCPU that is inside the TD exit, and wait until it has (KVM's
- * kvm_make_all_cpus_request with KVM_REQ_OUTSIDE_GUEST_MODE).
+ * kvm_make_all_cpus_request with KVM_REQ_OUTSIDE_GUEST_MODE).  That walks
+ * every vCPU whether it is in guest mode or not: the walk is charged on
+ * every call (kick_vcpu per vCPU, kick_vcpu2 per vCPU squared, for the
+ * contention of all of them answering), an IPI per vCPU in guest mode.
+ * kvm_vm_stats.kicks counts the calls that found a vCPU to IPI.
  */
 void tdx_kick_all(struct kvm_vm *vm)
 {
+	uint64_t n = (uint64_t)vm->nvcpus;
+	seam_charge(SEAM_COST_KICK_VCPU, n);
+	seam_charge(SEAM_COST_KICK_VCPU2, n * n);
 	bool any = false;
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct gvcpu *g = &vm->vcpus[i]->g;

@@ -132,6 +132,9 @@ static const char *const level_names[MAP_LEVEL_NR] = {
 	[MAP_LEVEL_HUGE_NBR] = "huge-nbr", [MAP_LEVEL_EXPLICIT] = "explicit-demotion",
 };
 static const char *const folio_names[FOLIO_NR] = { [FOLIO_4K] = "4k", [FOLIO_2M] = "2m" };
+static const char *const teardown_names[TEARDOWN_NR] = {
+	[TEARDOWN_ZAP] = "zap", [TEARDOWN_TERMINATE] = "terminate",
+};
 static const struct {
 	const char *name, *help;
 } inject_names[INJECT_NR] = {
@@ -200,6 +203,11 @@ const char *kvm_policy_level_name(enum kvm_map_level l)
 	return (unsigned)l < MAP_LEVEL_NR ? level_names[l] : "?";
 }
 
+const char *kvm_policy_teardown_name(enum kvm_teardown t)
+{
+	return (unsigned)t < TEARDOWN_NR ? teardown_names[t] : "?";
+}
+
 /* The index of @v in @names[@n], or -EINVAL. */
 static int parse_name(const char *v, const char *const *names, int n)
 {
@@ -256,6 +264,10 @@ int kvm_policy_set(struct kvm_policy *p, const char *key, const char *val)
 		return parse_inject(val, &p->inject);
 	} else if (!strcmp(key, "inhibit_check")) {
 		return parse_bool(val, &p->inhibit_check);
+	} else if (!strcmp(key, "teardown")) {
+		if ((i = PARSE_NAME(val, teardown_names)) < 0)
+			return i;
+		p->teardown = (enum kvm_teardown)i;
 	} else {
 		return -EINVAL;
 	}
@@ -266,6 +278,7 @@ int kvm_policy_check(const struct kvm_policy *p)
 {
 	if ((unsigned)p->build >= BUILD_NR || (unsigned)p->busy >= BUSY_NR ||
 	    (unsigned)p->max_level >= MAP_LEVEL_NR || (unsigned)p->folio >= FOLIO_NR ||
+	    (unsigned)p->teardown >= TEARDOWN_NR ||
 	    p->retry_n < 1 || p->retry_n > 1000000 || p->livelock_exits > 100000000 ||
 	    (p->inject >> INJECT_NR))
 		return -EINVAL;
@@ -292,12 +305,14 @@ void kvm_policy_describe(const struct kvm_policy *p, char *buf, unsigned len)
 			l += snprintf(inj + l, sizeof(inj) - (size_t)l, "%s%s", l ? "," : " inject=",
 				      inject_names[i].name);
 	snprintf(buf, len, "build=%s busy=%s%s local_retry=%s slot_break=%s level=%s folio=%s"
-		 " promote=%s dpamt=%s%s%s%s%s",
+		 " promote=%s dpamt=%s%s%s%s%s%s",
 		 build_names[p->build], busy_names[p->busy], n, p->local_retry ? "on" : "off",
 		 p->local_retry_slot_break ? "on" : "off", level_names[p->max_level],
 		 folio_names[p->folio], p->promote ? "on" : "off", p->dpamt ? "on" : "off",
 		 p->dpamt && !p->dpamt_demote_locked ? " dpamt_demote_locked=off" : "",
-		 p->inhibit_check ? "" : " inhibit_check=off", ll, inj);
+		 p->inhibit_check ? "" : " inhibit_check=off",
+		 /* the default (mainline's zap) is not named: descriptions stay as they were */
+		 p->teardown != TEARDOWN_ZAP ? " teardown=terminate" : "", ll, inj);
 }
 
 /* ---- helpers ---- */
@@ -381,6 +396,13 @@ static void vm_free_page(struct kvm_vm *vm, uint64_t hpa)
 {
 	physmem_zero_page(vm->pm, hpa);
 	hostmem_free_4k(vm->hm, hpa);
+}
+
+void vm_clear_private(struct kvm_vm *vm, uint64_t hpa, uint64_t n)
+{
+	seam_charge(SEAM_COST_CLEAR_4K, n);
+	for (uint64_t i = 0; i < n; i++)
+		physmem_zero_page(vm->pm, hpa + i * SZ_4K);
 }
 
 static int seamcall_err(struct kvm_vm *vm, const char *leaf, uint64_t st)
@@ -1829,6 +1851,7 @@ static void reclaim_page(struct kvm_vm *vm, uint64_t hpa, bool is_tdr)
 	struct tdx_regs out;
 	uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, hpa);
 	if (st != TDX_SUCCESS) {
+		vm->leaked = true;
 		vm_kill(vm, "reclaiming %#" PRIx64 ": %s", hpa, tdx_status_name(st));
 		return;		/* leaked to the module: the test will see it */
 	}
@@ -1838,7 +1861,13 @@ static void reclaim_page(struct kvm_vm *vm, uint64_t hpa, bool is_tdr)
 	vm_free_page(vm, hpa);
 }
 
-/* After the key is freed: reclaim private pages the mirror still maps. */
+/*
+ * After the key is freed (TD_TEARDOWN): reclaim every private page the
+ * mirror still maps, as tdx_sept_remove_private_spte() does once the HKID
+ * is gone: TDH.PHYMEM.PAGE.RECLAIM and the host's clear, no BLOCK, TRACK,
+ * kick, REMOVE or WBINVD.  Needs the exclusive mmu_lock.  The page itself
+ * stays with its guest_memfd file, which frees it.
+ */
 static void reclaim_leaves(struct kvm_vm *vm, struct mmu_page *pt)
 {
 	for (unsigned i = 0; i < 512; i++) {
@@ -1848,9 +1877,16 @@ static void reclaim_leaves(struct kvm_vm *vm, struct mmu_page *pt)
 		if (s & SPTE_LEAF || pt->level == 0) {
 			if (!(s & SPTE_PREMAP)) {
 				struct tdx_regs out;
-				uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, s & SPTE_HPA_MASK);
-				if (st == TDX_SUCCESS && pt->level == 0)
-					dpamt_put(vm, s & SPTE_HPA_MASK);	/* a 2M page has none */
+				uint64_t hpa = s & SPTE_HPA_MASK, n4k = 1ull << (9 * pt->level);
+				seam_charge(SEAM_COST_ZAP_4K, n4k);
+				uint64_t st = tdh_phymem_page_reclaim(vm->m, &out, hpa);
+				if (st == TDX_SUCCESS) {
+					vm_clear_private(vm, hpa, n4k);
+					if (pt->level == 0)
+						dpamt_put(vm, hpa);	/* a 2M page has none */
+				} else {
+					vm->leaked = true;
+				}
 			}
 			pt->spte[i] = 0;
 			continue;
@@ -1881,14 +1917,70 @@ static void free_host_side(struct kvm_vm *vm)
 	dpamt_cache_free(vm, &vm->pamt_cache);
 }
 
-int kvm_destroy_vm(struct kvm_vm *vm)
+/*
+ * tdx_mmu_release_hkid(): flush every vCPU, TDH.MNG.VPFLUSHDONE (the TD is
+ * blocked from here), write back the caches (TDH.PHYMEM.CACHE.WB, resumed
+ * while it is interrupted), free the key (TDH.MNG.KEY.FREEID: the TD is in
+ * TD_TEARDOWN).  Once per VM; nothing to do for a VM without a TD.  A
+ * failure bugs the VM, as KVM_BUG_ON does ("HKID is leaked").
+ */
+static void release_hkid(struct kvm_vm *vm)
 {
 	struct tdx_regs out;
+	if (vm->hkid_released || vm->state < VM_TD_CREATED)
+		return;
+	vm->hkid_released = true;
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpus[i]->tdvpr && vm->vcpus[i]->ntdcx == TDX_TDVPS_PAGES - 1)
+			tdh_vp_flush(vm->m, &out, vm->vcpus[i]->tdvpr);
+	uint64_t st = tdh_mng_vpflushdone(vm->m, &out, vm->tdr);
+	if (st)
+		vm_kill(vm, "TDH.MNG.VPFLUSHDONE: %s", tdx_status_name(st));
+	st = tdh_phymem_cache_wb(vm->m, &out, TDX_CACHEWB_START);
+	while (st == TDX_INTERRUPTED_RESUMABLE)
+		st = tdh_phymem_cache_wb(vm->m, &out, TDX_CACHEWB_RESUME);
+	st = tdh_mng_key_freeid(vm->m, &out, vm->tdr);
+	if (st)
+		vm_kill(vm, "TDH.MNG.KEY.FREEID: %s", tdx_status_name(st));
+}
+
+static bool any_vcpu_running(const struct kvm_vm *vm)
+{
 	for (int i = 0; i < vm->nvcpus; i++)
 		if (vm->vcpus[i]->running)
-			return -EBUSY;
+			return true;
+	return false;
+}
+
+int kvm_tdx_terminate_vm(struct kvm_vm *vm)
+{
+	int r = 0;
+	seam_mutex_lock(&vm->lock);	/* tdx_vm_ioctl() holds kvm->lock */
+	if (vm->dead) {
+		r = -EIO;	/* kvm_vm_ioctl() of a dead VM */
+		goto out;
+	}
+	if (any_vcpu_running(vm)) {
+		r = -EBUSY;	/* kvm_trylock_all_vcpus() failed: nothing changed */
+		goto out;
+	}
+	/* kvm_vm_dead(); vm_terminated is set under the exclusive mmu_lock */
+	vm_kill(vm, "terminated (KVM_TDX_TERMINATE_VM)");
+	release_hkid(vm);
+out:
+	seam_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_destroy_vm(struct kvm_vm *vm)
+{
+	if (any_vcpu_running(vm))
+		return -EBUSY;
 	bool had_td = vm->state >= VM_TD_CREATED;
-	/* 1. every private leaf is removed while the key is still live */
+	/* terminate: the HKID goes first, so no leaf below needs removing */
+	if (vm->pol.teardown == TEARDOWN_TERMINATE && had_td && !vm->dead)
+		kvm_tdx_terminate_vm(vm);
+	/* 1. zap: every private leaf is removed while the key is still live */
 	if (vm->state >= VM_TD_INITIALIZED && !vm->dead) {
 		mmu_write_lock(vm);
 		mmu_zap_private(vm, 0, 1ull << (9 * vm->levels));
@@ -1896,21 +1988,13 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 	}
 	if (had_td) {
 		/* 2. flush vCPUs, block the TD, write back caches, free the key */
-		for (int i = 0; i < vm->nvcpus; i++)
-			if (vm->vcpus[i]->tdvpr && vm->vcpus[i]->ntdcx == TDX_TDVPS_PAGES - 1)
-				tdh_vp_flush(vm->m, &out, vm->vcpus[i]->tdvpr);
-		uint64_t st = tdh_mng_vpflushdone(vm->m, &out, vm->tdr);
-		if (st)
-			vm_kill(vm, "TDH.MNG.VPFLUSHDONE: %s", tdx_status_name(st));
-		st = tdh_phymem_cache_wb(vm->m, &out, TDX_CACHEWB_START);
-		while (st == TDX_INTERRUPTED_RESUMABLE)
-			st = tdh_phymem_cache_wb(vm->m, &out, TDX_CACHEWB_RESUME);
-		st = tdh_mng_key_freeid(vm->m, &out, vm->tdr);
-		if (st)
-			vm_kill(vm, "TDH.MNG.KEY.FREEID: %s", tdx_status_name(st));
-		/* 3. reclaim what is left: private pages of a dead VM, S-EPT pages */
+		release_hkid(vm);
+		/* 3. reclaim what is left: every private page after terminate, those
+		 * of a VM that died before the zap, S-EPT pages */
 		if (vm->mirror.root) {
+			mmu_write_lock(vm);
 			reclaim_leaves(vm, vm->mirror.root);
+			seam_write_unlock(&vm->mmu_lock);
 			mmu_free_tables(vm, &vm->mirror, true);
 		}
 		/* 4. control pages, the TDR last */
@@ -1926,7 +2010,7 @@ int kvm_destroy_vm(struct kvm_vm *vm)
 		reclaim_page(vm, vm->tdr, true);
 	}
 	free_host_side(vm);
-	int r = vm->dead && had_td && strstr(vm->why, "reclaim") ? -EIO : 0;
+	int r = had_td && vm->leaked ? -EIO : 0;
 	sim_free(vm);
 	return r;
 }

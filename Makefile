@@ -212,10 +212,16 @@ deps:
 
 # ovmf: Debian's OVMF.fd, which test_tdvf measures (it skips that case without it);
 # parallel: test_parallel_shards; libxml2-utils: xmllint, which checks map's SVG
+# then the calibration: every published figure predicted by the built-in
+# cost table within 25% (scripts/calibrate --check, docs/calibration.md);
+# it needs Debian's OVMF.fd, and runs without sanitizers only (it is the
+# numbers it checks, and a sanitized build takes ten times as long)
 check: deps
-	@scripts/install-deps ovmf parallel libxml2-utils || echo "check: ovmf, parallel or libxml2-utils not installed; the tests that need them skip or fall back"
+	@scripts/install-deps ovmf parallel libxml2-utils python3 || echo "check: ovmf, parallel, libxml2-utils or python3 not installed; the tests that need them skip or fall back"
 	@$(MAKE) --no-print-directory $(LIB) $(BIN) $(addprefix $(BUILD)/tests/,$(TESTS))
 	@scripts/run-tests $(BUILD) $(TESTS)
+	@if [ "$(SAN)" = 1 ]; then echo "check: the calibration is checked without sanitizers (make check)"; \
+	else scripts/calibrate --check --tdxsim $(BIN); fi
 
 # the headline: seed 001's rare case (touch before ACCEPT, #VE accepts at
 # 4K) under every private-mapping design, the same seeds for each; then the

@@ -297,7 +297,6 @@ static void lx_bsp(struct gvcpu *g, struct linux_td *td)
 	uint64_t pages = td->ram_bytes / SZ_4K;
 	guest_compute(g, SEAM_COST_KERNEL_BOOT, 1);
 	lx_memblock(g, td, td->ram_bytes / 64);
-	guest_compute(g, SEAM_COST_MEMMAP_4K, pages);
 	guest_compute(g, SEAM_COST_BUDDY_4K, td->pool / SZ_4K);
 	if (c->early_4k && have_unaccepted(td))
 		take_block(g, td, true);
@@ -312,6 +311,10 @@ static void lx_bsp(struct gvcpu *g, struct linux_td *td)
 		td->online++;
 	}
 	td->mark_ns[LX_SMP_DONE] = seam_now_ns();
+	/* page_alloc_init_late(): the memmap is initialised by every CPU at
+	 * once (deferred struct page init, multithreaded), so the BSP waits
+	 * for its 1/N share */
+	guest_compute(g, SEAM_COST_MEMMAP_4K, (pages + (uint64_t)c->nvcpus - 1) / (uint64_t)c->nvcpus);
 	td->wmarks = true;	/* init_per_zone_wmark_min(), a postcore initcall */
 	td->mark_ns[LX_INIT] = seam_now_ns();
 	if (c->until_init) {

@@ -171,7 +171,7 @@ struct scenario {
 	/* [platform] costs: the virtual-time table (default: the built-in
 	 * calibrated one, costs/calibrated.ini) and where it came from */
 	struct cost_table costs;
-	char costs_name[256];
+	char costs_name[512];
 	struct kvm_policy pol;
 	bool sept_ve_disable;	/* TD attribute; off: pending pages raise #VE */
 	bool explicit_demotion;	/* TD attribute SEPT_EXPLICIT_DEMOTION (seed 000) */

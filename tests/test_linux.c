@@ -73,7 +73,8 @@ static void test_lazy_and_eager(void **state)
 {
 	(void)state;
 	BANNER("linux: eager accepts all RAM in the firmware; lazy accepts 4 MiB blocks as the kernel "
-	       "allocates, each 1024 4K faults on the 4K host; wmark_accept = off accepts fewer");
+	       "allocates, each 1024 4K faults on the 4K host, from its #VE handler when the TD "
+	       "takes #VE; wmark_accept = off accepts fewer");
 	struct sc_result r;
 	load(td_4k);
 	set("vcpus.accept=eager");
@@ -99,6 +100,18 @@ static void test_lazy_and_eager(void **state)
 	assert_int_equal(r.counters[C_PRIVATE_MAPS], want);
 	assert_int_equal(blocks, 16);
 	assert_true(r.counters[C_LOGIN_US] * 2 < eager_login);
+	sc_result_free(&r);
+
+	/* Linux with #VE for pending pages: each block's first touch raises
+	 * one and the handler accepts the block; the same pages get mapped */
+	load(td_4k);
+	set("vm.sept_ve_disable=off");
+	run(&r, false);
+	print_message("  lazy with #VE: %" PRIu64 " #VEs, %" PRIu64 " blocks, %" PRIu64 " maps\n",
+		      r.counters[C_VES], r.counters[C_LX_BLOCKS], r.counters[C_PRIVATE_MAPS]);
+	assert_int_equal(r.counters[C_VES], blocks);
+	assert_int_equal(r.counters[C_LX_BLOCKS], blocks);
+	assert_int_equal(r.counters[C_PRIVATE_MAPS], want);
 	sc_result_free(&r);
 
 	load(td_4k);

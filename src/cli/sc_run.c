@@ -670,6 +670,7 @@ static int linux_setup(struct sc_world *w, struct sc_result *r)
 	c->dma_pages = param(v0, "dma_pages", 8);
 	c->dma_units = param(v0, "dma_units", 1);
 	c->until_init = param(v0, "until", 0);
+	c->ve = !sc->sept_ve_disable;	/* Linux with #VE for pending pages */
 	char err[160];
 	if (linux_cfg_check(c, err, sizeof(err))) {
 		snprintf(r->message, sizeof(r->message), "setup: %s", err);

@@ -135,6 +135,24 @@ static void lx_accept(struct gvcpu *g, struct linux_td *td, uint64_t gpa, uint64
 	td->touch = gpa;
 }
 
+/* A block waiting for its #VE, per vCPU (the handler gets only the vCPU). */
+struct lx_ve_ctx {
+	struct linux_td *td;
+	uint64_t gpa, len;
+};
+static struct lx_ve_ctx lx_ve[256];
+
+static void lx_ve_handler(struct gvcpu *g, const struct tdx_ve_info *ve)
+{
+	struct lx_ve_ctx *v = &lx_ve[g->index];
+	if (!v->td || ve->gpa < v->gpa || ve->gpa >= v->gpa + v->len)
+		gvcpu_kill(g, "guest panic: unexpected #VE at GPA %#" PRIx64, ve->gpa);
+	struct linux_td *td = v->td;
+	v->td = NULL;
+	td->ve_blocks++;
+	lx_accept(g, td, v->gpa, v->len, false);
+}
+
 /*
  * The page allocator takes the next unaccepted 4 MiB block (try_to_accept_
  * memory_one()).  false when none is left.
@@ -149,6 +167,17 @@ static bool take_block(struct gvcpu *g, struct linux_td *td, bool first_unit_4k)
 		uint64_t len = u->hi - gpa < LX_BLOCK ? u->hi - gpa : LX_BLOCK;
 		u->lo += len;
 		td->blocks_accepted++;
+		if (td->cfg->ve && !first_unit_4k) {
+			/* Linux with #VE for pending pages: the first touch of the
+			 * block raises one, and the handler accepts the block */
+			struct lx_ve_ctx *v = &lx_ve[g->index];
+			*v = (struct lx_ve_ctx){ td, gpa, len };
+			guest_write64(g, gpa, len);
+			if (v->td)
+				gvcpu_kill(g, "guest panic: no #VE for the pending block at %#" PRIx64,
+					   gpa);
+			return true;
+		}
 		if (first_unit_4k) {
 			lx_accept(g, td, gpa, LX_UNIT, true);
 			if (len > LX_UNIT)
@@ -345,6 +374,8 @@ static void lx_ap(struct gvcpu *g, struct linux_td *td)
 
 void linux_run(struct gvcpu *g, struct linux_td *td, int rank)
 {
+	if (td->cfg->ve)
+		guest_set_ve_handler(g, lx_ve_handler);
 	lx_firmware(g, td, rank);
 	if (rank == 0) {
 		td->mark_ns[LX_FW_DONE] = seam_now_ns();

@@ -45,6 +45,9 @@ struct linux_cfg {
 	uint64_t boot_mem;	/* bytes allocated between init and login, spread
 				 * over the vCPUs */
 	bool until_init;	/* until = init: the boot ends when init runs */
+	bool ve;		/* the TD takes #VE for pending pages (sept_ve_disable
+				 * off): the kernel touches a new block first and
+				 * its #VE handler accepts it */
 	/* from the published trace (Yan Zhao, 2025-07: 4 GB TD boot) */
 	uint64_t early_4k;	/* pages of one 2M unit the early kernel accepts
 				 * one at a time */
@@ -94,6 +97,7 @@ struct linux_td {
 	 * engine's task_charges; else zero): the calibration's linear model */
 	double fault_first_charges[SEAM_COST_NR], fault_last_charges[SEAM_COST_NR];
 	uint64_t blocks_accepted, accepts_4k, accepts_2m;
+	uint64_t ve_blocks;		/* blocks accepted from the #VE handler */
 };
 
 /* Check @cfg; 0 or -1 with a message in @err. */

@@ -90,6 +90,10 @@ static void to_main(struct engine *e)
 	e->cur = t;
 }
 
+/*
+ * Choose the next task among the runnable ones; NULL when none is.  Records
+ * the choice when there was one to make, and accounts the step to the task.
+ */
 static bool grow_choices(struct engine *e)
 {
 	size_t nc = e->cap ? e->cap * 2 : 1024;
@@ -109,10 +113,6 @@ static bool timed_before(const struct etask *a, const struct etask *b)
 	return a->clock < b->clock || (a->clock == b->clock && a->id < b->id);
 }
 
-/*
- * Choose the next task among the runnable ones; NULL when none is.  Records
- * the choice when there was one to make, and accounts the step to the task.
- */
 static struct etask *choose(struct engine *e)
 {
 	struct etask *r[ENGINE_MAX_TASKS];
@@ -413,14 +413,13 @@ static void hook_charge(void *ctx, enum seam_cost kind, uint64_t n)
 		if (__builtin_expect(e->cur->charges != NULL, 0))
 			e->cur->charges[kind] += n;
 		/*
-		 * The calibration's charges (SEAM_COST_KICK_VCPU on: a kick's walk
-		 * of every vCPU, the exit contention, the clear and KVM's work per
-		 * 4K, the guest's own work) move the clock without being a
-		 * scheduling point: the next seam operation follows each at once,
-		 * so they add no step and change no schedule, whatever a cost file
-		 * says.
+		 * The host's calibration charges (a kick's walk of every vCPU, the
+		 * clear and KVM's work per 4K) move the clock without being a
+		 * scheduling point: a kick's wait or the next SEAMCALL follows each
+		 * at once, and so they change no schedule, whatever a cost file says.
 		 */
-		if (kind >= SEAM_COST_KICK_VCPU)
+		if (kind == SEAM_COST_KICK_VCPU || kind == SEAM_COST_KICK_VCPU2 ||
+		    kind == SEAM_COST_CLEAR_4K || kind == SEAM_COST_ZAP_4K)
 			return;
 		/* time moved: a task that is now earlier may have to act first */
 		reschedule(e);
